@@ -1,0 +1,428 @@
+//! One authentication, as the specification's "One authentication" lays
+//! it out. Every path ends in a log line and a PAM return code; nothing
+//! here can return success except an accepted code recorded durably.
+
+use pam::constants::PamResultCode;
+use zeroize::Zeroizing;
+
+use crate::code::{Answer, parse_answer};
+use crate::config::{Config, Unenrolled};
+use crate::enrollment::{self, LoadError};
+use crate::network;
+use crate::otp::Verdict;
+use crate::session::{LogLevel, Session};
+use crate::state::{State, StateStore};
+use crate::system::{account, clock};
+
+/// What the user sees when a code is refused because of a lockout.
+pub fn lockout_message(seconds: u64) -> String {
+    format!("Too many failed attempts. Try again in {seconds} seconds.")
+}
+
+const UNAVAILABLE_MESSAGE: &str = "Two-factor authentication is not set up correctly for this account. Contact your administrator.";
+const FORWARD_PASS_PROMPT: &str = "Password & verification code: ";
+
+/// Who is logging in from where, for log lines.
+struct Context {
+    user: String,
+    service: String,
+    remote_host: String,
+}
+
+impl Context {
+    fn describe(&self) -> String {
+        format!(
+            "user={} service={} rhost={}",
+            self.user.escape_debug(),
+            self.service.escape_debug(),
+            self.remote_host.escape_debug()
+        )
+    }
+}
+
+struct Authenticator<'s> {
+    session: &'s mut dyn Session,
+    config: Config,
+    context: Context,
+}
+
+/// Run `pam_sm_authenticate` with the module's arguments.
+pub fn authenticate(session: &mut dyn Session, args: &[&str]) -> PamResultCode {
+    let config = match Config::from_module_args(args) {
+        Ok(config) => config,
+        Err(error) => {
+            session.log(
+                LogLevel::Error,
+                &format!("configuration error, refusing every login until it is fixed: {error}"),
+            );
+            return PamResultCode::PAM_SERVICE_ERR;
+        }
+    };
+    let user = match session.user() {
+        Ok(user) => user,
+        Err(code) => {
+            session.log(
+                LogLevel::Error,
+                &format!("cannot get the user name: {code:?}"),
+            );
+            return code;
+        }
+    };
+    let context = Context {
+        user,
+        service: session.service(),
+        remote_host: session.remote_host().unwrap_or_else(|| "-".to_string()),
+    };
+    let mut authenticator = Authenticator {
+        session,
+        config,
+        context,
+    };
+    authenticator.run()
+}
+
+impl Authenticator<'_> {
+    fn log(&self, level: LogLevel, what: &str) {
+        self.session
+            .log(level, &format!("{what} ({})", self.context.describe()));
+    }
+
+    fn debug(&self, what: &str) {
+        if self.config.flags.debug {
+            self.log(LogLevel::Debug, what);
+        }
+    }
+
+    fn refuse_unavailable(&mut self, why: &str) -> PamResultCode {
+        self.log(LogLevel::Error, &format!("refused: {why}"));
+        self.session.show_error(UNAVAILABLE_MESSAGE);
+        PamResultCode::PAM_AUTHINFO_UNAVAIL
+    }
+
+    fn run(&mut self) -> PamResultCode {
+        let account = match account::lookup_user(&self.context.user) {
+            Ok(account) => account,
+            Err(account::LookupError::NotFound) => {
+                return self.deny_without_secret("unknown user");
+            }
+            Err(error) => return self.refuse_unavailable(&error.to_string()),
+        };
+        if let Some(code) = self.exemption(&account) {
+            return code;
+        }
+        let secret = match enrollment::load(&self.config, &account) {
+            Ok(secret) => secret,
+            Err(LoadError::NotEnrolled(path)) => {
+                return match self.config.unenrolled {
+                    Unenrolled::Allow => {
+                        self.log(
+                            LogLevel::Info,
+                            &format!(
+                                "not enrolled ({} missing), allowed by policy",
+                                path.display()
+                            ),
+                        );
+                        PamResultCode::PAM_IGNORE
+                    }
+                    Unenrolled::Deny => self
+                        .deny_without_secret(&format!("not enrolled ({} missing)", path.display())),
+                };
+            }
+            Err(error) => return self.refuse_unavailable(&error.to_string()),
+        };
+        let generator = match secret.generator() {
+            Ok(generator) => generator,
+            Err(error) => return self.refuse_unavailable(&format!("secret unusable: {}", error.0)),
+        };
+        let store = match StateStore::open(&self.config.state_dir, &account.name) {
+            Ok(store) => store,
+            Err(error) => return self.refuse_unavailable(&error.to_string()),
+        };
+        let Some(now) = clock::now() else {
+            return self.refuse_unavailable("system clock is before 1970");
+        };
+        // Read without the lock: the user may take minutes to type.
+        match store.read() {
+            Ok(state) => {
+                if let Some(seconds) = state.lockout_remaining(now) {
+                    return self.locked_out(seconds);
+                }
+            }
+            Err(error) => return self.refuse_unavailable(&error.to_string()),
+        }
+        let raw = match self.obtain_answer(usize::from(secret.digits)) {
+            Ok(raw) => raw,
+            Err(code) => {
+                self.log(
+                    LogLevel::Error,
+                    &format!("refused: conversation failed ({code:?})"),
+                );
+                return code;
+            }
+        };
+        let answer = parse_answer(&raw);
+        drop(raw);
+
+        // Decide under the lock, on the state as it is now.
+        let lock = match store.lock() {
+            Ok(lock) => lock,
+            Err(error) => return self.refuse_unavailable(&error.to_string()),
+        };
+        let Some(now) = clock::now() else {
+            return self.refuse_unavailable("system clock is before 1970");
+        };
+        let mut state = match store.read() {
+            Ok(state) => state,
+            Err(error) => return self.refuse_unavailable(&error.to_string()),
+        };
+        if let Some(seconds) = state.lockout_remaining(now) {
+            drop(lock);
+            return self.locked_out(seconds);
+        }
+        let outcome = match &answer {
+            Answer::Totp(code) => {
+                match generator.verify(code, now, self.config.window, state.last_step) {
+                    Verdict::Accepted(step) => Outcome::Code(step),
+                    Verdict::Reused(_) => Outcome::Reused,
+                    Verdict::Wrong => Outcome::Wrong,
+                }
+            }
+            Answer::Recovery(code) => match check_recovery(&secret.recovery, &state, code) {
+                RecoveryCheck::Fresh(id) => Outcome::Recovery(id),
+                RecoveryCheck::Used => Outcome::RecoveryUsed,
+                RecoveryCheck::NoMatch => Outcome::Wrong,
+            },
+            Answer::Malformed => Outcome::Malformed,
+        };
+        drop(answer);
+        match &outcome {
+            Outcome::Code(step) => state.record_success(now, Some(*step)),
+            Outcome::Recovery(id) => {
+                state.used_recovery.push(id.clone());
+                state.record_success(now, None);
+            }
+            _ => state.record_failure(
+                now,
+                self.config.max_failures,
+                self.config.lockout,
+                self.config.lockout_max,
+            ),
+        }
+        if let Err(error) = store.write(&state, &lock) {
+            // Without a durable record the code could be used again: refuse.
+            drop(lock);
+            return self.refuse_unavailable(&format!(
+                "{error}; the outcome ({}) was not recorded",
+                outcome.describe()
+            ));
+        }
+        drop(lock);
+        self.finish(&outcome, &state, secret.recovery.len(), now)
+    }
+
+    fn finish(
+        &mut self,
+        outcome: &Outcome,
+        state: &State,
+        recovery_total: usize,
+        now: u64,
+    ) -> PamResultCode {
+        match outcome {
+            Outcome::Code(step) => {
+                self.log(
+                    LogLevel::Notice,
+                    &format!("accepted verification code for time step {step}"),
+                );
+                PamResultCode::PAM_SUCCESS
+            }
+            Outcome::Recovery(_) => {
+                let left = recovery_total.saturating_sub(state.used_recovery.len());
+                self.log(
+                    LogLevel::Warning,
+                    &format!("accepted recovery code ({left} left)"),
+                );
+                self.session.show_info(&format!(
+                    "Recovery code accepted; {left} left. Run `pam-totp recovery-codes` for new ones."
+                ));
+                PamResultCode::PAM_SUCCESS
+            }
+            _ => {
+                let lock = match state.lockout_remaining(now) {
+                    Some(seconds) => format!(", locked out for {seconds} seconds"),
+                    None => String::new(),
+                };
+                self.log(
+                    LogLevel::Warning,
+                    &format!(
+                        "refused: {} ({} consecutive failures{lock})",
+                        outcome.describe(),
+                        state.failures
+                    ),
+                );
+                PamResultCode::PAM_AUTH_ERR
+            }
+        }
+    }
+
+    fn locked_out(&mut self, seconds: u64) -> PamResultCode {
+        self.log(
+            LogLevel::Warning,
+            &format!("refused: locked out for {seconds} more seconds, no code checked"),
+        );
+        self.session.show_error(&lockout_message(seconds));
+        PamResultCode::PAM_MAXTRIES
+    }
+
+    /// Users without a usable enrollment under `deny` are asked anyway, so
+    /// the prompt does not reveal who is enrolled, then refused.
+    fn deny_without_secret(&mut self, why: &str) -> PamResultCode {
+        match self.obtain_answer(6) {
+            Ok(_) => self.log(LogLevel::Warning, &format!("refused: {why}")),
+            Err(code) => self.log(
+                LogLevel::Warning,
+                &format!("refused: {why}; conversation failed ({code:?})"),
+            ),
+        }
+        PamResultCode::PAM_AUTH_ERR
+    }
+
+    fn exemption(&mut self, account: &account::Account) -> Option<PamResultCode> {
+        if !self.config.exempt_networks.is_empty() {
+            let host = self.context.remote_host.clone();
+            if network::host_in(&host, &self.config.exempt_networks) {
+                self.log(LogLevel::Info, "exempt: remote host is in exempt_networks");
+                return Some(PamResultCode::PAM_IGNORE);
+            }
+        }
+        if !self.config.exempt_groups.is_empty() {
+            match account::group_names(account) {
+                Ok(groups) => {
+                    if let Some(group) = groups
+                        .iter()
+                        .find(|g| self.config.exempt_groups.contains(g))
+                    {
+                        self.log(LogLevel::Info, &format!("exempt: member of group {group}"));
+                        return Some(PamResultCode::PAM_IGNORE);
+                    }
+                }
+                Err(error) => {
+                    // Not knowing the groups means not exempt: ask for the code.
+                    self.log(
+                        LogLevel::Warning,
+                        &format!("cannot read group membership: {error}"),
+                    );
+                }
+            }
+        }
+        self.debug("not exempt");
+        None
+    }
+
+    /// The code as typed, from the prompt or from `PAM_AUTHTOK`.
+    fn obtain_answer(&mut self, digits: usize) -> Result<Zeroizing<Vec<u8>>, PamResultCode> {
+        let flags = self.config.flags;
+        if flags.use_first_pass || flags.try_first_pass {
+            if let Some(token) = self.session.auth_token() {
+                return Ok(token);
+            }
+            if flags.use_first_pass {
+                self.log(
+                    LogLevel::Warning,
+                    "use_first_pass but no earlier module set a token",
+                );
+                return Ok(Zeroizing::new(Vec::new()));
+            }
+        }
+        if flags.forward_pass {
+            let answer = self.session.prompt_hidden(FORWARD_PASS_PROMPT)?;
+            let (password, code) = split_forwarded(&answer, digits);
+            self.session.set_auth_token(password)?;
+            return Ok(Zeroizing::new(code.to_vec()));
+        }
+        let prompt = self.config.prompt.clone();
+        self.session.prompt_hidden(&prompt)
+    }
+}
+
+/// Split "password + code" typed at one prompt: the code is the last
+/// `digits` characters, or a recovery code (`xxxx-xxxx`) at the end.
+fn split_forwarded(answer: &[u8], digits: usize) -> (&[u8], &[u8]) {
+    let recovery_len = 9;
+    if answer.len() >= recovery_len {
+        let (password, tail) = answer.split_at(answer.len() - recovery_len);
+        if std::str::from_utf8(tail)
+            .ok()
+            .and_then(crate::recovery::normalize)
+            .is_some()
+        {
+            return (password, tail);
+        }
+    }
+    let cut = answer.len().saturating_sub(digits);
+    answer.split_at(cut)
+}
+
+enum Outcome {
+    Code(u64),
+    Recovery(String),
+    Reused,
+    RecoveryUsed,
+    Wrong,
+    Malformed,
+}
+
+impl Outcome {
+    fn describe(&self) -> &'static str {
+        match self {
+            Outcome::Code(_) => "code accepted",
+            Outcome::Recovery(_) => "recovery code accepted",
+            Outcome::Reused => "code already used (replay)",
+            Outcome::RecoveryUsed => "recovery code already used",
+            Outcome::Wrong => "wrong code",
+            Outcome::Malformed => "malformed answer",
+        }
+    }
+}
+
+enum RecoveryCheck {
+    Fresh(String),
+    Used,
+    NoMatch,
+}
+
+/// Compare against every stored hash (no early exit), then consult the state.
+fn check_recovery(
+    hashes: &[crate::recovery::RecoveryHash],
+    state: &State,
+    code: &str,
+) -> RecoveryCheck {
+    let mut found = None;
+    for hash in hashes {
+        if hash.matches(code) {
+            found = Some(hash.id());
+        }
+    }
+    match found {
+        Some(id) if state.used_recovery.contains(&id) => RecoveryCheck::Used,
+        Some(id) => RecoveryCheck::Fresh(id),
+        None => RecoveryCheck::NoMatch,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_answers_split_at_the_code() {
+        assert_eq!(
+            split_forwarded(b"hunter2123456", 6),
+            (&b"hunter2"[..], &b"123456"[..])
+        );
+        assert_eq!(
+            split_forwarded(b"pw abcd-efgh", 6),
+            (&b"pw "[..], &b"abcd-efgh"[..])
+        );
+        assert_eq!(split_forwarded(b"123", 6), (&b""[..], &b"123"[..]));
+    }
+}

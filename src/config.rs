@@ -1,0 +1,537 @@
+//! Configuration: `/etc/pam-totp/config.toml` overridden by module arguments.
+
+use std::path::{Path, PathBuf};
+
+use crate::network::Cidr;
+
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/pam-totp/config.toml";
+pub const DEFAULT_SECRET_PATH: &str = "~/.config/pam-totp/secret.toml";
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/pam-totp";
+/// Largest configuration file read, in bytes.
+const MAX_CONFIG_SIZE: u64 = 256 * 1024;
+
+/// What a user without a secret gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unenrolled {
+    /// Prompted anyway, then refused (no user enumeration).
+    Deny,
+    /// `PAM_IGNORE` without a prompt.
+    Allow,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub secret_path: String,
+    pub state_dir: PathBuf,
+    pub window: u32,
+    pub unenrolled: Unenrolled,
+    pub exempt_groups: Vec<String>,
+    pub exempt_networks: Vec<Cidr>,
+    pub prompt: String,
+    pub max_failures: u32,
+    pub lockout: u64,
+    pub lockout_max: u64,
+    /// `None`: the host name.
+    pub issuer: Option<String>,
+    pub recovery_codes: u32,
+    pub flags: Flags,
+}
+
+/// Module-only flags (not configuration-file keys).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Flags {
+    pub debug: bool,
+    pub use_first_pass: bool,
+    pub try_first_pass: bool,
+    pub forward_pass: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            secret_path: DEFAULT_SECRET_PATH.to_string(),
+            state_dir: PathBuf::from(DEFAULT_STATE_DIR),
+            window: 1,
+            unenrolled: Unenrolled::Deny,
+            exempt_groups: Vec::new(),
+            exempt_networks: Vec::new(),
+            prompt: "Verification code: ".to_string(),
+            max_failures: 3,
+            lockout: 30,
+            lockout_max: 900,
+            issuer: None,
+            recovery_codes: 10,
+            flags: Flags::default(),
+        }
+    }
+}
+
+/// Where a setting came from, for error messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    File { path: PathBuf, line: Option<usize> },
+    Argument,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::File {
+                path,
+                line: Some(line),
+            } => write!(f, "{}:{line}", path.display()),
+            Origin::File { path, line: None } => write!(f, "{}", path.display()),
+            Origin::Argument => write!(f, "module argument"),
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The file exists but cannot be read.
+    Unreadable { path: PathBuf, reason: String },
+    /// The file is not valid TOML.
+    Syntax {
+        path: PathBuf,
+        line: Option<usize>,
+        message: String,
+    },
+    /// A key or argument this version does not know.
+    UnknownKey { key: String, origin: Origin },
+    /// A known key with a value it cannot take.
+    BadValue {
+        key: String,
+        origin: Origin,
+        reason: String,
+    },
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigError::Unreadable { path, reason } => {
+                write!(f, "cannot read configuration {}: {reason}", path.display())
+            }
+            ConfigError::Syntax {
+                path,
+                line: Some(line),
+                message,
+            } => {
+                write!(f, "{}:{line}: not valid TOML: {message}", path.display())
+            }
+            ConfigError::Syntax {
+                path,
+                line: None,
+                message,
+            } => {
+                write!(f, "{}: not valid TOML: {message}", path.display())
+            }
+            ConfigError::UnknownKey {
+                key,
+                origin: Origin::Argument,
+            } => {
+                write!(f, "unknown module argument \"{key}\"")
+            }
+            ConfigError::UnknownKey { key, origin } => write!(f, "{origin}: unknown key \"{key}\""),
+            ConfigError::BadValue {
+                key,
+                origin,
+                reason,
+            } => {
+                write!(f, "{origin}: bad value for \"{key}\": {reason}")
+            }
+        }
+    }
+}
+
+/// A value from either source, converted per key.
+enum RawValue<'a> {
+    Toml(&'a toml::Value),
+    Argument(&'a str),
+}
+
+impl RawValue<'_> {
+    fn string(&self) -> Result<String, String> {
+        match self {
+            RawValue::Toml(toml::Value::String(s)) => Ok(s.clone()),
+            RawValue::Toml(other) => Err(format!("expected a string, found {}", other.type_str())),
+            RawValue::Argument(s) => Ok((*s).to_string()),
+        }
+    }
+
+    fn integer(&self, min: u64, max: u64) -> Result<u64, String> {
+        let value = match self {
+            RawValue::Toml(toml::Value::Integer(i)) => u64::try_from(*i).ok(),
+            RawValue::Toml(other) => {
+                return Err(format!(
+                    "expected a whole number, found {}",
+                    other.type_str()
+                ));
+            }
+            RawValue::Argument(s) if s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok(),
+            RawValue::Argument(_) => None,
+        };
+        match value {
+            Some(v) if (min..=max).contains(&v) => Ok(v),
+            _ => Err(format!("expected a whole number from {min} to {max}")),
+        }
+    }
+
+    fn list(&self) -> Result<Vec<String>, String> {
+        match self {
+            RawValue::Toml(toml::Value::Array(items)) => items
+                .iter()
+                .map(|item| match item {
+                    toml::Value::String(s) => Ok(s.clone()),
+                    other => Err(format!(
+                        "expected a list of strings, found {} in it",
+                        other.type_str()
+                    )),
+                })
+                .collect(),
+            RawValue::Toml(other) => Err(format!(
+                "expected a list of strings, found {}",
+                other.type_str()
+            )),
+            RawValue::Argument(s) => Ok(s
+                .split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(str::to_string)
+                .collect()),
+        }
+    }
+}
+
+impl Config {
+    /// The configuration for the module: the file (`config=PATH` or the
+    /// default), then every argument on top of it.
+    pub fn from_module_args(args: &[&str]) -> Result<Config, ConfigError> {
+        let mut config_path = None;
+        for arg in args {
+            if let Some(path) = arg.strip_prefix("config=") {
+                config_path = Some(PathBuf::from(path));
+            }
+        }
+        let mut config = Config::load(config_path.as_deref())?;
+        for arg in args {
+            config.apply_argument(arg)?;
+        }
+        config.validate(&Origin::Argument)?;
+        Ok(config)
+    }
+
+    /// The configuration from `path`, or from the default file if `None`.
+    /// A missing default file means all defaults; a missing named file is an error.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let (path, must_exist) = match path {
+            Some(path) => (path, true),
+            None => (Path::new(DEFAULT_CONFIG_PATH), false),
+        };
+        let text = match read_config_file(path) {
+            Ok(text) => text,
+            Err(None) if !must_exist => return Ok(Config::default()),
+            Err(None) => {
+                return Err(ConfigError::Unreadable {
+                    path: path.to_path_buf(),
+                    reason: "no such file".into(),
+                });
+            }
+            Err(Some(reason)) => {
+                return Err(ConfigError::Unreadable {
+                    path: path.to_path_buf(),
+                    reason,
+                });
+            }
+        };
+        Config::parse(&text, path)
+    }
+
+    /// Parse configuration text (as read from `path`).
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let table: toml::Table =
+            text.parse()
+                .map_err(|error: toml::de::Error| ConfigError::Syntax {
+                    path: path.to_path_buf(),
+                    line: error.span().map(|span| line_of_offset(text, span.start)),
+                    message: error.message().to_string(),
+                })?;
+        let mut config = Config::default();
+        for (key, value) in &table {
+            let origin = Origin::File {
+                path: path.to_path_buf(),
+                line: line_of_key(text, key),
+            };
+            config.apply(key, RawValue::Toml(value), origin)?;
+        }
+        config.validate(&Origin::File {
+            path: path.to_path_buf(),
+            line: None,
+        })?;
+        Ok(config)
+    }
+
+    fn apply_argument(&mut self, arg: &str) -> Result<(), ConfigError> {
+        let flag = |config: &mut Config| -> Option<()> {
+            match arg {
+                "debug" => config.flags.debug = true,
+                "nullok" => config.unenrolled = Unenrolled::Allow,
+                "use_first_pass" => config.flags.use_first_pass = true,
+                "try_first_pass" => config.flags.try_first_pass = true,
+                "forward_pass" => config.flags.forward_pass = true,
+                _ => return None,
+            }
+            Some(())
+        };
+        if flag(self).is_some() {
+            return Ok(());
+        }
+        match arg.split_once('=') {
+            Some(("config", _)) => Ok(()),
+            Some((key, value)) => self.apply(key, RawValue::Argument(value), Origin::Argument),
+            None => Err(ConfigError::UnknownKey {
+                key: arg.to_string(),
+                origin: Origin::Argument,
+            }),
+        }
+    }
+
+    fn apply(&mut self, key: &str, value: RawValue, origin: Origin) -> Result<(), ConfigError> {
+        let bad = |reason: String| ConfigError::BadValue {
+            key: key.to_string(),
+            origin: origin.clone(),
+            reason,
+        };
+        match key {
+            "secret_path" => {
+                let path = value.string().map_err(bad)?;
+                if path.is_empty() {
+                    return Err(bad("must not be empty".into()));
+                }
+                self.secret_path = path;
+            }
+            "state_dir" => {
+                let dir = value.string().map_err(bad)?;
+                if !dir.starts_with('/') {
+                    return Err(bad("must be an absolute path".into()));
+                }
+                self.state_dir = PathBuf::from(dir);
+            }
+            "window" => self.window = value.integer(0, 10).map_err(bad)? as u32,
+            "unenrolled" => {
+                self.unenrolled = match value.string().map_err(bad)?.as_str() {
+                    "deny" => Unenrolled::Deny,
+                    "allow" => Unenrolled::Allow,
+                    _ => return Err(bad("expected \"deny\" or \"allow\"".into())),
+                }
+            }
+            "exempt_groups" => self.exempt_groups = value.list().map_err(bad)?,
+            "exempt_networks" => {
+                self.exempt_networks = value
+                    .list()
+                    .map_err(bad)?
+                    .iter()
+                    .map(|item| item.parse::<Cidr>())
+                    .collect::<Result<_, _>>()
+                    .map_err(bad)?;
+            }
+            "prompt" => {
+                let prompt = value.string().map_err(bad)?;
+                if prompt.contains('\0') {
+                    return Err(bad("must not contain NUL".into()));
+                }
+                self.prompt = prompt;
+            }
+            "max_failures" => self.max_failures = value.integer(1, 1000).map_err(bad)? as u32,
+            "lockout" => self.lockout = value.integer(0, 86_400).map_err(bad)?,
+            "lockout_max" => self.lockout_max = value.integer(0, 31 * 86_400).map_err(bad)?,
+            "issuer" => {
+                let issuer = value.string().map_err(bad)?;
+                if issuer.is_empty() || issuer.contains(':') {
+                    return Err(bad("must be non-empty and must not contain ':'".into()));
+                }
+                self.issuer = Some(issuer);
+            }
+            "recovery_codes" => self.recovery_codes = value.integer(0, 100).map_err(bad)? as u32,
+            _ => {
+                return Err(ConfigError::UnknownKey {
+                    key: key.to_string(),
+                    origin,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn validate(&self, origin: &Origin) -> Result<(), ConfigError> {
+        if self.lockout_max < self.lockout {
+            return Err(ConfigError::BadValue {
+                key: "lockout_max".into(),
+                origin: origin.clone(),
+                reason: format!(
+                    "{} is shorter than lockout ({})",
+                    self.lockout_max, self.lockout
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Read the configuration file; `Err(None)` when it does not exist.
+fn read_config_file(path: &Path) -> Result<String, Option<String>> {
+    use std::io::Read;
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Err(None),
+        Err(error) => return Err(Some(error.to_string())),
+    };
+    let mut text = String::new();
+    file.take(MAX_CONFIG_SIZE + 1)
+        .read_to_string(&mut text)
+        .map_err(|error| Some(error.to_string()))?;
+    if text.len() as u64 > MAX_CONFIG_SIZE {
+        return Err(Some(format!("larger than {MAX_CONFIG_SIZE} bytes")));
+    }
+    Ok(text)
+}
+
+fn line_of_offset(text: &str, offset: usize) -> usize {
+    text.as_bytes()
+        .iter()
+        .take(offset)
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// The line on which `key` is set, for messages (first match).
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|line| {
+            let line = line.trim_start();
+            let line = line.strip_prefix('"').unwrap_or(line);
+            line.strip_prefix(key)
+                .map(|rest| rest.trim_start_matches('"').trim_start().starts_with('='))
+                .unwrap_or(false)
+        })
+        .map(|index| index + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/pam-totp/config.toml"))
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        assert_eq!(parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let config = parse(
+            r#"
+secret_path = "/etc/pam-totp/secrets/%u.toml"
+state_dir = "/run/totp"
+window = 2
+unenrolled = "allow"
+exempt_groups = ["wheel", "ops"]
+exempt_networks = ["10.0.0.0/8", "::1"]
+prompt = "Code: "
+max_failures = 5
+lockout = 10
+lockout_max = 60
+issuer = "Example"
+recovery_codes = 4
+"#,
+        )
+        .unwrap();
+        assert_eq!(config.secret_path, "/etc/pam-totp/secrets/%u.toml");
+        assert_eq!(config.state_dir, PathBuf::from("/run/totp"));
+        assert_eq!(config.window, 2);
+        assert_eq!(config.unenrolled, Unenrolled::Allow);
+        assert_eq!(config.exempt_groups, vec!["wheel", "ops"]);
+        assert_eq!(config.exempt_networks.len(), 2);
+        assert_eq!(config.prompt, "Code: ");
+        assert_eq!(
+            (config.max_failures, config.lockout, config.lockout_max),
+            (5, 10, 60)
+        );
+        assert_eq!(config.issuer.as_deref(), Some("Example"));
+        assert_eq!(config.recovery_codes, 4);
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let error = parse("window = 1\nwindw = 2\n").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "/etc/pam-totp/config.toml:2: unknown key \"windw\""
+        );
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let error = parse("window = \"three\"").unwrap_err();
+        assert!(
+            error.to_string().contains("bad value for \"window\""),
+            "{error}"
+        );
+        assert!(parse("window = 11").is_err());
+        assert!(parse("window = -1").is_err());
+        assert!(parse("unenrolled = \"maybe\"").is_err());
+        assert!(parse("exempt_networks = [\"10.0.0.0/40\"]").is_err());
+        assert!(parse("state_dir = \"relative\"").is_err());
+        assert!(parse("lockout = 100\nlockout_max = 50").is_err());
+        assert!(parse("[section]\nwindow = 1").is_err());
+    }
+
+    #[test]
+    fn syntax_error_has_a_line() {
+        let error = parse("window = 1\nthis is not toml\n").unwrap_err();
+        assert!(
+            matches!(error, ConfigError::Syntax { line: Some(2), .. }),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn arguments_override_the_file_and_flags_are_known() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "window = 3\nprompt = \"Code: \"\n").unwrap();
+        let config_arg = format!("config={}", file.display());
+        let config = Config::from_module_args(&[
+            config_arg.as_str(),
+            "window=0",
+            "debug",
+            "nullok",
+            "exempt_groups=a, b",
+            "forward_pass",
+        ])
+        .unwrap();
+        assert_eq!(config.window, 0);
+        assert_eq!(config.prompt, "Code: ");
+        assert!(config.flags.debug && config.flags.forward_pass);
+        assert_eq!(config.unenrolled, Unenrolled::Allow);
+        assert_eq!(config.exempt_groups, vec!["a", "b"]);
+    }
+
+    #[test]
+    fn unknown_or_bad_arguments_fail() {
+        assert_eq!(
+            Config::from_module_args(&["bogus"])
+                .unwrap_err()
+                .to_string(),
+            "unknown module argument \"bogus\""
+        );
+        assert!(Config::from_module_args(&["window=x"]).is_err());
+        assert!(Config::from_module_args(&["window=+1"]).is_err());
+        assert!(Config::from_module_args(&["colour=blue"]).is_err());
+        assert!(Config::from_module_args(&["config=/nonexistent/pam-totp.toml"]).is_err());
+    }
+}

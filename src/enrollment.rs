@@ -1,0 +1,130 @@
+//! Where a user's secret file is, and reading it safely.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+use crate::secret::{MAX_SECRET_FILE_SIZE, SecretError, SecretFile};
+use crate::system::account::Account;
+use crate::system::files::{self, FileRules, ReadError};
+use crate::system::identity::FsIdentity;
+
+#[derive(Debug)]
+pub enum LoadError {
+    /// No secret file: the user has not enrolled.
+    NotEnrolled(PathBuf),
+    /// `secret_path` cannot be expanded for this user.
+    BadPath(String),
+    /// The file exists but is unsafe or unreadable.
+    Unsafe { path: PathBuf, error: ReadError },
+    /// The file is not a valid secret file.
+    Malformed { path: PathBuf, error: SecretError },
+    /// The user's file-system identity could not be taken.
+    Identity(std::io::Error),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::NotEnrolled(path) => write!(f, "no secret file {}", path.display()),
+            LoadError::BadPath(reason) => write!(f, "secret_path: {reason}"),
+            LoadError::Unsafe { path, error } => {
+                write!(f, "secret file {} {error}", path.display())
+            }
+            LoadError::Malformed { path, error } => {
+                write!(f, "secret file {} is malformed: {error}", path.display())
+            }
+            LoadError::Identity(error) => {
+                write!(f, "cannot take the user's file-system identity: {error}")
+            }
+        }
+    }
+}
+
+/// `secret_path` for `account`: `~` (at the start) and `%h` become the
+/// home directory, `%u` the user name.
+pub fn secret_path(config: &Config, account: &Account) -> Result<PathBuf, LoadError> {
+    let name = &account.name;
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        return Err(LoadError::BadPath(format!(
+            "user name {name:?} cannot be part of a path"
+        )));
+    }
+    let home = account.home.to_string_lossy();
+    let template = &config.secret_path;
+    let expanded = match template.strip_prefix('~') {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("{home}{rest}"),
+        _ => template.clone(),
+    };
+    let expanded = expanded.replace("%h", &home).replace("%u", name);
+    if !expanded.starts_with('/') {
+        return Err(LoadError::BadPath(format!(
+            "\"{template}\" does not give an absolute path"
+        )));
+    }
+    Ok(PathBuf::from(expanded))
+}
+
+/// Whether `path` is inside the user's home (then it is read as the user).
+pub fn is_under_home(path: &Path, account: &Account) -> bool {
+    account.home != Path::new("/") && path.starts_with(&account.home)
+}
+
+/// Read and parse the user's secret file.
+pub fn load(config: &Config, account: &Account) -> Result<SecretFile, LoadError> {
+    let path = secret_path(config, account)?;
+    let rules = FileRules {
+        owners: &[account.uid, 0],
+        max_size: MAX_SECRET_FILE_SIZE,
+    };
+    let bytes = if is_under_home(&path, account) {
+        let identity = FsIdentity::switch_to(account).map_err(LoadError::Identity)?;
+        let result = files::read_protected(&path, &rules);
+        drop(identity);
+        result
+    } else {
+        files::read_protected(&path, &rules)
+    };
+    let bytes = zeroize::Zeroizing::new(match bytes {
+        Ok(bytes) => bytes,
+        Err(ReadError::Missing) => return Err(LoadError::NotEnrolled(path)),
+        Err(error) => return Err(LoadError::Unsafe { path, error }),
+    });
+    SecretFile::parse(&bytes).map_err(|error| LoadError::Malformed { path, error })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alice() -> Account {
+        Account {
+            name: "alice".into(),
+            uid: 1000,
+            gid: 1000,
+            home: PathBuf::from("/home/alice"),
+        }
+    }
+
+    #[test]
+    fn paths_expand() {
+        let mut config = Config::default();
+        assert_eq!(
+            secret_path(&config, &alice()).unwrap(),
+            PathBuf::from("/home/alice/.config/pam-totp/secret.toml")
+        );
+        config.secret_path = "/etc/pam-totp/secrets/%u.toml".into();
+        assert_eq!(
+            secret_path(&config, &alice()).unwrap(),
+            PathBuf::from("/etc/pam-totp/secrets/alice.toml")
+        );
+        config.secret_path = "%h/.totp".into();
+        assert_eq!(
+            secret_path(&config, &alice()).unwrap(),
+            PathBuf::from("/home/alice/.totp")
+        );
+        config.secret_path = "relative/%u".into();
+        assert!(secret_path(&config, &alice()).is_err());
+        assert!(is_under_home(Path::new("/home/alice/.totp"), &alice()));
+        assert!(!is_under_home(Path::new("/home/alicex/.totp"), &alice()));
+    }
+}

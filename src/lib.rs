@@ -1,0 +1,57 @@
+//! pam_totp: a Linux-PAM module for RFC 6238 TOTP second factors, and the
+//! library shared with the `pam-totp` command.
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+pub mod auth;
+pub mod code;
+pub mod config;
+pub mod enrollment;
+pub mod network;
+pub mod otp;
+pub mod pam;
+pub mod recovery;
+pub mod secret;
+pub mod session;
+pub mod state;
+pub mod system;
+
+use std::ffi::CStr;
+
+use ::pam::constants::{PamFlag, PamResultCode};
+use ::pam::module::{PamHandle, PamHooks};
+
+struct PamTotp;
+::pam::pam_hooks!(PamTotp);
+
+impl PamHooks for PamTotp {
+    fn sm_authenticate(pamh: &mut PamHandle, args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
+        let mut session = crate::pam::PamSession::new(pamh);
+        let mut text_args = Vec::with_capacity(args.len());
+        for arg in &args {
+            match arg.to_str() {
+                Ok(arg) => text_args.push(arg),
+                Err(_) => {
+                    use crate::session::Session;
+                    session.log(
+                        session::LogLevel::Error,
+                        "configuration error: a module argument is not UTF-8",
+                    );
+                    return PamResultCode::PAM_SERVICE_ERR;
+                }
+            }
+        }
+        auth::authenticate(&mut session, &text_args)
+    }
+
+    fn sm_setcred(_pamh: &mut PamHandle, _args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
+        PamResultCode::PAM_SUCCESS
+    }
+}

@@ -1,0 +1,221 @@
+//! TOTP codes (RFC 6238) checked within a window of time steps.
+
+use totp_rs::{Algorithm, Builder, Totp};
+
+/// The hash a TOTP secret is used with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HashAlgorithm {
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+impl HashAlgorithm {
+    pub fn name(self) -> &'static str {
+        match self {
+            HashAlgorithm::Sha1 => "SHA1",
+            HashAlgorithm::Sha256 => "SHA256",
+            HashAlgorithm::Sha512 => "SHA512",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<HashAlgorithm> {
+        match name.to_ascii_uppercase().as_str() {
+            "SHA1" => Some(HashAlgorithm::Sha1),
+            "SHA256" => Some(HashAlgorithm::Sha256),
+            "SHA512" => Some(HashAlgorithm::Sha512),
+            _ => None,
+        }
+    }
+
+    fn to_totp_rs(self) -> Algorithm {
+        match self {
+            HashAlgorithm::Sha1 => Algorithm::SHA1,
+            HashAlgorithm::Sha256 => Algorithm::SHA256,
+            HashAlgorithm::Sha512 => Algorithm::SHA512,
+        }
+    }
+}
+
+/// Outcome of checking a code against the window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Valid for this step, later than the last accepted one.
+    Accepted(u64),
+    /// Valid, but only for steps already accepted.
+    Reused(u64),
+    /// Not valid for any step in the window.
+    Wrong,
+}
+
+/// A TOTP generator/checker for one secret.
+pub struct Generator {
+    totp: Totp,
+    period: u64,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct InvalidParameters(pub String);
+
+impl Generator {
+    /// `digits` 6 to 8, `period` at least one second, secret at least 128 bits.
+    pub fn new(
+        secret: &[u8],
+        algorithm: HashAlgorithm,
+        digits: u8,
+        period: u64,
+    ) -> Result<Generator, InvalidParameters> {
+        let totp = Builder::new()
+            .with_algorithm(algorithm.to_totp_rs())
+            .with_digits(digits)
+            .with_secret(secret.to_vec())
+            .with_step_duration(period)
+            // One step at a time: the window and replay rules are ours.
+            .with_skew(0)
+            .build()
+            .map_err(|error| InvalidParameters(error.to_string()))?;
+        Ok(Generator { totp, period })
+    }
+
+    /// The time step containing `time`.
+    pub fn step_at(&self, time: u64) -> u64 {
+        time / self.period
+    }
+
+    /// The code for time step `step`.
+    pub fn code_for_step(&self, step: u64) -> String {
+        self.totp
+            .generate(step.saturating_mul(self.period))
+            .to_string()
+    }
+
+    /// Check `code` against every step within `window` of the step at `now`.
+    /// Every step is computed and compared in constant time, whatever matches.
+    pub fn verify(&self, code: &str, now: u64, window: u32, last_accepted: Option<u64>) -> Verdict {
+        let current = self.step_at(now);
+        let first = current.saturating_sub(u64::from(window));
+        let last = current.saturating_add(u64::from(window));
+        let mut newest_fresh = None;
+        let mut any_match = None;
+        for step in first..=last {
+            if self
+                .totp
+                .check(code, step.saturating_mul(self.period))
+                .is_some()
+            {
+                any_match = Some(step);
+                if last_accepted.is_none_or(|used| step > used) {
+                    newest_fresh = Some(step);
+                }
+            }
+        }
+        match (newest_fresh, any_match) {
+            (Some(step), _) => Verdict::Accepted(step),
+            (None, Some(step)) => Verdict::Reused(step),
+            (None, None) => Verdict::Wrong,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED_SHA1: &[u8] = b"12345678901234567890";
+    const SEED_SHA256: &[u8] = b"12345678901234567890123456789012";
+    const SEED_SHA512: &[u8] = b"1234567890123456789012345678901234567890123456789012345678901234";
+
+    /// RFC 6238 appendix B: time, SHA1, SHA256, SHA512 (8 digits, 30 s).
+    const VECTORS: &[(u64, &str, &str, &str)] = &[
+        (59, "94287082", "46119246", "90693936"),
+        (1111111109, "07081804", "68084774", "25091201"),
+        (1111111111, "14050471", "67062674", "99943326"),
+        (1234567890, "89005924", "91819424", "93441116"),
+        (2000000000, "69279037", "90698825", "38618901"),
+        (20000000000, "65353130", "77737706", "47863826"),
+    ];
+
+    #[test]
+    fn rfc6238_appendix_b_vectors() {
+        let sha1 = Generator::new(SEED_SHA1, HashAlgorithm::Sha1, 8, 30).unwrap();
+        let sha256 = Generator::new(SEED_SHA256, HashAlgorithm::Sha256, 8, 30).unwrap();
+        let sha512 = Generator::new(SEED_SHA512, HashAlgorithm::Sha512, 8, 30).unwrap();
+        for &(time, c1, c256, c512) in VECTORS {
+            let step = time / 30;
+            assert_eq!(sha1.code_for_step(step), c1, "SHA1 at {time}");
+            assert_eq!(sha256.code_for_step(step), c256, "SHA256 at {time}");
+            assert_eq!(sha512.code_for_step(step), c512, "SHA512 at {time}");
+            assert_eq!(sha1.verify(c1, time, 0, None), Verdict::Accepted(step));
+            assert_eq!(sha256.verify(c256, time, 0, None), Verdict::Accepted(step));
+            assert_eq!(sha512.verify(c512, time, 0, None), Verdict::Accepted(step));
+        }
+    }
+
+    #[test]
+    fn window_edges() {
+        let generator = Generator::new(SEED_SHA1, HashAlgorithm::Sha1, 6, 30).unwrap();
+        let now: u64 = 1_700_000_015;
+        let current = now / 30;
+        for (offset, expected) in [(-2i64, false), (-1, true), (0, true), (1, true), (2, false)] {
+            let step = current.checked_add_signed(offset).unwrap();
+            let code = generator.code_for_step(step);
+            let verdict = generator.verify(&code, now, 1, None);
+            if expected {
+                assert_eq!(verdict, Verdict::Accepted(step), "offset {offset}");
+            } else {
+                assert_eq!(verdict, Verdict::Wrong, "offset {offset}");
+            }
+        }
+        // window = 0: only the current step.
+        let next = generator.code_for_step(current + 1);
+        assert_eq!(generator.verify(&next, now, 0, None), Verdict::Wrong);
+    }
+
+    #[test]
+    fn steps_already_accepted_are_reused() {
+        let generator = Generator::new(SEED_SHA1, HashAlgorithm::Sha1, 6, 30).unwrap();
+        let now: u64 = 1_700_000_015;
+        let current = now / 30;
+        let code = generator.code_for_step(current);
+        assert_eq!(
+            generator.verify(&code, now, 1, Some(current)),
+            Verdict::Reused(current)
+        );
+        assert_eq!(
+            generator.verify(&code, now, 1, Some(current + 1)),
+            Verdict::Reused(current)
+        );
+        assert_eq!(
+            generator.verify(&code, now, 1, Some(current - 1)),
+            Verdict::Accepted(current)
+        );
+    }
+
+    #[test]
+    fn malformed_codes_are_wrong() {
+        let generator = Generator::new(SEED_SHA1, HashAlgorithm::Sha1, 6, 30).unwrap();
+        for code in [
+            "",
+            "12345",
+            "1234567",
+            "+12345",
+            "12 345",
+            "abcdef",
+            "１２３４５６",
+        ] {
+            assert_eq!(
+                generator.verify(code, 1_700_000_015, 1, None),
+                Verdict::Wrong,
+                "{code:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_parameters_are_refused() {
+        assert!(Generator::new(b"short", HashAlgorithm::Sha1, 6, 30).is_err());
+        assert!(Generator::new(SEED_SHA1, HashAlgorithm::Sha1, 9, 30).is_err());
+        assert!(Generator::new(SEED_SHA1, HashAlgorithm::Sha1, 5, 30).is_err());
+        assert!(Generator::new(SEED_SHA1, HashAlgorithm::Sha1, 6, 0).is_err());
+    }
+}

@@ -1,0 +1,177 @@
+//! Single-use recovery codes: `xxxx-xxxx` from Crockford's base32 alphabet
+//! (40 bits each), stored only as salted SHA-256 hashes.
+
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+/// Crockford's base32: no I, L, O or U, so codes are easy to read aloud.
+const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+const CODE_CHARS: usize = 8;
+const SALT_BYTES: usize = 16;
+const HASH_PREFIX: &str = "sha256";
+
+/// The canonical form of a typed recovery code (lower case, no hyphen,
+/// o→0, i/l→1), or `None` if it cannot be one.
+pub fn normalize(text: &str) -> Option<Zeroizing<String>> {
+    let mut canonical = Zeroizing::new(String::with_capacity(CODE_CHARS));
+    for (index, c) in text.chars().enumerate() {
+        if c == '-' && index == CODE_CHARS / 2 {
+            continue;
+        }
+        let c = match c.to_ascii_lowercase() {
+            'o' => '0',
+            'i' | 'l' => '1',
+            c => c,
+        };
+        if !c.is_ascii() || !ALPHABET.contains(&(c as u8)) {
+            return None;
+        }
+        canonical.push(c);
+    }
+    (canonical.len() == CODE_CHARS).then_some(canonical)
+}
+
+/// A stored recovery code hash: `sha256:<salt hex>:<digest hex>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecoveryHash {
+    salt: Vec<u8>,
+    digest: [u8; 32],
+}
+
+impl RecoveryHash {
+    pub fn parse(text: &str) -> Option<RecoveryHash> {
+        let mut parts = text.split(':');
+        let (Some(HASH_PREFIX), Some(salt), Some(digest), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        let salt = decode_hex(salt)?;
+        let digest: [u8; 32] = decode_hex(digest)?.try_into().ok()?;
+        if salt.len() < 8 {
+            return None;
+        }
+        Some(RecoveryHash { salt, digest })
+    }
+
+    /// Hash a canonical code with a fresh salt.
+    pub fn new(canonical: &str, salt: Vec<u8>) -> RecoveryHash {
+        let digest = digest(&salt, canonical);
+        RecoveryHash { salt, digest }
+    }
+
+    /// Whether `canonical` is this code, compared in constant time.
+    pub fn matches(&self, canonical: &str) -> bool {
+        let candidate = digest(&self.salt, canonical);
+        constant_time_eq(&candidate, &self.digest)
+    }
+
+    /// A short identifier stored in the state once the code is used.
+    pub fn id(&self) -> String {
+        encode_hex(self.digest.get(..8).unwrap_or(&[]))
+    }
+
+    pub fn encode(&self) -> String {
+        format!(
+            "{HASH_PREFIX}:{}:{}",
+            encode_hex(&self.salt),
+            encode_hex(&self.digest)
+        )
+    }
+}
+
+fn digest(salt: &[u8], canonical: &str) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(salt);
+    hasher.update(canonical.as_bytes());
+    hasher.finalize().into()
+}
+
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let difference = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(difference) == 0
+}
+
+/// Generate `count` codes from the OS random source: the codes to show
+/// once (`xxxx-xxxx`) and their hashes to store.
+pub fn generate(count: usize) -> std::io::Result<(Vec<Zeroizing<String>>, Vec<RecoveryHash>)> {
+    let mut codes = Vec::with_capacity(count);
+    let mut hashes = Vec::with_capacity(count);
+    for _ in 0..count {
+        let random = Zeroizing::new(crate::system::random::bytes(CODE_CHARS)?);
+        let canonical: Zeroizing<String> = Zeroizing::new(
+            random
+                .iter()
+                .map(|b| {
+                    ALPHABET
+                        .get(usize::from(b & 31))
+                        .map_or('0', |&c| c as char)
+                })
+                .collect(),
+        );
+        let salt = crate::system::random::bytes(SALT_BYTES)?;
+        hashes.push(RecoveryHash::new(&canonical, salt));
+        let (left, right) = canonical.split_at(CODE_CHARS / 2);
+        codes.push(Zeroizing::new(format!("{left}-{right}")));
+    }
+    Ok((codes, hashes))
+}
+
+fn encode_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 || text.len() > 256 {
+        return None;
+    }
+    text.as_bytes()
+        .chunks(2)
+        .map(|pair| {
+            std::str::from_utf8(pair)
+                .ok()
+                .and_then(|s| u8::from_str_radix(s, 16).ok())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_codes_verify_once_hashed() {
+        let (codes, hashes) = generate(5).unwrap();
+        assert_eq!(codes.len(), 5);
+        for (code, hash) in codes.iter().zip(&hashes) {
+            assert_eq!(code.len(), 9);
+            let canonical = normalize(code).unwrap();
+            assert!(hash.matches(&canonical));
+            let reparsed = RecoveryHash::parse(&hash.encode()).unwrap();
+            assert_eq!(&reparsed, hash);
+            assert!(!hash.encode().contains(code.as_str()));
+        }
+        let other = normalize(&codes[1]).unwrap();
+        assert!(!hashes[0].matches(&other));
+    }
+
+    #[test]
+    fn typing_is_forgiving() {
+        assert_eq!(normalize("ABCD-EFGH").unwrap().as_str(), "abcdefgh");
+        assert_eq!(normalize("oIlL2345").unwrap().as_str(), "01112345");
+        assert!(normalize("abc-defgh").is_none());
+        assert!(normalize("abcdefg").is_none());
+        assert!(normalize("abcdefghu").is_none());
+        assert!(normalize("abcd efgh").is_none());
+    }
+
+    #[test]
+    fn bad_hashes_are_refused() {
+        assert!(RecoveryHash::parse("plain").is_none());
+        assert!(RecoveryHash::parse("sha256:00:00").is_none());
+        assert!(RecoveryHash::parse("md5:0011223344556677:00").is_none());
+    }
+}

@@ -1,0 +1,396 @@
+//! The module's per-user state under `state_dir`: last accepted time step,
+//! consecutive failures and lockout, used recovery codes.
+//!
+//! Readers need no lock (the file is only ever replaced by rename);
+//! writers hold an exclusive lock on `<user>.lock` for read-modify-write.
+
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use crate::system::files::{self, FileRules, LockGuard, ReadError};
+
+const MAX_STATE_SIZE: u64 = 64 * 1024;
+const STATE_VERSION: i64 = 1;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct State {
+    /// The last time step whose code was accepted.
+    pub last_step: Option<u64>,
+    /// Consecutive wrong codes since the last success.
+    pub failures: u32,
+    /// Unix time until which no code is checked.
+    pub locked_until: u64,
+    /// Unix time of the last successful authentication.
+    pub last_success: Option<u64>,
+    /// Identifiers of used recovery codes.
+    pub used_recovery: Vec<String>,
+}
+
+#[derive(Debug)]
+pub enum StateError {
+    /// `state_dir` is missing, not a directory, or unsafe.
+    Directory { path: PathBuf, reason: String },
+    /// The user name cannot name a state file.
+    BadUserName,
+    /// The file could not be read or is unsafe.
+    Read { path: PathBuf, error: ReadError },
+    /// The file is not a state file we wrote.
+    Corrupt { path: PathBuf, reason: String },
+    /// Locking or writing failed (disk full, read-only ...).
+    Write { path: PathBuf, error: io::Error },
+}
+
+impl std::fmt::Display for StateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StateError::Directory { path, reason } => {
+                write!(f, "state directory {}: {reason}", path.display())
+            }
+            StateError::BadUserName => write!(f, "user name cannot be used for a state file"),
+            StateError::Read { path, error } => write!(f, "state file {} {error}", path.display()),
+            StateError::Corrupt { path, reason } => write!(
+                f,
+                "state file {} is corrupt ({reason}); check it, then remove it or run `pam-totp unlock`",
+                path.display()
+            ),
+            StateError::Write { path, error } => {
+                write!(f, "cannot update state file {}: {error}", path.display())
+            }
+        }
+    }
+}
+
+impl State {
+    /// Seconds of lockout left at `now`, if any.
+    pub fn lockout_remaining(&self, now: u64) -> Option<u64> {
+        (self.locked_until > now).then(|| self.locked_until - now)
+    }
+
+    /// Record a wrong code; from `max_failures` on, lock out for `lockout`
+    /// seconds, doubling with each further failure up to `lockout_max`.
+    pub fn record_failure(&mut self, now: u64, max_failures: u32, lockout: u64, lockout_max: u64) {
+        self.failures = self.failures.saturating_add(1);
+        if self.failures >= max_failures {
+            let doublings = self.failures - max_failures;
+            let duration = lockout
+                .checked_shl(doublings)
+                .filter(|d| d >> doublings == lockout)
+                .unwrap_or(u64::MAX)
+                .min(lockout_max);
+            self.locked_until = now.saturating_add(duration);
+        }
+    }
+
+    /// Record an accepted code for `step`.
+    pub fn record_success(&mut self, now: u64, step: Option<u64>) {
+        if let Some(step) = step {
+            self.last_step = Some(self.last_step.map_or(step, |last| last.max(step)));
+        }
+        self.failures = 0;
+        self.locked_until = 0;
+        self.last_success = Some(now);
+    }
+
+    pub fn parse(text: &str) -> Result<State, String> {
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| e.message().to_string())?;
+        let mut state = State::default();
+        let number = |key: &str| -> Result<Option<u64>, String> {
+            match table.get(key) {
+                None => Ok(None),
+                Some(toml::Value::Integer(i)) => u64::try_from(*i)
+                    .map(Some)
+                    .map_err(|_| format!("negative {key}")),
+                Some(_) => Err(format!("{key} is not a number")),
+            }
+        };
+        match table.get("version") {
+            Some(toml::Value::Integer(STATE_VERSION)) => {}
+            _ => return Err("missing or unknown version".into()),
+        }
+        for key in table.keys() {
+            if ![
+                "version",
+                "last_step",
+                "failures",
+                "locked_until",
+                "last_success",
+                "used_recovery",
+            ]
+            .contains(&key.as_str())
+            {
+                return Err(format!("unknown key {key}"));
+            }
+        }
+        state.last_step = number("last_step")?;
+        state.failures = u32::try_from(number("failures")?.unwrap_or(0))
+            .map_err(|_| "failures too large".to_string())?;
+        state.locked_until = number("locked_until")?.unwrap_or(0);
+        state.last_success = number("last_success")?;
+        state.used_recovery = match table.get("used_recovery") {
+            None => Vec::new(),
+            Some(toml::Value::Array(items)) => items
+                .iter()
+                .map(|item| item.as_str().map(str::to_string))
+                .collect::<Option<_>>()
+                .ok_or("used_recovery is not a list of strings")?,
+            Some(_) => return Err("used_recovery is not a list".into()),
+        };
+        Ok(state)
+    }
+
+    pub fn to_toml(&self) -> String {
+        let mut text = format!("version = {STATE_VERSION}\n");
+        if let Some(step) = self.last_step {
+            text.push_str(&format!("last_step = {}\n", step.min(i64::MAX as u64)));
+        }
+        text.push_str(&format!("failures = {}\n", self.failures));
+        text.push_str(&format!(
+            "locked_until = {}\n",
+            self.locked_until.min(i64::MAX as u64)
+        ));
+        if let Some(time) = self.last_success {
+            text.push_str(&format!("last_success = {}\n", time.min(i64::MAX as u64)));
+        }
+        let used: Vec<String> = self
+            .used_recovery
+            .iter()
+            .map(|id| format!("\"{}\"", id.escape_default()))
+            .collect();
+        text.push_str(&format!("used_recovery = [{}]\n", used.join(", ")));
+        text
+    }
+}
+
+/// The state files of one user.
+pub struct StateStore {
+    path: PathBuf,
+    lock_path: PathBuf,
+}
+
+/// A state file name for any user name: bytes outside `[A-Za-z0-9._-]`
+/// (and a leading dot) become `%XX`, so names cannot escape the directory.
+pub fn file_stem(user: &str) -> Option<String> {
+    if user.is_empty() || user.len() > 256 {
+        return None;
+    }
+    let mut stem = String::with_capacity(user.len());
+    for (index, byte) in user.bytes().enumerate() {
+        let plain = byte.is_ascii_alphanumeric()
+            || byte == b'_'
+            || byte == b'-'
+            || (byte == b'.' && index > 0);
+        if plain {
+            stem.push(char::from(byte));
+        } else {
+            stem.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    Some(stem)
+}
+
+impl StateStore {
+    /// The store for `user` in `dir`, which must be a directory owned by
+    /// this process's user and not writable by anyone else. A missing
+    /// directory is created (mode 0700) if its parent exists.
+    pub fn open(dir: &Path, user: &str) -> Result<StateStore, StateError> {
+        check_directory(dir)?;
+        let stem = file_stem(user).ok_or(StateError::BadUserName)?;
+        Ok(StateStore {
+            path: dir.join(format!("{stem}.state")),
+            lock_path: dir.join(format!("{stem}.lock")),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The current state; a missing file is a fresh state.
+    pub fn read(&self) -> Result<State, StateError> {
+        let owner = crate::system::account::effective_uid();
+        let rules = FileRules {
+            owners: &[owner],
+            max_size: MAX_STATE_SIZE,
+        };
+        match files::read_protected(&self.path, &rules) {
+            Ok(bytes) => {
+                let text = String::from_utf8(bytes).map_err(|_| StateError::Corrupt {
+                    path: self.path.clone(),
+                    reason: "not UTF-8".into(),
+                })?;
+                State::parse(&text).map_err(|reason| StateError::Corrupt {
+                    path: self.path.clone(),
+                    reason,
+                })
+            }
+            Err(ReadError::Missing) => Ok(State::default()),
+            Err(error) => Err(StateError::Read {
+                path: self.path.clone(),
+                error,
+            }),
+        }
+    }
+
+    /// Lock the user's state for a read-modify-write.
+    pub fn lock(&self) -> Result<LockGuard, StateError> {
+        files::lock_exclusive(&self.lock_path).map_err(|error| StateError::Write {
+            path: self.lock_path.clone(),
+            error,
+        })
+    }
+
+    /// Replace the state (call with the lock held).
+    pub fn write(&self, state: &State, _lock: &LockGuard) -> Result<(), StateError> {
+        files::replace_atomically(&self.path, state.to_toml().as_bytes(), None).map_err(|error| {
+            StateError::Write {
+                path: self.path.clone(),
+                error,
+            }
+        })
+    }
+
+    /// Remove the state (call with the lock held).
+    pub fn remove(&self, _lock: &LockGuard) -> Result<(), StateError> {
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => Ok(()),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(StateError::Write {
+                path: self.path.clone(),
+                error,
+            }),
+        }
+    }
+}
+
+fn check_directory(dir: &Path) -> Result<(), StateError> {
+    let bad = |reason: String| StateError::Directory {
+        path: dir.to_path_buf(),
+        reason,
+    };
+    let meta = match std::fs::symlink_metadata(dir) {
+        Ok(meta) => meta,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| bad(format!("does not exist and cannot be created: {e}")))?;
+            std::fs::symlink_metadata(dir).map_err(|e| bad(e.to_string()))?
+        }
+        Err(error) => return Err(bad(error.to_string())),
+    };
+    if !meta.is_dir() {
+        return Err(bad("is not a directory".into()));
+    }
+    let owner = crate::system::account::effective_uid();
+    if meta.uid() != owner {
+        return Err(bad(format!("is owned by uid {}, not {owner}", meta.uid())));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(bad(format!(
+            "mode {:04o} lets others write; chmod 700",
+            meta.mode() & 0o7777
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips() {
+        let state = State {
+            last_step: Some(56_666_667),
+            failures: 2,
+            locked_until: 1_700_000_100,
+            last_success: Some(1_700_000_000),
+            used_recovery: vec!["00aa11bb".into()],
+        };
+        assert_eq!(State::parse(&state.to_toml()).unwrap(), state);
+        assert_eq!(
+            State::parse(&State::default().to_toml()).unwrap(),
+            State::default()
+        );
+    }
+
+    #[test]
+    fn corrupt_states_are_refused() {
+        for bad in [
+            "",
+            "version = 2",
+            "version = 1\nfailures = -1",
+            "version = 1\nlast_step = \"x\"",
+            "garbage",
+            "version = 1\nx = 1",
+        ] {
+            assert!(State::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_and_stops_at_the_maximum() {
+        let mut state = State::default();
+        let mut durations = Vec::new();
+        for _ in 0..8 {
+            state.record_failure(1000, 3, 30, 900);
+            durations.push(state.lockout_remaining(1000).unwrap_or(0));
+        }
+        assert_eq!(durations, vec![0, 0, 30, 60, 120, 240, 480, 900]);
+        for _ in 0..100 {
+            state.record_failure(1000, 3, 30, 900);
+        }
+        assert_eq!(state.lockout_remaining(1000), Some(900));
+        state.record_success(2000, Some(7));
+        assert_eq!(
+            (
+                state.failures,
+                state.lockout_remaining(2000),
+                state.last_step
+            ),
+            (0, None, Some(7))
+        );
+    }
+
+    #[test]
+    fn user_names_cannot_escape_the_directory() {
+        assert_eq!(file_stem("alice").unwrap(), "alice");
+        assert_eq!(file_stem("../etc/passwd").unwrap(), "%2E.%2Fetc%2Fpasswd");
+        assert_eq!(file_stem("bob@example.com").unwrap(), "bob%40example.com");
+        assert_eq!(file_stem("a%b").unwrap(), "a%25b");
+        assert!(file_stem("").is_none());
+    }
+
+    #[test]
+    fn store_reads_writes_and_checks_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let state_dir = dir.path().join("state");
+        let store = StateStore::open(&state_dir, "alice").unwrap();
+        assert_eq!(store.read().unwrap(), State::default());
+        let lock = store.lock().unwrap();
+        let state = State {
+            last_step: Some(5),
+            ..State::default()
+        };
+        store.write(&state, &lock).unwrap();
+        drop(lock);
+        assert_eq!(store.read().unwrap(), state);
+        crate::system::files::replace_atomically(
+            store.path(),
+            b"version = 1\nfailures = \"x\"\n",
+            None,
+        )
+        .unwrap();
+        assert!(matches!(store.read(), Err(StateError::Corrupt { .. })));
+
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&state_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(matches!(
+            StateStore::open(&state_dir, "alice"),
+            Err(StateError::Directory { .. })
+        ));
+    }
+}

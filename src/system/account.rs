@@ -1,0 +1,195 @@
+//! User account lookup through NSS (`getpwnam_r`, `getgrouplist`).
+
+use std::ffi::{CStr, CString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+/// The parts of a passwd entry the module uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: PathBuf,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum LookupError {
+    /// No such user.
+    NotFound,
+    /// NSS failed (e.g. LDAP unreachable); `errno` says why.
+    Failed(i32),
+}
+
+impl std::fmt::Display for LookupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LookupError::NotFound => write!(f, "no such user"),
+            LookupError::Failed(errno) => write!(
+                f,
+                "user lookup failed: {}",
+                std::io::Error::from_raw_os_error(*errno)
+            ),
+        }
+    }
+}
+
+/// Look up a user by name.
+pub fn lookup_user(name: &str) -> Result<Account, LookupError> {
+    let c_name = CString::new(name).map_err(|_| LookupError::NotFound)?;
+    let mut buffer: Vec<libc::c_char> = vec![0; 4096];
+    loop {
+        let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc = unsafe {
+            libc::getpwnam_r(
+                c_name.as_ptr(),
+                &mut entry,
+                buffer.as_mut_ptr(),
+                buffer.len(),
+                &mut result,
+            )
+        };
+        if rc == libc::ERANGE && buffer.len() < 1 << 20 {
+            buffer.resize(buffer.len() * 2, 0);
+            continue;
+        }
+        if rc != 0 {
+            return Err(LookupError::Failed(rc));
+        }
+        if result.is_null() {
+            return Err(LookupError::NotFound);
+        }
+        // SAFETY: getpwnam_r succeeded, so the strings point into `buffer`.
+        let (pw_name, pw_dir) =
+            unsafe { (CStr::from_ptr(entry.pw_name), CStr::from_ptr(entry.pw_dir)) };
+        return Ok(Account {
+            name: pw_name.to_string_lossy().into_owned(),
+            uid: entry.pw_uid,
+            gid: entry.pw_gid,
+            home: PathBuf::from(std::ffi::OsStr::from_bytes(pw_dir.to_bytes())),
+        });
+    }
+}
+
+/// The names of all groups the account belongs to, primary and supplementary.
+pub fn group_names(account: &Account) -> Result<Vec<String>, LookupError> {
+    let c_name = CString::new(account.name.as_str()).map_err(|_| LookupError::NotFound)?;
+    let mut count: libc::c_int = 64;
+    let mut gids: Vec<libc::gid_t> = vec![0; 64];
+    loop {
+        let capacity = count;
+        let rc = unsafe {
+            libc::getgrouplist(c_name.as_ptr(), account.gid, gids.as_mut_ptr(), &mut count)
+        };
+        if rc >= 0 {
+            gids.truncate(usize::try_from(count).unwrap_or(0));
+            break;
+        }
+        if count <= capacity || count > 65536 {
+            return Err(LookupError::Failed(libc::ERANGE));
+        }
+        gids.resize(usize::try_from(count).unwrap_or(0), 0);
+    }
+    let mut names = Vec::with_capacity(gids.len());
+    for gid in gids {
+        if let Some(name) = group_name(gid)? {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+fn group_name(gid: u32) -> Result<Option<String>, LookupError> {
+    let mut buffer: Vec<libc::c_char> = vec![0; 4096];
+    loop {
+        let mut entry: libc::group = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::group = std::ptr::null_mut();
+        let rc = unsafe {
+            libc::getgrgid_r(
+                gid,
+                &mut entry,
+                buffer.as_mut_ptr(),
+                buffer.len(),
+                &mut result,
+            )
+        };
+        if rc == libc::ERANGE && buffer.len() < 1 << 22 {
+            buffer.resize(buffer.len() * 2, 0);
+            continue;
+        }
+        if rc != 0 {
+            return Err(LookupError::Failed(rc));
+        }
+        if result.is_null() {
+            return Ok(None);
+        }
+        // SAFETY: getgrgid_r succeeded, so gr_name points into `buffer`.
+        let name = unsafe { CStr::from_ptr(entry.gr_name) };
+        return Ok(Some(name.to_string_lossy().into_owned()));
+    }
+}
+
+/// The effective user id of this process.
+pub fn effective_uid() -> u32 {
+    unsafe { libc::geteuid() }
+}
+
+/// The real user id of this process (who ran the command).
+pub fn real_uid() -> u32 {
+    unsafe { libc::getuid() }
+}
+
+/// Look up a user by uid.
+pub fn lookup_uid(uid: u32) -> Result<Account, LookupError> {
+    let mut buffer: Vec<libc::c_char> = vec![0; 4096];
+    loop {
+        let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc = unsafe {
+            libc::getpwuid_r(
+                uid,
+                &mut entry,
+                buffer.as_mut_ptr(),
+                buffer.len(),
+                &mut result,
+            )
+        };
+        if rc == libc::ERANGE && buffer.len() < 1 << 20 {
+            buffer.resize(buffer.len() * 2, 0);
+            continue;
+        }
+        if rc != 0 {
+            return Err(LookupError::Failed(rc));
+        }
+        if result.is_null() {
+            return Err(LookupError::NotFound);
+        }
+        let name = unsafe { CStr::from_ptr(entry.pw_name) }
+            .to_string_lossy()
+            .into_owned();
+        return lookup_user(&name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_exists_with_uid_zero() {
+        let root = lookup_user("root").unwrap();
+        assert_eq!(root.uid, 0);
+        assert_eq!(lookup_uid(0).unwrap(), root);
+        assert!(group_names(&root).unwrap().contains(&"root".to_string()));
+    }
+
+    #[test]
+    fn unknown_user_is_not_found() {
+        assert_eq!(
+            lookup_user("no-such-user-pam-totp"),
+            Err(LookupError::NotFound)
+        );
+        assert_eq!(lookup_user("nul\0byte"), Err(LookupError::NotFound));
+    }
+}

@@ -1,0 +1,274 @@
+//! Files read and written the careful way: no symlinks followed at the last
+//! component, ownership and mode checked on the opened descriptor, size
+//! capped, updates written to a temporary file, fsynced and renamed.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Why a protected file could not be used.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The file does not exist (or a directory on the way does not).
+    Missing,
+    /// The last path component is a symbolic link.
+    Symlink,
+    /// Not a regular file (directory, FIFO, device ...).
+    NotRegular,
+    /// Owned by a uid that is neither of the allowed ones.
+    BadOwner(u32),
+    /// Group or other permission bits are set.
+    BadMode(u32),
+    /// Larger than the cap.
+    TooLarge(u64),
+    /// Any other I/O error (permission denied, I/O error ...).
+    Io(io::Error),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Missing => write!(f, "does not exist"),
+            ReadError::Symlink => write!(f, "is a symbolic link"),
+            ReadError::NotRegular => write!(f, "is not a regular file"),
+            ReadError::BadOwner(uid) => write!(f, "is owned by uid {uid}, not by the user or root"),
+            ReadError::BadMode(mode) => {
+                write!(
+                    f,
+                    "has mode {mode:04o}; it must not be accessible by group or others (chmod 600)"
+                )
+            }
+            ReadError::TooLarge(size) => write!(f, "is too large ({size} bytes)"),
+            ReadError::Io(error) => write!(f, "cannot be read: {error}"),
+        }
+    }
+}
+
+/// Rules a protected file must satisfy.
+pub struct FileRules<'a> {
+    /// Uids that may own the file.
+    pub owners: &'a [u32],
+    /// Largest accepted size in bytes.
+    pub max_size: u64,
+}
+
+/// Read a whole protected file (see [`ReadError`] for what is refused).
+pub fn read_protected(path: &Path, rules: &FileRules) -> Result<Vec<u8>, ReadError> {
+    let file = OpenOptions::new()
+        .read(true)
+        // O_NONBLOCK: opening a FIFO must not hang the login.
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|error| match error.raw_os_error() {
+            Some(libc::ENOENT) | Some(libc::ENOTDIR) => ReadError::Missing,
+            Some(libc::ELOOP) => ReadError::Symlink,
+            _ => ReadError::Io(error),
+        })?;
+    let meta = file.metadata().map_err(ReadError::Io)?;
+    if !meta.file_type().is_file() {
+        return Err(ReadError::NotRegular);
+    }
+    if !rules.owners.contains(&meta.uid()) {
+        return Err(ReadError::BadOwner(meta.uid()));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(ReadError::BadMode(mode));
+    }
+    if meta.size() > rules.max_size {
+        return Err(ReadError::TooLarge(meta.size()));
+    }
+    let mut contents = Vec::with_capacity(usize::try_from(meta.size()).unwrap_or(0));
+    // The file may grow between fstat and read: read at most one byte more.
+    file.take(rules.max_size + 1)
+        .read_to_end(&mut contents)
+        .map_err(ReadError::Io)?;
+    if contents.len() as u64 > rules.max_size {
+        return Err(ReadError::TooLarge(contents.len() as u64));
+    }
+    Ok(contents)
+}
+
+/// Replace `path` atomically with `contents` (mode 0600): write a temporary
+/// file beside it, fsync, rename over, fsync the directory. On any error
+/// the old file is left as it was and the temporary file removed.
+pub fn replace_atomically(
+    path: &Path,
+    contents: &[u8],
+    owner: Option<(u32, u32)>,
+) -> io::Result<()> {
+    let temporary = temporary_path(path)?;
+    let result = write_then_rename(&temporary, path, contents, owner);
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result
+}
+
+fn temporary_path(path: &Path) -> io::Result<PathBuf> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
+    let mut temporary_name = std::ffi::OsString::from(".");
+    temporary_name.push(name);
+    temporary_name.push(format!(".tmp{}", std::process::id()));
+    Ok(path.with_file_name(temporary_name))
+}
+
+fn write_then_rename(
+    temporary: &Path,
+    path: &Path,
+    contents: &[u8],
+    owner: Option<(u32, u32)>,
+) -> io::Result<()> {
+    let _ = std::fs::remove_file(temporary);
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(temporary)?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::fchown(&file, Some(uid), Some(gid))?;
+    }
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(contents)?;
+    crash_point("after-write");
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(temporary, path)?;
+    sync_directory(path)
+}
+
+fn sync_directory(path: &Path) -> io::Result<()> {
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    File::open(directory)?.sync_all()
+}
+
+/// Test builds only: abort the process at a named point of an update, so
+/// tests can show a crash leaves the old state whole.
+#[cfg(feature = "test-hooks")]
+fn crash_point(name: &str) {
+    if std::env::var("PAM_TOTP_TEST_CRASH_AT").as_deref() == Ok(name) {
+        std::process::abort();
+    }
+}
+
+#[cfg(not(feature = "test-hooks"))]
+fn crash_point(_name: &str) {}
+
+/// An exclusive advisory lock (flock) on a lock file, released on drop.
+pub struct LockGuard {
+    _file: File,
+}
+
+/// Take an exclusive lock on `path`, creating it (mode 0600) if needed.
+/// Blocks until the lock is free: holders keep it only for a read and a write.
+pub fn lock_exclusive(path: &Path) -> io::Result<LockGuard> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)?;
+    loop {
+        let rc = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX) };
+        if rc == 0 {
+            return Ok(LockGuard { _file: file });
+        }
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn me() -> u32 {
+        unsafe { libc::geteuid() }
+    }
+
+    fn rules(owners: &[u32]) -> FileRules<'_> {
+        FileRules {
+            owners,
+            max_size: 64,
+        }
+    }
+
+    #[test]
+    fn reads_a_private_regular_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        replace_atomically(&path, b"hello", None).unwrap();
+        let owners = [me()];
+        assert_eq!(read_protected(&path, &rules(&owners)).unwrap(), b"hello");
+        let mode = std::fs::metadata(&path).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn refuses_unsafe_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let owners = [me()];
+        assert!(matches!(
+            read_protected(&path, &rules(&owners)),
+            Err(ReadError::Missing)
+        ));
+        replace_atomically(&path, b"hello", None).unwrap();
+        let link = dir.path().join("link");
+        symlink(&path, &link).unwrap();
+        assert!(matches!(
+            read_protected(&link, &rules(&owners)),
+            Err(ReadError::Symlink)
+        ));
+        assert!(matches!(
+            read_protected(dir.path(), &rules(&owners)),
+            Err(ReadError::NotRegular)
+        ));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(matches!(
+            read_protected(&path, &rules(&owners)),
+            Err(ReadError::BadMode(0o640))
+        ));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let others = [me().wrapping_add(1)];
+        assert!(matches!(
+            read_protected(&path, &rules(&others)),
+            Err(ReadError::BadOwner(_))
+        ));
+        replace_atomically(&path, &[b'x'; 65], None).unwrap();
+        assert!(matches!(
+            read_protected(&path, &rules(&owners)),
+            Err(ReadError::TooLarge(65))
+        ));
+    }
+
+    #[test]
+    fn failed_replace_keeps_old_contents_and_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        replace_atomically(&path, b"old", None).unwrap();
+        // Renaming a file over a non-empty directory fails.
+        let blocked = dir.path().join("blocked");
+        std::fs::create_dir(&blocked).unwrap();
+        std::fs::write(blocked.join("x"), b"").unwrap();
+        assert!(replace_atomically(&blocked, b"new", None).is_err());
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "temporary file left behind: {names:?}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"old");
+    }
+}
