@@ -6,5 +6,6 @@
 pub mod account;
 pub mod clock;
 pub mod files;
+pub mod host;
 pub mod identity;
 pub mod random;

@@ -1,1 +1,56 @@
-fn main() {}
+//! `pam-totp`: enroll users and manage their enrollments.
+
+mod enroll;
+mod target;
+mod uri;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "pam-totp", version, about = "Manage TOTP two-factor authentication for PAM (SSH) logins")]
+struct Cli {
+    /// Configuration file [default: /etc/pam-totp/config.toml]
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a secret, show it as a QR code, and print recovery codes
+    Enroll(enroll::EnrollArgs),
+}
+
+/// An error for the user: one sentence on stderr, exit status 1.
+pub struct Failure(pub String);
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(error: E) -> Failure {
+        Failure(error.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match pam_totp::config::Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("pam-totp: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = match cli.command {
+        Command::Enroll(args) => enroll::run(&config, args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(message)) => {
+            eprintln!("pam-totp: {message}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! Drive the built module through the real libpam: a service file in a
+//! temporary directory (`pam_start_confdir`) and a scripted conversation.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+pub const PAM_SUCCESS: c_int = 0;
+pub const PAM_SERVICE_ERR: c_int = 3;
+pub const PAM_AUTH_ERR: c_int = 7;
+pub const PAM_AUTHINFO_UNAVAIL: c_int = 9;
+pub const PAM_MAXTRIES: c_int = 11;
+pub const PAM_CONV_ERR: c_int = 19;
+pub const PAM_IGNORE: c_int = 25;
+
+const PAM_PROMPT_ECHO_OFF: c_int = 1;
+const PAM_PROMPT_ECHO_ON: c_int = 2;
+const PAM_ERROR_MSG: c_int = 3;
+const PAM_TEXT_INFO: c_int = 4;
+const PAM_RHOST: c_int = 4;
+const PAM_AUTHTOK: c_int = 6;
+
+#[repr(C)]
+struct PamMessage {
+    msg_style: c_int,
+    msg: *const c_char,
+}
+
+#[repr(C)]
+struct PamResponse {
+    resp: *mut c_char,
+    resp_retcode: c_int,
+}
+
+#[repr(C)]
+struct PamConv {
+    conv: extern "C" fn(c_int, *mut *const PamMessage, *mut *mut PamResponse, *mut c_void) -> c_int,
+    appdata_ptr: *mut c_void,
+}
+
+#[link(name = "pam")]
+unsafe extern "C" {
+    fn pam_start_confdir(
+        service: *const c_char,
+        user: *const c_char,
+        conv: *const PamConv,
+        confdir: *const c_char,
+        pamh: *mut *mut c_void,
+    ) -> c_int;
+    fn pam_authenticate(pamh: *mut c_void, flags: c_int) -> c_int;
+    fn pam_set_item(pamh: *mut c_void, item_type: c_int, item: *const c_void) -> c_int;
+    fn pam_get_item(pamh: *const c_void, item_type: c_int, item: *mut *const c_void) -> c_int;
+    fn pam_end(pamh: *mut c_void, status: c_int) -> c_int;
+}
+
+/// What the scripted user does and what they saw.
+#[derive(Default)]
+pub struct Script {
+    /// Answers given to prompts, in order; `None` makes the conversation fail.
+    pub answers: Vec<Option<Vec<u8>>>,
+    /// Every message shown: (style, text).
+    pub shown: Vec<(String, String)>,
+}
+
+extern "C" fn conversation(
+    count: c_int,
+    messages: *mut *const PamMessage,
+    responses: *mut *mut PamResponse,
+    appdata: *mut c_void,
+) -> c_int {
+    let script = unsafe { &*(appdata as *const Mutex<Script>) };
+    let mut script = script.lock().unwrap();
+    let count = count as usize;
+    let replies = unsafe { libc::calloc(count, std::mem::size_of::<PamResponse>()) } as *mut PamResponse;
+    for i in 0..count {
+        let message = unsafe { &**messages.add(i) };
+        let text = unsafe { CStr::from_ptr(message.msg) }.to_string_lossy().into_owned();
+        let style = match message.msg_style {
+            PAM_PROMPT_ECHO_OFF => "prompt_hidden",
+            PAM_PROMPT_ECHO_ON => "prompt",
+            PAM_ERROR_MSG => "error",
+            PAM_TEXT_INFO => "info",
+            _ => "other",
+        };
+        script.shown.push((style.to_string(), text));
+        if message.msg_style == PAM_PROMPT_ECHO_OFF || message.msg_style == PAM_PROMPT_ECHO_ON {
+            if script.answers.is_empty() {
+                unsafe { libc::free(replies as *mut c_void) };
+                return PAM_CONV_ERR;
+            }
+            match script.answers.remove(0) {
+                Some(answer) => {
+                    // The C string ends at the first NUL, as a real client's would.
+                    let copy = unsafe { libc::calloc(answer.len() + 1, 1) } as *mut u8;
+                    unsafe { std::ptr::copy_nonoverlapping(answer.as_ptr(), copy, answer.len()) };
+                    unsafe { (*replies.add(i)).resp = copy as *mut c_char };
+                }
+                None => {
+                    unsafe { libc::free(replies as *mut c_void) };
+                    return PAM_CONV_ERR;
+                }
+            }
+        }
+    }
+    unsafe { *responses = replies };
+    PAM_SUCCESS
+}
+
+/// The module as cargo built it for this test run.
+pub fn module_path() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let path = dir.join("libpam_totp.so");
+    assert!(path.exists(), "{} not built", path.display());
+    path
+}
+
+/// A throwaway PAM configuration directory with one service.
+pub struct Service {
+    pub dir: tempfile::TempDir,
+    pub name: String,
+}
+
+impl Service {
+    /// A service whose auth stack is `auth required pam_totp.so ARGS`.
+    pub fn with_args(args: &str) -> Service {
+        Service::with_stack(&format!("auth required {} {args}\n", module_path().display()))
+    }
+
+    pub fn with_stack(stack: &str) -> Service {
+        let dir = tempfile::tempdir().unwrap();
+        let name = "pam-totp-test".to_string();
+        std::fs::write(dir.path().join(&name), stack).unwrap();
+        Service { dir, name }
+    }
+
+    /// Run pam_authenticate for `user`, answering prompts from `answers`.
+    pub fn authenticate(&self, user: &str, answers: Vec<Option<Vec<u8>>>) -> Outcome {
+        self.authenticate_with(user, answers, None, None)
+    }
+
+    pub fn authenticate_with(
+        &self,
+        user: &str,
+        answers: Vec<Option<Vec<u8>>>,
+        rhost: Option<&str>,
+        authtok: Option<&str>,
+    ) -> Outcome {
+        let script = Box::new(Mutex::new(Script { answers, shown: Vec::new() }));
+        let conv = PamConv { conv: conversation, appdata_ptr: &*script as *const Mutex<Script> as *mut c_void };
+        let service = CString::new(self.name.as_str()).unwrap();
+        let user = CString::new(user).unwrap();
+        let confdir = CString::new(self.dir.path().to_str().unwrap()).unwrap();
+        let mut handle: *mut c_void = std::ptr::null_mut();
+        let rc = unsafe { pam_start_confdir(service.as_ptr(), user.as_ptr(), &conv, confdir.as_ptr(), &mut handle) };
+        assert_eq!(rc, PAM_SUCCESS, "pam_start_confdir failed");
+        if let Some(host) = rhost {
+            let host = CString::new(host).unwrap();
+            unsafe { pam_set_item(handle, PAM_RHOST, host.as_ptr() as *const c_void) };
+        }
+        if let Some(token) = authtok {
+            let token = CString::new(token).unwrap();
+            unsafe { pam_set_item(handle, PAM_AUTHTOK, token.as_ptr() as *const c_void) };
+        }
+        let code = unsafe { pam_authenticate(handle, 0) };
+        let mut item: *const c_void = std::ptr::null();
+        let authtok_after = unsafe {
+            if pam_get_item(handle, PAM_AUTHTOK, &mut item) == PAM_SUCCESS && !item.is_null() {
+                Some(CStr::from_ptr(item as *const c_char).to_string_lossy().into_owned())
+            } else {
+                None
+            }
+        };
+        unsafe { pam_end(handle, code) };
+        let script = script.into_inner().unwrap();
+        Outcome { code, shown: script.shown, unanswered: script.answers.len(), authtok: authtok_after }
+    }
+}
+
+pub struct Outcome {
+    pub code: c_int,
+    pub shown: Vec<(String, String)>,
+    pub unanswered: usize,
+    pub authtok: Option<String>,
+}
+
+impl Outcome {
+    pub fn prompts(&self) -> Vec<String> {
+        self.shown.iter().filter(|(style, _)| style.starts_with("prompt")).map(|(_, text)| text.clone()).collect()
+    }
+
+    pub fn errors(&self) -> Vec<String> {
+        self.shown.iter().filter(|(style, _)| style == "error").map(|(_, text)| text.clone()).collect()
+    }
+}
+
+/// One enrolled user's files in a temporary directory (administrator store).
+pub struct Fixture {
+    pub root: tempfile::TempDir,
+    pub user: String,
+    pub secret: Vec<u8>,
+}
+
+pub const SECRET_B32: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+
+impl Fixture {
+    /// The current user, enrolled with SECRET_B32 (SHA1, 6 digits, 30 s).
+    pub fn new() -> Fixture {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("secrets")).unwrap();
+        let user = current_user();
+        let fixture = Fixture { root, user, secret: base32_decode(SECRET_B32) };
+        fixture.write_secret(&format!("version = 1\nsecret = \"{SECRET_B32}\"\nalgorithm = \"SHA1\"\ndigits = 6\nperiod = 30\n"));
+        fixture
+    }
+
+    pub fn secret_file(&self) -> PathBuf {
+        self.root.path().join("secrets").join(format!("{}.toml", self.user))
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.path().join("state")
+    }
+
+    pub fn write_secret(&self, text: &str) {
+        let path = self.secret_file();
+        let _ = std::fs::remove_file(&path);
+        std::fs::write(&path, text).unwrap();
+        set_mode(&path, 0o600);
+    }
+
+    /// Module arguments pointing at this fixture.
+    pub fn args(&self) -> String {
+        format!(
+            "secret_path={}/secrets/%u.toml state_dir={}",
+            self.root.path().display(),
+            self.state_dir().display()
+        )
+    }
+
+    pub fn service(&self, extra: &str) -> Service {
+        Service::with_args(&format!("{} {extra}", self.args()))
+    }
+
+    /// The code for the step at `now + offset_steps * 30`.
+    pub fn code(&self, offset_steps: i64) -> String {
+        let generator =
+            pam_totp::otp::Generator::new(&self.secret, pam_totp::otp::HashAlgorithm::Sha1, 6, 30).unwrap();
+        let step = generator.step_at(now()).checked_add_signed(offset_steps).unwrap();
+        generator.code_for_step(step)
+    }
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+pub fn current_user() -> String {
+    pam_totp::system::account::lookup_uid(unsafe { libc::geteuid() }).unwrap().name
+}
+
+pub fn is_root() -> bool {
+    unsafe { libc::geteuid() == 0 }
+}
+
+pub fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+pub fn base32_decode(text: &str) -> Vec<u8> {
+    pam_totp::secret::decode_base32(text).unwrap().to_vec()
+}
+
+pub fn answer(text: &str) -> Vec<Option<Vec<u8>>> {
+    vec![Some(text.as_bytes().to_vec())]
+}
