@@ -6,6 +6,8 @@ use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+pub mod sshd;
+
 pub const PAM_SUCCESS: c_int = 0;
 pub const PAM_SERVICE_ERR: c_int = 3;
 pub const PAM_AUTH_ERR: c_int = 7;

@@ -1,0 +1,244 @@
+//! A throwaway OpenSSH server on 127.0.0.1 with its own PAM service, and a
+//! real `ssh` client that answers keyboard-interactive prompts through
+//! SSH_ASKPASS. Needs root (CI runs as root).
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A local user for end-to-end tests, created if missing (removed on drop if we made it).
+pub struct TestUser {
+    pub name: String,
+    pub home: PathBuf,
+    created: bool,
+}
+
+impl TestUser {
+    pub fn create(name: &str) -> TestUser {
+        let exists = Command::new("id").arg(name).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap().success();
+        if !exists {
+            let status = Command::new("useradd").args(["--create-home", "--shell", "/bin/sh", name]).status().unwrap();
+            assert!(status.success(), "useradd {name} failed");
+        }
+        let account = pam_totp::system::account::lookup_user(name).unwrap();
+        TestUser { name: name.to_string(), home: account.home, created: !exists }
+    }
+
+    /// Run a command as this user (runuser), returning its output.
+    pub fn run(&self, program: &str, args: &[&str]) -> std::process::Output {
+        Command::new("runuser").arg("-u").arg(&self.name).arg("--").arg(program).args(args).output().unwrap()
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        if self.created {
+            let _ = Command::new("userdel").args(["--remove", &self.name]).stderr(Stdio::null()).status();
+        }
+    }
+}
+
+pub struct Sshd {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub service: String,
+    child: Child,
+    pam_file: PathBuf,
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Sshd {
+    /// Start sshd with PAM service `service` whose stack is `pam_stack`
+    /// (written to /etc/pam.d/SERVICE) and extra sshd_config lines.
+    pub fn start(service: &str, pam_stack: &str, config_lines: &str) -> Sshd {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        let host_key = dir.path().join("host_key");
+        run_ok(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&host_key));
+        // sshd names its PAM service after its own program name.
+        let binary = dir.path().join(service);
+        std::fs::copy("/usr/sbin/sshd", &binary).unwrap();
+        let pam_file = PathBuf::from("/etc/pam.d").join(service);
+        std::fs::write(&pam_file, pam_stack).unwrap();
+        let port = free_port();
+        let config = dir.path().join("sshd_config");
+        std::fs::write(
+            &config,
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}/sshd.pid\n\
+                 UsePAM yes\nKbdInteractiveAuthentication yes\nPasswordAuthentication no\n\
+                 PubkeyAuthentication yes\nStrictModes no\nLogLevel VERBOSE\n{config_lines}\n",
+                host_key.display(),
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("sshd.log")).unwrap();
+        let child = Command::new(&binary)
+            .args(["-D", "-e", "-f"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let sshd = Sshd { dir, port, service: service.to_string(), child, pam_file };
+        sshd.wait_listening();
+        sshd
+    }
+
+    fn wait_listening(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("sshd did not start: {}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.pam_file);
+    }
+}
+
+/// A client key pair authorised for `user`.
+pub struct ClientKey {
+    pub dir: tempfile::TempDir,
+    pub private: PathBuf,
+}
+
+impl ClientKey {
+    pub fn authorize_for(user: &TestUser) -> ClientKey {
+        let dir = tempfile::tempdir().unwrap();
+        let private = dir.path().join("id_ed25519");
+        run_ok(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&private));
+        let public = std::fs::read_to_string(dir.path().join("id_ed25519.pub")).unwrap();
+        let ssh_dir = user.home.join(".ssh");
+        std::fs::create_dir_all(&ssh_dir).unwrap();
+        std::fs::write(ssh_dir.join("authorized_keys"), public).unwrap();
+        run_ok(Command::new("chown").arg("-R").arg(format!("{0}:", user.name)).arg(&ssh_dir));
+        ClientKey { dir, private }
+    }
+}
+
+/// What one `ssh` login did.
+pub struct Login {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+    /// The prompts the client was asked, in order.
+    pub prompts: Vec<String>,
+}
+
+/// Log in with `ssh` as `user`, answering each keyboard-interactive prompt
+/// with the next of `answers`, and run `echo logged-in-as-$(id -un)`.
+pub fn ssh_login(port: u16, user: &str, key: Option<&Path>, answers: &[&str]) -> Login {
+    let dir = tempfile::tempdir().unwrap();
+    let answers_file = dir.path().join("answers");
+    std::fs::write(&answers_file, answers.join("\n") + "\n").unwrap();
+    let prompts_file = dir.path().join("prompts");
+    let askpass = dir.path().join("askpass");
+    // Each call records its prompt and prints the next answer.
+    std::fs::write(
+        &askpass,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$1\" >> {prompts}\nn=$(wc -l < {prompts})\nsed -n \"${{n}}p\" {answers}\n",
+            prompts = prompts_file.display(),
+            answers = answers_file.display()
+        ),
+    )
+    .unwrap();
+    run_ok(Command::new("chmod").arg("700").arg(&askpass));
+    let mut command = Command::new("ssh");
+    command
+        .args(["-p", &port.to_string()])
+        .args(["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
+        .args(["-o", "NumberOfPasswordPrompts=1", "-o", "ConnectTimeout=10", "-F", "/dev/null"]);
+    match key {
+        Some(key) => {
+            command.arg("-i").arg(key).args(["-o", "IdentitiesOnly=yes"]);
+        }
+        None => {
+            command.args(["-o", "PubkeyAuthentication=no"]);
+        }
+    }
+    let output = command
+        .arg(format!("{user}@127.0.0.1"))
+        .arg("echo logged-in-as-$(id -un)")
+        .env("SSH_ASKPASS", &askpass)
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .env("DISPLAY", ":0")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let prompts = std::fs::read_to_string(&prompts_file)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    Login {
+        success: output.status.success() && stdout.contains(&format!("logged-in-as-{user}")),
+        stdout,
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        prompts,
+    }
+}
+
+/// The current TOTP code for a base32 secret, from oathtool (an
+/// implementation independent of ours).
+pub fn oathtool_code(secret_base32: &str, offset_steps: i64) -> String {
+    let now = super::now() as i64 + offset_steps * 30;
+    let output = Command::new("oathtool")
+        .args(["--totp", "-b", "--now"])
+        .arg(format!("@{now}"))
+        .arg(secret_base32)
+        .output()
+        .expect("oathtool is installed (apt-get install oathtool)");
+    assert!(output.status.success(), "oathtool failed");
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+fn run_ok(command: &mut Command) {
+    let status = command.stdout(Stdio::null()).status().unwrap();
+    assert!(status.success(), "{command:?} failed");
+}
+
+/// A pam.d file from the repository with `pam_totp.so` replaced by the
+/// module this test run built.
+pub fn repository_stack(name: &str, extra_args: &str) -> String {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pam.d").join(name)).unwrap();
+    let module = super::module_path();
+    text.lines()
+        .map(|line| {
+            if line.trim_start().starts_with('#') || !line.contains("pam_totp.so") {
+                line.to_string()
+            } else {
+                format!("{} {extra_args}", line.replace("pam_totp.so", &module.display().to_string()))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+/// The CLI this test run built.
+pub fn cli_path() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().join("pam-totp")
+}
