@@ -92,6 +92,43 @@ pub fn load(config: &Config, account: &Account) -> Result<SecretFile, LoadError>
     SecretFile::parse(&bytes).map_err(|error| LoadError::Malformed { path, error })
 }
 
+/// Write `file` as `account`'s secret (atomically, mode 0600). Under the
+/// home it is written with the user's identity, so it is theirs and no
+/// link planted in the home can redirect root's write.
+pub fn store(
+    config: &Config,
+    account: &Account,
+    file: &SecretFile,
+) -> Result<PathBuf, std::io::Error> {
+    let path =
+        secret_path(config, account).map_err(|error| std::io::Error::other(error.to_string()))?;
+    let _identity = if is_under_home(&path, account) {
+        Some(FsIdentity::switch_to(account)?)
+    } else {
+        None
+    };
+    if let Some(parent) = path.parent() {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)?;
+    }
+    files::replace_atomically(&path, file.to_toml().as_bytes(), None)?;
+    Ok(path)
+}
+
+/// Whether `account` has a secret file (of any kind) at `secret_path`.
+pub fn exists(config: &Config, account: &Account) -> Result<bool, LoadError> {
+    let path = secret_path(config, account)?;
+    let _identity = if is_under_home(&path, account) {
+        Some(FsIdentity::switch_to(account).map_err(LoadError::Identity)?)
+    } else {
+        None
+    };
+    Ok(std::fs::symlink_metadata(&path).is_ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,26 +164,4 @@ mod tests {
         assert!(is_under_home(Path::new("/home/alice/.totp"), &alice()));
         assert!(!is_under_home(Path::new("/home/alicex/.totp"), &alice()));
     }
-}
-
-/// Write `file` as `account`'s secret (atomically, mode 0600). Under the
-/// home it is written with the user's identity, so it is theirs and no
-/// link planted in the home can redirect root's write.
-pub fn store(config: &Config, account: &Account, file: &SecretFile) -> Result<PathBuf, std::io::Error> {
-    let path = secret_path(config, account).map_err(|error| std::io::Error::other(error.to_string()))?;
-    let _identity = if is_under_home(&path, account) { Some(FsIdentity::switch_to(account)?) } else { None };
-    if let Some(parent) = path.parent() {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent)?;
-    }
-    files::replace_atomically(&path, file.to_toml().as_bytes(), None)?;
-    Ok(path)
-}
-
-/// Whether `account` has a secret file (of any kind) at `secret_path`.
-pub fn exists(config: &Config, account: &Account) -> Result<bool, LoadError> {
-    let path = secret_path(config, account)?;
-    let _identity =
-        if is_under_home(&path, account) { Some(FsIdentity::switch_to(account).map_err(LoadError::Identity)?) } else { None };
-    Ok(std::fs::symlink_metadata(&path).is_ok())
 }

@@ -1,5 +1,10 @@
 //! The module through the real libpam, one scripted login per case.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -10,7 +15,9 @@ const PROMPT: &str = "Verification code: ";
 #[test]
 fn right_code_logs_in_with_the_prompt_shown() {
     let fixture = Fixture::new();
-    let outcome = fixture.service("").authenticate(&fixture.user, answer(&fixture.code(0)));
+    let outcome = fixture
+        .service("")
+        .authenticate(&fixture.user, answer(&fixture.code(0)));
     assert_eq!(outcome.code, PAM_SUCCESS);
     assert_eq!(outcome.prompts(), vec![PROMPT]);
 }
@@ -20,14 +27,26 @@ fn code_with_spaces_or_a_hyphen_is_accepted() {
     let fixture = Fixture::new();
     let code = fixture.code(0);
     let typed = format!("  {} {}\n", &code[..3], &code[3..]);
-    assert_eq!(fixture.service("").authenticate(&fixture.user, answer(&typed)).code, PAM_SUCCESS);
+    assert_eq!(
+        fixture
+            .service("")
+            .authenticate(&fixture.user, answer(&typed))
+            .code,
+        PAM_SUCCESS
+    );
 }
 
 #[test]
 fn wrong_code_is_refused() {
     let fixture = Fixture::new();
-    let wrong = if fixture.code(0) == "000000" { "111111" } else { "000000" };
-    let outcome = fixture.service("").authenticate(&fixture.user, answer(wrong));
+    let wrong = if fixture.code(0) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let outcome = fixture
+        .service("")
+        .authenticate(&fixture.user, answer(wrong));
     assert_eq!(outcome.code, PAM_AUTH_ERR);
     assert_eq!(outcome.prompts(), vec![PROMPT]);
 }
@@ -37,8 +56,14 @@ fn a_code_is_accepted_once() {
     let fixture = Fixture::new();
     let service = fixture.service("");
     let code = fixture.code(0);
-    assert_eq!(service.authenticate(&fixture.user, answer(&code)).code, PAM_SUCCESS);
-    assert_eq!(service.authenticate(&fixture.user, answer(&code)).code, PAM_AUTH_ERR);
+    assert_eq!(
+        service.authenticate(&fixture.user, answer(&code)).code,
+        PAM_SUCCESS
+    );
+    assert_eq!(
+        service.authenticate(&fixture.user, answer(&code)).code,
+        PAM_AUTH_ERR
+    );
 }
 
 #[test]
@@ -48,32 +73,62 @@ fn after_the_next_steps_code_the_current_one_is_refused() {
     let current = fixture.code(0);
     let next = fixture.code(1);
     // Current then next: each later than the last accepted, both accepted.
-    assert_eq!(service.authenticate(&fixture.user, answer(&current)).code, PAM_SUCCESS);
-    assert_eq!(service.authenticate(&fixture.user, answer(&next)).code, PAM_SUCCESS);
+    assert_eq!(
+        service.authenticate(&fixture.user, answer(&current)).code,
+        PAM_SUCCESS
+    );
+    assert_eq!(
+        service.authenticate(&fixture.user, answer(&next)).code,
+        PAM_SUCCESS
+    );
     // The current step is now older than the last accepted one.
     let fresh = Fixture::new();
     let service = fresh.service("");
-    assert_eq!(service.authenticate(&fresh.user, answer(&fresh.code(1))).code, PAM_SUCCESS);
-    assert_eq!(service.authenticate(&fresh.user, answer(&fresh.code(0))).code, PAM_AUTH_ERR);
+    assert_eq!(
+        service
+            .authenticate(&fresh.user, answer(&fresh.code(1)))
+            .code,
+        PAM_SUCCESS
+    );
+    assert_eq!(
+        service
+            .authenticate(&fresh.user, answer(&fresh.code(0)))
+            .code,
+        PAM_AUTH_ERR
+    );
 }
 
 #[test]
 fn codes_two_steps_away_are_refused() {
     let fixture = Fixture::new();
     let service = fixture.service("");
-    assert_eq!(service.authenticate(&fixture.user, answer(&fixture.code(-3))).code, PAM_AUTH_ERR);
-    assert_eq!(service.authenticate(&fixture.user, answer(&fixture.code(3))).code, PAM_AUTH_ERR);
+    assert_eq!(
+        service
+            .authenticate(&fixture.user, answer(&fixture.code(-3)))
+            .code,
+        PAM_AUTH_ERR
+    );
+    assert_eq!(
+        service
+            .authenticate(&fixture.user, answer(&fixture.code(3)))
+            .code,
+        PAM_AUTH_ERR
+    );
 }
 
 #[test]
 fn unenrolled_user_is_prompted_then_refused() {
     let fixture = Fixture::new();
     std::fs::remove_file(fixture.secret_file()).unwrap();
-    let outcome = fixture.service("").authenticate(&fixture.user, answer("123456"));
+    let outcome = fixture
+        .service("")
+        .authenticate(&fixture.user, answer("123456"));
     assert_eq!(outcome.code, PAM_AUTH_ERR);
     assert_eq!(outcome.prompts(), vec![PROMPT]);
     // Same for a user that does not exist at all.
-    let outcome = fixture.service("").authenticate("no-such-user-pam-totp", answer("123456"));
+    let outcome = fixture
+        .service("")
+        .authenticate("no-such-user-pam-totp", answer("123456"));
     assert_eq!(outcome.code, PAM_AUTH_ERR);
     assert_eq!(outcome.prompts(), vec![PROMPT]);
 }
@@ -101,7 +156,9 @@ fn symlinked_secret_file_fails_closed() {
     let real = fixture.root.path().join("real.toml");
     std::fs::rename(fixture.secret_file(), &real).unwrap();
     std::os::unix::fs::symlink(&real, fixture.secret_file()).unwrap();
-    let outcome = fixture.service("").authenticate(&fixture.user, answer(&fixture.code(0)));
+    let outcome = fixture
+        .service("")
+        .authenticate(&fixture.user, answer(&fixture.code(0)));
     assert_eq!(outcome.code, PAM_AUTHINFO_UNAVAIL);
     assert!(outcome.prompts().is_empty());
     assert_eq!(outcome.errors().len(), 1);
@@ -111,7 +168,9 @@ fn symlinked_secret_file_fails_closed() {
 fn group_readable_secret_file_fails_closed() {
     let fixture = Fixture::new();
     set_mode(&fixture.secret_file(), 0o640);
-    let outcome = fixture.service("").authenticate(&fixture.user, answer(&fixture.code(0)));
+    let outcome = fixture
+        .service("")
+        .authenticate(&fixture.user, answer(&fixture.code(0)));
     assert_eq!(outcome.code, PAM_AUTHINFO_UNAVAIL);
 }
 
@@ -128,7 +187,12 @@ fn secret_file_owned_by_someone_else_fails_closed() {
         fixture.secret_file().display(),
         fixture.state_dir().display()
     ));
-    assert_eq!(service.authenticate("daemon", answer(&fixture.code(0))).code, PAM_SUCCESS);
+    assert_eq!(
+        service
+            .authenticate("daemon", answer(&fixture.code(0)))
+            .code,
+        PAM_SUCCESS
+    );
     std::os::unix::fs::chown(fixture.secret_file(), Some(65534), Some(65534)).unwrap();
     let outcome = service.authenticate("daemon", answer(&fixture.code(1)));
     assert_eq!(outcome.code, PAM_AUTHINFO_UNAVAIL);
@@ -146,7 +210,9 @@ fn malformed_secret_files_fail_closed() {
         String::new(),
     ] {
         fixture.write_secret(&text);
-        let outcome = fixture.service("").authenticate(&fixture.user, answer(&fixture.code(0)));
+        let outcome = fixture
+            .service("")
+            .authenticate(&fixture.user, answer(&fixture.code(0)));
         assert_eq!(outcome.code, PAM_AUTHINFO_UNAVAIL, "{text:?}");
         assert!(outcome.prompts().is_empty(), "{text:?}");
     }
@@ -155,8 +221,16 @@ fn malformed_secret_files_fail_closed() {
 #[test]
 fn unknown_argument_or_bad_value_fails_closed() {
     let fixture = Fixture::new();
-    for extra in ["frobnicate", "window=eleven", "window=99", "unenrolled=maybe", "max_failures=0"] {
-        let outcome = fixture.service(extra).authenticate(&fixture.user, answer(&fixture.code(0)));
+    for extra in [
+        "frobnicate",
+        "window=eleven",
+        "window=99",
+        "unenrolled=maybe",
+        "max_failures=0",
+    ] {
+        let outcome = fixture
+            .service(extra)
+            .authenticate(&fixture.user, answer(&fixture.code(0)));
         assert_eq!(outcome.code, PAM_SERVICE_ERR, "{extra}");
         assert!(outcome.prompts().is_empty(), "{extra}");
     }
@@ -168,14 +242,30 @@ fn non_digit_and_overlong_answers_are_wrong_codes() {
     let code = fixture.code(0);
     let long = "1".repeat(100_000);
     let padded = format!("{code}0");
-    for typed in ["abcdef", "", "12345", long.as_str(), padded.as_str(), "%n%n%s%s", "１２３４５６"] {
+    for typed in [
+        "abcdef",
+        "",
+        "12345",
+        long.as_str(),
+        padded.as_str(),
+        "%n%n%s%s",
+        "１２３４５６",
+    ] {
         // A fresh state each time so the lockout does not interfere.
         let fixture = Fixture::new();
-        let outcome = fixture.service("").authenticate(&fixture.user, answer(typed));
+        let outcome = fixture
+            .service("")
+            .authenticate(&fixture.user, answer(typed));
         assert_eq!(outcome.code, PAM_AUTH_ERR, "{typed:.20}");
     }
     // The right code still works afterwards in a fresh state.
-    assert_eq!(fixture.service("").authenticate(&fixture.user, answer(&code)).code, PAM_SUCCESS);
+    assert_eq!(
+        fixture
+            .service("")
+            .authenticate(&fixture.user, answer(&code))
+            .code,
+        PAM_SUCCESS
+    );
 }
 
 #[test]
@@ -184,7 +274,13 @@ fn conversation_failure_is_refused() {
     let outcome = fixture.service("").authenticate(&fixture.user, vec![None]);
     assert_eq!(outcome.code, PAM_CONV_ERR);
     // Nothing was recorded: the right code works next.
-    assert_eq!(fixture.service("").authenticate(&fixture.user, answer(&fixture.code(0))).code, PAM_SUCCESS);
+    assert_eq!(
+        fixture
+            .service("")
+            .authenticate(&fixture.user, answer(&fixture.code(0)))
+            .code,
+        PAM_SUCCESS
+    );
 }
 
 #[test]
@@ -203,14 +299,27 @@ fn custom_prompt_is_shown() {
 fn lockout_after_three_wrong_codes_refuses_the_right_one() {
     let fixture = Fixture::new();
     let service = fixture.service("");
-    let wrong = if fixture.code(0) == "000000" { "111111" } else { "000000" };
+    let wrong = if fixture.code(0) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
     for _ in 0..3 {
-        assert_eq!(service.authenticate(&fixture.user, answer(wrong)).code, PAM_AUTH_ERR);
+        assert_eq!(
+            service.authenticate(&fixture.user, answer(wrong)).code,
+            PAM_AUTH_ERR
+        );
     }
     let outcome = service.authenticate(&fixture.user, answer(&fixture.code(0)));
     assert_eq!(outcome.code, PAM_MAXTRIES);
-    assert!(outcome.prompts().is_empty(), "no code is asked for while locked out");
+    assert!(
+        outcome.prompts().is_empty(),
+        "no code is asked for while locked out"
+    );
     let errors = outcome.errors();
     assert_eq!(errors.len(), 1);
-    assert!(errors[0].starts_with("Too many failed attempts. Try again in "), "{errors:?}");
+    assert!(
+        errors[0].starts_with("Too many failed attempts. Try again in "),
+        "{errors:?}"
+    );
 }

@@ -1,6 +1,12 @@
 //! Drive the built module through the real libpam: a service file in a
 //! temporary directory (`pam_start_confdir`) and a scripted conversation.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::path::{Path, PathBuf};
@@ -74,10 +80,13 @@ extern "C" fn conversation(
     let script = unsafe { &*(appdata as *const Mutex<Script>) };
     let mut script = script.lock().unwrap();
     let count = count as usize;
-    let replies = unsafe { libc::calloc(count, std::mem::size_of::<PamResponse>()) } as *mut PamResponse;
+    let replies =
+        unsafe { libc::calloc(count, std::mem::size_of::<PamResponse>()) } as *mut PamResponse;
     for i in 0..count {
         let message = unsafe { &**messages.add(i) };
-        let text = unsafe { CStr::from_ptr(message.msg) }.to_string_lossy().into_owned();
+        let text = unsafe { CStr::from_ptr(message.msg) }
+            .to_string_lossy()
+            .into_owned();
         let style = match message.msg_style {
             PAM_PROMPT_ECHO_OFF => "prompt_hidden",
             PAM_PROMPT_ECHO_ON => "prompt",
@@ -127,7 +136,10 @@ pub struct Service {
 impl Service {
     /// A service whose auth stack is `auth required pam_totp.so ARGS`.
     pub fn with_args(args: &str) -> Service {
-        Service::with_stack(&format!("auth required {} {args}\n", module_path().display()))
+        Service::with_stack(&format!(
+            "auth required {} {args}\n",
+            module_path().display()
+        ))
     }
 
     pub fn with_stack(stack: &str) -> Service {
@@ -149,13 +161,27 @@ impl Service {
         rhost: Option<&str>,
         authtok: Option<&str>,
     ) -> Outcome {
-        let script = Box::new(Mutex::new(Script { answers, shown: Vec::new() }));
-        let conv = PamConv { conv: conversation, appdata_ptr: &*script as *const Mutex<Script> as *mut c_void };
+        let script = Box::new(Mutex::new(Script {
+            answers,
+            shown: Vec::new(),
+        }));
+        let conv = PamConv {
+            conv: conversation,
+            appdata_ptr: &*script as *const Mutex<Script> as *mut c_void,
+        };
         let service = CString::new(self.name.as_str()).unwrap();
         let user = CString::new(user).unwrap();
         let confdir = CString::new(self.dir.path().to_str().unwrap()).unwrap();
         let mut handle: *mut c_void = std::ptr::null_mut();
-        let rc = unsafe { pam_start_confdir(service.as_ptr(), user.as_ptr(), &conv, confdir.as_ptr(), &mut handle) };
+        let rc = unsafe {
+            pam_start_confdir(
+                service.as_ptr(),
+                user.as_ptr(),
+                &conv,
+                confdir.as_ptr(),
+                &mut handle,
+            )
+        };
         assert_eq!(rc, PAM_SUCCESS, "pam_start_confdir failed");
         if let Some(host) = rhost {
             let host = CString::new(host).unwrap();
@@ -169,14 +195,23 @@ impl Service {
         let mut item: *const c_void = std::ptr::null();
         let authtok_after = unsafe {
             if pam_get_item(handle, PAM_AUTHTOK, &mut item) == PAM_SUCCESS && !item.is_null() {
-                Some(CStr::from_ptr(item as *const c_char).to_string_lossy().into_owned())
+                Some(
+                    CStr::from_ptr(item as *const c_char)
+                        .to_string_lossy()
+                        .into_owned(),
+                )
             } else {
                 None
             }
         };
         unsafe { pam_end(handle, code) };
         let script = script.into_inner().unwrap();
-        Outcome { code, shown: script.shown, unanswered: script.answers.len(), authtok: authtok_after }
+        Outcome {
+            code,
+            shown: script.shown,
+            unanswered: script.answers.len(),
+            authtok: authtok_after,
+        }
     }
 }
 
@@ -189,11 +224,19 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn prompts(&self) -> Vec<String> {
-        self.shown.iter().filter(|(style, _)| style.starts_with("prompt")).map(|(_, text)| text.clone()).collect()
+        self.shown
+            .iter()
+            .filter(|(style, _)| style.starts_with("prompt"))
+            .map(|(_, text)| text.clone())
+            .collect()
     }
 
     pub fn errors(&self) -> Vec<String> {
-        self.shown.iter().filter(|(style, _)| style == "error").map(|(_, text)| text.clone()).collect()
+        self.shown
+            .iter()
+            .filter(|(style, _)| style == "error")
+            .map(|(_, text)| text.clone())
+            .collect()
     }
 }
 
@@ -212,13 +255,20 @@ impl Fixture {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir(root.path().join("secrets")).unwrap();
         let user = current_user();
-        let fixture = Fixture { root, user, secret: base32_decode(SECRET_B32) };
+        let fixture = Fixture {
+            root,
+            user,
+            secret: base32_decode(SECRET_B32),
+        };
         fixture.write_secret(&format!("version = 1\nsecret = \"{SECRET_B32}\"\nalgorithm = \"SHA1\"\ndigits = 6\nperiod = 30\n"));
         fixture
     }
 
     pub fn secret_file(&self) -> PathBuf {
-        self.root.path().join("secrets").join(format!("{}.toml", self.user))
+        self.root
+            .path()
+            .join("secrets")
+            .join(format!("{}.toml", self.user))
     }
 
     pub fn state_dir(&self) -> PathBuf {
@@ -248,18 +298,27 @@ impl Fixture {
     /// The code for the step at `now + offset_steps * 30`.
     pub fn code(&self, offset_steps: i64) -> String {
         let generator =
-            pam_totp::otp::Generator::new(&self.secret, pam_totp::otp::HashAlgorithm::Sha1, 6, 30).unwrap();
-        let step = generator.step_at(now()).checked_add_signed(offset_steps).unwrap();
+            pam_totp::otp::Generator::new(&self.secret, pam_totp::otp::HashAlgorithm::Sha1, 6, 30)
+                .unwrap();
+        let step = generator
+            .step_at(now())
+            .checked_add_signed(offset_steps)
+            .unwrap();
         generator.code_for_step(step)
     }
 }
 
 pub fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 pub fn current_user() -> String {
-    pam_totp::system::account::lookup_uid(unsafe { libc::geteuid() }).unwrap().name
+    pam_totp::system::account::lookup_uid(unsafe { libc::geteuid() })
+        .unwrap()
+        .name
 }
 
 pub fn is_root() -> bool {

@@ -17,25 +17,48 @@ pub struct TestUser {
 
 impl TestUser {
     pub fn create(name: &str) -> TestUser {
-        let exists = Command::new("id").arg(name).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap().success();
+        let exists = Command::new("id")
+            .arg(name)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success();
         if !exists {
-            let status = Command::new("useradd").args(["--create-home", "--shell", "/bin/sh", name]).status().unwrap();
+            let status = Command::new("useradd")
+                .args(["--create-home", "--shell", "/bin/sh", name])
+                .status()
+                .unwrap();
             assert!(status.success(), "useradd {name} failed");
         }
         let account = pam_totp::system::account::lookup_user(name).unwrap();
-        TestUser { name: name.to_string(), home: account.home, created: !exists }
+        TestUser {
+            name: name.to_string(),
+            home: account.home,
+            created: !exists,
+        }
     }
 
     /// Run a command as this user (runuser), returning its output.
     pub fn run(&self, program: &str, args: &[&str]) -> std::process::Output {
-        Command::new("runuser").arg("-u").arg(&self.name).arg("--").arg(program).args(args).output().unwrap()
+        Command::new("runuser")
+            .arg("-u")
+            .arg(&self.name)
+            .arg("--")
+            .arg(program)
+            .args(args)
+            .output()
+            .unwrap()
     }
 }
 
 impl Drop for TestUser {
     fn drop(&mut self) {
         if self.created {
-            let _ = Command::new("userdel").args(["--remove", &self.name]).stderr(Stdio::null()).status();
+            let _ = Command::new("userdel")
+                .args(["--remove", &self.name])
+                .stderr(Stdio::null())
+                .status();
         }
     }
 }
@@ -50,7 +73,11 @@ pub struct Sshd {
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Sshd {
@@ -60,7 +87,11 @@ impl Sshd {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all("/run/sshd").unwrap();
         let host_key = dir.path().join("host_key");
-        run_ok(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&host_key));
+        run_ok(
+            Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(&host_key),
+        );
         // sshd names its PAM service after its own program name.
         let binary = dir.path().join(service);
         std::fs::copy("/usr/sbin/sshd", &binary).unwrap();
@@ -87,7 +118,13 @@ impl Sshd {
             .stderr(log)
             .spawn()
             .unwrap();
-        let sshd = Sshd { dir, port, service: service.to_string(), child, pam_file };
+        let sshd = Sshd {
+            dir,
+            port,
+            service: service.to_string(),
+            child,
+            pam_file,
+        };
         sshd.wait_listening();
         sshd
     }
@@ -126,12 +163,21 @@ impl ClientKey {
     pub fn authorize_for(user: &TestUser) -> ClientKey {
         let dir = tempfile::tempdir().unwrap();
         let private = dir.path().join("id_ed25519");
-        run_ok(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&private));
+        run_ok(
+            Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(&private),
+        );
         let public = std::fs::read_to_string(dir.path().join("id_ed25519.pub")).unwrap();
         let ssh_dir = user.home.join(".ssh");
         std::fs::create_dir_all(&ssh_dir).unwrap();
         std::fs::write(ssh_dir.join("authorized_keys"), public).unwrap();
-        run_ok(Command::new("chown").arg("-R").arg(format!("{0}:", user.name)).arg(&ssh_dir));
+        run_ok(
+            Command::new("chown")
+                .arg("-R")
+                .arg(format!("{0}:", user.name))
+                .arg(&ssh_dir),
+        );
         ClientKey { dir, private }
     }
 }
@@ -167,11 +213,28 @@ pub fn ssh_login(port: u16, user: &str, key: Option<&Path>, answers: &[&str]) ->
     let mut command = Command::new("ssh");
     command
         .args(["-p", &port.to_string()])
-        .args(["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
-        .args(["-o", "NumberOfPasswordPrompts=1", "-o", "ConnectTimeout=10", "-F", "/dev/null"]);
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+        ])
+        .args([
+            "-o",
+            "NumberOfPasswordPrompts=1",
+            "-o",
+            "ConnectTimeout=10",
+            "-F",
+            "/dev/null",
+        ]);
     match key {
         Some(key) => {
-            command.arg("-i").arg(key).args(["-o", "IdentitiesOnly=yes"]);
+            command
+                .arg("-i")
+                .arg(key)
+                .args(["-o", "IdentitiesOnly=yes"]);
         }
         None => {
             command.args(["-o", "PubkeyAuthentication=no"]);
@@ -222,14 +285,22 @@ fn run_ok(command: &mut Command) {
 /// A pam.d file from the repository with `pam_totp.so` replaced by the
 /// module this test run built.
 pub fn repository_stack(name: &str, extra_args: &str) -> String {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pam.d").join(name)).unwrap();
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("pam.d")
+            .join(name),
+    )
+    .unwrap();
     let module = super::module_path();
     text.lines()
         .map(|line| {
             if line.trim_start().starts_with('#') || !line.contains("pam_totp.so") {
                 line.to_string()
             } else {
-                format!("{} {extra_args}", line.replace("pam_totp.so", &module.display().to_string()))
+                format!(
+                    "{} {extra_args}",
+                    line.replace("pam_totp.so", &module.display().to_string())
+                )
             }
         })
         .collect::<Vec<_>>()

@@ -75,11 +75,18 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
         )));
     }
     if !args.no_confirm {
-        return Err(Failure("interactive confirmation is not available yet; pass --no-confirm".into()));
+        return Err(Failure(
+            "interactive confirmation is not available yet; pass --no-confirm".into(),
+        ));
     }
     let host = pam_totp::system::host::host_name();
-    let issuer = args.issuer.or_else(|| config.issuer.clone()).unwrap_or_else(|| host.clone());
-    let label = args.label.unwrap_or_else(|| format!("{}@{host}", account.name));
+    let issuer = args
+        .issuer
+        .or_else(|| config.issuer.clone())
+        .unwrap_or_else(|| host.clone());
+    let label = args
+        .label
+        .unwrap_or_else(|| format!("{}@{host}", account.name));
     if issuer.contains(':') || label.contains(':') {
         return Err(Failure("the issuer and label must not contain ':'".into()));
     }
@@ -116,7 +123,9 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
     } else {
         println!("Secret saved to {}.", path.display());
         println!("URI: {uri}");
-        println!("Recovery codes (each works once; keep them somewhere safe, away from this phone):");
+        println!(
+            "Recovery codes (each works once; keep them somewhere safe, away from this phone):"
+        );
         for code in &codes {
             println!("  {}", code.as_str());
         }

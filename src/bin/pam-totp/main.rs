@@ -10,7 +10,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "pam-totp", version, about = "Manage TOTP two-factor authentication for PAM (SSH) logins")]
+#[command(
+    name = "pam-totp",
+    version,
+    about = "Manage TOTP two-factor authentication for PAM (SSH) logins"
+)]
 struct Cli {
     /// Configuration file [default: /etc/pam-totp/config.toml]
     #[arg(long, global = true, value_name = "PATH")]

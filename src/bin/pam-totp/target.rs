@@ -8,14 +8,20 @@ use crate::Failure;
 /// on someone else.
 pub fn resolve(user: Option<&str>) -> Result<Account, Failure> {
     let caller_uid = account::real_uid();
-    let caller = account::lookup_uid(caller_uid)
-        .map_err(|error| Failure(format!("cannot look up the calling user (uid {caller_uid}): {error}")))?;
+    let caller = account::lookup_uid(caller_uid).map_err(|error| {
+        Failure(format!(
+            "cannot look up the calling user (uid {caller_uid}): {error}"
+        ))
+    })?;
     let Some(name) = user else {
         return Ok(caller);
     };
-    let target = account::lookup_user(name).map_err(|error| Failure(format!("user \"{name}\": {error}")))?;
+    let target =
+        account::lookup_user(name).map_err(|error| Failure(format!("user \"{name}\": {error}")))?;
     if target.uid != caller_uid && caller_uid != 0 {
-        return Err(Failure(format!("only root can act on another user (\"{name}\"); run it with sudo")));
+        return Err(Failure(format!(
+            "only root can act on another user (\"{name}\"); run it with sudo"
+        )));
     }
     Ok(target)
 }
