@@ -138,7 +138,7 @@ impl Authenticator<'_> {
             Ok(store) => store,
             Err(error) => return self.refuse_unavailable(&error.to_string()),
         };
-        let Some(now) = clock::now() else {
+        let Some(now) = clock::now(&self.config.state_dir) else {
             return self.refuse_unavailable("system clock is before 1970");
         };
         // Read without the lock: the user may take minutes to type.
@@ -168,7 +168,7 @@ impl Authenticator<'_> {
             Ok(lock) => lock,
             Err(error) => return self.refuse_unavailable(&error.to_string()),
         };
-        let Some(now) = clock::now() else {
+        let Some(now) = clock::now(&self.config.state_dir) else {
             return self.refuse_unavailable("system clock is before 1970");
         };
         let mut state = match store.read() {

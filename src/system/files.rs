@@ -137,6 +137,7 @@ fn write_then_rename(
     crash_point("after-write");
     file.sync_all()?;
     drop(file);
+    crash_point("before-rename");
     std::fs::rename(temporary, path)?;
     sync_directory(path)
 }

@@ -118,11 +118,12 @@ extern "C" fn conversation(
     PAM_SUCCESS
 }
 
-/// The module as cargo built it for this test run.
+/// The module as cargo built it for this test run. `cargo test` builds the
+/// cdylib into `deps/` beside the test binary (it does not refresh the copy
+/// in `target/debug`, which may be stale or built with other features).
 pub fn module_path() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let path = dir.join("libpam_totp.so");
+    let path = exe.parent().unwrap().join("libpam_totp.so");
     assert!(path.exists(), "{} not built", path.display());
     path
 }
@@ -161,57 +162,69 @@ impl Service {
         rhost: Option<&str>,
         authtok: Option<&str>,
     ) -> Outcome {
-        let script = Box::new(Mutex::new(Script {
-            answers,
-            shown: Vec::new(),
-        }));
-        let conv = PamConv {
-            conv: conversation,
-            appdata_ptr: &*script as *const Mutex<Script> as *mut c_void,
-        };
-        let service = CString::new(self.name.as_str()).unwrap();
-        let user = CString::new(user).unwrap();
-        let confdir = CString::new(self.dir.path().to_str().unwrap()).unwrap();
-        let mut handle: *mut c_void = std::ptr::null_mut();
-        let rc = unsafe {
-            pam_start_confdir(
-                service.as_ptr(),
-                user.as_ptr(),
-                &conv,
-                confdir.as_ptr(),
-                &mut handle,
+        authenticate_in(self.dir.path(), &self.name, user, answers, rhost, authtok)
+    }
+}
+
+/// pam_authenticate for `user` with service `name` from PAM configuration directory `confdir`.
+pub fn authenticate_in(
+    confdir: &Path,
+    name: &str,
+    user: &str,
+    answers: Vec<Option<Vec<u8>>>,
+    rhost: Option<&str>,
+    authtok: Option<&str>,
+) -> Outcome {
+    let script = Box::new(Mutex::new(Script {
+        answers,
+        shown: Vec::new(),
+    }));
+    let conv = PamConv {
+        conv: conversation,
+        appdata_ptr: &*script as *const Mutex<Script> as *mut c_void,
+    };
+    let service = CString::new(name).unwrap();
+    let user = CString::new(user).unwrap();
+    let confdir = CString::new(confdir.to_str().unwrap()).unwrap();
+    let mut handle: *mut c_void = std::ptr::null_mut();
+    let rc = unsafe {
+        pam_start_confdir(
+            service.as_ptr(),
+            user.as_ptr(),
+            &conv,
+            confdir.as_ptr(),
+            &mut handle,
+        )
+    };
+    assert_eq!(rc, PAM_SUCCESS, "pam_start_confdir failed");
+    if let Some(host) = rhost {
+        let host = CString::new(host).unwrap();
+        unsafe { pam_set_item(handle, PAM_RHOST, host.as_ptr() as *const c_void) };
+    }
+    if let Some(token) = authtok {
+        let token = CString::new(token).unwrap();
+        unsafe { pam_set_item(handle, PAM_AUTHTOK, token.as_ptr() as *const c_void) };
+    }
+    let code = unsafe { pam_authenticate(handle, 0) };
+    let mut item: *const c_void = std::ptr::null();
+    let authtok_after = unsafe {
+        if pam_get_item(handle, PAM_AUTHTOK, &mut item) == PAM_SUCCESS && !item.is_null() {
+            Some(
+                CStr::from_ptr(item as *const c_char)
+                    .to_string_lossy()
+                    .into_owned(),
             )
-        };
-        assert_eq!(rc, PAM_SUCCESS, "pam_start_confdir failed");
-        if let Some(host) = rhost {
-            let host = CString::new(host).unwrap();
-            unsafe { pam_set_item(handle, PAM_RHOST, host.as_ptr() as *const c_void) };
+        } else {
+            None
         }
-        if let Some(token) = authtok {
-            let token = CString::new(token).unwrap();
-            unsafe { pam_set_item(handle, PAM_AUTHTOK, token.as_ptr() as *const c_void) };
-        }
-        let code = unsafe { pam_authenticate(handle, 0) };
-        let mut item: *const c_void = std::ptr::null();
-        let authtok_after = unsafe {
-            if pam_get_item(handle, PAM_AUTHTOK, &mut item) == PAM_SUCCESS && !item.is_null() {
-                Some(
-                    CStr::from_ptr(item as *const c_char)
-                        .to_string_lossy()
-                        .into_owned(),
-                )
-            } else {
-                None
-            }
-        };
-        unsafe { pam_end(handle, code) };
-        let script = script.into_inner().unwrap();
-        Outcome {
-            code,
-            shown: script.shown,
-            unanswered: script.answers.len(),
-            authtok: authtok_after,
-        }
+    };
+    unsafe { pam_end(handle, code) };
+    let script = script.into_inner().unwrap();
+    Outcome {
+        code,
+        shown: script.shown,
+        unanswered: script.answers.len(),
+        authtok: authtok_after,
     }
 }
 
@@ -293,6 +306,38 @@ impl Fixture {
 
     pub fn service(&self, extra: &str) -> Service {
         Service::with_args(&format!("{} {extra}", self.args()))
+    }
+
+    /// Set the module's clock (test-hooks builds read `state_dir/test-clock`).
+    pub fn set_clock(&self, time: u64) {
+        std::fs::create_dir_all(self.state_dir()).unwrap();
+        set_mode(&self.state_dir(), 0o700);
+        std::fs::write(self.state_dir().join("test-clock"), time.to_string()).unwrap();
+    }
+
+    /// The code for the time step containing `time`.
+    pub fn code_at(&self, time: u64) -> String {
+        let generator =
+            pam_totp::otp::Generator::new(&self.secret, pam_totp::otp::HashAlgorithm::Sha1, 6, 30)
+                .unwrap();
+        generator.code_for_step(generator.step_at(time))
+    }
+
+    /// A code that is wrong at `time` (and at the steps around it).
+    pub fn wrong_code_at(&self, time: u64) -> String {
+        let near: Vec<String> = (0..5)
+            .map(|i| self.code_at(time.saturating_sub(60) + i * 30))
+            .collect();
+        (0..)
+            .map(|n| format!("{:06}", n * 111_111 % 1_000_000))
+            .find(|c| !near.contains(c))
+            .unwrap()
+    }
+
+    /// The user's state file as the module wrote it.
+    pub fn state_text(&self) -> String {
+        std::fs::read_to_string(self.state_dir().join(format!("{}.state", self.user)))
+            .unwrap_or_default()
     }
 
     /// The code for the step at `now + offset_steps * 30`.
