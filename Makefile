@@ -30,3 +30,25 @@ install: build
 
 clean:
 	$(CARGO) clean
+
+# Fuzz every parser for FUZZ_SECONDS each (default 30) with cargo fuzz
+# (libFuzzer). Uses a nightly toolchain if rustup has one, otherwise stable
+# with RUSTC_BOOTSTRAP=1. Seeds live in fuzz/seeds/, the growing corpus in
+# fuzz/corpus/ (not committed). Not part of `make test`.
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS = secret_file state config answer
+FUZZ_CARGO = $(shell rustup toolchain list 2>/dev/null | grep -q '^nightly' && echo 'cargo +nightly' || echo 'RUSTC_BOOTSTRAP=1 cargo')
+
+.PHONY: fuzz
+fuzz:
+	command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+	cd fuzz && $(FUZZ_CARGO) fuzz build
+	set -e; for target in $(FUZZ_TARGETS); do \
+	    mkdir -p fuzz/corpus/$$target fuzz/logs; \
+	    echo "== fuzzing $$target for $(FUZZ_SECONDS) s"; \
+	    if ! (cd fuzz && $(FUZZ_CARGO) fuzz run $$target corpus/$$target seeds/$$target -- \
+	            -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1) > fuzz/logs/$$target.log 2>&1; then \
+	        tail -40 fuzz/logs/$$target.log; echo "fuzz target $$target FAILED (fuzz/logs/$$target.log, fuzz/artifacts/$$target)"; exit 1; \
+	    fi; \
+	    grep -E '^stat::(number_of_executed_units|average_exec_per_sec)' fuzz/logs/$$target.log; \
+	done

@@ -221,6 +221,17 @@ impl Config {
         Ok(config)
     }
 
+    /// Defaults with the module arguments on top, reading no file (for
+    /// fuzzing the argument parser in isolation).
+    pub fn from_module_args_without_file(args: &[&str]) -> Result<Config, ConfigError> {
+        let mut config = Config::default();
+        for arg in args {
+            config.apply_argument(arg)?;
+        }
+        config.validate(&Origin::Argument)?;
+        Ok(config)
+    }
+
     /// The configuration from `path`, or from the default file if `None`.
     /// A missing default file means all defaults; a missing named file is an error.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {

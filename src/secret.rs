@@ -78,7 +78,7 @@ pub fn encode_base32(bytes: &[u8]) -> Zeroizing<String> {
 impl SecretFile {
     pub fn parse(bytes: &[u8]) -> Result<SecretFile, SecretError> {
         let text = std::str::from_utf8(bytes).map_err(|_| SecretError::NotUtf8)?;
-        let table: toml::Table = text
+        let mut table: toml::Table = text
             .parse()
             .map_err(|error: toml::de::Error| SecretError::Syntax(error.message().to_string()))?;
         for key in table.keys() {
@@ -105,11 +105,14 @@ impl SecretFile {
             }
             None => return Err(SecretError::Missing("version")),
         }
-        let secret = match table.get("secret") {
-            Some(toml::Value::String(s)) => decode_base32(s).ok_or(SecretError::Bad {
-                key: "secret",
-                reason: "not base32".into(),
-            })?,
+        // Take the secret out of the table so its text is zeroed after use.
+        let secret = match table.remove("secret") {
+            Some(toml::Value::String(s)) => {
+                decode_base32(&Zeroizing::new(s)).ok_or(SecretError::Bad {
+                    key: "secret",
+                    reason: "not base32".into(),
+                })?
+            }
             Some(_) => {
                 return Err(SecretError::Bad {
                     key: "secret",

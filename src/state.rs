@@ -133,9 +133,13 @@ impl State {
             None => Vec::new(),
             Some(toml::Value::Array(items)) => items
                 .iter()
-                .map(|item| item.as_str().map(str::to_string))
+                .map(|item| {
+                    item.as_str()
+                        .filter(|id| is_recovery_id(id))
+                        .map(str::to_string)
+                })
                 .collect::<Option<_>>()
-                .ok_or("used_recovery is not a list of strings")?,
+                .ok_or("used_recovery is not a list of recovery code ids")?,
             Some(_) => return Err("used_recovery is not a list".into()),
         };
         Ok(state)
@@ -157,11 +161,20 @@ impl State {
         let used: Vec<String> = self
             .used_recovery
             .iter()
-            .map(|id| format!("\"{}\"", id.escape_default()))
+            .filter(|id| is_recovery_id(id))
+            .map(|id| format!("\"{id}\""))
             .collect();
         text.push_str(&format!("used_recovery = [{}]\n", used.join(", ")));
         text
     }
+}
+
+/// Recovery code ids are short lower-case hex strings (see `RecoveryHash::id`).
+fn is_recovery_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The state files of one user.
@@ -326,6 +339,7 @@ mod tests {
             "version = 1\nlast_step = \"x\"",
             "garbage",
             "version = 1\nx = 1",
+            "version = 1\nused_recovery = [\"00aa'11\"]",
         ] {
             assert!(State::parse(bad).is_err(), "{bad:?}");
         }

@@ -1,6 +1,11 @@
 //! Exactly-once acceptance through a real sshd: 50 simultaneous `ssh`
 //! logins presenting the same valid code, one succeeds.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -16,14 +21,28 @@ fn fifty_simultaneous_ssh_logins_with_one_code_yield_one_success() {
     let user = TestUser::create("pamtotp-e2e-race");
     let key = ClientKey::authorize_for(&user);
     let enroll = std::process::Command::new(cli_path())
-        .args(["enroll", "--user", &user.name, "--no-confirm", "--json", "--force"])
+        .args([
+            "enroll",
+            "--user",
+            &user.name,
+            "--no-confirm",
+            "--json",
+            "--force",
+        ])
         .output()
         .unwrap();
-    assert!(enroll.status.success(), "{}", String::from_utf8_lossy(&enroll.stderr));
+    assert!(
+        enroll.status.success(),
+        "{}",
+        String::from_utf8_lossy(&enroll.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&enroll.stdout).unwrap();
     let secret = json["secret"].as_str().unwrap().to_string();
     let state = tempfile::tempdir().unwrap();
-    let stack = repository_stack("sshd-key-and-code", &format!("state_dir={}", state.path().join("state").display()));
+    let stack = repository_stack(
+        "sshd-key-and-code",
+        &format!("state_dir={}", state.path().join("state").display()),
+    );
     let sshd = Sshd::start(
         "pamtotp-race-sshd",
         &stack,
@@ -45,6 +64,8 @@ fn fifty_simultaneous_ssh_logins_with_one_code_yield_one_success() {
     let logins: Vec<Login> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     let successes = logins.iter().filter(|l| l.success).count();
     let prompted = logins.iter().filter(|l| !l.prompts.is_empty()).count();
-    eprintln!("50 simultaneous ssh logins with one code: {successes} logged in, {prompted} were asked for the code");
+    eprintln!(
+        "50 simultaneous ssh logins with one code: {successes} logged in, {prompted} were asked for the code"
+    );
     assert_eq!(successes, 1, "sshd log:\n{}", sshd.log());
 }
