@@ -54,9 +54,11 @@ impl std::fmt::Display for StateError {
                 "state file {} is corrupt ({reason}); check it, then remove it or run `pam-totp unlock`",
                 path.display()
             ),
-            StateError::Write { path, error } => {
-                write!(f, "cannot update state file {}: {error}", path.display())
-            }
+            StateError::Write { path, error } => write!(
+                f,
+                "cannot update state file {}: {error}; logins are refused until it can be written (check free space and that the file system is writable)",
+                path.display()
+            ),
         }
     }
 }

@@ -1,0 +1,54 @@
+//! A secret under the home is read with the user's file-system identity:
+//! a file the user could not read is refused even though root could.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use common::sshd::TestUser;
+use common::*;
+
+#[test]
+fn secret_in_home_is_read_as_the_user() {
+    if !is_root() {
+        eprintln!("skipped: needs root to create a user");
+        return;
+    }
+    let user = TestUser::create("pamtotp-ident");
+    let dir = user.home.join(".config/pam-totp");
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret = dir.join("secret.toml");
+    std::fs::write(&secret, format!("version = 1\nsecret = \"{SECRET_B32}\"\n")).unwrap();
+    set_mode(&secret, 0o600);
+    let state = tempfile::tempdir().unwrap();
+    let service = Service::with_args(&format!("state_dir={}", state.path().join("s").display()));
+    let fixture = Fixture::new();
+
+    // Root-owned, 0600, inside a directory the user can enter: root could
+    // read it, the user cannot, so the module must not.
+    std::os::unix::fs::chown(
+        user.home.join(".config"),
+        Some(unsafe { libc::getuid() }),
+        None,
+    )
+    .unwrap();
+    let outcome = service.authenticate(&user.name, answer(&fixture.code(0)));
+    assert_eq!(
+        outcome.code, PAM_AUTHINFO_UNAVAIL,
+        "read a file the user cannot read"
+    );
+
+    // The same file owned by the user, in a directory only they can enter:
+    // accepted (the switch to the user's identity is not a blanket refusal).
+    let account = pam_totp::system::account::lookup_user(&user.name).unwrap();
+    for path in [user.home.join(".config"), dir.clone(), secret.clone()] {
+        std::os::unix::fs::chown(&path, Some(account.uid), Some(account.gid)).unwrap();
+    }
+    set_mode(&dir, 0o700);
+    let outcome = service.authenticate(&user.name, answer(&fixture.code(0)));
+    assert_eq!(outcome.code, PAM_SUCCESS);
+}
