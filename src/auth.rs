@@ -130,6 +130,13 @@ impl Authenticator<'_> {
             }
             Err(error) => return self.refuse_unavailable(&error.to_string()),
         };
+        self.debug(&format!(
+            "secret loaded: {} digits, {} s period, {} window, {} recovery codes",
+            secret.digits,
+            secret.period,
+            self.config.window,
+            secret.recovery.len()
+        ));
         let generator = match secret.generator() {
             Ok(generator) => generator,
             Err(error) => return self.refuse_unavailable(&format!("secret unusable: {}", error.0)),
@@ -195,6 +202,11 @@ impl Authenticator<'_> {
             Answer::Malformed => Outcome::Malformed,
         };
         drop(answer);
+        self.debug(&format!(
+            "checked at {now}, last accepted step {:?}: {}",
+            state.last_step,
+            outcome.describe()
+        ));
         match &outcome {
             Outcome::Code(step) => state.record_success(now, Some(*step)),
             Outcome::Recovery(id) => {
@@ -412,6 +424,106 @@ fn check_recovery(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::RefCell;
+
+    /// A session that answers from a script and keeps what was logged.
+    struct FakeSession {
+        user: String,
+        answers: Vec<Vec<u8>>,
+        logs: RefCell<Vec<String>>,
+        shown: Vec<String>,
+    }
+
+    impl Session for FakeSession {
+        fn user(&mut self) -> Result<String, PamResultCode> {
+            Ok(self.user.clone())
+        }
+        fn service(&self) -> String {
+            "sshd".into()
+        }
+        fn remote_host(&self) -> Option<String> {
+            Some("192.0.2.7".into())
+        }
+        fn prompt_hidden(&mut self, _text: &str) -> Result<Zeroizing<Vec<u8>>, PamResultCode> {
+            if self.answers.is_empty() {
+                return Err(PamResultCode::PAM_CONV_ERR);
+            }
+            Ok(Zeroizing::new(self.answers.remove(0)))
+        }
+        fn show_error(&mut self, text: &str) {
+            self.shown.push(text.to_string());
+        }
+        fn show_info(&mut self, text: &str) {
+            self.shown.push(text.to_string());
+        }
+        fn auth_token(&self) -> Option<Zeroizing<Vec<u8>>> {
+            None
+        }
+        fn set_auth_token(&mut self, _token: &[u8]) -> Result<(), PamResultCode> {
+            Ok(())
+        }
+        fn log(&self, _level: LogLevel, message: &str) {
+            self.logs.borrow_mut().push(message.to_string());
+        }
+    }
+
+    #[test]
+    fn every_outcome_is_logged_with_who_and_where_but_never_the_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let user = account::lookup_uid(account::effective_uid()).unwrap().name;
+        let secret_b32 = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+        let secret_path = dir.path().join("secret.toml");
+        crate::system::files::replace_atomically(
+            &secret_path,
+            format!("version = 1\nsecret = \"{secret_b32}\"\n").as_bytes(),
+            None,
+        )
+        .unwrap();
+        let args_owned = [
+            format!("secret_path={}", secret_path.display()),
+            format!("state_dir={}", dir.path().join("state").display()),
+            "debug".to_string(),
+        ];
+        let args: Vec<&str> = args_owned.iter().map(String::as_str).collect();
+        let generator =
+            crate::secret::SecretFile::parse(std::fs::read(&secret_path).unwrap().as_slice())
+                .unwrap()
+                .generator()
+                .unwrap();
+        let now = clock::now(dir.path()).unwrap();
+        let code = generator.code_for_step(generator.step_at(now));
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        let answers = [code.as_str(), code.as_str(), wrong, "%s%n"];
+        let expected = [
+            (PamResultCode::PAM_SUCCESS, "accepted verification code"),
+            (PamResultCode::PAM_AUTH_ERR, "code already used (replay)"),
+            (PamResultCode::PAM_AUTH_ERR, "wrong code"),
+            (PamResultCode::PAM_AUTH_ERR, "malformed answer"),
+        ];
+        for (typed, (rc, reason)) in answers.iter().zip(expected) {
+            let mut session = FakeSession {
+                user: user.clone(),
+                answers: vec![typed.as_bytes().to_vec()],
+                logs: RefCell::new(Vec::new()),
+                shown: Vec::new(),
+            };
+            assert_eq!(authenticate(&mut session, &args), rc, "{reason}");
+            let logs = session.logs.into_inner();
+            let last = logs.last().unwrap();
+            assert!(last.contains(reason), "{logs:?}");
+            assert!(
+                last.contains(&format!("user={user} service=sshd rhost=192.0.2.7")),
+                "{last}"
+            );
+            for line in &logs {
+                assert!(
+                    !line.contains(&code) && !line.contains(wrong),
+                    "code in log: {line}"
+                );
+                assert!(!line.contains(secret_b32), "secret in log: {line}");
+            }
+        }
+    }
 
     #[test]
     fn forwarded_answers_split_at_the_code() {
