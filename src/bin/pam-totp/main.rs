@@ -1,7 +1,14 @@
 //! `pam-totp`: enroll users and manage their enrollments.
 
+mod disable;
 mod enroll;
+mod import;
+mod qr;
+mod recovery_codes;
+mod state_access;
+mod status;
 mod target;
+mod unlock;
 mod uri;
 
 use std::path::PathBuf;
@@ -27,6 +34,16 @@ struct Cli {
 enum Command {
     /// Create a secret, show it as a QR code, and print recovery codes
     Enroll(enroll::EnrollArgs),
+    /// Show whether a user is enrolled, the code parameters, recovery codes left, last login and lockout
+    Status(status::StatusArgs),
+    /// Replace all recovery codes with new ones (the old ones stop working)
+    RecoveryCodes(recovery_codes::RecoveryCodesArgs),
+    /// Remove a user's enrollment and state (the procedure for a lost device)
+    Disable(disable::DisableArgs),
+    /// Clear a user's failed attempts and lockout (root only)
+    Unlock(unlock::UnlockArgs),
+    /// Convert a ~/.google_authenticator file into a pam-totp secret file
+    Import(import::ImportArgs),
 }
 
 /// An error for the user: one sentence on stderr, exit status 1.
@@ -49,6 +66,11 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Enroll(args) => enroll::run(&config, args),
+        Command::Status(args) => status::run(&config, args),
+        Command::RecoveryCodes(args) => recovery_codes::run(&config, args),
+        Command::Disable(args) => disable::run(&config, args),
+        Command::Unlock(args) => unlock::run(&config, args),
+        Command::Import(args) => import::run(&config, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
