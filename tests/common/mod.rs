@@ -121,8 +121,14 @@ extern "C" fn conversation(
 /// The module as cargo built it for this test run.
 pub fn module_path() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let path = dir.join("libpam_totp.so");
+    // deps/ holds the module built for this run; target/debug/ gets a copy
+    // only from some cargo commands and may be stale.
+    let deps = exe.parent().unwrap();
+    let fresh = deps.join("libpam_totp.so");
+    if fresh.exists() {
+        return fresh;
+    }
+    let path = deps.parent().unwrap().join("libpam_totp.so");
     assert!(path.exists(), "{} not built", path.display());
     path
 }
