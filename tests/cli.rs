@@ -572,6 +572,45 @@ fn status_unlock_and_disable_as_root() {
     assert!(text(&again.stderr).contains("not enrolled"));
 }
 
+#[test]
+fn unlock_replaces_a_corrupt_state_without_reviving_recovery_codes() {
+    if !is_root() {
+        eprintln!("skipped: unlock is for root");
+        return;
+    }
+    let setup = Setup::new();
+    let user = current_user();
+    let enrolled =
+        json_of(&setup.cli(&["enroll", "--no-confirm", "--json", "--recovery-codes", "2"]));
+    let code = enrolled["recovery_codes"][0].as_str().unwrap().to_string();
+    let service = setup.service();
+    assert_eq!(service.authenticate(&user, answer(&code)).code, PAM_SUCCESS);
+    let state_file = setup.state_dir().join(format!(
+        "{}.state",
+        pam_totp::state::file_stem(&user).unwrap()
+    ));
+    std::fs::write(&state_file, "garbage").unwrap();
+    assert_eq!(
+        service.authenticate(&user, answer(&code)).code,
+        PAM_AUTHINFO_UNAVAIL
+    );
+    let unlock = setup.cli(&["unlock", "--user", &user]);
+    assert!(unlock.status.success(), "{}", text(&unlock.stderr));
+    assert!(text(&unlock.stdout).contains("recovery-codes"));
+    // The used code stays used; so does the one never used (unknown now).
+    assert_eq!(
+        service.authenticate(&user, answer(&code)).code,
+        PAM_AUTH_ERR
+    );
+    let other = enrolled["recovery_codes"][1].as_str().unwrap();
+    assert_eq!(
+        service.authenticate(&user, answer(other)).code,
+        PAM_AUTH_ERR
+    );
+    let status = json_of(&setup.cli(&["status", "--json"]));
+    assert_eq!(status["recovery_codes_left"], 0);
+}
+
 /// A directory anyone may read, with a copy of the CLI and a configuration,
 /// for running the command as a test user.
 struct Public {
@@ -758,6 +797,10 @@ fn every_subcommand_has_help() {
             .unwrap();
         assert!(output.status.success(), "{command} --help");
         let help = text(&output.stdout);
-        assert!(help.contains("Usage: pam-totp"), "{help}");
+        assert!(
+            help.contains(&format!("Usage: pam-totp {command}")),
+            "{help}"
+        );
+        assert!(help.contains("--config"), "{help}");
     }
 }

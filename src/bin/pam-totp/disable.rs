@@ -10,6 +10,7 @@ use crate::target;
 
 #[derive(Args)]
 #[command(
+    about = "Remove a user's enrollment and state (the procedure for a lost device)",
     long_about = "Remove a user's secret file and the module's state for them (failed attempts, \
 lockout, used codes). This is the procedure for a lost or replaced phone: the old app entry and \
 every recovery code stop working. What the user gets next depends on `unenrolled` in the \

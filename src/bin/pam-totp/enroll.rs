@@ -25,6 +25,7 @@ const TRIES: u32 = 3;
 
 #[derive(Args)]
 #[command(
+    about = "Create a secret, show it as a QR code, and print recovery codes",
     long_about = "Create a secret from the OS random source, show it as a QR code, the otpauth:// URI \
 and the secret in groups of four, ask for the code the app then shows, and only after a correct \
 code save the secret file (mode 0600) and print single-use recovery codes, once.\n\n\

@@ -25,6 +25,7 @@ const MIN_SECRET_BYTES: usize = 16;
 
 #[derive(Args)]
 #[command(
+    about = "Convert a ~/.google_authenticator file into a pam-totp secret file",
     long_about = "Convert a google-authenticator-libpam file into a pam-totp secret file: the same \
 secret and STEP_SIZE (so the app entry keeps working), SHA1 and 6 digits as that module uses, and \
 its scratch codes as single-use recovery codes. WINDOW_SIZE has no per-user place in pam-totp: the \

@@ -32,17 +32,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create a secret, show it as a QR code, and print recovery codes
     Enroll(enroll::EnrollArgs),
-    /// Show whether a user is enrolled, the code parameters, recovery codes left, last login and lockout
     Status(status::StatusArgs),
-    /// Replace all recovery codes with new ones (the old ones stop working)
     RecoveryCodes(recovery_codes::RecoveryCodesArgs),
-    /// Remove a user's enrollment and state (the procedure for a lost device)
     Disable(disable::DisableArgs),
-    /// Clear a user's failed attempts and lockout (root only)
     Unlock(unlock::UnlockArgs),
-    /// Convert a ~/.google_authenticator file into a pam-totp secret file
     Import(import::ImportArgs),
 }
 

@@ -11,6 +11,7 @@ use crate::target;
 
 #[derive(Args)]
 #[command(
+    about = "Replace all recovery codes with new ones (the old ones stop working)",
     long_about = "Create new single-use recovery codes and print them once. All earlier recovery \
 codes, used or not, stop working. The secret (and so the authenticator app) is unchanged."
 )]

@@ -11,6 +11,7 @@ use crate::target;
 
 #[derive(Args)]
 #[command(
+    about = "Show whether a user is enrolled, the code parameters, recovery codes left, last login and lockout",
     long_about = "Show whether a user is enrolled, the algorithm, digits and period of the codes, \
 how many recovery codes are left, the last successful login and any lockout.\n\n\
 The last login and the lockout live in the module's state, which only root can read; \

@@ -10,10 +10,12 @@ use crate::target;
 
 #[derive(Args)]
 #[command(
+    about = "Clear a user's failed attempts and lockout (root only)",
     long_about = "Clear a user's count of failed codes and any lockout, under the state lock, so \
 the next correct code is accepted at once. Root only: a lockout protects the account from \
-guessing. A state file too damaged to read is replaced; the recovery codes are then replaced \
-too, since which of them were used is no longer known."
+guessing. A state file too damaged to read is replaced; since which codes were used is then \
+unknown, the current time step's codes and all recovery codes count as used (issue new ones \
+with `pam-totp recovery-codes`)."
 )]
 pub struct UnlockArgs {
     /// The user to unlock
