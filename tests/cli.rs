@@ -725,6 +725,25 @@ fn imported_google_authenticator_file_logs_in_and_its_scratch_codes_work_once() 
     let again = public.cli_as(&user, &["import"]);
     assert_eq!(again.status.code(), Some(1));
     assert!(text(&again.stderr).contains("--force"));
+
+    // Root imports for the user (reading the file as the user); the file
+    // stays the user's, and the scratch codes are fresh again.
+    let config = public.dir.path().join("config.toml");
+    let by_root = Command::new(cli_path())
+        .arg("--config")
+        .arg(&config)
+        .args(["import", "--user", &user.name, "--force"])
+        .output()
+        .unwrap();
+    assert!(by_root.status.success(), "{}", text(&by_root.stderr));
+    let meta = std::fs::symlink_metadata(&secret_file).unwrap();
+    assert_ne!(std::os::unix::fs::MetadataExt::uid(&meta), 0);
+    let fresh_state = tempfile::tempdir().unwrap();
+    let service = Service::with_args(&format!("state_dir={}", fresh_state.path().display()));
+    assert_eq!(
+        service.authenticate(&user.name, answer(&scratch[2])).code,
+        PAM_SUCCESS
+    );
 }
 
 #[test]
