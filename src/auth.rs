@@ -191,7 +191,18 @@ impl Authenticator<'_> {
                 match generator.verify(code, now, self.config.window, state.last_step) {
                     Verdict::Accepted(step) => Outcome::Code(step),
                     Verdict::Reused(_) => Outcome::Reused,
-                    Verdict::Wrong => Outcome::Wrong,
+                    // Eight digits may be a scratch code imported from
+                    // google-authenticator, kept as a recovery code.
+                    Verdict::Wrong => match crate::recovery::normalize(code) {
+                        Some(canonical) => {
+                            match check_recovery(&secret.recovery, &state, &canonical) {
+                                RecoveryCheck::Fresh(id) => Outcome::Recovery(id),
+                                RecoveryCheck::Used => Outcome::RecoveryUsed,
+                                RecoveryCheck::NoMatch => Outcome::Wrong,
+                            }
+                        }
+                        None => Outcome::Wrong,
+                    },
                 }
             }
             Answer::Recovery(code) => match check_recovery(&secret.recovery, &state, code) {
@@ -229,14 +240,15 @@ impl Authenticator<'_> {
             ));
         }
         drop(lock);
-        self.finish(&outcome, &state, secret.recovery.len(), now)
+        let recovery_left = crate::recovery::unused_count(&secret.recovery, &state.used_recovery);
+        self.finish(&outcome, &state, recovery_left, now)
     }
 
     fn finish(
         &mut self,
         outcome: &Outcome,
         state: &State,
-        recovery_total: usize,
+        recovery_left: usize,
         now: u64,
     ) -> PamResultCode {
         match outcome {
@@ -248,7 +260,7 @@ impl Authenticator<'_> {
                 PamResultCode::PAM_SUCCESS
             }
             Outcome::Recovery(_) => {
-                let left = recovery_total.saturating_sub(state.used_recovery.len());
+                let left = recovery_left;
                 self.log(
                     LogLevel::Warning,
                     &format!("accepted recovery code ({left} left)"),

@@ -129,6 +129,53 @@ pub fn exists(config: &Config, account: &Account) -> Result<bool, LoadError> {
     Ok(std::fs::symlink_metadata(&path).is_ok())
 }
 
+/// Remove `account`'s secret file (not following a symlink: a link is
+/// removed itself). `Ok(None)` if there was none.
+pub fn remove(config: &Config, account: &Account) -> Result<Option<PathBuf>, std::io::Error> {
+    let path =
+        secret_path(config, account).map_err(|error| std::io::Error::other(error.to_string()))?;
+    let _identity = if is_under_home(&path, account) {
+        Some(FsIdentity::switch_to(account)?)
+    } else {
+        None
+    };
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(Some(path)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// Read another protected file of `account`'s (such as
+/// `~/.google_authenticator`), with the user's file-system identity when
+/// it is under their home, owned by the user or root, private.
+pub fn read_user_file(
+    account: &Account,
+    path: &Path,
+    max_size: u64,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, LoadError> {
+    let rules = FileRules {
+        owners: &[account.uid, 0],
+        max_size,
+    };
+    let bytes = if is_under_home(path, account) {
+        let identity = FsIdentity::switch_to(account).map_err(LoadError::Identity)?;
+        let result = files::read_protected(path, &rules);
+        drop(identity);
+        result
+    } else {
+        files::read_protected(path, &rules)
+    };
+    match bytes {
+        Ok(bytes) => Ok(zeroize::Zeroizing::new(bytes)),
+        Err(ReadError::Missing) => Err(LoadError::NotEnrolled(path.to_path_buf())),
+        Err(error) => Err(LoadError::Unsafe {
+            path: path.to_path_buf(),
+            error,
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -120,6 +120,22 @@ pub fn generate(count: usize) -> std::io::Result<(Vec<Zeroizing<String>>, Vec<Re
     Ok((codes, hashes))
 }
 
+/// Hash an existing code (e.g. an imported scratch code) with a fresh
+/// salt; `None` if it cannot be typed as a recovery code.
+pub fn hash_existing(code: &str) -> std::io::Result<Option<RecoveryHash>> {
+    let Some(canonical) = normalize(code) else {
+        return Ok(None);
+    };
+    let salt = crate::system::random::bytes(SALT_BYTES)?;
+    Ok(Some(RecoveryHash::new(&canonical, salt)))
+}
+
+/// How many of `hashes` are not among the `used` identifiers (identifiers
+/// of codes replaced since are ignored).
+pub fn unused_count(hashes: &[RecoveryHash], used: &[String]) -> usize {
+    hashes.iter().filter(|h| !used.contains(&h.id())).count()
+}
+
 fn encode_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -166,6 +182,17 @@ mod tests {
         assert!(normalize("abcdefg").is_none());
         assert!(normalize("abcdefghu").is_none());
         assert!(normalize("abcd efgh").is_none());
+    }
+
+    #[test]
+    fn existing_codes_hash_and_count() {
+        let first = hash_existing("58078289").unwrap().unwrap();
+        let second = hash_existing("abcd-efgh").unwrap().unwrap();
+        assert!(first.matches("58078289"));
+        assert!(hash_existing("1234567").unwrap().is_none());
+        let hashes = vec![first.clone(), second];
+        assert_eq!(unused_count(&hashes, &[]), 2);
+        assert_eq!(unused_count(&hashes, &[first.id(), "stale".into()]), 1);
     }
 
     #[test]

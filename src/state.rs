@@ -288,10 +288,12 @@ fn check_directory(dir: &Path) -> Result<(), StateError> {
     let meta = match std::fs::symlink_metadata(dir) {
         Ok(meta) => meta,
         Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            std::fs::DirBuilder::new()
-                .mode(0o700)
-                .create(dir)
-                .map_err(|e| bad(format!("does not exist and cannot be created: {e}")))?;
+            // Concurrent first logins may race to create it: that is fine.
+            match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(bad(format!("does not exist and cannot be created: {e}"))),
+            }
             std::fs::symlink_metadata(dir).map_err(|e| bad(e.to_string()))?
         }
         Err(error) => return Err(bad(error.to_string())),

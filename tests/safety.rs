@@ -485,3 +485,57 @@ fn hostile_answers_are_plain_wrong_codes() {
         PAM_SUCCESS
     );
 }
+
+#[test]
+fn pam_totp_unlock_clears_a_lockout() {
+    if !is_root() {
+        eprintln!("skipped: unlock is for root");
+        return;
+    }
+    let fixture = Fixture::new();
+    let config = fixture.root.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "secret_path = \"{}/secrets/%u.toml\"\nstate_dir = \"{}\"\n",
+            fixture.root.path().display(),
+            fixture.state_dir().display()
+        ),
+    )
+    .unwrap();
+    let service = Service::with_args(&format!("config={}", config.display()));
+    fixture.set_clock(T0);
+    for _ in 0..3 {
+        assert_eq!(
+            service
+                .authenticate(&fixture.user, answer(&fixture.wrong_code_at(T0)))
+                .code,
+            PAM_AUTH_ERR
+        );
+    }
+    assert_eq!(
+        service
+            .authenticate(&fixture.user, answer(&fixture.code_at(T0)))
+            .code,
+        PAM_MAXTRIES
+    );
+    let unlock = Command::new(common::sshd::cli_path())
+        .arg("--config")
+        .arg(&config)
+        .args(["unlock", "--user", &fixture.user])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&unlock.stdout);
+    assert!(
+        unlock.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&unlock.stderr)
+    );
+    assert!(said.contains("Unlocked"), "{said}");
+    assert_eq!(
+        service
+            .authenticate(&fixture.user, answer(&fixture.code_at(T0)))
+            .code,
+        PAM_SUCCESS
+    );
+}

@@ -1,20 +1,37 @@
-//! `pam-totp enroll`: create a secret and recovery codes.
+//! `pam-totp enroll`: create a secret, show it, confirm a code, save it,
+//! print recovery codes.
+
+use std::io::{BufRead, IsTerminal, Write};
 
 use clap::{Args, ValueEnum};
+use pam_totp::code::{Answer, parse_answer};
 use pam_totp::config::Config;
 use pam_totp::enrollment;
-use pam_totp::otp::HashAlgorithm;
+use pam_totp::otp::{Generator, HashAlgorithm, Verdict};
 use pam_totp::secret::{SecretFile, encode_base32};
+use pam_totp::system::account::Account;
 use zeroize::Zeroizing;
 
 use crate::Failure;
+use crate::qr::{Matrix, QrStyle};
+use crate::state_access;
 use crate::target;
 use crate::uri::KeyUri;
 
 /// Secret length: 160 bits, as RFC 4226 recommends.
 const SECRET_BYTES: usize = 20;
+/// Codes typed before `enroll` gives up without saving.
+const TRIES: u32 = 3;
 
 #[derive(Args)]
+#[command(
+    about = "Create a secret, show it as a QR code, and print recovery codes",
+    long_about = "Create a secret from the OS random source, show it as a QR code, the otpauth:// URI \
+and the secret in groups of four, ask for the code the app then shows, and only after a correct \
+code save the secret file (mode 0600) and print single-use recovery codes, once.\n\n\
+An existing enrollment is replaced only with --force; the old app entry and recovery codes \
+then stop working."
+)]
 pub struct EnrollArgs {
     /// Enroll this user instead of yourself (root only)
     #[arg(long, value_name = "U")]
@@ -32,18 +49,22 @@ pub struct EnrollArgs {
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u8).range(6..=8))]
     digits: u8,
     /// Seconds each code is valid
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     period: u64,
     /// How many recovery codes to create [default: config `recovery_codes`]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=100))]
     recovery_codes: Option<u32>,
+    /// How to draw the QR code
+    #[arg(long, value_enum, default_value = "utf8")]
+    qr: QrStyle,
     /// Replace an existing enrollment
     #[arg(long)]
     force: bool,
     /// Do not ask for a code before saving
     #[arg(long)]
     no_confirm: bool,
-    /// Print one JSON object and nothing else on stdout
+    /// Print one JSON object {"user","secret","uri","recovery_codes"} and nothing else on
+    /// stdout (implies --qr none; without --no-confirm the prompt goes to stderr)
     #[arg(long)]
     json: bool,
 }
@@ -66,6 +87,16 @@ impl From<AlgorithmArg> for HashAlgorithm {
     }
 }
 
+/// `ABCD EFGH IJKL ...`, for typing the secret by hand.
+pub fn in_groups_of_four(secret_base32: &str) -> String {
+    secret_base32
+        .as_bytes()
+        .chunks(4)
+        .map(String::from_utf8_lossy)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
     let account = target::resolve(args.user.as_deref())?;
     if enrollment::exists(config, &account)? && !args.force {
@@ -73,11 +104,6 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
             "{} is already enrolled; use --force to replace the enrollment (the old codes stop working)",
             account.name
         )));
-    }
-    if !args.no_confirm {
-        return Err(Failure(
-            "interactive confirmation is not available yet; pass --no-confirm".into(),
-        ));
     }
     let host = pam_totp::system::host::host_name();
     let issuer = args
@@ -100,35 +126,206 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
         period: args.period,
         recovery: hashes,
     };
+    let generator = file
+        .generator()
+        .map_err(|error| Failure(format!("cannot use the new secret: {}", error.0)))?;
     let secret_base32 = encode_base32(&file.secret);
-    let uri = KeyUri {
-        issuer: &issuer,
-        label: &label,
-        secret_base32: &secret_base32,
-        algorithm: file.algorithm,
-        digits: file.digits,
-        period: file.period,
+    let uri = Zeroizing::new(
+        KeyUri {
+            issuer: &issuer,
+            label: &label,
+            secret_base32: &secret_base32,
+            algorithm: file.algorithm,
+            digits: file.digits,
+            period: file.period,
+        }
+        .to_uri(),
+    );
+
+    // Human-readable text goes to stdout, or to stderr when stdout is JSON.
+    let mut out: Box<dyn Write> = if args.json {
+        Box::new(std::io::stderr())
+    } else {
+        Box::new(std::io::stdout())
+    };
+    let show = !(args.json && args.no_confirm);
+    if show {
+        let qr = if args.json { QrStyle::None } else { args.qr };
+        show_secret(&mut out, &file, &issuer, &label, &secret_base32, &uri, qr)?;
     }
-    .to_uri();
+    if !args.no_confirm {
+        confirm(
+            &mut out,
+            &generator,
+            config.window.max(1),
+            &file,
+            &config.state_dir,
+        )?;
+    }
+
     let path = enrollment::store(config, &account, &file)
         .map_err(|error| Failure(format!("cannot write the secret file: {error}")))?;
+    state_access::forget_old_secret(config, &account)?;
+
     if args.json {
         let object = serde_json::json!({
             "user": account.name,
             "secret": secret_base32.as_str(),
-            "uri": uri,
+            "uri": uri.as_str(),
             "recovery_codes": codes.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
         });
         println!("{object}");
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "Saved: two-factor authentication is on for {} ({}).",
+        account.name,
+        path.display()
+    )?;
+    print_recovery_codes(&mut out, &account, &codes)?;
+    Ok(())
+}
+
+fn show_secret(
+    out: &mut dyn Write,
+    file: &SecretFile,
+    issuer: &str,
+    label: &str,
+    secret_base32: &str,
+    uri: &str,
+    qr: QrStyle,
+) -> Result<(), Failure> {
+    writeln!(
+        out,
+        "Add this account to your authenticator app (2FAS, Aegis, Ente Auth, FreeOTP, Google Authenticator ...):"
+    )?;
+    if qr == QrStyle::None {
+        writeln!(out, "type the secret below, or open the URI on the phone.")?;
     } else {
-        println!("Secret saved to {}.", path.display());
-        println!("URI: {uri}");
-        println!(
-            "Recovery codes (each works once; keep them somewhere safe, away from this phone):"
-        );
-        for code in &codes {
-            println!("  {}", code.as_str());
+        writeln!(out, "scan the QR code, or type the secret below by hand.")?;
+        let matrix = Matrix::encode(uri).map_err(|error| {
+            Failure(format!("cannot draw the QR code ({error}); use --qr none"))
+        })?;
+        writeln!(out)?;
+        write!(out, "{}", matrix.render(qr))?;
+    }
+    writeln!(out)?;
+    writeln!(out, "Issuer:  {issuer}")?;
+    writeln!(out, "Account: {label}")?;
+    writeln!(out, "Secret:  {}", in_groups_of_four(secret_base32))?;
+    writeln!(
+        out,
+        "Type:    time-based (TOTP), {}, {} digits, every {} seconds",
+        file.algorithm.name(),
+        file.digits,
+        file.period
+    )?;
+    writeln!(out, "URI:     {uri}")?;
+    writeln!(out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Ask for the current code until one is right, at most `TRIES` times.
+fn confirm(
+    out: &mut dyn Write,
+    generator: &Generator,
+    window: u32,
+    file: &SecretFile,
+    state_dir: &std::path::Path,
+) -> Result<(), Failure> {
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let mut tries_left = TRIES;
+    while tries_left > 0 {
+        write!(
+            out,
+            "Type the {}-digit code the app shows now: ",
+            file.digits
+        )?;
+        out.flush()?;
+        let mut line = Zeroizing::new(String::new());
+        let read = input.read_line(&mut line)?;
+        if !std::io::stdin().is_terminal() {
+            // Nothing echoed the answer and its newline.
+            writeln!(out)?;
+        }
+        if read == 0 {
+            return Err(Failure(
+                "no code was typed, so nothing was saved; run `pam-totp enroll` again".into(),
+            ));
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        let now = pam_totp::system::clock::now(state_dir)
+            .ok_or_else(|| Failure("the system clock is set before 1970".into()))?;
+        let right = match parse_answer(line.as_bytes()) {
+            Answer::Totp(code) => matches!(
+                generator.verify(&code, now, window, None),
+                Verdict::Accepted(_)
+            ),
+            _ => false,
+        };
+        if right {
+            return Ok(());
+        }
+        tries_left -= 1;
+        if tries_left > 0 {
+            writeln!(
+                out,
+                "That is not the current code ({tries_left} {} left). Check that the phone sets its clock automatically.",
+                if tries_left == 1 { "try" } else { "tries" }
+            )?;
         }
     }
+    Err(Failure(format!(
+        "{TRIES} wrong codes, so nothing was saved; remove the entry from the app and run `pam-totp enroll` again"
+    )))
+}
+
+/// The codes, once, and what to do with them.
+pub fn print_recovery_codes(
+    out: &mut dyn Write,
+    account: &Account,
+    codes: &[Zeroizing<String>],
+) -> Result<(), Failure> {
+    if codes.is_empty() {
+        writeln!(
+            out,
+            "No recovery codes were created; run `pam-totp recovery-codes` to create some."
+        )?;
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Recovery codes for {} (each works once at the code prompt; shown only now):",
+        account.name
+    )?;
+    for code in codes {
+        writeln!(out, "  {}", code.as_str())?;
+    }
+    writeln!(
+        out,
+        "Keep them somewhere safe away from your phone (a password manager, or on paper): \
+         they are how you log in if you lose it."
+    )?;
+    out.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_is_shown_in_groups_of_four() {
+        assert_eq!(
+            in_groups_of_four("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"),
+            "JBSW Y3DP EHPK 3PXP JBSW Y3DP EHPK 3PXP"
+        );
+        assert_eq!(in_groups_of_four("ABCDEF"), "ABCD EF");
+    }
 }

@@ -1,7 +1,14 @@
 //! `pam-totp`: enroll users and manage their enrollments.
 
+mod disable;
 mod enroll;
+mod import;
+mod qr;
+mod recovery_codes;
+mod state_access;
+mod status;
 mod target;
+mod unlock;
 mod uri;
 
 use std::path::PathBuf;
@@ -25,8 +32,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create a secret, show it as a QR code, and print recovery codes
     Enroll(enroll::EnrollArgs),
+    Status(status::StatusArgs),
+    RecoveryCodes(recovery_codes::RecoveryCodesArgs),
+    Disable(disable::DisableArgs),
+    Unlock(unlock::UnlockArgs),
+    Import(import::ImportArgs),
 }
 
 /// An error for the user: one sentence on stderr, exit status 1.
@@ -49,6 +60,11 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Enroll(args) => enroll::run(&config, args),
+        Command::Status(args) => status::run(&config, args),
+        Command::RecoveryCodes(args) => recovery_codes::run(&config, args),
+        Command::Disable(args) => disable::run(&config, args),
+        Command::Unlock(args) => unlock::run(&config, args),
+        Command::Import(args) => import::run(&config, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

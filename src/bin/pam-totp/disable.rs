@@ -1,0 +1,65 @@
+//! `pam-totp disable`: remove an enrollment and its state (lost device).
+
+use clap::Args;
+use pam_totp::config::{Config, Unenrolled};
+use pam_totp::enrollment;
+
+use crate::Failure;
+use crate::state_access;
+use crate::target;
+
+#[derive(Args)]
+#[command(
+    about = "Remove a user's enrollment and state (the procedure for a lost device)",
+    long_about = "Remove a user's secret file and the module's state for them (failed attempts, \
+lockout, used codes). This is the procedure for a lost or replaced phone: the old app entry and \
+every recovery code stop working. What the user gets next depends on `unenrolled` in the \
+configuration: with \"allow\" they log in without a code and enroll again; with \"deny\" (the \
+default) root enrolls them again (`pam-totp enroll --user NAME`)."
+)]
+pub struct DisableArgs {
+    /// Disable this user instead of yourself (root only)
+    #[arg(long, value_name = "U")]
+    user: Option<String>,
+}
+
+pub fn run(config: &Config, args: DisableArgs) -> Result<(), Failure> {
+    let account = target::resolve(args.user.as_deref())?;
+    let removed = enrollment::remove(config, &account)
+        .map_err(|error| Failure(format!("cannot remove the secret file: {error}")))?;
+    let mut state_removed = false;
+    if let Some(store) = state_access::store(config, &account)? {
+        if state_access::has_state(&store) {
+            let lock = store.lock().map_err(|e| Failure(e.to_string()))?;
+            store.remove(&lock).map_err(|e| Failure(e.to_string()))?;
+            state_removed = true;
+        }
+    }
+    let name = &account.name;
+    match (&removed, state_removed) {
+        (None, false) => {
+            return Err(Failure(format!(
+                "{name} is not enrolled; there is nothing to disable"
+            )));
+        }
+        (Some(path), true) => println!(
+            "Disabled two-factor authentication for {name}: removed {} and the module's state.",
+            path.display()
+        ),
+        (Some(path), false) => println!(
+            "Disabled two-factor authentication for {name}: removed {}.",
+            path.display()
+        ),
+        (None, true) => println!("{name} had no secret file; removed the module's state."),
+    }
+    println!("The old authenticator entry and all recovery codes no longer work.");
+    match config.unenrolled {
+        Unenrolled::Allow => println!(
+            "{name} now logs in without a code (unenrolled = \"allow\") and should run `pam-totp enroll` with the new phone."
+        ),
+        Unenrolled::Deny => println!(
+            "{name} cannot log in until enrolled again (unenrolled = \"deny\"): run `pam-totp enroll --user {name}` and give them the QR code or secret in person."
+        ),
+    }
+    Ok(())
+}

@@ -1,0 +1,65 @@
+//! `pam-totp recovery-codes`: replace all recovery codes.
+
+use clap::Args;
+use pam_totp::config::Config;
+use pam_totp::enrollment::{self, LoadError};
+
+use crate::Failure;
+use crate::enroll::print_recovery_codes;
+use crate::state_access;
+use crate::target;
+
+#[derive(Args)]
+#[command(
+    about = "Replace all recovery codes with new ones (the old ones stop working)",
+    long_about = "Create new single-use recovery codes and print them once. All earlier recovery \
+codes, used or not, stop working. The secret (and so the authenticator app) is unchanged."
+)]
+pub struct RecoveryCodesArgs {
+    /// Create codes for this user instead of yourself (root only)
+    #[arg(long, value_name = "U")]
+    user: Option<String>,
+    /// How many codes [default: config `recovery_codes`]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+    count: Option<u32>,
+    /// Print one JSON object {"user","recovery_codes"} and nothing else
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(config: &Config, args: RecoveryCodesArgs) -> Result<(), Failure> {
+    let account = target::resolve(args.user.as_deref())?;
+    let mut file = match enrollment::load(config, &account) {
+        Ok(file) => file,
+        Err(LoadError::NotEnrolled(_)) => {
+            return Err(Failure(format!(
+                "{} is not enrolled; run `pam-totp enroll` first",
+                account.name
+            )));
+        }
+        Err(error) => return Err(Failure(error.to_string())),
+    };
+    let count = args.count.unwrap_or(config.recovery_codes).max(1);
+    let (codes, hashes) = pam_totp::recovery::generate(count as usize)?;
+    file.recovery = hashes;
+    enrollment::store(config, &account, &file)
+        .map_err(|error| Failure(format!("cannot write the secret file: {error}")))?;
+    // The old codes are gone: so are the records of which of them were used.
+    let current: Vec<String> = file.recovery.iter().map(|h| h.id()).collect();
+    state_access::update_existing(config, &account, |state| {
+        state.used_recovery.retain(|id| current.contains(id));
+    })?;
+    if args.json {
+        let object = serde_json::json!({
+            "user": account.name,
+            "recovery_codes": codes.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+        });
+        println!("{object}");
+        return Ok(());
+    }
+    println!(
+        "Replaced the recovery codes of {}; the old ones no longer work.",
+        account.name
+    );
+    print_recovery_codes(&mut std::io::stdout(), &account, &codes)
+}

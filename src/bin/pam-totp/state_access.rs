@@ -1,0 +1,64 @@
+//! The module's per-user state as the command sees it: only root may read
+//! or change it (the state directory is root's, mode 0700).
+
+use pam_totp::config::Config;
+use pam_totp::state::{State, StateError, StateStore};
+use pam_totp::system::account::{self, Account};
+
+use crate::Failure;
+
+/// Whether this process may use the module's state.
+pub fn may_use_state() -> bool {
+    account::effective_uid() == 0
+}
+
+/// The user's state store, or `None` when this process is not root or
+/// nothing was ever recorded (no state directory).
+pub fn store(config: &Config, account: &Account) -> Result<Option<StateStore>, Failure> {
+    if !may_use_state() || std::fs::symlink_metadata(&config.state_dir).is_err() {
+        return Ok(None);
+    }
+    StateStore::open(&config.state_dir, &account.name)
+        .map(Some)
+        .map_err(|error| Failure(error.to_string()))
+}
+
+/// Whether the user has a state file.
+pub fn has_state(store: &StateStore) -> bool {
+    std::fs::symlink_metadata(store.path()).is_ok()
+}
+
+/// Change an existing state file under the state lock; no file is created
+/// for a user who has none. A corrupt state is replaced by `fresh`.
+pub fn update_existing(
+    config: &Config,
+    account: &Account,
+    change: impl FnOnce(&mut State),
+) -> Result<(), Failure> {
+    let Some(store) = store(config, account)? else {
+        return Ok(());
+    };
+    if !has_state(&store) {
+        return Ok(());
+    }
+    let lock = store.lock().map_err(|error| Failure(error.to_string()))?;
+    let mut state = match store.read() {
+        Ok(state) => state,
+        Err(StateError::Corrupt { .. }) => State::default(),
+        Err(error) => return Err(Failure(error.to_string())),
+    };
+    change(&mut state);
+    store
+        .write(&state, &lock)
+        .map_err(|error| Failure(error.to_string()))
+}
+
+/// After a new secret: forget the last accepted time step (the period may
+/// have changed) and the used recovery codes (the codes were replaced).
+/// Failures and a running lockout stay.
+pub fn forget_old_secret(config: &Config, account: &Account) -> Result<(), Failure> {
+    update_existing(config, account, |state| {
+        state.last_step = None;
+        state.used_recovery.clear();
+    })
+}

@@ -1,0 +1,82 @@
+//! `pam-totp unlock`: clear failed attempts and a lockout.
+
+use clap::Args;
+use pam_totp::config::Config;
+use pam_totp::state::{State, StateError};
+
+use crate::Failure;
+use crate::state_access;
+use crate::target;
+
+#[derive(Args)]
+#[command(
+    about = "Clear a user's failed attempts and lockout (root only)",
+    long_about = "Clear a user's count of failed codes and any lockout, under the state lock, so \
+the next correct code is accepted at once. Root only: a lockout protects the account from \
+guessing. A state file too damaged to read is replaced; since which codes were used is then \
+unknown, the current time step's codes and all recovery codes count as used (issue new ones \
+with `pam-totp recovery-codes`)."
+)]
+pub struct UnlockArgs {
+    /// The user to unlock
+    #[arg(long, value_name = "U")]
+    user: String,
+}
+
+pub fn run(config: &Config, args: UnlockArgs) -> Result<(), Failure> {
+    let account = target::resolve(Some(&args.user))?;
+    if !state_access::may_use_state() {
+        return Err(Failure(
+            "only root can clear a lockout; ask an administrator to run `pam-totp unlock`".into(),
+        ));
+    }
+    let name = &account.name;
+    let store = match state_access::store(config, &account)? {
+        Some(store) if state_access::has_state(&store) => store,
+        _ => {
+            println!("{name} has no failed attempts and is not locked out.");
+            return Ok(());
+        }
+    };
+    let now = pam_totp::system::clock::now(&config.state_dir).unwrap_or(0);
+    let lock = store.lock().map_err(|e| Failure(e.to_string()))?;
+    let (mut state, corrupt) = match store.read() {
+        Ok(state) => (state, false),
+        Err(StateError::Corrupt { .. }) => (State::default(), true),
+        Err(error) => return Err(Failure(error.to_string())),
+    };
+    let failures = state.failures;
+    let remaining = state.lockout_remaining(now);
+    state.failures = 0;
+    state.locked_until = 0;
+    if corrupt {
+        // Which codes were used is lost: accept none of the old ones again.
+        if let Ok(secret) = pam_totp::enrollment::load(config, &account) {
+            if let Ok(generator) = secret.generator() {
+                let window = u64::from(config.window);
+                state.last_step = Some(generator.step_at(now).saturating_add(window));
+            }
+            state.used_recovery = secret.recovery.iter().map(|h| h.id()).collect();
+        }
+    }
+    store
+        .write(&state, &lock)
+        .map_err(|e| Failure(e.to_string()))?;
+    drop(lock);
+    if corrupt {
+        println!(
+            "Replaced the unreadable state of {name}; its old recovery codes are marked used: run `pam-totp recovery-codes --user {name}` for new ones."
+        );
+        return Ok(());
+    }
+    match remaining {
+        Some(seconds) => println!(
+            "Unlocked {name}: cleared {failures} failed attempts and a lockout that had {seconds} seconds to run."
+        ),
+        None if failures > 0 => {
+            println!("{name} was not locked out; cleared {failures} failed attempts.")
+        }
+        None => println!("{name} has no failed attempts and is not locked out."),
+    }
+    Ok(())
+}
