@@ -20,24 +20,7 @@ fn fifty_simultaneous_ssh_logins_with_one_code_yield_one_success() {
     }
     let user = TestUser::create("pamtotp-e2e-race");
     let key = ClientKey::authorize_for(&user);
-    let enroll = std::process::Command::new(cli_path())
-        .args([
-            "enroll",
-            "--user",
-            &user.name,
-            "--no-confirm",
-            "--json",
-            "--force",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        enroll.status.success(),
-        "{}",
-        String::from_utf8_lossy(&enroll.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&enroll.stdout).unwrap();
-    let secret = json["secret"].as_str().unwrap().to_string();
+    let secret = enroll_as_root(&user.name);
     let state = tempfile::tempdir().unwrap();
     let stack = repository_stack(
         "sshd-key-and-code",

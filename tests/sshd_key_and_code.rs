@@ -21,25 +21,7 @@ fn key_and_code_login_through_real_sshd() {
     }
     let user = TestUser::create("pamtotp-e2e");
     let key = ClientKey::authorize_for(&user);
-    // Enroll the way a user would (root enrolling them), reading the secret from --json.
-    let enroll = std::process::Command::new(cli_path())
-        .args([
-            "enroll",
-            "--user",
-            &user.name,
-            "--no-confirm",
-            "--json",
-            "--force",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        enroll.status.success(),
-        "enroll failed: {}",
-        String::from_utf8_lossy(&enroll.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&enroll.stdout).unwrap();
-    let secret = json["secret"].as_str().unwrap().to_string();
+    let secret = enroll_as_root(&user.name);
 
     let state = tempfile::tempdir().unwrap();
     let stack = repository_stack(

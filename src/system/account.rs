@@ -34,42 +34,77 @@ impl std::fmt::Display for LookupError {
     }
 }
 
-/// Look up a user by name.
-pub fn lookup_user(name: &str) -> Result<Account, LookupError> {
-    let c_name = CString::new(name).map_err(|_| LookupError::NotFound)?;
+/// Largest buffer offered to a reentrant NSS lookup (entries with huge
+/// member lists need more than the first 4 KiB).
+const MAX_NSS_BUFFER: usize = 1 << 22;
+
+/// Run a reentrant NSS lookup (`get*_r`), doubling its buffer on ERANGE.
+/// `attempt` returns the call's status and, when it found an entry, the
+/// value taken from it (while the buffer is still alive).
+fn with_nss_buffer<T>(
+    mut attempt: impl FnMut(&mut [libc::c_char]) -> (libc::c_int, Option<T>),
+) -> Result<Option<T>, LookupError> {
     let mut buffer: Vec<libc::c_char> = vec![0; 4096];
     loop {
-        let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        let rc = unsafe {
-            libc::getpwnam_r(
-                c_name.as_ptr(),
-                &mut entry,
-                buffer.as_mut_ptr(),
-                buffer.len(),
-                &mut result,
-            )
-        };
-        if rc == libc::ERANGE && buffer.len() < 1 << 20 {
+        let (rc, found) = attempt(&mut buffer);
+        if rc == libc::ERANGE && buffer.len() < MAX_NSS_BUFFER {
             buffer.resize(buffer.len() * 2, 0);
             continue;
         }
         if rc != 0 {
             return Err(LookupError::Failed(rc));
         }
-        if result.is_null() {
-            return Err(LookupError::NotFound);
+        return Ok(found);
+    }
+}
+
+/// Call `getpwnam_r` or `getpwuid_r` (the `lookup` closure) and convert.
+fn passwd_lookup(
+    mut lookup: impl FnMut(
+        &mut libc::passwd,
+        &mut [libc::c_char],
+        &mut *mut libc::passwd,
+    ) -> libc::c_int,
+) -> Result<Account, LookupError> {
+    with_nss_buffer(|buffer| {
+        let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc = lookup(&mut entry, buffer, &mut result);
+        if rc != 0 || result.is_null() {
+            return (rc, None);
         }
-        // SAFETY: getpwnam_r succeeded, so the strings point into `buffer`.
-        let (pw_name, pw_dir) =
-            unsafe { (CStr::from_ptr(entry.pw_name), CStr::from_ptr(entry.pw_dir)) };
-        return Ok(Account {
-            name: pw_name.to_string_lossy().into_owned(),
+        // SAFETY: the lookup succeeded, so the strings point into `buffer`.
+        let (name, home) = unsafe { (CStr::from_ptr(entry.pw_name), CStr::from_ptr(entry.pw_dir)) };
+        let account = Account {
+            name: name.to_string_lossy().into_owned(),
             uid: entry.pw_uid,
             gid: entry.pw_gid,
-            home: PathBuf::from(std::ffi::OsStr::from_bytes(pw_dir.to_bytes())),
-        });
-    }
+            home: PathBuf::from(std::ffi::OsStr::from_bytes(home.to_bytes())),
+        };
+        (0, Some(account))
+    })?
+    .ok_or(LookupError::NotFound)
+}
+
+/// Look up a user by name.
+pub fn lookup_user(name: &str) -> Result<Account, LookupError> {
+    let c_name = CString::new(name).map_err(|_| LookupError::NotFound)?;
+    passwd_lookup(|entry, buffer, result| unsafe {
+        libc::getpwnam_r(
+            c_name.as_ptr(),
+            entry,
+            buffer.as_mut_ptr(),
+            buffer.len(),
+            result,
+        )
+    })
+}
+
+/// Look up a user by uid.
+pub fn lookup_uid(uid: u32) -> Result<Account, LookupError> {
+    passwd_lookup(|entry, buffer, result| unsafe {
+        libc::getpwuid_r(uid, entry, buffer.as_mut_ptr(), buffer.len(), result)
+    })
 }
 
 /// The names of all groups the account belongs to, primary and supplementary.
@@ -101,8 +136,7 @@ pub fn group_names(account: &Account) -> Result<Vec<String>, LookupError> {
 }
 
 fn group_name(gid: u32) -> Result<Option<String>, LookupError> {
-    let mut buffer: Vec<libc::c_char> = vec![0; 4096];
-    loop {
+    with_nss_buffer(|buffer| {
         let mut entry: libc::group = unsafe { std::mem::zeroed() };
         let mut result: *mut libc::group = std::ptr::null_mut();
         let rc = unsafe {
@@ -114,20 +148,13 @@ fn group_name(gid: u32) -> Result<Option<String>, LookupError> {
                 &mut result,
             )
         };
-        if rc == libc::ERANGE && buffer.len() < 1 << 22 {
-            buffer.resize(buffer.len() * 2, 0);
-            continue;
-        }
-        if rc != 0 {
-            return Err(LookupError::Failed(rc));
-        }
-        if result.is_null() {
-            return Ok(None);
+        if rc != 0 || result.is_null() {
+            return (rc, None);
         }
         // SAFETY: getgrgid_r succeeded, so gr_name points into `buffer`.
         let name = unsafe { CStr::from_ptr(entry.gr_name) };
-        return Ok(Some(name.to_string_lossy().into_owned()));
-    }
+        (0, Some(name.to_string_lossy().into_owned()))
+    })
 }
 
 /// The effective user id of this process.
@@ -138,38 +165,6 @@ pub fn effective_uid() -> u32 {
 /// The real user id of this process (who ran the command).
 pub fn real_uid() -> u32 {
     unsafe { libc::getuid() }
-}
-
-/// Look up a user by uid.
-pub fn lookup_uid(uid: u32) -> Result<Account, LookupError> {
-    let mut buffer: Vec<libc::c_char> = vec![0; 4096];
-    loop {
-        let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        let rc = unsafe {
-            libc::getpwuid_r(
-                uid,
-                &mut entry,
-                buffer.as_mut_ptr(),
-                buffer.len(),
-                &mut result,
-            )
-        };
-        if rc == libc::ERANGE && buffer.len() < 1 << 20 {
-            buffer.resize(buffer.len() * 2, 0);
-            continue;
-        }
-        if rc != 0 {
-            return Err(LookupError::Failed(rc));
-        }
-        if result.is_null() {
-            return Err(LookupError::NotFound);
-        }
-        let name = unsafe { CStr::from_ptr(entry.pw_name) }
-            .to_string_lossy()
-            .into_owned();
-        return lookup_user(&name);
-    }
 }
 
 #[cfg(test)]

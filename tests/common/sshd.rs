@@ -263,6 +263,29 @@ pub fn ssh_login(port: u16, user: &str, key: Option<&Path>, answers: &[&str]) ->
     }
 }
 
+/// Enroll `user` with the CLI as root would (`enroll --user U --no-confirm
+/// --json --force`) and return the base32 secret from its JSON.
+pub fn enroll_as_root(user: &str) -> String {
+    let enroll = Command::new(cli_path())
+        .args([
+            "enroll",
+            "--user",
+            user,
+            "--no-confirm",
+            "--json",
+            "--force",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        enroll.status.success(),
+        "enroll failed: {}",
+        String::from_utf8_lossy(&enroll.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&enroll.stdout).unwrap();
+    json["secret"].as_str().unwrap().to_string()
+}
+
 /// The current TOTP code for a base32 secret, from oathtool (an
 /// implementation independent of ours).
 pub fn oathtool_code(secret_base32: &str, offset_steps: i64) -> String {
