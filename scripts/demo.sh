@@ -33,7 +33,7 @@ command -v apt-get >/dev/null || fail "this demo is for Debian and derivatives (
 
 # --- what it needs ---------------------------------------------------------
 step "Checking the Debian packages the demo needs"
-needed="gcc libc6-dev libpam0g-dev openssh-server openssh-client oathtool passwd make"
+needed="gcc libc6-dev libpam0g-dev openssh-server openssh-client oathtool passwd procps make"
 missing=""
 for package in $needed; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
@@ -68,8 +68,23 @@ cleanup() {
     set +e
     trap - EXIT INT TERM
     if [ -n "$sshd_pid" ]; then
-        kill "$sshd_pid" 2>/dev/null
+        # The listener and the per-connection processes it started.
+        local pids="$sshd_pid" more="$sshd_pid" parent
+        while [ -n "$more" ]; do
+            local next=""
+            for parent in $more; do next="$next $(pgrep -P "$parent" || true)"; done
+            more=$(echo $next)
+            pids="$pids $more"
+        done
+        kill $pids 2>/dev/null
         wait "$sshd_pid" 2>/dev/null
+        for _ in $(seq 1 30); do
+            local alive=""
+            for pid in $pids; do kill -0 "$pid" 2>/dev/null && alive="$alive $pid"; done
+            [ -z "$alive" ] && break
+            sleep 0.1
+        done
+        [ -n "$alive" ] && kill -KILL $alive 2>/dev/null
     fi
     if [ -f "$pam_file" ] && grep -q "$marker" "$pam_file"; then
         rm -f "$pam_file"
