@@ -29,7 +29,7 @@ man: $(MAN_PAGES)
 
 target/man/%: man/%.in Cargo.toml
 	@mkdir -p target/man
-	sed 's/@VERSION@/$(VERSION)/g' $< > $@
+	sed 's/@VERSION@/$(VERSION)/g' $< > $@.tmp.$$$$ && mv $@.tmp.$$$$ $@
 
 # The whole test suite: unit tests, the module through the real libpam,
 # end-to-end logins through a real sshd, the Debian package, the demo and

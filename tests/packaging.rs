@@ -564,3 +564,129 @@ fn make_demo_unattended_logs_in_refuses_the_replay_and_cleans_up() {
         "the demo sshd is still running: {running:?}"
     );
 }
+
+#[test]
+fn rpm_package_has_the_files_in_rpm_paths() {
+    if !have("rpmbuild") {
+        eprintln!("skipped: rpmbuild is not installed (apt-get install rpm)");
+        return;
+    }
+    let build = run(Command::new("make")
+        .args(["--no-print-directory", "rpm"])
+        .current_dir(repo()));
+    let arch = text(&run(Command::new("uname").arg("-m")).stdout)
+        .trim()
+        .to_string();
+    let rpm = repo().join(format!(
+        "target/rpm/RPMS/{arch}/pam-totp-{}-1.{arch}.rpm",
+        env!("CARGO_PKG_VERSION")
+    ));
+    assert!(
+        rpm.exists(),
+        "no {}: {}",
+        rpm.display(),
+        text(&build.stdout)
+    );
+    let query = |args: &[&str]| text(&run(Command::new("rpm").args(args).arg(&rpm)).stdout);
+    // "-rw-r--r--    1 root     root    1682 Nov 28 08:47 /etc/pam-totp/config.toml"
+    let listing = query(&["-qlpv"]);
+    let files: Vec<(String, String, String)> = listing
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (
+                fields.last().unwrap().to_string(),
+                fields[0].to_string(),
+                format!("{}/{}", fields[2], fields[3]),
+            )
+        })
+        .collect();
+    for (path, mode) in [
+        ("/usr/lib64/security/pam_totp.so", "-rw-r--r--"),
+        ("/usr/bin/pam-totp", "-rwxr-xr-x"),
+        ("/etc/pam-totp/config.toml", "-rw-r--r--"),
+        ("/var/lib/pam-totp", "drwx------"),
+        ("/usr/share/man/man8/pam_totp.8.gz", "-rw-r--r--"),
+        ("/usr/share/man/man1/pam-totp.1.gz", "-rw-r--r--"),
+        ("/usr/share/man/man5/pam-totp.toml.5.gz", "-rw-r--r--"),
+        (
+            "/usr/share/doc/pam-totp/examples/pam.d/sshd-key-and-code",
+            "-rw-r--r--",
+        ),
+    ] {
+        let found = files
+            .iter()
+            .find(|(p, _, _)| p == path)
+            .unwrap_or_else(|| panic!("{path} is not in the rpm:\n{listing}"));
+        assert_eq!(
+            (found.1.as_str(), found.2.as_str()),
+            (mode, "root/root"),
+            "{path}"
+        );
+    }
+    assert!(
+        !listing.contains("x86_64-linux-gnu"),
+        "Debian paths in the rpm:\n{listing}"
+    );
+    assert_eq!(query(&["-qcp"]).trim(), "/etc/pam-totp/config.toml");
+    let requires = query(&["-qp", "--requires"]);
+    assert!(requires.contains("libpam.so.0"), "{requires}");
+    let scripts = query(&["-qp", "--scripts"]);
+    assert!(scripts.contains("rm -rf /var/lib/pam-totp"), "{scripts}");
+}
+
+#[test]
+fn make_install_honours_destdir_and_prefix_and_keeps_the_configuration() {
+    let dest = tempfile::tempdir().unwrap();
+    let root = dest.path();
+    let install = || {
+        run(Command::new("make")
+            .args(["--no-print-directory", "install", "PREFIX=/usr/local"])
+            .arg(format!("DESTDIR={}", root.display()))
+            .current_dir(repo()))
+    };
+    install();
+    let pamdir = if have("dpkg-architecture") {
+        let multiarch =
+            text(&run(Command::new("dpkg-architecture").arg("-qDEB_HOST_MULTIARCH")).stdout)
+                .trim()
+                .to_string();
+        format!("usr/lib/{multiarch}/security")
+    } else {
+        "usr/lib64/security".to_string()
+    };
+    for (path, mode) in [
+        (format!("{pamdir}/pam_totp.so"), 0o644),
+        ("usr/local/bin/pam-totp".into(), 0o755),
+        ("etc/pam-totp/config.toml".into(), 0o644),
+        ("var/lib/pam-totp".into(), 0o700),
+        ("usr/local/share/man/man8/pam_totp.8".into(), 0o644),
+        ("usr/local/share/man/man1/pam-totp.1".into(), 0o644),
+        ("usr/local/share/man/man5/pam-totp.toml.5".into(), 0o644),
+        ("usr/local/share/doc/pam-totp/README.md".into(), 0o644),
+        (
+            "usr/local/share/doc/pam-totp/examples/pam.d/sshd-key-and-code".into(),
+            0o644,
+        ),
+    ] {
+        let metadata = std::fs::metadata(root.join(&path))
+            .unwrap_or_else(|error| panic!("{path} not installed: {error}"));
+        assert_eq!(metadata.mode() & 0o7777, mode, "{path}");
+    }
+    let page = std::fs::read_to_string(root.join("usr/local/share/man/man8/pam_totp.8")).unwrap();
+    assert!(page.contains(concat!("pam-totp ", env!("CARGO_PKG_VERSION"))));
+    // An administrator's configuration survives a reinstall and uninstall.
+    let config = root.join("etc/pam-totp/config.toml");
+    std::fs::write(&config, "window = 2\n").unwrap();
+    install();
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), "window = 2\n");
+    run(Command::new("make")
+        .args(["--no-print-directory", "uninstall", "PREFIX=/usr/local"])
+        .arg(format!("DESTDIR={}", root.display()))
+        .current_dir(repo()));
+    assert!(!root.join(format!("{pamdir}/pam_totp.so")).exists());
+    assert!(!root.join("usr/local/bin/pam-totp").exists());
+    assert!(!root.join("usr/local/share/doc/pam-totp").exists());
+    assert!(!root.join("usr/local/share/man/man8/pam_totp.8").exists());
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), "window = 2\n");
+}
