@@ -66,7 +66,7 @@ pam_file=/etc/pam.d/$service
 cleanup() {
     local status=$?
     set +e
-    trap - EXIT INT TERM
+    trap - EXIT INT TERM HUP
     if [ -n "$sshd_pid" ]; then
         # The listener and the per-connection processes it started.
         local pids="$sshd_pid" more="$sshd_pid" parent
@@ -107,6 +107,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+trap 'exit 129' HUP
 
 tmp=$(mktemp -d /tmp/pam-totp-demo.XXXXXX)
 
