@@ -447,6 +447,9 @@ fn debian_package_installs_logs_in_and_purges_cleanly() {
     let still_used = PathBuf::from("/etc/pam.d/pt6-still-used");
     std::fs::write(&still_used, "auth required pam_totp.so\n").unwrap();
     guard.extra.push(still_used.clone());
+    let other_copy = PathBuf::from("/etc/pam.d/pt6-other-copy");
+    std::fs::write(&other_copy, "auth required /opt/pt6/libpam_totp.so\n").unwrap();
+    guard.extra.push(other_copy.clone());
     let remove = dpkg(&["-r", "pam-totp"]);
     assert!(remove.status.success(), "{}", text(&remove.stderr));
     assert!(
@@ -454,7 +457,13 @@ fn debian_package_installs_logs_in_and_purges_cleanly() {
         "no warning about the PAM file still using the module: {}",
         text(&remove.stderr)
     );
+    assert!(
+        !text(&remove.stderr).contains("pt6-other-copy"),
+        "warned about a stack that uses another copy of the module: {}",
+        text(&remove.stderr)
+    );
     std::fs::remove_file(&still_used).unwrap();
+    std::fs::remove_file(&other_copy).unwrap();
     assert!(!installed());
     for path in [
         module.as_str(),
