@@ -3,17 +3,37 @@
 CARGO ?= cargo
 PREFIX ?= /usr
 DESTDIR ?=
-PAMDIR ?= $(shell dpkg-architecture -qDEB_HOST_MULTIARCH >/dev/null 2>&1 && echo /usr/lib/$$(dpkg-architecture -qDEB_HOST_MULTIARCH)/security || echo /usr/lib64/security)
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/pam-totp
+SYSCONFDIR ?= /etc
+STATEDIR ?= /var/lib/pam-totp
+# libpam loads modules named without a path from its own directory only, so
+# the module does not follow PREFIX: the multiarch directory on Debian and
+# derivatives, /usr/lib64/security elsewhere. Override with PAMDIR=.
+MULTIARCH := $(shell dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null)
+PAMDIR ?= $(if $(MULTIARCH),/usr/lib/$(MULTIARCH)/security,/usr/lib64/security)
 
-.PHONY: all build test lint install clean
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+MAN_PAGES := target/man/pam_totp.8 target/man/pam-totp.1 target/man/pam-totp.toml.5
 
-all: build
+.PHONY: all build man test lint install install-files uninstall deb rpm demo clean
+
+all: build man
 
 build:
 	$(CARGO) build --release --locked
 
-# The whole test suite: unit tests, the module through the real libpam, and
-# end-to-end logins through a real sshd (those need root; CI runs as root).
+# Manual pages: roff sources in man/*.in, the version filled in.
+man: $(MAN_PAGES)
+
+target/man/%: man/%.in Cargo.toml
+	@mkdir -p target/man
+	sed 's/@VERSION@/$(VERSION)/g' $< > $@.tmp.$$$$ && mv $@.tmp.$$$$ $@
+
+# The whole test suite: unit tests, the module through the real libpam,
+# end-to-end logins through a real sshd, the Debian package, the demo and
+# the manual pages (those need root; CI runs as root).
 # test-hooks adds a fake clock and crash points, for tests only.
 test:
 	$(CARGO) test --locked --features test-hooks -- --test-threads=4
@@ -22,11 +42,46 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets --features test-hooks -- -D warnings
 
-install: build
+# For other distributions: `make install` (as root), or with DESTDIR for a
+# package build. An existing configuration file is never overwritten.
+install: build man
+	$(MAKE) --no-print-directory install-files
+
+# The same without building (used by the package builds).
+install-files:
 	install -D -m 0644 target/release/libpam_totp.so $(DESTDIR)$(PAMDIR)/pam_totp.so
-	install -D -m 0755 target/release/pam-totp $(DESTDIR)$(PREFIX)/bin/pam-totp
-	install -D -m 0644 config/pam-totp.toml $(DESTDIR)/etc/pam-totp/config.toml
-	install -d -m 0700 $(DESTDIR)/var/lib/pam-totp
+	install -D -m 0755 target/release/pam-totp $(DESTDIR)$(BINDIR)/pam-totp
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/pam-totp
+	[ -e $(DESTDIR)$(SYSCONFDIR)/pam-totp/config.toml ] || \
+		install -m 0644 config/pam-totp.toml $(DESTDIR)$(SYSCONFDIR)/pam-totp/config.toml
+	install -d -m 0700 $(DESTDIR)$(STATEDIR)
+	install -D -m 0644 target/man/pam_totp.8 $(DESTDIR)$(MANDIR)/man8/pam_totp.8
+	install -D -m 0644 target/man/pam-totp.1 $(DESTDIR)$(MANDIR)/man1/pam-totp.1
+	install -D -m 0644 target/man/pam-totp.toml.5 $(DESTDIR)$(MANDIR)/man5/pam-totp.toml.5
+	install -D -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -D -m 0644 config/pam-totp.toml $(DESTDIR)$(DOCDIR)/examples/config.toml
+	install -d -m 0755 $(DESTDIR)$(DOCDIR)/examples/pam.d
+	install -m 0644 pam.d/* $(DESTDIR)$(DOCDIR)/examples/pam.d/
+
+# Removes what install put there, except the configuration and the state
+# (remove /etc/pam-totp and /var/lib/pam-totp by hand if you want them gone).
+uninstall:
+	rm -f $(DESTDIR)$(PAMDIR)/pam_totp.so $(DESTDIR)$(BINDIR)/pam-totp
+	rm -f $(DESTDIR)$(MANDIR)/man8/pam_totp.8 $(DESTDIR)$(MANDIR)/man1/pam-totp.1 \
+		$(DESTDIR)$(MANDIR)/man5/pam-totp.toml.5
+	rm -rf $(DESTDIR)$(DOCDIR)
+
+# target/pam-totp_VERSION_ARCH.deb, with dpkg-deb from a staged tree.
+deb: build man
+	packaging/deb/build.sh
+
+# target/rpm/RPMS/ARCH/pam-totp-VERSION-1.ARCH.rpm (rpmbuild: Debian's `rpm` package).
+rpm: build man
+	packaging/rpm/build.sh
+
+# As root on a Debian machine: a throwaway sshd on 127.0.0.1 with a demo user.
+demo:
+	scripts/demo.sh
 
 clean:
 	$(CARGO) clean
