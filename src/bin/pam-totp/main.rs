@@ -1,5 +1,6 @@
 //! `pam-totp`: enroll users and manage their enrollments.
 
+mod check;
 mod enroll;
 mod target;
 mod uri;
@@ -27,6 +28,8 @@ struct Cli {
 enum Command {
     /// Create a secret, show it as a QR code, and print recovery codes
     Enroll(enroll::EnrollArgs),
+    /// Check the configuration, state directory, PAM stack and sshd settings
+    Check(check::CheckArgs),
 }
 
 /// An error for the user: one sentence on stderr, exit status 1.
@@ -40,6 +43,10 @@ impl<E: std::fmt::Display> From<E> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `check` reports a broken configuration itself, with its other findings.
+    if let Command::Check(args) = &cli.command {
+        return check::run(cli.config.as_deref(), args);
+    }
     let config = match pam_totp::config::Config::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(error) => {
@@ -49,6 +56,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Enroll(args) => enroll::run(&config, args),
+        Command::Check(_) => Ok(()), // run above, before the configuration is loaded
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
