@@ -370,3 +370,26 @@ fn sshd_settings() {
     ));
     setup.check().assert_one_problem(&["allows \"publickey\""]);
 }
+
+#[test]
+fn administrator_secret_store_must_be_roots_alone() {
+    if skip_unless_root() {
+        return;
+    }
+    let setup = Setup::new();
+    let store = setup.path("secrets");
+    std::fs::create_dir(&store).unwrap();
+    set_mode(&store, 0o755);
+    setup.config(&format!(
+        "state_dir = \"{}\"\nsecret_path = \"{}/%u.toml\"\n",
+        setup.state().display(),
+        store.display()
+    ));
+    let run = setup.check();
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(run.stdout.contains("secret store"), "{}", run.stdout);
+    set_mode(&store, 0o1777);
+    setup
+        .check()
+        .assert_one_problem(&["secret store", "mode 1777", "chmod go-w"]);
+}

@@ -79,6 +79,15 @@ pub fn run(config_path: Option<&Path>, args: &CheckArgs) -> ExitCode {
     for dir in &state_dirs {
         check_state_dir(&mut report, dir);
     }
+    let mut stores: Vec<&str> = Vec::new();
+    for config in config.iter().chain(&pam_configs) {
+        if !stores.contains(&config.secret_path.as_str()) {
+            stores.push(&config.secret_path);
+        }
+    }
+    for template in stores {
+        check_secret_store(&mut report, template);
+    }
     check_sshd(&mut report, args.sshd_config.as_deref());
     if report.problems == 0 {
         println!("pam-totp check: all is well");
@@ -183,6 +192,64 @@ fn check_state_dir(report: &mut Report, dir: &Path) {
     }
     if fine {
         report.ok(&format!("state directory {shown} (root, {mode:04o})"));
+    }
+}
+
+/// An administrator-managed secret store (`secret_path` outside the
+/// homes): its directory must be root's and writable by no one else, or
+/// users could plant or remove each other's secret files.
+fn check_secret_store(report: &mut Report, template: &str) {
+    if template.starts_with('~') || template.contains("%h") {
+        report.ok(&format!(
+            "secrets in the users' home directories ({template})"
+        ));
+        return;
+    }
+    // The fixed part of the directory: up to the first component with a %.
+    let mut dir = PathBuf::new();
+    let path = Path::new(template);
+    let Some(parent) = path.parent() else {
+        return;
+    };
+    for component in parent.components() {
+        if component.as_os_str().to_string_lossy().contains('%') {
+            break;
+        }
+        dir.push(component);
+    }
+    let shown = dir.display();
+    let meta = match std::fs::symlink_metadata(&dir) {
+        Ok(meta) => meta,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            report.problem(&format!(
+                "secret store {shown} (secret_path {template}) does not exist; run: install -d -m 0755 -o root -g root {shown}"
+            ));
+            return;
+        }
+        Err(error) => {
+            report.problem(&format!("secret store {shown}: {error}"));
+            return;
+        }
+    };
+    if !meta.is_dir() {
+        report.problem(&format!(
+            "secret store {shown} (secret_path {template}) is not a directory"
+        ));
+    } else if meta.uid() != 0 {
+        report.problem(&format!(
+            "secret store {shown} is owned by uid {}, not root; run: chown root: {shown}",
+            meta.uid()
+        ));
+    } else if meta.mode() & 0o022 != 0 {
+        report.problem(&format!(
+            "secret store {shown} has mode {:04o}: others can add or remove secret files; run: chmod go-w {shown}",
+            meta.mode() & 0o7777
+        ));
+    } else {
+        report.ok(&format!(
+            "secret store {shown} (root, {:04o})",
+            meta.mode() & 0o7777
+        ));
     }
 }
 
