@@ -56,12 +56,22 @@ impl Group {
     }
 }
 
+/// Best-effort removal on drop, retried while /etc/passwd is locked.
+fn remove(program: &str, args: &[&str]) {
+    for _ in 0..50 {
+        match Command::new(program).args(args).output() {
+            Ok(output) if output.status.success() => return,
+            Ok(output) if String::from_utf8_lossy(&output.stderr).contains("lock") => {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            _ => return,
+        }
+    }
+}
+
 impl Drop for Group {
     fn drop(&mut self) {
-        let _ = Command::new("groupdel")
-            .arg(&self.0)
-            .stderr(Stdio::null())
-            .status();
+        remove("groupdel", &[&self.0]);
     }
 }
 
@@ -137,10 +147,7 @@ impl User {
 
 impl Drop for User {
     fn drop(&mut self) {
-        let _ = Command::new("userdel")
-            .args(["--remove", &self.name])
-            .stderr(Stdio::null())
-            .status();
+        remove("userdel", &["--remove", &self.name]);
         let _ = std::fs::remove_dir_all(&self.home);
     }
 }
