@@ -45,6 +45,33 @@ fn authtok_recorder(fixture: &Fixture) -> String {
     )
 }
 
+/// pam_echo shows this between pam_totp and pam_exec, so the prompts can
+/// be told apart by whether they came before or after it.
+const MARKER: &str = "pt5-marker";
+
+fn marker_line() -> String {
+    format!("auth optional pam_echo.so {MARKER}\n")
+}
+
+/// The prompts shown before and after the marker.
+fn around_marker(outcome: &Outcome) -> (Vec<String>, Vec<String>) {
+    let at = outcome
+        .shown
+        .iter()
+        .position(|(style, text)| style == "info" && text == MARKER)
+        .expect("marker shown");
+    let prompts = |part: &[(String, String)]| -> Vec<String> {
+        part.iter()
+            .filter(|(style, _)| style.starts_with("prompt"))
+            .map(|(_, text)| text.clone())
+            .collect()
+    };
+    (
+        prompts(&outcome.shown[..at]),
+        prompts(&outcome.shown[at + 1..]),
+    )
+}
+
 fn recorded_authtok(fixture: &Fixture) -> Option<String> {
     let path = fixture.root.path().join("authtok");
     let text = std::fs::read_to_string(&path).ok();
@@ -175,13 +202,26 @@ fn required_with_pam_permit_still_refuses_a_wrong_code_but_sufficient_does_not()
     );
 }
 
-/// `pam_totp ARGS` followed by the recorder and pam_permit.
+/// `pam_totp ARGS`, the marker, the recorder and pam_permit. The recorder
+/// would ask "Password: " itself if pam_totp set no token: the marker shows
+/// who asked.
 fn forwarding_stack(fixture: &Fixture, extra: &str) -> Service {
     Service::with_stack(&format!(
-        "{}{}auth required pam_permit.so\n",
+        "{}{}{}auth required pam_permit.so\n",
         module_line("required", fixture, extra),
+        marker_line(),
         authtok_recorder(fixture)
     ))
+}
+
+/// Asked by pam_totp, and nothing asked after it.
+fn asked_by_module(outcome: &Outcome, prompt: &str) {
+    assert_eq!(
+        around_marker(outcome),
+        (vec![prompt.to_string()], vec![]),
+        "{:?}",
+        outcome.shown
+    );
 }
 
 #[test]
@@ -193,7 +233,7 @@ fn forward_pass_splits_the_answer_and_hands_the_password_on() {
         answer(&format!("correct horse{}", fixture.code(0))),
     );
     assert_eq!(outcome.code, PAM_SUCCESS);
-    assert_eq!(outcome.prompts(), vec![FORWARD_PROMPT]);
+    asked_by_module(&outcome, FORWARD_PROMPT);
     assert_eq!(recorded_authtok(&fixture).as_deref(), Some("correct horse"));
 
     let outcome = service.authenticate(
@@ -201,7 +241,7 @@ fn forward_pass_splits_the_answer_and_hands_the_password_on() {
         answer(&format!("correct horse{}", wrong_code(&fixture))),
     );
     assert_eq!(outcome.code, PAM_AUTH_ERR);
-    assert_eq!(outcome.prompts(), vec![FORWARD_PROMPT]);
+    asked_by_module(&outcome, FORWARD_PROMPT);
     assert_eq!(recorded_authtok(&fixture).as_deref(), Some("correct horse"));
 }
 
@@ -214,14 +254,14 @@ fn forward_pass_still_collects_the_password_of_users_asked_no_code() {
     let outcome =
         exempt.authenticate_with(&fixture.user, answer("pw123456"), Some("127.0.0.1"), None);
     assert_eq!(outcome.code, PAM_SUCCESS);
-    assert_eq!(outcome.prompts(), vec![PASSWORD_PROMPT]);
+    asked_by_module(&outcome, PASSWORD_PROMPT);
     assert_eq!(recorded_authtok(&fixture).as_deref(), Some("pw123456"));
 
     std::fs::remove_file(fixture.secret_file()).unwrap();
     let allow = forwarding_stack(&fixture, "forward_pass unenrolled=allow");
     let outcome = allow.authenticate(&fixture.user, answer("pw123456"));
     assert_eq!(outcome.code, PAM_SUCCESS);
-    assert_eq!(outcome.prompts(), vec![PASSWORD_PROMPT]);
+    asked_by_module(&outcome, PASSWORD_PROMPT);
     assert_eq!(recorded_authtok(&fixture).as_deref(), Some("pw123456"));
 
     // Under deny the unenrolled user sees the enrolled users' prompt, the
@@ -229,17 +269,26 @@ fn forward_pass_still_collects_the_password_of_users_asked_no_code() {
     let deny = forwarding_stack(&fixture, "forward_pass");
     let outcome = deny.authenticate(&fixture.user, answer("pw123456"));
     assert_eq!(outcome.code, PAM_AUTH_ERR);
-    assert_eq!(outcome.prompts(), vec![FORWARD_PROMPT]);
+    asked_by_module(&outcome, FORWARD_PROMPT);
     assert_eq!(recorded_authtok(&fixture).as_deref(), Some("pw"));
 }
 
-/// pam_exec first: it asks "Password: " and sets PAM_AUTHTOK to the answer.
+/// pam_exec first: it asks "Password: " and sets PAM_AUTHTOK to the
+/// answer; then the marker, then pam_totp.
 fn first_pass_stack(fixture: &Fixture, extra: &str) -> Service {
     Service::with_stack(&format!(
-        "{}{}",
+        "{}{}{}",
         authtok_recorder(fixture),
+        marker_line(),
         module_line("required", fixture, extra)
     ))
+}
+
+/// What pam_totp asked, after pam_exec's "Password: ".
+fn asked_after_token(outcome: &Outcome) -> Vec<String> {
+    let (before, after) = around_marker(outcome);
+    assert_eq!(before, vec![PASSWORD_PROMPT], "{:?}", outcome.shown);
+    after
 }
 
 #[test]
@@ -248,7 +297,7 @@ fn use_first_pass_takes_the_code_from_authtok() {
     let service = first_pass_stack(&fixture, "use_first_pass");
     let outcome = service.authenticate(&fixture.user, answer(&fixture.code(0)));
     assert_eq!(outcome.code, PAM_SUCCESS);
-    assert_eq!(outcome.prompts(), vec![PASSWORD_PROMPT]);
+    assert!(asked_after_token(&outcome).is_empty());
     // No token: refused without asking.
     let alone = fixture.service("use_first_pass");
     let outcome = alone.authenticate(&fixture.user, vec![]);
@@ -263,13 +312,13 @@ fn try_first_pass_asks_when_the_token_is_a_password_and_counts_no_failure() {
     // A code in PAM_AUTHTOK: no second prompt.
     let outcome = service.authenticate(&fixture.user, answer(&fixture.code(0)));
     assert_eq!(outcome.code, PAM_SUCCESS);
-    assert_eq!(outcome.prompts(), vec![PASSWORD_PROMPT]);
+    assert!(asked_after_token(&outcome).is_empty());
     // A password in PAM_AUTHTOK: asked for the code; with max_failures=1 a
     // counted failure would lock the following logins out.
     for _ in 0..2 {
         let outcome =
             service.authenticate(&fixture.user, vec![Some(b"my password".to_vec()), None]);
-        assert_eq!(outcome.prompts(), vec![PASSWORD_PROMPT, PROMPT]);
+        assert_eq!(asked_after_token(&outcome), vec![PROMPT]);
         assert_eq!(outcome.code, PAM_CONV_ERR);
     }
     let outcome = service.authenticate(

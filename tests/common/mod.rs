@@ -118,11 +118,12 @@ extern "C" fn conversation(
     PAM_SUCCESS
 }
 
-/// The module as cargo built it for this test run.
+/// The module as cargo built it for this test run. `cargo test` builds the
+/// cdylib into `deps/` beside the test binary (it does not refresh the copy
+/// in `target/debug`, which may be stale or built with other features).
 pub fn module_path() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let path = dir.join("libpam_totp.so");
+    let path = exe.parent().unwrap().join("libpam_totp.so");
     assert!(path.exists(), "{} not built", path.display());
     path
 }

@@ -310,6 +310,5 @@ pub fn repository_stack(name: &str, extra_args: &str) -> String {
 
 /// The CLI this test run built.
 pub fn cli_path() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().join("pam-totp")
+    PathBuf::from(env!("CARGO_BIN_EXE_pam-totp"))
 }
