@@ -33,6 +33,15 @@ const MODULE_DIRS: &[&str] = &[
 const MAX_INCLUDE_DEPTH: usize = 8;
 
 #[derive(Args)]
+#[command(
+    about = "Check the configuration, the state directory, the PAM stack and sshd's settings",
+    long_about = "Check the configuration (a bad key or value is named with its line), the \
+ownership and mode of the configuration file, the state directory and an administrator-managed \
+secret store, the PAM stack (/etc/pam.d/sshd, or --pam-file: pam_totp.so required and not \
+skippable, no module before it that skips it) and sshd's effective settings (sshd -T, or \
+--sshd-config: UsePAM, KbdInteractiveAuthentication, AuthenticationMethods).\n\n\
+Prints one line per finding and exits 0 only when there is no problem."
+)]
 pub struct CheckArgs {
     /// PAM service file to inspect [default: /etc/pam.d/sshd, if present]
     #[arg(long, value_name = "PATH")]

@@ -28,7 +28,6 @@ struct Cli {
 enum Command {
     /// Create a secret, show it as a QR code, and print recovery codes
     Enroll(enroll::EnrollArgs),
-    /// Check the configuration, state directory, PAM stack and sshd settings
     Check(check::CheckArgs),
 }
 
