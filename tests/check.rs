@@ -393,3 +393,56 @@ fn administrator_secret_store_must_be_roots_alone() {
         .check()
         .assert_one_problem(&["secret store", "mode 1777", "chmod go-w"]);
 }
+
+#[test]
+fn debian_common_auth_before_pam_totp_is_fine_but_nullok_sufficient_is_not() {
+    if skip_unless_root() {
+        return;
+    }
+    let setup = Setup::new();
+    // Debian 12's common-auth, next to the PAM file (found there first).
+    std::fs::write(
+        setup.path("common-auth"),
+        "auth\t[success=1 default=ignore]\tpam_unix.so nullok\nauth\trequisite\t\t\tpam_deny.so\nauth\trequired\t\t\tpam_permit.so\n",
+    )
+    .unwrap();
+    let module = module_path().display().to_string();
+    setup.pam(&format!("@include common-auth\nauth required {module}\n"));
+    let run = setup.check();
+    assert_eq!(run.code, 0, "{}", run.stdout);
+
+    // A module before pam_totp that ends the stack, from an @include.
+    std::fs::write(
+        setup.path("common-auth"),
+        "auth sufficient pam_unix.so nullok\nauth requisite pam_deny.so\n",
+    )
+    .unwrap();
+    setup
+        .check()
+        .assert_one_problem(&["common-auth:1", "pam_unix.so", "\"sufficient\""]);
+    // Through "auth substack" it ends only the substack: pam_totp still runs.
+    setup.pam(&format!(
+        "auth substack common-auth\nauth required {module}\n"
+    ));
+    let run = setup.check();
+    assert_eq!(run.code, 0, "{}", run.stdout);
+}
+
+#[test]
+fn without_sshd_config_the_output_of_sshd_t_is_checked() {
+    if skip_unless_root() || !std::path::Path::new("/usr/sbin/sshd").exists() {
+        return;
+    }
+    let setup = Setup::new();
+    let output = Command::new(cli_path())
+        .arg("--config")
+        .arg(setup.path("config.toml"))
+        .arg("check")
+        .arg("--pam-file")
+        .arg(setup.path("pam-sshd"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // Whatever this machine's sshd settings are, they were looked at.
+    assert!(stdout.lines().any(|l| l.contains("sshd -T")), "{stdout}");
+}

@@ -381,6 +381,8 @@ struct Entry {
     args: Vec<String>,
     /// `-auth`: silently skipped when the module cannot be loaded.
     dash: bool,
+    /// From a `substack`: its `done`, `die` and jumps end only the substack.
+    in_substack: bool,
 }
 
 impl Entry {
@@ -449,7 +451,13 @@ fn words(line: &str) -> Vec<String> {
 
 /// Read `path`'s auth stack, following includes; problems found on the
 /// way are reported.
-fn read_auth_stack(report: &mut Report, path: &Path, depth: usize, entries: &mut Vec<Entry>) {
+fn read_auth_stack(
+    report: &mut Report,
+    path: &Path,
+    depth: usize,
+    in_substack: bool,
+    entries: &mut Vec<Entry>,
+) {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(error) => {
@@ -477,7 +485,7 @@ fn read_auth_stack(report: &mut Report, path: &Path, depth: usize, entries: &mut
         };
         if first == "@include" {
             if let Some(name) = words.get(1) {
-                follow(report, &include(name), depth, entries, &place);
+                follow(report, &include(name), depth, in_substack, entries, &place);
             }
             continue;
         }
@@ -494,7 +502,8 @@ fn read_auth_stack(report: &mut Report, path: &Path, depth: usize, entries: &mut
             continue;
         };
         if control == "include" || control == "substack" {
-            follow(report, &include(module), depth, entries, &place);
+            let substack = in_substack || control == "substack";
+            follow(report, &include(module), depth, substack, entries, &place);
             continue;
         }
         let Some(parsed) = Control::parse(&control.to_ascii_lowercase()) else {
@@ -509,16 +518,24 @@ fn read_auth_stack(report: &mut Report, path: &Path, depth: usize, entries: &mut
             module: module.clone(),
             args: words.iter().skip(3).cloned().collect(),
             dash,
+            in_substack,
         });
     }
 }
 
-fn follow(report: &mut Report, path: &Path, depth: usize, entries: &mut Vec<Entry>, place: &str) {
+fn follow(
+    report: &mut Report,
+    path: &Path,
+    depth: usize,
+    in_substack: bool,
+    entries: &mut Vec<Entry>,
+    place: &str,
+) {
     if depth >= MAX_INCLUDE_DEPTH {
         report.problem(&format!("{place}: includes nested too deeply"));
         return;
     }
-    read_auth_stack(report, path, depth + 1, entries);
+    read_auth_stack(report, path, depth + 1, in_substack, entries);
 }
 
 /// Check the PAM file; returns the effective configuration of each
@@ -542,7 +559,7 @@ fn check_pam(
     let shown = path.display().to_string();
     let mut entries = Vec::new();
     let before = report.problems;
-    read_auth_stack(report, &path, 0, &mut entries);
+    read_auth_stack(report, &path, 0, false, &mut entries);
     let totp: Vec<usize> = entries
         .iter()
         .enumerate()
@@ -633,6 +650,13 @@ fn check_totp_line(report: &mut Report, entry: &Entry, entries: &[Entry], index:
 /// jump over pam_totp, lets logins skip the code.
 fn check_before_totp(report: &mut Report, entries: &[Entry], totp: usize) {
     for (index, entry) in entries.iter().enumerate().take(totp) {
+        // A substack before pam_totp ends only itself, never the main stack.
+        let totp_in_same_substack = entries
+            .get(totp)
+            .is_some_and(|t| t.in_substack && entry.in_substack);
+        if entry.in_substack && !totp_in_same_substack {
+            continue;
+        }
         let name = entry.module_name();
         if matches!(entry.control, Control::Sufficient) {
             report.problem(&format!(
