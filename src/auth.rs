@@ -21,6 +21,10 @@ pub fn lockout_message(seconds: u64) -> String {
 
 const UNAVAILABLE_MESSAGE: &str = "Two-factor authentication is not set up correctly for this account. Contact your administrator.";
 const FORWARD_PASS_PROMPT: &str = "Password & verification code: ";
+/// Under `forward_pass`, what users who are not asked for a code are asked
+/// instead: the module has taken over the password prompt, so it must still
+/// collect the password for `pam_unix use_first_pass`.
+const PASSWORD_ONLY_PROMPT: &str = "Password: ";
 
 /// Who is logging in from where, for log lines.
 struct Context {
@@ -100,6 +104,11 @@ impl Authenticator<'_> {
     }
 
     fn run(&mut self) -> PamResultCode {
+        // Before the user lookup, so known and unknown users from an exempt
+        // network are treated alike.
+        if network::host_in(&self.context.remote_host, &self.config.exempt_networks) {
+            return self.skip("exempt: remote host is in exempt_networks");
+        }
         let account = match account::lookup_user(&self.context.user) {
             Ok(account) => account,
             Err(account::LookupError::NotFound) => {
@@ -114,16 +123,10 @@ impl Authenticator<'_> {
             Ok(secret) => secret,
             Err(LoadError::NotEnrolled(path)) => {
                 return match self.config.unenrolled {
-                    Unenrolled::Allow => {
-                        self.log(
-                            LogLevel::Info,
-                            &format!(
-                                "not enrolled ({} missing), allowed by policy",
-                                path.display()
-                            ),
-                        );
-                        PamResultCode::PAM_IGNORE
-                    }
+                    Unenrolled::Allow => self.skip(&format!(
+                        "not enrolled ({} missing), allowed by policy",
+                        path.display()
+                    )),
                     Unenrolled::Deny => self
                         .deny_without_secret(&format!("not enrolled ({} missing)", path.display())),
                 };
@@ -311,13 +314,6 @@ impl Authenticator<'_> {
     }
 
     fn exemption(&mut self, account: &account::Account) -> Option<PamResultCode> {
-        if !self.config.exempt_networks.is_empty() {
-            let host = self.context.remote_host.clone();
-            if network::host_in(&host, &self.config.exempt_networks) {
-                self.log(LogLevel::Info, "exempt: remote host is in exempt_networks");
-                return Some(PamResultCode::PAM_IGNORE);
-            }
-        }
         if !self.config.exempt_groups.is_empty() {
             match account::group_names(account) {
                 Ok(groups) => {
@@ -325,8 +321,8 @@ impl Authenticator<'_> {
                         .iter()
                         .find(|g| self.config.exempt_groups.contains(g))
                     {
-                        self.log(LogLevel::Info, &format!("exempt: member of group {group}"));
-                        return Some(PamResultCode::PAM_IGNORE);
+                        let why = format!("exempt: member of group {group}");
+                        return Some(self.skip(&why));
                     }
                 }
                 Err(error) => {
@@ -342,12 +338,47 @@ impl Authenticator<'_> {
         None
     }
 
+    /// No code for this user (exempt, or unenrolled under `allow`):
+    /// `PAM_IGNORE`, so the rest of the stack decides. Under `forward_pass`
+    /// the module owns the only prompt, so it still asks for the password
+    /// and hands all of it on as `PAM_AUTHTOK`; otherwise `pam_unix
+    /// use_first_pass` would find no password and refuse the user.
+    fn skip(&mut self, why: &str) -> PamResultCode {
+        self.log(LogLevel::Info, why);
+        if self.config.flags.forward_pass {
+            let password = match self.session.prompt_hidden(PASSWORD_ONLY_PROMPT) {
+                Ok(password) => password,
+                Err(code) => {
+                    self.log(
+                        LogLevel::Error,
+                        &format!("conversation failed asking for the password ({code:?})"),
+                    );
+                    return code;
+                }
+            };
+            if let Err(code) = self.session.set_auth_token(&password) {
+                self.log(
+                    LogLevel::Error,
+                    &format!("cannot hand the password on ({code:?})"),
+                );
+                return code;
+            }
+        }
+        PamResultCode::PAM_IGNORE
+    }
+
     /// The code as typed, from the prompt or from `PAM_AUTHTOK`.
     fn obtain_answer(&mut self, digits: usize) -> Result<Zeroizing<Vec<u8>>, PamResultCode> {
         let flags = self.config.flags;
         if flags.use_first_pass || flags.try_first_pass {
             if let Some(token) = self.session.auth_token() {
-                return Ok(token);
+                // try_first_pass takes the token only if it looks like a
+                // code: a password set by pam_unix is not counted as a
+                // wrong code (which would lead to a lockout); ask instead.
+                if flags.use_first_pass || !matches!(parse_answer(&token), Answer::Malformed) {
+                    return Ok(token);
+                }
+                self.debug("try_first_pass: PAM_AUTHTOK is not a code, asking");
             }
             if flags.use_first_pass {
                 self.log(

@@ -1,5 +1,6 @@
 //! `pam-totp`: enroll users and manage their enrollments.
 
+mod check;
 mod disable;
 mod enroll;
 mod import;
@@ -38,6 +39,7 @@ enum Command {
     Disable(disable::DisableArgs),
     Unlock(unlock::UnlockArgs),
     Import(import::ImportArgs),
+    Check(check::CheckArgs),
 }
 
 /// An error for the user: one sentence on stderr, exit status 1.
@@ -51,6 +53,10 @@ impl<E: std::fmt::Display> From<E> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `check` reports a broken configuration itself, with its other findings.
+    if let Command::Check(args) = &cli.command {
+        return check::run(cli.config.as_deref(), args);
+    }
     let config = match pam_totp::config::Config::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(error) => {
@@ -65,6 +71,7 @@ fn main() -> ExitCode {
         Command::Disable(args) => disable::run(&config, args),
         Command::Unlock(args) => unlock::run(&config, args),
         Command::Import(args) => import::run(&config, args),
+        Command::Check(_) => Ok(()), // run above, before the configuration is loaded
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,332 @@
+//! Policies and stacking through the real libpam: exemptions, unenrolled
+//! users, the first-pass flags and `forward_pass`, and how `PAM_IGNORE`
+//! combines with the rest of a stack.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use common::*;
+
+const PROMPT: &str = "Verification code: ";
+const FORWARD_PROMPT: &str = "Password & verification code: ";
+const PASSWORD_PROMPT: &str = "Password: ";
+
+fn wrong_code(fixture: &Fixture) -> &'static str {
+    if fixture.code(0) == "000000" || fixture.code(-1) == "000000" || fixture.code(1) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    }
+}
+
+/// A stack line that records `PAM_AUTHTOK` as the next module sees it (the
+/// application cannot read it back: libpam clears it after
+/// `pam_authenticate`, and only modules may set it). Without a token,
+/// pam_exec asks "Password: " itself and sets `PAM_AUTHTOK` to the answer.
+fn authtok_recorder(fixture: &Fixture) -> String {
+    let script = fixture.root.path().join("record-authtok");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ntr -d '\\000' > {}\n",
+            fixture.root.path().join("authtok").display()
+        ),
+    )
+    .unwrap();
+    set_mode(&script, 0o755);
+    format!(
+        "auth optional pam_exec.so expose_authtok {}\n",
+        script.display()
+    )
+}
+
+/// pam_echo shows this between pam_totp and pam_exec, so the prompts can
+/// be told apart by whether they came before or after it.
+const MARKER: &str = "pt5-marker";
+
+fn marker_line() -> String {
+    format!("auth optional pam_echo.so {MARKER}\n")
+}
+
+/// The prompts shown before and after the marker.
+fn around_marker(outcome: &Outcome) -> (Vec<String>, Vec<String>) {
+    let at = outcome
+        .shown
+        .iter()
+        .position(|(style, text)| style == "info" && text == MARKER)
+        .expect("marker shown");
+    let prompts = |part: &[(String, String)]| -> Vec<String> {
+        part.iter()
+            .filter(|(style, _)| style.starts_with("prompt"))
+            .map(|(_, text)| text.clone())
+            .collect()
+    };
+    (
+        prompts(&outcome.shown[..at]),
+        prompts(&outcome.shown[at + 1..]),
+    )
+}
+
+fn recorded_authtok(fixture: &Fixture) -> Option<String> {
+    let path = fixture.root.path().join("authtok");
+    let text = std::fs::read_to_string(&path).ok();
+    let _ = std::fs::remove_file(&path);
+    text
+}
+
+fn module_line(control: &str, fixture: &Fixture, extra: &str) -> String {
+    format!(
+        "auth {control} {} {} {extra}\n",
+        module_path().display(),
+        fixture.args()
+    )
+}
+
+#[test]
+fn exempt_network_gets_no_prompt_for_v4_mapped_and_unknown_users() {
+    let fixture = Fixture::new();
+    let service = fixture.service("exempt_networks=10.0.0.0/8,127.0.0.0/8,2001:db8::/32");
+    for host in ["127.0.0.1", "::ffff:127.0.0.1", "10.9.8.7", "2001:db8::1"] {
+        let outcome = service.authenticate_with(&fixture.user, vec![], Some(host), None);
+        assert_eq!(outcome.code, PAM_IGNORE_ALONE, "{host}");
+        assert!(
+            outcome.prompts().is_empty(),
+            "{host}: {:?}",
+            outcome.prompts()
+        );
+    }
+    // Unknown users from an exempt network are treated like known ones.
+    let outcome = service.authenticate_with("pt5-no-such-user", vec![], Some("127.0.0.1"), None);
+    assert_eq!(outcome.code, PAM_IGNORE_ALONE);
+    assert!(outcome.prompts().is_empty());
+}
+
+/// A stack whose only module returns `PAM_IGNORE` fails: libpam turns
+/// "nobody decided" into `PAM_PERM_DENIED`. This is why the stacks in
+/// `pam.d/` end with `auth required pam_permit.so`.
+const PAM_IGNORE_ALONE: i32 = 6; // PAM_PERM_DENIED
+
+#[test]
+fn host_names_and_other_networks_are_asked_for_the_code() {
+    let fixture = Fixture::new();
+    let service = fixture.service("exempt_networks=127.0.0.0/8 max_failures=100");
+    for host in ["localhost", "128.0.0.1", "::1", "127.0.0.1.example.com"] {
+        let outcome = service.authenticate_with(
+            &fixture.user,
+            answer(wrong_code(&fixture)),
+            Some(host),
+            None,
+        );
+        assert_eq!(outcome.code, PAM_AUTH_ERR, "{host}");
+        assert_eq!(outcome.prompts(), vec![PROMPT], "{host}");
+    }
+}
+
+#[test]
+fn exempt_group_gets_no_prompt() {
+    let fixture = Fixture::new();
+    // The primary group of the user running the tests.
+    let group = pam_totp::system::account::group_names(
+        &pam_totp::system::account::lookup_user(&fixture.user).unwrap(),
+    )
+    .unwrap()
+    .remove(0);
+    let service = Service::with_stack(&format!(
+        "{}auth required pam_permit.so\n",
+        module_line(
+            "required",
+            &fixture,
+            &format!("exempt_groups=pt5-nothing,{group}")
+        )
+    ));
+    let outcome = service.authenticate(&fixture.user, vec![]);
+    assert_eq!(outcome.code, PAM_SUCCESS);
+    assert!(outcome.prompts().is_empty());
+    // Not a member: asked.
+    let service = fixture.service("exempt_groups=pt5-nothing");
+    let outcome = service.authenticate(&fixture.user, answer(wrong_code(&fixture)));
+    assert_eq!(outcome.code, PAM_AUTH_ERR);
+    assert_eq!(outcome.prompts(), vec![PROMPT]);
+}
+
+#[test]
+fn ignore_alone_is_refused_and_pam_permit_after_lets_it_through() {
+    let fixture = Fixture::new();
+    std::fs::remove_file(fixture.secret_file()).unwrap();
+    let alone = Service::with_stack(&module_line("required", &fixture, "unenrolled=allow"));
+    let outcome = alone.authenticate(&fixture.user, vec![]);
+    assert_eq!(outcome.code, PAM_IGNORE_ALONE);
+    assert!(outcome.prompts().is_empty());
+
+    let with_permit = Service::with_stack(&format!(
+        "{}auth required pam_permit.so\n",
+        module_line("required", &fixture, "unenrolled=allow")
+    ));
+    let outcome = with_permit.authenticate(&fixture.user, vec![]);
+    assert_eq!(outcome.code, PAM_SUCCESS);
+    assert!(outcome.prompts().is_empty());
+}
+
+#[test]
+fn required_with_pam_permit_still_refuses_a_wrong_code_but_sufficient_does_not() {
+    let fixture = Fixture::new();
+    let required = Service::with_stack(&format!(
+        "{}auth required pam_permit.so\n",
+        module_line("required", &fixture, "")
+    ));
+    let outcome = required.authenticate(&fixture.user, answer(wrong_code(&fixture)));
+    assert_eq!(outcome.code, PAM_AUTH_ERR);
+    assert_eq!(
+        required
+            .authenticate(&fixture.user, answer(&fixture.code(0)))
+            .code,
+        PAM_SUCCESS
+    );
+
+    // The mistake `pam-totp check` warns about: a failed `sufficient`
+    // module is skipped, and pam_permit lets the wrong code in.
+    let fixture = Fixture::new();
+    let sufficient = Service::with_stack(&format!(
+        "{}auth required pam_permit.so\n",
+        module_line("sufficient", &fixture, "")
+    ));
+    let outcome = sufficient.authenticate(&fixture.user, answer(wrong_code(&fixture)));
+    assert_eq!(
+        outcome.code, PAM_SUCCESS,
+        "sufficient no longer skips failures?"
+    );
+}
+
+/// `pam_totp ARGS`, the marker, the recorder and pam_permit. The recorder
+/// would ask "Password: " itself if pam_totp set no token: the marker shows
+/// who asked.
+fn forwarding_stack(fixture: &Fixture, extra: &str) -> Service {
+    Service::with_stack(&format!(
+        "{}{}{}auth required pam_permit.so\n",
+        module_line("required", fixture, extra),
+        marker_line(),
+        authtok_recorder(fixture)
+    ))
+}
+
+/// Asked by pam_totp, and nothing asked after it.
+fn asked_by_module(outcome: &Outcome, prompt: &str) {
+    assert_eq!(
+        around_marker(outcome),
+        (vec![prompt.to_string()], vec![]),
+        "{:?}",
+        outcome.shown
+    );
+}
+
+#[test]
+fn forward_pass_splits_the_answer_and_hands_the_password_on() {
+    let fixture = Fixture::new();
+    let service = forwarding_stack(&fixture, "forward_pass");
+    let outcome = service.authenticate(
+        &fixture.user,
+        answer(&format!("correct horse{}", fixture.code(0))),
+    );
+    assert_eq!(outcome.code, PAM_SUCCESS);
+    asked_by_module(&outcome, FORWARD_PROMPT);
+    assert_eq!(recorded_authtok(&fixture).as_deref(), Some("correct horse"));
+
+    let outcome = service.authenticate(
+        &fixture.user,
+        answer(&format!("correct horse{}", wrong_code(&fixture))),
+    );
+    assert_eq!(outcome.code, PAM_AUTH_ERR);
+    asked_by_module(&outcome, FORWARD_PROMPT);
+    assert_eq!(recorded_authtok(&fixture).as_deref(), Some("correct horse"));
+}
+
+#[test]
+fn forward_pass_still_collects_the_password_of_users_asked_no_code() {
+    // Exempt network, and unenrolled under allow: "Password: " only, the
+    // whole answer becomes PAM_AUTHTOK, the module ignores itself.
+    let fixture = Fixture::new();
+    let exempt = forwarding_stack(&fixture, "forward_pass exempt_networks=127.0.0.0/8");
+    let outcome =
+        exempt.authenticate_with(&fixture.user, answer("pw123456"), Some("127.0.0.1"), None);
+    assert_eq!(outcome.code, PAM_SUCCESS);
+    asked_by_module(&outcome, PASSWORD_PROMPT);
+    assert_eq!(recorded_authtok(&fixture).as_deref(), Some("pw123456"));
+
+    std::fs::remove_file(fixture.secret_file()).unwrap();
+    let allow = forwarding_stack(&fixture, "forward_pass unenrolled=allow");
+    let outcome = allow.authenticate(&fixture.user, answer("pw123456"));
+    assert_eq!(outcome.code, PAM_SUCCESS);
+    asked_by_module(&outcome, PASSWORD_PROMPT);
+    assert_eq!(recorded_authtok(&fixture).as_deref(), Some("pw123456"));
+
+    // Under deny the unenrolled user sees the enrolled users' prompt, the
+    // password part is handed on as for them, and the module refuses.
+    let deny = forwarding_stack(&fixture, "forward_pass");
+    let outcome = deny.authenticate(&fixture.user, answer("pw123456"));
+    assert_eq!(outcome.code, PAM_AUTH_ERR);
+    asked_by_module(&outcome, FORWARD_PROMPT);
+    assert_eq!(recorded_authtok(&fixture).as_deref(), Some("pw"));
+}
+
+/// pam_exec first: it asks "Password: " and sets PAM_AUTHTOK to the
+/// answer; then the marker, then pam_totp.
+fn first_pass_stack(fixture: &Fixture, extra: &str) -> Service {
+    Service::with_stack(&format!(
+        "{}{}{}",
+        authtok_recorder(fixture),
+        marker_line(),
+        module_line("required", fixture, extra)
+    ))
+}
+
+/// What pam_totp asked, after pam_exec's "Password: ".
+fn asked_after_token(outcome: &Outcome) -> Vec<String> {
+    let (before, after) = around_marker(outcome);
+    assert_eq!(before, vec![PASSWORD_PROMPT], "{:?}", outcome.shown);
+    after
+}
+
+#[test]
+fn use_first_pass_takes_the_code_from_authtok() {
+    let fixture = Fixture::new();
+    let service = first_pass_stack(&fixture, "use_first_pass");
+    let outcome = service.authenticate(&fixture.user, answer(&fixture.code(0)));
+    assert_eq!(outcome.code, PAM_SUCCESS);
+    assert!(asked_after_token(&outcome).is_empty());
+    // No token: refused without asking.
+    let alone = fixture.service("use_first_pass");
+    let outcome = alone.authenticate(&fixture.user, vec![]);
+    assert_eq!(outcome.code, PAM_AUTH_ERR);
+    assert!(outcome.prompts().is_empty());
+}
+
+#[test]
+fn try_first_pass_asks_when_the_token_is_a_password_and_counts_no_failure() {
+    let fixture = Fixture::new();
+    let service = first_pass_stack(&fixture, "try_first_pass max_failures=1");
+    // A code in PAM_AUTHTOK: no second prompt.
+    let outcome = service.authenticate(&fixture.user, answer(&fixture.code(0)));
+    assert_eq!(outcome.code, PAM_SUCCESS);
+    assert!(asked_after_token(&outcome).is_empty());
+    // A password in PAM_AUTHTOK: asked for the code; with max_failures=1 a
+    // counted failure would lock the following logins out.
+    for _ in 0..2 {
+        let outcome =
+            service.authenticate(&fixture.user, vec![Some(b"my password".to_vec()), None]);
+        assert_eq!(asked_after_token(&outcome), vec![PROMPT]);
+        assert_eq!(outcome.code, PAM_CONV_ERR);
+    }
+    let outcome = service.authenticate(
+        &fixture.user,
+        vec![
+            Some(b"my password".to_vec()),
+            Some(fixture.code(1).into_bytes()),
+        ],
+    );
+    assert_eq!(outcome.code, PAM_SUCCESS, "{:?}", outcome.shown);
+}
