@@ -92,7 +92,7 @@ fn exempt_network_gets_no_prompt_for_v4_mapped_and_unknown_users() {
     let fixture = Fixture::new();
     let service = fixture.service("exempt_networks=10.0.0.0/8,127.0.0.0/8,2001:db8::/32");
     for host in ["127.0.0.1", "::ffff:127.0.0.1", "10.9.8.7", "2001:db8::1"] {
-        let outcome = service.authenticate_with(&fixture.user, vec![], Some(host), None);
+        let outcome = service.authenticate_with(&fixture.user, vec![], Some(host));
         assert_eq!(outcome.code, PAM_IGNORE_ALONE, "{host}");
         assert!(
             outcome.prompts().is_empty(),
@@ -101,7 +101,7 @@ fn exempt_network_gets_no_prompt_for_v4_mapped_and_unknown_users() {
         );
     }
     // Unknown users from an exempt network are treated like known ones.
-    let outcome = service.authenticate_with("pt5-no-such-user", vec![], Some("127.0.0.1"), None);
+    let outcome = service.authenticate_with("pt5-no-such-user", vec![], Some("127.0.0.1"));
     assert_eq!(outcome.code, PAM_IGNORE_ALONE);
     assert!(outcome.prompts().is_empty());
 }
@@ -116,12 +116,8 @@ fn host_names_and_other_networks_are_asked_for_the_code() {
     let fixture = Fixture::new();
     let service = fixture.service("exempt_networks=127.0.0.0/8 max_failures=100");
     for host in ["localhost", "128.0.0.1", "::1", "127.0.0.1.example.com"] {
-        let outcome = service.authenticate_with(
-            &fixture.user,
-            answer(wrong_code(&fixture)),
-            Some(host),
-            None,
-        );
+        let outcome =
+            service.authenticate_with(&fixture.user, answer(wrong_code(&fixture)), Some(host));
         assert_eq!(outcome.code, PAM_AUTH_ERR, "{host}");
         assert_eq!(outcome.prompts(), vec![PROMPT], "{host}");
     }
@@ -251,8 +247,7 @@ fn forward_pass_still_collects_the_password_of_users_asked_no_code() {
     // whole answer becomes PAM_AUTHTOK, the module ignores itself.
     let fixture = Fixture::new();
     let exempt = forwarding_stack(&fixture, "forward_pass exempt_networks=127.0.0.0/8");
-    let outcome =
-        exempt.authenticate_with(&fixture.user, answer("pw123456"), Some("127.0.0.1"), None);
+    let outcome = exempt.authenticate_with(&fixture.user, answer("pw123456"), Some("127.0.0.1"));
     assert_eq!(outcome.code, PAM_SUCCESS);
     asked_by_module(&outcome, PASSWORD_PROMPT);
     assert_eq!(recorded_authtok(&fixture).as_deref(), Some("pw123456"));

@@ -112,7 +112,6 @@ fn child_authenticate() {
         &user,
         answer(&answer_text),
         None,
-        None,
     );
     std::process::exit(outcome.code);
 }

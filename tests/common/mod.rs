@@ -27,7 +27,6 @@ const PAM_PROMPT_ECHO_ON: c_int = 2;
 const PAM_ERROR_MSG: c_int = 3;
 const PAM_TEXT_INFO: c_int = 4;
 const PAM_RHOST: c_int = 4;
-const PAM_AUTHTOK: c_int = 6;
 
 #[repr(C)]
 struct PamMessage {
@@ -58,7 +57,6 @@ unsafe extern "C" {
     ) -> c_int;
     fn pam_authenticate(pamh: *mut c_void, flags: c_int) -> c_int;
     fn pam_set_item(pamh: *mut c_void, item_type: c_int, item: *const c_void) -> c_int;
-    fn pam_get_item(pamh: *const c_void, item_type: c_int, item: *mut *const c_void) -> c_int;
     fn pam_end(pamh: *mut c_void, status: c_int) -> c_int;
 }
 
@@ -152,7 +150,7 @@ impl Service {
 
     /// Run pam_authenticate for `user`, answering prompts from `answers`.
     pub fn authenticate(&self, user: &str, answers: Vec<Option<Vec<u8>>>) -> Outcome {
-        self.authenticate_with(user, answers, None, None)
+        self.authenticate_with(user, answers, None)
     }
 
     pub fn authenticate_with(
@@ -160,9 +158,8 @@ impl Service {
         user: &str,
         answers: Vec<Option<Vec<u8>>>,
         rhost: Option<&str>,
-        authtok: Option<&str>,
     ) -> Outcome {
-        authenticate_in(self.dir.path(), &self.name, user, answers, rhost, authtok)
+        authenticate_in(self.dir.path(), &self.name, user, answers, rhost)
     }
 }
 
@@ -173,7 +170,6 @@ pub fn authenticate_in(
     user: &str,
     answers: Vec<Option<Vec<u8>>>,
     rhost: Option<&str>,
-    authtok: Option<&str>,
 ) -> Outcome {
     let script = Box::new(Mutex::new(Script {
         answers,
@@ -201,30 +197,13 @@ pub fn authenticate_in(
         let host = CString::new(host).unwrap();
         unsafe { pam_set_item(handle, PAM_RHOST, host.as_ptr() as *const c_void) };
     }
-    if let Some(token) = authtok {
-        let token = CString::new(token).unwrap();
-        unsafe { pam_set_item(handle, PAM_AUTHTOK, token.as_ptr() as *const c_void) };
-    }
     let code = unsafe { pam_authenticate(handle, 0) };
-    let mut item: *const c_void = std::ptr::null();
-    let authtok_after = unsafe {
-        if pam_get_item(handle, PAM_AUTHTOK, &mut item) == PAM_SUCCESS && !item.is_null() {
-            Some(
-                CStr::from_ptr(item as *const c_char)
-                    .to_string_lossy()
-                    .into_owned(),
-            )
-        } else {
-            None
-        }
-    };
     unsafe { pam_end(handle, code) };
     let script = script.into_inner().unwrap();
     Outcome {
         code,
         shown: script.shown,
         unanswered: script.answers.len(),
-        authtok: authtok_after,
     }
 }
 
@@ -232,7 +211,6 @@ pub struct Outcome {
     pub code: c_int,
     pub shown: Vec<(String, String)>,
     pub unanswered: usize,
-    pub authtok: Option<String>,
 }
 
 impl Outcome {
