@@ -191,38 +191,29 @@ impl Authenticator<'_> {
         }
         let outcome = match &answer {
             Answer::Totp(code) => {
-                match generator.verify(code, now, self.config.window, state.last_step) {
+                let last = state.last_step_for_period(secret.period);
+                match generator.verify(code, now, self.config.window, last) {
                     Verdict::Accepted(step) => Outcome::Code(step),
                     Verdict::Reused(_) => Outcome::Reused,
                     // Eight digits may be a scratch code imported from
                     // google-authenticator, kept as a recovery code.
                     Verdict::Wrong => match crate::recovery::normalize(code) {
-                        Some(canonical) => {
-                            match check_recovery(&secret.recovery, &state, &canonical) {
-                                RecoveryCheck::Fresh(id) => Outcome::Recovery(id),
-                                RecoveryCheck::Used => Outcome::RecoveryUsed,
-                                RecoveryCheck::NoMatch => Outcome::Wrong,
-                            }
-                        }
+                        Some(canonical) => recovery_outcome(&secret.recovery, &state, &canonical),
                         None => Outcome::Wrong,
                     },
                 }
             }
-            Answer::Recovery(code) => match check_recovery(&secret.recovery, &state, code) {
-                RecoveryCheck::Fresh(id) => Outcome::Recovery(id),
-                RecoveryCheck::Used => Outcome::RecoveryUsed,
-                RecoveryCheck::NoMatch => Outcome::Wrong,
-            },
+            Answer::Recovery(code) => recovery_outcome(&secret.recovery, &state, code),
             Answer::Malformed => Outcome::Malformed,
         };
         drop(answer);
         self.debug(&format!(
-            "checked at {now}, last accepted step {:?}: {}",
-            state.last_step,
+            "checked at {now}, last accepted step began at {:?}: {}",
+            state.last_step_start,
             outcome.describe()
         ));
         match &outcome {
-            Outcome::Code(step) => state.record_success(now, Some(*step)),
+            Outcome::Code(step) => state.record_success(now, Some(generator.step_start(*step))),
             Outcome::Recovery(id) => {
                 state.used_recovery.push(id.clone());
                 state.record_success(now, None);
@@ -439,18 +430,12 @@ impl Outcome {
     }
 }
 
-enum RecoveryCheck {
-    Fresh(String),
-    Used,
-    NoMatch,
-}
-
 /// Compare against every stored hash (no early exit), then consult the state.
-fn check_recovery(
+fn recovery_outcome(
     hashes: &[crate::recovery::RecoveryHash],
     state: &State,
     code: &str,
-) -> RecoveryCheck {
+) -> Outcome {
     let mut found = None;
     for hash in hashes {
         if hash.matches(code) {
@@ -458,9 +443,9 @@ fn check_recovery(
         }
     }
     match found {
-        Some(id) if state.used_recovery.contains(&id) => RecoveryCheck::Used,
-        Some(id) => RecoveryCheck::Fresh(id),
-        None => RecoveryCheck::NoMatch,
+        Some(id) if state.used_recovery.contains(&id) => Outcome::RecoveryUsed,
+        Some(id) => Outcome::Recovery(id),
+        None => Outcome::Wrong,
     }
 }
 

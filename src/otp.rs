@@ -82,6 +82,11 @@ impl Generator {
         time / self.period
     }
 
+    /// When time step `step` begins (Unix seconds).
+    pub fn step_start(&self, step: u64) -> u64 {
+        step.saturating_mul(self.period)
+    }
+
     /// The code for time step `step`.
     pub fn code_for_step(&self, step: u64) -> String {
         self.totp

@@ -15,8 +15,10 @@ const STATE_VERSION: i64 = 1;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct State {
-    /// The last time step whose code was accepted.
-    pub last_step: Option<u64>,
+    /// When the last accepted time step began (Unix seconds). Kept as a
+    /// time, not a step number, so a new secret with another period
+    /// cannot make every code look "already used" (or an old one fresh).
+    pub last_step_start: Option<u64>,
     /// Consecutive wrong codes since the last success.
     pub failures: u32,
     /// Unix time until which no code is checked.
@@ -84,10 +86,17 @@ impl State {
         }
     }
 
-    /// Record an accepted code for `step`.
-    pub fn record_success(&mut self, now: u64, step: Option<u64>) {
-        if let Some(step) = step {
-            self.last_step = Some(self.last_step.map_or(step, |last| last.max(step)));
+    /// The last accepted step counted in steps of `period` seconds: a step
+    /// `s` of that period is fresh only if `s` is greater.
+    pub fn last_step_for_period(&self, period: u64) -> Option<u64> {
+        self.last_step_start.map(|start| start / period.max(1))
+    }
+
+    /// Record an accepted code whose time step began at `step_start`
+    /// (`None` for a recovery code).
+    pub fn record_success(&mut self, now: u64, step_start: Option<u64>) {
+        if let Some(start) = step_start {
+            self.last_step_start = Some(self.last_step_start.map_or(start, |last| last.max(start)));
         }
         self.failures = 0;
         self.locked_until = 0;
@@ -115,7 +124,7 @@ impl State {
         for key in table.keys() {
             if ![
                 "version",
-                "last_step",
+                "last_step_start",
                 "failures",
                 "locked_until",
                 "last_success",
@@ -126,7 +135,7 @@ impl State {
                 return Err(format!("unknown key {key}"));
             }
         }
-        state.last_step = number("last_step")?;
+        state.last_step_start = number("last_step_start")?;
         state.failures = u32::try_from(number("failures")?.unwrap_or(0))
             .map_err(|_| "failures too large".to_string())?;
         state.locked_until = number("locked_until")?.unwrap_or(0);
@@ -149,8 +158,11 @@ impl State {
 
     pub fn to_toml(&self) -> String {
         let mut text = format!("version = {STATE_VERSION}\n");
-        if let Some(step) = self.last_step {
-            text.push_str(&format!("last_step = {}\n", step.min(i64::MAX as u64)));
+        if let Some(start) = self.last_step_start {
+            text.push_str(&format!(
+                "last_step_start = {}\n",
+                start.min(i64::MAX as u64)
+            ));
         }
         text.push_str(&format!("failures = {}\n", self.failures));
         text.push_str(&format!(
@@ -321,7 +333,7 @@ mod tests {
     #[test]
     fn state_round_trips() {
         let state = State {
-            last_step: Some(56_666_667),
+            last_step_start: Some(1_700_000_010),
             failures: 2,
             locked_until: 1_700_000_100,
             last_success: Some(1_700_000_000),
@@ -340,7 +352,7 @@ mod tests {
             "",
             "version = 2",
             "version = 1\nfailures = -1",
-            "version = 1\nlast_step = \"x\"",
+            "version = 1\nlast_step_start = \"x\"",
             "garbage",
             "version = 1\nx = 1",
             "version = 1\nused_recovery = [\"00aa'11\"]",
@@ -362,15 +374,30 @@ mod tests {
             state.record_failure(1000, 3, 30, 900);
         }
         assert_eq!(state.lockout_remaining(1000), Some(900));
-        state.record_success(2000, Some(7));
+        state.record_success(2000, Some(1980));
         assert_eq!(
             (
                 state.failures,
                 state.lockout_remaining(2000),
-                state.last_step
+                state.last_step_start
             ),
-            (0, None, Some(7))
+            (0, None, Some(1980))
         );
+    }
+
+    #[test]
+    fn last_step_holds_across_a_change_of_period() {
+        let state = State {
+            last_step_start: Some(1_800_000_000),
+            ..State::default()
+        };
+        // Same period: the step itself.
+        assert_eq!(state.last_step_for_period(30), Some(60_000_000));
+        // A 60 s period: steps starting at or before that moment are used.
+        assert_eq!(state.last_step_for_period(60), Some(30_000_000));
+        // A 7 s period: step 257142857 starts at 1799999999 (used), the next at 1800000006 (fresh).
+        assert_eq!(state.last_step_for_period(7), Some(257_142_857));
+        assert_eq!(State::default().last_step_for_period(30), None);
     }
 
     #[test]
@@ -390,7 +417,7 @@ mod tests {
         assert_eq!(store.read().unwrap(), State::default());
         let lock = store.lock().unwrap();
         let state = State {
-            last_step: Some(5),
+            last_step_start: Some(150),
             ..State::default()
         };
         store.write(&state, &lock).unwrap();

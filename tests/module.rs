@@ -323,3 +323,38 @@ fn lockout_after_three_wrong_codes_refuses_the_right_one() {
         "{errors:?}"
     );
 }
+
+#[test]
+fn changing_the_period_neither_locks_the_user_out_nor_revives_used_codes() {
+    let fixture = Fixture::new();
+    let service = fixture.service("");
+    let t0: u64 = 1_800_000_000; // a multiple of 60
+    fixture.set_clock(t0 + 30);
+    assert_eq!(
+        service
+            .authenticate(&fixture.user, answer(&fixture.code_at(t0 + 30)))
+            .code,
+        PAM_SUCCESS
+    );
+    // Re-enrolled by the user (state kept) with a 60-second period.
+    fixture.write_secret(&format!(
+        "version = 1\nsecret = \"{SECRET_B32}\"\nperiod = 60\n"
+    ));
+    let sixty =
+        pam_totp::otp::Generator::new(&fixture.secret, pam_totp::otp::HashAlgorithm::Sha1, 6, 60)
+            .unwrap();
+    // The 60 s step that began at t0 began before the accepted 30 s step: used.
+    fixture.set_clock(t0 + 45);
+    let code = sixty.code_for_step(sixty.step_at(t0 + 45));
+    assert_eq!(
+        service.authenticate(&fixture.user, answer(&code)).code,
+        PAM_AUTH_ERR
+    );
+    // The next 60 s step is fresh (counting steps, it would look decades old).
+    fixture.set_clock(t0 + 60);
+    let code = sixty.code_for_step(sixty.step_at(t0 + 60));
+    assert_eq!(
+        service.authenticate(&fixture.user, answer(&code)).code,
+        PAM_SUCCESS
+    );
+}

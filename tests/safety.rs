@@ -356,7 +356,7 @@ fn corrupt_truncated_or_foreign_state_fails_closed_and_is_not_overwritten() {
         ("empty", Vec::new()),
         (
             "wrong types",
-            b"version = 1\nlast_step = \"yesterday\"\n".to_vec(),
+            b"version = 1\nlast_step_start = \"yesterday\"\n".to_vec(),
         ),
     ];
     if is_root() {

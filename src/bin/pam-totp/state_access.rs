@@ -58,7 +58,7 @@ pub fn update_existing(
 /// Failures and a running lockout stay.
 pub fn forget_old_secret(config: &Config, account: &Account) -> Result<(), Failure> {
     update_existing(config, account, |state| {
-        state.last_step = None;
+        state.last_step_start = None;
         state.used_recovery.clear();
     })
 }

@@ -54,7 +54,8 @@ pub fn run(config: &Config, args: UnlockArgs) -> Result<(), Failure> {
         if let Ok(secret) = pam_totp::enrollment::load(config, &account) {
             if let Ok(generator) = secret.generator() {
                 let window = u64::from(config.window);
-                state.last_step = Some(generator.step_at(now).saturating_add(window));
+                state.last_step_start =
+                    Some(generator.step_start(generator.step_at(now).saturating_add(window)));
             }
             state.used_recovery = secret.recovery.iter().map(|h| h.id()).collect();
         }
