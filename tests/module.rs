@@ -284,6 +284,19 @@ fn conversation_failure_is_refused() {
 }
 
 #[test]
+fn a_conversation_failing_with_any_code_is_a_conversation_error() {
+    // A client's conversation may fail with any value, even PAM_SUCCESS or
+    // PAM_IGNORE; the module must never hand those on as its own answer.
+    let fixture = Fixture::new();
+    for code in [PAM_IGNORE, PAM_SUCCESS, PAM_AUTH_ERR, 12345] {
+        let outcome = fixture
+            .service("")
+            .authenticate_with_failing_conversation(&fixture.user, code);
+        assert_eq!(outcome.code, PAM_CONV_ERR, "conversation returned {code}");
+    }
+}
+
+#[test]
 fn custom_prompt_is_shown() {
     let fixture = Fixture::new();
     let config = fixture.root.path().join("config.toml");

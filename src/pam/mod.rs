@@ -23,6 +23,15 @@ unsafe extern "C" {
     fn pam_set_item(pamh: *mut PamHandle, item_type: c_int, item: *const c_void) -> c_int;
 }
 
+/// A libpam failure as a code the module may return: never one that a
+/// stack could read as success or "no opinion".
+fn refusal(code: PamResultCode) -> PamResultCode {
+    match code {
+        PamResultCode::PAM_SUCCESS | PamResultCode::PAM_IGNORE => PamResultCode::PAM_SYSTEM_ERR,
+        other => other,
+    }
+}
+
 /// A PAM transaction seen through the operations the module needs.
 pub struct PamSession<'a> {
     handle: &'a mut PamHandle,
@@ -51,16 +60,20 @@ impl<'a> PamSession<'a> {
         let conv = match self.handle.get_item::<Conv>() {
             Ok(Some(conv)) => conv,
             Ok(None) => return Err(PamResultCode::PAM_CONV_ERR),
-            Err(code) => return Err(code),
+            Err(code) => return Err(refusal(code)),
         };
-        let answer = conv.send(style, text)?;
+        // Whatever the application's conversation returned, a failure here
+        // is a conversation error: never pass its code (e.g. PAM_IGNORE) on.
+        let answer = conv
+            .send(style, text)
+            .map_err(|_| PamResultCode::PAM_CONV_ERR)?;
         Ok(answer.map(|secret| Zeroizing::new(secret.as_bytes().to_vec())))
     }
 }
 
 impl Session for PamSession<'_> {
     fn user(&mut self) -> Result<String, PamResultCode> {
-        self.handle.get_user(None)
+        self.handle.get_user(None).map_err(refusal)
     }
 
     fn service(&self) -> String {
@@ -111,7 +124,7 @@ impl Session for PamSession<'_> {
         zeroize::Zeroize::zeroize(&mut bytes);
         match PamResultCode::try_from(rc).unwrap_or(PamResultCode::PAM_SYSTEM_ERR) {
             PamResultCode::PAM_SUCCESS => Ok(()),
-            code => Err(code),
+            code => Err(refusal(code)),
         }
     }
 

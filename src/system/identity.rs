@@ -3,17 +3,28 @@
 //! A secret under a user's home is read with the user's fsuid/fsgid, so a
 //! root-squashed NFS home works and a user cannot make the module read a
 //! file they could not read themselves.
+//!
+//! Everything here changes the calling thread only: setfsuid/setfsgid are
+//! per-thread, and supplementary groups are set with the raw system call
+//! (glibc's setgroups() would change every thread of the host process).
 
 use std::io;
+use std::marker::PhantomData;
 
 use super::account::Account;
 
-/// While alive, file-system access uses the account's uid and gid (and no
-/// supplementary groups). Dropping it restores the previous identity.
+/// While alive, file-system access by this thread uses the account's uid
+/// and gid (and no other groups). Dropping it restores the previous
+/// identity. Not `Send`: it must be dropped on the thread that made it.
 pub struct FsIdentity {
-    previous_uid: u32,
-    previous_gid: u32,
-    previous_groups: Option<Vec<libc::gid_t>>,
+    previous: Option<Previous>,
+    _same_thread: PhantomData<*const ()>,
+}
+
+struct Previous {
+    fsuid: u32,
+    fsgid: u32,
+    groups: Vec<libc::gid_t>,
 }
 
 impl FsIdentity {
@@ -23,31 +34,28 @@ impl FsIdentity {
         let euid = unsafe { libc::geteuid() };
         if euid != 0 || account.uid == 0 {
             return Ok(FsIdentity {
-                previous_uid: euid,
-                previous_gid: unsafe { libc::getegid() },
-                previous_groups: None,
+                previous: None,
+                _same_thread: PhantomData,
             });
         }
-        let groups = current_groups()?;
-        let only_primary = [account.gid];
-        if unsafe { libc::setgroups(1, only_primary.as_ptr()) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let groups = thread_groups()?;
+        set_thread_groups(&[account.gid])?;
+        // From here on, dropping the guard restores what was there.
         let mut guard = FsIdentity {
-            previous_uid: 0,
-            previous_gid: 0,
-            previous_groups: Some(groups),
+            previous: Some(Previous {
+                fsuid: 0,
+                fsgid: 0,
+                groups,
+            }),
+            _same_thread: PhantomData,
         };
-        guard.previous_gid = unsafe { libc::setfsgid(account.gid) } as u32;
-        guard.previous_uid = unsafe { libc::setfsuid(account.uid) } as u32;
-        // setfs[ug]id report no errors; a second call returns the value in force.
-        let (fsgid, fsuid) = unsafe {
-            (
-                libc::setfsgid(account.gid) as u32,
-                libc::setfsuid(account.uid) as u32,
-            )
-        };
-        if fsgid != account.gid || fsuid != account.uid {
+        let fsgid = unsafe { libc::setfsgid(account.gid) } as u32;
+        let fsuid = unsafe { libc::setfsuid(account.uid) } as u32;
+        if let Some(previous) = guard.previous.as_mut() {
+            previous.fsgid = fsgid;
+            previous.fsuid = fsuid;
+        }
+        if current_fsgid() != account.gid || current_fsuid() != account.uid {
             return Err(io::Error::other("could not switch file-system identity"));
         }
         Ok(guard)
@@ -56,17 +64,35 @@ impl FsIdentity {
 
 impl Drop for FsIdentity {
     fn drop(&mut self) {
-        if let Some(groups) = self.previous_groups.take() {
-            unsafe {
-                libc::setfsuid(self.previous_uid);
-                libc::setfsgid(self.previous_gid);
-                libc::setgroups(groups.len(), groups.as_ptr());
-            }
+        let Some(previous) = self.previous.take() else {
+            return;
+        };
+        unsafe {
+            libc::setfsuid(previous.fsuid);
+            libc::setfsgid(previous.fsgid);
+        }
+        let restored = set_thread_groups(&previous.groups).is_ok()
+            && current_fsuid() == previous.fsuid
+            && current_fsgid() == previous.fsgid;
+        if !restored {
+            // Carrying on inside a root process with a user's identity is
+            // worse than ending this one login.
+            std::process::abort();
         }
     }
 }
 
-fn current_groups() -> io::Result<Vec<libc::gid_t>> {
+/// setfsuid returns the value in force; asking for an invalid id (-1)
+/// changes nothing, so this reads it.
+fn current_fsuid() -> u32 {
+    unsafe { libc::setfsuid(u32::MAX) as u32 }
+}
+
+fn current_fsgid() -> u32 {
+    unsafe { libc::setfsgid(u32::MAX) as u32 }
+}
+
+fn thread_groups() -> io::Result<Vec<libc::gid_t>> {
     let count = unsafe { libc::getgroups(0, std::ptr::null_mut()) };
     let Ok(size) = usize::try_from(count) else {
         return Err(io::Error::last_os_error());
@@ -78,4 +104,54 @@ fn current_groups() -> io::Result<Vec<libc::gid_t>> {
     };
     groups.truncate(got);
     Ok(groups)
+}
+
+/// Set this thread's supplementary groups (the raw system call is per-thread).
+fn set_thread_groups(groups: &[libc::gid_t]) -> io::Result<()> {
+    let rc = unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn switching_changes_only_this_thread_and_is_undone() {
+        if unsafe { libc::geteuid() } != 0 {
+            return;
+        }
+        let nobody = Account {
+            name: "nobody".into(),
+            uid: 65534,
+            gid: 65534,
+            home: "/nonexistent".into(),
+        };
+        let before = thread_groups().unwrap();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let other = {
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait(); // the main thread has switched
+                let seen = (thread_groups().unwrap(), current_fsuid());
+                barrier.wait();
+                seen
+            })
+        };
+        let guard = FsIdentity::switch_to(&nobody).unwrap();
+        assert_eq!(current_fsuid(), 65534);
+        assert_eq!(thread_groups().unwrap(), vec![65534]);
+        barrier.wait();
+        barrier.wait();
+        let (other_groups, other_fsuid) = other.join().unwrap();
+        assert_eq!(other_groups, before, "another thread's groups changed");
+        assert_eq!(other_fsuid, 0);
+        drop(guard);
+        assert_eq!(current_fsuid(), 0);
+        assert_eq!(thread_groups().unwrap(), before);
+    }
 }

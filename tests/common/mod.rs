@@ -67,6 +67,8 @@ pub struct Script {
     pub answers: Vec<Option<Vec<u8>>>,
     /// Every message shown: (style, text).
     pub shown: Vec<(String, String)>,
+    /// What the conversation returns when it fails (a real client's may return anything).
+    pub failure_code: c_int,
 }
 
 extern "C" fn conversation(
@@ -96,7 +98,7 @@ extern "C" fn conversation(
         if message.msg_style == PAM_PROMPT_ECHO_OFF || message.msg_style == PAM_PROMPT_ECHO_ON {
             if script.answers.is_empty() {
                 unsafe { libc::free(replies as *mut c_void) };
-                return PAM_CONV_ERR;
+                return script.failure_code;
             }
             match script.answers.remove(0) {
                 Some(answer) => {
@@ -107,7 +109,7 @@ extern "C" fn conversation(
                 }
                 None => {
                     unsafe { libc::free(replies as *mut c_void) };
-                    return PAM_CONV_ERR;
+                    return script.failure_code;
                 }
             }
         }
@@ -161,6 +163,11 @@ impl Service {
     ) -> Outcome {
         authenticate_in(self.dir.path(), &self.name, user, answers, rhost)
     }
+
+    /// A login whose conversation fails at the first prompt, returning `code`.
+    pub fn authenticate_with_failing_conversation(&self, user: &str, code: c_int) -> Outcome {
+        run(self.dir.path(), &self.name, user, vec![None], None, code)
+    }
 }
 
 /// pam_authenticate for `user` with service `name` from PAM configuration directory `confdir`.
@@ -171,9 +178,21 @@ pub fn authenticate_in(
     answers: Vec<Option<Vec<u8>>>,
     rhost: Option<&str>,
 ) -> Outcome {
+    run(confdir, name, user, answers, rhost, PAM_CONV_ERR)
+}
+
+fn run(
+    confdir: &Path,
+    name: &str,
+    user: &str,
+    answers: Vec<Option<Vec<u8>>>,
+    rhost: Option<&str>,
+    failure_code: c_int,
+) -> Outcome {
     let script = Box::new(Mutex::new(Script {
         answers,
         shown: Vec::new(),
+        failure_code,
     }));
     let conv = PamConv {
         conv: conversation,
