@@ -160,7 +160,23 @@ impl Authenticator<'_> {
             }
             Err(error) => return self.refuse_unavailable(&error.to_string()),
         }
-        let raw = match self.obtain_answer(usize::from(secret.digits)) {
+        let enrolled = Enrolled {
+            secret,
+            generator,
+            store,
+        };
+        // try_first_pass: a token that is a valid code logs in without a
+        // prompt; anything else (such as pam_unix's password) is neither
+        // counted nor recorded, and the user is asked.
+        if self.config.flags.try_first_pass && !self.config.flags.use_first_pass {
+            if let Some(token) = self.session.auth_token() {
+                if let Some(code) = self.attempt(&enrolled, parse_answer(&token), Trial::Token) {
+                    return code;
+                }
+                self.debug("try_first_pass: PAM_AUTHTOK is not a valid code, asking");
+            }
+        }
+        let raw = match self.obtain_answer(usize::from(enrolled.secret.digits)) {
             Ok(raw) => raw,
             Err(code) => {
                 self.log(
@@ -172,22 +188,38 @@ impl Authenticator<'_> {
         };
         let answer = parse_answer(&raw);
         drop(raw);
+        self.attempt(&enrolled, answer, Trial::Final)
+            .unwrap_or(PamResultCode::PAM_AUTH_ERR)
+    }
 
+    /// Check `answer` and record the outcome, under the state lock. `None`
+    /// only for a `Trial::Token` that was not accepted (nothing recorded).
+    fn attempt(
+        &mut self,
+        enrolled: &Enrolled,
+        answer: Answer,
+        trial: Trial,
+    ) -> Option<PamResultCode> {
+        let Enrolled {
+            secret,
+            generator,
+            store,
+        } = enrolled;
         // Decide under the lock, on the state as it is now.
         let lock = match store.lock() {
             Ok(lock) => lock,
-            Err(error) => return self.refuse_unavailable(&error.to_string()),
+            Err(error) => return Some(self.refuse_unavailable(&error.to_string())),
         };
         let Some(now) = clock::now(&self.config.state_dir) else {
-            return self.refuse_unavailable("system clock is before 1970");
+            return Some(self.refuse_unavailable("system clock is before 1970"));
         };
         let mut state = match store.read() {
             Ok(state) => state,
-            Err(error) => return self.refuse_unavailable(&error.to_string()),
+            Err(error) => return Some(self.refuse_unavailable(&error.to_string())),
         };
         if let Some(seconds) = state.lockout_remaining(now) {
             drop(lock);
-            return self.locked_out(seconds);
+            return Some(self.locked_out(seconds));
         }
         let outcome = match &answer {
             Answer::Totp(code) => {
@@ -218,6 +250,7 @@ impl Authenticator<'_> {
                 state.used_recovery.push(id.clone());
                 state.record_success(now, None);
             }
+            _ if trial == Trial::Token => return None,
             _ => state.record_failure(
                 now,
                 self.config.max_failures,
@@ -228,14 +261,14 @@ impl Authenticator<'_> {
         if let Err(error) = store.write(&state, &lock) {
             // Without a durable record the code could be used again: refuse.
             drop(lock);
-            return self.refuse_unavailable(&format!(
+            return Some(self.refuse_unavailable(&format!(
                 "{error}; the outcome ({}) was not recorded",
                 outcome.describe()
-            ));
+            )));
         }
         drop(lock);
         let recovery_left = crate::recovery::unused_count(&secret.recovery, &state.used_recovery);
-        self.finish(&outcome, &state, recovery_left, now)
+        Some(self.finish(&outcome, &state, recovery_left, now))
     }
 
     fn finish(
@@ -361,23 +394,17 @@ impl Authenticator<'_> {
     /// The code as typed, from the prompt or from `PAM_AUTHTOK`.
     fn obtain_answer(&mut self, digits: usize) -> Result<Zeroizing<Vec<u8>>, PamResultCode> {
         let flags = self.config.flags;
-        if flags.use_first_pass || flags.try_first_pass {
+        // use_first_pass: the token is the answer, never a prompt.
+        // (try_first_pass tried the token already: from here on, ask.)
+        if flags.use_first_pass {
             if let Some(token) = self.session.auth_token() {
-                // try_first_pass takes the token only if it looks like a
-                // code: a password set by pam_unix is not counted as a
-                // wrong code (which would lead to a lockout); ask instead.
-                if flags.use_first_pass || !matches!(parse_answer(&token), Answer::Malformed) {
-                    return Ok(token);
-                }
-                self.debug("try_first_pass: PAM_AUTHTOK is not a code, asking");
+                return Ok(token);
             }
-            if flags.use_first_pass {
-                self.log(
-                    LogLevel::Warning,
-                    "use_first_pass but no earlier module set a token",
-                );
-                return Ok(Zeroizing::new(Vec::new()));
-            }
+            self.log(
+                LogLevel::Warning,
+                "use_first_pass but no earlier module set a token",
+            );
+            return Ok(Zeroizing::new(Vec::new()));
         }
         if flags.forward_pass {
             let answer = self.session.prompt_hidden(FORWARD_PASS_PROMPT)?;
@@ -406,6 +433,21 @@ fn split_forwarded(answer: &[u8], digits: usize) -> (&[u8], &[u8]) {
     }
     let cut = answer.len().saturating_sub(digits);
     answer.split_at(cut)
+}
+
+/// What an enrolled user's answer is checked against.
+struct Enrolled {
+    secret: crate::secret::SecretFile,
+    generator: crate::otp::Generator,
+    store: StateStore,
+}
+
+/// A token tried before prompting (`try_first_pass`) is only recorded if
+/// accepted; the final answer is recorded whatever it is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Trial {
+    Token,
+    Final,
 }
 
 enum Outcome {

@@ -325,3 +325,33 @@ fn try_first_pass_asks_when_the_token_is_a_password_and_counts_no_failure() {
     );
     assert_eq!(outcome.code, PAM_SUCCESS, "{:?}", outcome.shown);
 }
+
+#[test]
+fn try_first_pass_never_counts_a_password_that_looks_like_a_code() {
+    // "Passw0rd" folds to a recovery-code shape, "12345678" is all digits:
+    // as tokens they are tried, not accepted, not counted, and the user is asked.
+    let fixture = Fixture::new();
+    let service = first_pass_stack(&fixture, "try_first_pass max_failures=1");
+    for password in ["Passw0rd", "12345678", "password", "dragon12"] {
+        let outcome = service.authenticate(
+            &fixture.user,
+            vec![Some(password.as_bytes().to_vec()), None],
+        );
+        assert_eq!(asked_after_token(&outcome), vec![PROMPT], "{password}");
+        assert_eq!(outcome.code, PAM_CONV_ERR, "{password}");
+    }
+    let outcome = service.authenticate(
+        &fixture.user,
+        vec![
+            Some(b"Passw0rd".to_vec()),
+            Some(fixture.code(0).into_bytes()),
+        ],
+    );
+    assert_eq!(
+        outcome.code, PAM_SUCCESS,
+        "a password token led to a lockout: {:?}",
+        outcome.shown
+    );
+    let state = pam_totp::state::State::parse(&fixture.state_text()).unwrap();
+    assert_eq!(state.failures, 0);
+}
