@@ -20,6 +20,9 @@ pub enum LoadError {
     Malformed { path: PathBuf, error: SecretError },
     /// The user's file-system identity could not be taken.
     Identity(std::io::Error),
+    /// The secret is under a home directory that is not there (unmounted
+    /// NFS, encrypted or late-mounted home): enrolled or not is unknown.
+    HomeUnavailable(PathBuf),
 }
 
 impl std::fmt::Display for LoadError {
@@ -33,6 +36,11 @@ impl std::fmt::Display for LoadError {
             LoadError::Malformed { path, error } => {
                 write!(f, "secret file {} is malformed: {error}", path.display())
             }
+            LoadError::HomeUnavailable(home) => write!(
+                f,
+                "home directory {} is missing or not mounted, so whether the user is enrolled is unknown (for homes mounted at login use an administrator-managed secret_path)",
+                home.display()
+            ),
             LoadError::Identity(error) => {
                 write!(f, "cannot take the user's file-system identity: {error}")
             }
@@ -86,6 +94,11 @@ pub fn load(config: &Config, account: &Account) -> Result<SecretFile, LoadError>
     };
     let bytes = zeroize::Zeroizing::new(match bytes {
         Ok(bytes) => bytes,
+        // A missing file means "not enrolled" only if the home it lives in
+        // is there: an unmounted home must not turn 2FA off (unenrolled=allow).
+        Err(ReadError::Missing) if is_under_home(&path, account) && !account.home.is_dir() => {
+            return Err(LoadError::HomeUnavailable(account.home.clone()));
+        }
         Err(ReadError::Missing) => return Err(LoadError::NotEnrolled(path)),
         Err(error) => return Err(LoadError::Unsafe { path, error }),
     });

@@ -355,3 +355,18 @@ fn try_first_pass_never_counts_a_password_that_looks_like_a_code() {
     let state = pam_totp::state::State::parse(&fixture.state_text()).unwrap();
     assert_eq!(state.failures, 0);
 }
+
+#[test]
+fn a_missing_home_is_not_taken_for_not_enrolled() {
+    // "nobody" has the home /nonexistent: like an unmounted NFS home, the
+    // module cannot tell whether a secret exists, so even under
+    // unenrolled=allow it refuses rather than skip the code.
+    let state = tempfile::tempdir().unwrap();
+    let service = Service::with_args(&format!(
+        "state_dir={} unenrolled=allow",
+        state.path().join("s").display()
+    ));
+    let outcome = service.authenticate("nobody", vec![]);
+    assert_eq!(outcome.code, PAM_AUTHINFO_UNAVAIL);
+    assert!(outcome.prompts().is_empty());
+}

@@ -61,7 +61,8 @@ pub fn read_protected(path: &Path, rules: &FileRules) -> Result<Vec<u8>, ReadErr
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)
         .open(path)
         .map_err(|error| match error.raw_os_error() {
-            Some(libc::ENOENT) | Some(libc::ENOTDIR) => ReadError::Missing,
+            // ENOTDIR (a file where a directory should be) is not "missing".
+            Some(libc::ENOENT) => ReadError::Missing,
             Some(libc::ELOOP) => ReadError::Symlink,
             _ => ReadError::Io(error),
         })?;
