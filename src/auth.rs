@@ -144,7 +144,7 @@ impl Authenticator<'_> {
             Ok(generator) => generator,
             Err(error) => return self.refuse_unavailable(&format!("secret unusable: {}", error.0)),
         };
-        let store = match StateStore::open(&self.config.state_dir, &account.name) {
+        let store = match StateStore::open(&self.config.state_dir, account.uid) {
             Ok(store) => store,
             Err(error) => return self.refuse_unavailable(&error.to_string()),
         };

@@ -33,8 +33,6 @@ pub struct State {
 pub enum StateError {
     /// `state_dir` is missing, not a directory, or unsafe.
     Directory { path: PathBuf, reason: String },
-    /// The user name cannot name a state file.
-    BadUserName,
     /// The file could not be read or is unsafe.
     Read { path: PathBuf, error: ReadError },
     /// The file is not a state file we wrote.
@@ -49,7 +47,6 @@ impl std::fmt::Display for StateError {
             StateError::Directory { path, reason } => {
                 write!(f, "state directory {}: {reason}", path.display())
             }
-            StateError::BadUserName => write!(f, "user name cannot be used for a state file"),
             StateError::Read { path, error } => write!(f, "state file {} {error}", path.display()),
             StateError::Corrupt { path, reason } => write!(
                 f,
@@ -197,37 +194,23 @@ pub struct StateStore {
     lock_path: PathBuf,
 }
 
-/// A state file name for any user name: bytes outside `[A-Za-z0-9._-]`
-/// (and a leading dot) become `%XX`, so names cannot escape the directory.
-pub fn file_stem(user: &str) -> Option<String> {
-    if user.is_empty() || user.len() > 256 {
-        return None;
-    }
-    let mut stem = String::with_capacity(user.len());
-    for (index, byte) in user.bytes().enumerate() {
-        let plain = byte.is_ascii_alphanumeric()
-            || byte == b'_'
-            || byte == b'-'
-            || (byte == b'.' && index > 0);
-        if plain {
-            stem.push(char::from(byte));
-        } else {
-            stem.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    Some(stem)
+/// The state file of the account with `uid`, e.g. `uid-1000.state`.
+/// Keyed by uid, not name: aliases sharing a uid (and so a home and a
+/// secret) share one record, so a code accepted for one name cannot be
+/// replayed under another, nor failures spread over several names.
+pub fn state_file_name(uid: u32) -> String {
+    format!("uid-{uid}.state")
 }
 
 impl StateStore {
     /// The store for `user` in `dir`, which must be a directory owned by
     /// this process's user and not writable by anyone else. A missing
     /// directory is created (mode 0700) if its parent exists.
-    pub fn open(dir: &Path, user: &str) -> Result<StateStore, StateError> {
+    pub fn open(dir: &Path, uid: u32) -> Result<StateStore, StateError> {
         check_directory(dir)?;
-        let stem = file_stem(user).ok_or(StateError::BadUserName)?;
         Ok(StateStore {
-            path: dir.join(format!("{stem}.state")),
-            lock_path: dir.join(format!("{stem}.lock")),
+            path: dir.join(state_file_name(uid)),
+            lock_path: dir.join(format!("uid-{uid}.lock")),
         })
     }
 
@@ -401,19 +384,10 @@ mod tests {
     }
 
     #[test]
-    fn user_names_cannot_escape_the_directory() {
-        assert_eq!(file_stem("alice").unwrap(), "alice");
-        assert_eq!(file_stem("../etc/passwd").unwrap(), "%2E.%2Fetc%2Fpasswd");
-        assert_eq!(file_stem("bob@example.com").unwrap(), "bob%40example.com");
-        assert_eq!(file_stem("a%b").unwrap(), "a%25b");
-        assert!(file_stem("").is_none());
-    }
-
-    #[test]
     fn store_reads_writes_and_checks_the_directory() {
         let dir = tempfile::tempdir().unwrap();
         let state_dir = dir.path().join("state");
-        let store = StateStore::open(&state_dir, "alice").unwrap();
+        let store = StateStore::open(&state_dir, 1000).unwrap();
         assert_eq!(store.read().unwrap(), State::default());
         let lock = store.lock().unwrap();
         let state = State {
@@ -434,7 +408,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&state_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
         assert!(matches!(
-            StateStore::open(&state_dir, "alice"),
+            StateStore::open(&state_dir, 1000),
             Err(StateError::Directory { .. })
         ));
     }

@@ -585,10 +585,10 @@ fn unlock_replaces_a_corrupt_state_without_reviving_recovery_codes() {
     let code = enrolled["recovery_codes"][0].as_str().unwrap().to_string();
     let service = setup.service();
     assert_eq!(service.authenticate(&user, answer(&code)).code, PAM_SUCCESS);
-    let state_file = setup.state_dir().join(format!(
-        "{}.state",
-        pam_totp::state::file_stem(&user).unwrap()
-    ));
+    let uid = pam_totp::system::account::lookup_user(&user).unwrap().uid;
+    let state_file = setup
+        .state_dir()
+        .join(pam_totp::state::state_file_name(uid));
     std::fs::write(&state_file, "garbage").unwrap();
     assert_eq!(
         service.authenticate(&user, answer(&code)).code,

@@ -52,3 +52,62 @@ fn secret_in_home_is_read_as_the_user() {
     let outcome = service.authenticate(&user.name, answer(&fixture.code(0)));
     assert_eq!(outcome.code, PAM_SUCCESS);
 }
+
+#[test]
+fn a_code_accepted_for_one_name_is_refused_for_another_name_of_the_same_uid() {
+    if !is_root() {
+        eprintln!("skipped: needs root to create users");
+        return;
+    }
+    let user = TestUser::create("pamtotp-alias1");
+    let account = pam_totp::system::account::lookup_user(&user.name).unwrap();
+    let alias = "pamtotp-alias2";
+    let _ = std::process::Command::new("userdel")
+        .arg(alias)
+        .stderr(std::process::Stdio::null())
+        .status();
+    let made = std::process::Command::new("useradd")
+        .args([
+            "--non-unique",
+            "--uid",
+            &account.uid.to_string(),
+            "--gid",
+            &account.gid.to_string(),
+            "--no-create-home",
+        ])
+        .arg("--home-dir")
+        .arg(&user.home)
+        .arg(alias)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    struct RemoveAlias(&'static str);
+    impl Drop for RemoveAlias {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("userdel").arg(self.0).status();
+        }
+    }
+    let _remove = RemoveAlias(alias);
+
+    // One secret in the shared home, read by both names.
+    let dir = user.home.join(".config/pam-totp");
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret = dir.join("secret.toml");
+    std::fs::write(&secret, format!("version = 1\nsecret = \"{SECRET_B32}\"\n")).unwrap();
+    set_mode(&secret, 0o600);
+    for path in [user.home.join(".config"), dir, secret] {
+        std::os::unix::fs::chown(&path, Some(account.uid), Some(account.gid)).unwrap();
+    }
+    let state = tempfile::tempdir().unwrap();
+    let service = Service::with_args(&format!("state_dir={}", state.path().join("s").display()));
+    let code = Fixture::new().code(0);
+    assert_eq!(
+        service.authenticate(&user.name, answer(&code)).code,
+        PAM_SUCCESS
+    );
+    assert_eq!(
+        service.authenticate(alias, answer(&code)).code,
+        PAM_AUTH_ERR,
+        "replayed under an alias"
+    );
+}

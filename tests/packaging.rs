@@ -434,7 +434,7 @@ fn debian_package_installs_logs_in_and_purges_cleanly() {
         assert_eq!(login.prompts.len(), 1, "{:?}", login.prompts);
         assert!(login.prompts[0].contains("Verification code: "));
         // The installed default state directory holds the user's state.
-        assert!(Path::new("/var/lib/pam-totp/pt6-pkg.state").is_file());
+        assert!(installed_state_file(&user.name).is_file());
         let replay = ssh_login(sshd.port, &user.name, Some(&key.private), &[&code]);
         assert!(!replay.success, "the same code was accepted twice");
     }
@@ -473,7 +473,7 @@ fn debian_package_installs_logs_in_and_purges_cleanly() {
         assert!(!Path::new(path).exists(), "{path} left after dpkg -r");
     }
     assert!(Path::new("/etc/pam-totp/config.toml").exists());
-    assert!(Path::new("/var/lib/pam-totp/pt6-pkg.state").exists());
+    assert!(installed_state_file(&user.name).exists());
 
     // Purge: nothing of the package is left, only what others made.
     let purge = dpkg(&["--purge", "pam-totp"]);
@@ -698,4 +698,10 @@ fn make_install_honours_destdir_and_prefix_and_keeps_the_configuration() {
     assert!(!root.join("usr/local/share/doc/pam-totp").exists());
     assert!(!root.join("usr/local/share/man/man8/pam_totp.8").exists());
     assert_eq!(std::fs::read_to_string(&config).unwrap(), "window = 2\n");
+}
+
+/// The user's state file in the installed default state directory.
+fn installed_state_file(user: &str) -> std::path::PathBuf {
+    let uid = pam_totp::system::account::lookup_user(user).unwrap().uid;
+    Path::new("/var/lib/pam-totp").join(pam_totp::state::state_file_name(uid))
 }

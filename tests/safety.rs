@@ -348,7 +348,7 @@ fn corrupt_truncated_or_foreign_state_fails_closed_and_is_not_overwritten() {
         service.authenticate(&fixture.user, answer(&first)).code,
         PAM_SUCCESS
     );
-    let state_file = fixture.state_dir().join(format!("{}.state", fixture.user));
+    let state_file = fixture.state_file();
     let good = std::fs::read(&state_file).unwrap();
     let mut damaged: Vec<(&str, Vec<u8>)> = vec![
         ("garbage", b"\x00\x01garbage\xff".to_vec()),

@@ -331,10 +331,17 @@ impl Fixture {
             .unwrap()
     }
 
+    /// Where the module keeps this user's state.
+    pub fn state_file(&self) -> PathBuf {
+        let uid = pam_totp::system::account::lookup_user(&self.user)
+            .unwrap()
+            .uid;
+        self.state_dir().join(pam_totp::state::state_file_name(uid))
+    }
+
     /// The user's state file as the module wrote it.
     pub fn state_text(&self) -> String {
-        std::fs::read_to_string(self.state_dir().join(format!("{}.state", self.user)))
-            .unwrap_or_default()
+        std::fs::read_to_string(self.state_file()).unwrap_or_default()
     }
 
     /// The code for the step at `now + offset_steps * 30`.
