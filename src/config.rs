@@ -354,7 +354,8 @@ impl Config {
                 self.prompt = prompt;
             }
             "max_failures" => self.max_failures = value.integer(1, 1000).map_err(bad)? as u32,
-            "lockout" => self.lockout = value.integer(0, 86_400).map_err(bad)?,
+            // At least a second: without lockouts a 6-digit code can be guessed.
+            "lockout" => self.lockout = value.integer(1, 86_400).map_err(bad)?,
             "lockout_max" => self.lockout_max = value.integer(0, 31 * 86_400).map_err(bad)?,
             "issuer" => {
                 let issuer = value.string().map_err(bad)?;
@@ -392,11 +393,37 @@ impl Config {
 /// Read the configuration file; `Err(None)` when it does not exist.
 fn read_config_file(path: &Path) -> Result<String, Option<String>> {
     use std::io::Read;
-    let file = match std::fs::File::open(path) {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        // A FIFO put in its place must not hang every login.
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)
+        .open(path)
+    {
         Ok(file) => file,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Err(None),
         Err(error) => return Err(Some(error.to_string())),
     };
+    // Like sshd with its configuration: whoever can change this file
+    // decides who is asked for a code, so only root (or the user running
+    // the command on its own files) may own it, and nobody else write it.
+    let meta = file.metadata().map_err(|error| Some(error.to_string()))?;
+    if !meta.is_file() {
+        return Err(Some("not a regular file".into()));
+    }
+    let euid = crate::system::account::effective_uid();
+    if meta.uid() != 0 && meta.uid() != euid {
+        return Err(Some(format!(
+            "owned by uid {}, not by root; chown root",
+            meta.uid()
+        )));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(Some(format!(
+            "mode {:04o} lets others change it; chmod 644",
+            meta.mode() & 0o7777
+        )));
+    }
     let mut text = String::new();
     file.take(MAX_CONFIG_SIZE + 1)
         .read_to_string(&mut text)
@@ -530,6 +557,31 @@ recovery_codes = 4
         assert!(config.flags.debug && config.flags.forward_pass);
         assert_eq!(config.unenrolled, Unenrolled::Allow);
         assert_eq!(config.exempt_groups, vec!["a", "b"]);
+    }
+
+    #[test]
+    fn a_configuration_others_can_change_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "unenrolled = \"allow\"\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let error = Config::load(Some(&file)).unwrap_err().to_string();
+        assert!(error.contains("lets others change it"), "{error}");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(
+            Config::load(Some(&file)).unwrap().unenrolled,
+            Unenrolled::Allow
+        );
+        if crate::system::account::effective_uid() == 0 {
+            std::os::unix::fs::chown(&file, Some(65534), None).unwrap();
+            assert!(
+                Config::load(Some(&file))
+                    .unwrap_err()
+                    .to_string()
+                    .contains("owned by uid 65534")
+            );
+        }
     }
 
     #[test]

@@ -51,6 +51,10 @@ fn with_nss_buffer<T>(
             buffer.resize(buffer.len() * 2, 0);
             continue;
         }
+        // getpwnam(3): these may also mean "no such entry".
+        if matches!(rc, libc::ENOENT | libc::ESRCH | libc::EBADF | libc::EPERM) {
+            return Ok(None);
+        }
         if rc != 0 {
             return Err(LookupError::Failed(rc));
         }
@@ -73,7 +77,12 @@ fn passwd_lookup(
         if rc != 0 || result.is_null() {
             return (rc, None);
         }
-        // SAFETY: the lookup succeeded, so the strings point into `buffer`.
+        if entry.pw_name.is_null() || entry.pw_dir.is_null() {
+            // An NSS module that returns no name or home: a failed lookup.
+            return (libc::EINVAL, None);
+        }
+        // SAFETY: the lookup succeeded and the pointers are not null, so the
+        // strings point into `buffer`.
         let (name, home) = unsafe { (CStr::from_ptr(entry.pw_name), CStr::from_ptr(entry.pw_dir)) };
         let account = Account {
             name: name.to_string_lossy().into_owned(),
@@ -148,7 +157,7 @@ fn group_name(gid: u32) -> Result<Option<String>, LookupError> {
                 &mut result,
             )
         };
-        if rc != 0 || result.is_null() {
+        if rc != 0 || result.is_null() || entry.gr_name.is_null() {
             return (rc, None);
         }
         // SAFETY: getgrgid_r succeeded, so gr_name points into `buffer`.
