@@ -77,31 +77,68 @@ pub fn is_under_home(path: &Path, account: &Account) -> bool {
     account.home != Path::new("/") && path.starts_with(&account.home)
 }
 
+/// What an operation on a user's file does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
+
+/// Run `operation` on `path` with the right identity: the user's under
+/// their home (root's rights are not lent to a path the user controls);
+/// elsewhere this process's own, and for writes only where no one but
+/// root can change the directories on the way.
+fn as_owner<T>(
+    path: &Path,
+    account: &Account,
+    access: Access,
+    operation: impl FnOnce() -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    if is_under_home(path, account) {
+        let _identity = FsIdentity::switch_to(account)?;
+        return operation();
+    }
+    if access == Access::Write {
+        files::check_trusted_directories(path)?;
+    }
+    operation()
+}
+
+/// Read a protected file of the user's, as its owner would.
+fn read_as_owner(account: &Account, path: &Path, max_size: u64) -> Result<Vec<u8>, LoadError> {
+    let rules = FileRules {
+        owners: &[account.uid, 0],
+        max_size,
+    };
+    let mut result = Ok(Vec::new());
+    as_owner(path, account, Access::Read, || {
+        result = files::read_protected(path, &rules);
+        Ok(())
+    })
+    .map_err(LoadError::Identity)?;
+    result.map_err(|error| match error {
+        ReadError::Missing => LoadError::NotEnrolled(path.to_path_buf()),
+        error => LoadError::Unsafe {
+            path: path.to_path_buf(),
+            error,
+        },
+    })
+}
+
 /// Read and parse the user's secret file.
 pub fn load(config: &Config, account: &Account) -> Result<SecretFile, LoadError> {
     let path = secret_path(config, account)?;
-    let rules = FileRules {
-        owners: &[account.uid, 0],
-        max_size: MAX_SECRET_FILE_SIZE,
-    };
-    let bytes = if is_under_home(&path, account) {
-        let identity = FsIdentity::switch_to(account).map_err(LoadError::Identity)?;
-        let result = files::read_protected(&path, &rules);
-        drop(identity);
-        result
-    } else {
-        files::read_protected(&path, &rules)
-    };
-    let bytes = zeroize::Zeroizing::new(match bytes {
-        Ok(bytes) => bytes,
+    let bytes = match read_as_owner(account, &path, MAX_SECRET_FILE_SIZE) {
+        Ok(bytes) => zeroize::Zeroizing::new(bytes),
         // A missing file means "not enrolled" only if the home it lives in
         // is there: an unmounted home must not turn 2FA off (unenrolled=allow).
-        Err(ReadError::Missing) if is_under_home(&path, account) && !account.home.is_dir() => {
+        Err(LoadError::NotEnrolled(_))
+            if is_under_home(&path, account) && !account.home.is_dir() =>
+        {
             return Err(LoadError::HomeUnavailable(account.home.clone()));
         }
-        Err(ReadError::Missing) => return Err(LoadError::NotEnrolled(path)),
-        Err(error) => return Err(LoadError::Unsafe { path, error }),
-    });
+        Err(error) => return Err(error),
+    };
     SecretFile::parse(&bytes).map_err(|error| LoadError::Malformed { path, error })
 }
 
@@ -115,31 +152,26 @@ pub fn store(
 ) -> Result<PathBuf, std::io::Error> {
     let path =
         secret_path(config, account).map_err(|error| std::io::Error::other(error.to_string()))?;
-    let _identity = if is_under_home(&path, account) {
-        Some(FsIdentity::switch_to(account)?)
-    } else {
-        None
-    };
-    if let Some(parent) = path.parent() {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(parent)?;
-    }
-    files::replace_atomically(&path, file.to_toml().as_bytes(), None)?;
+    as_owner(&path, account, Access::Write, || {
+        if let Some(parent) = path.parent() {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)?;
+        }
+        files::replace_atomically(&path, file.to_toml().as_bytes(), None)
+    })?;
     Ok(path)
 }
 
 /// Whether `account` has a secret file (of any kind) at `secret_path`.
 pub fn exists(config: &Config, account: &Account) -> Result<bool, LoadError> {
     let path = secret_path(config, account)?;
-    let _identity = if is_under_home(&path, account) {
-        Some(FsIdentity::switch_to(account).map_err(LoadError::Identity)?)
-    } else {
-        None
-    };
-    Ok(std::fs::symlink_metadata(&path).is_ok())
+    as_owner(&path, account, Access::Read, || {
+        Ok(std::fs::symlink_metadata(&path).is_ok())
+    })
+    .map_err(LoadError::Identity)
 }
 
 /// Remove `account`'s secret file (not following a symlink: a link is
@@ -147,16 +179,16 @@ pub fn exists(config: &Config, account: &Account) -> Result<bool, LoadError> {
 pub fn remove(config: &Config, account: &Account) -> Result<Option<PathBuf>, std::io::Error> {
     let path =
         secret_path(config, account).map_err(|error| std::io::Error::other(error.to_string()))?;
-    let _identity = if is_under_home(&path, account) {
-        Some(FsIdentity::switch_to(account)?)
-    } else {
-        None
-    };
-    match std::fs::remove_file(&path) {
-        Ok(()) => Ok(Some(path)),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(error) => Err(error),
-    }
+    as_owner(
+        &path,
+        account,
+        Access::Write,
+        || match std::fs::remove_file(&path) {
+            Ok(()) => Ok(Some(path.clone())),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error),
+        },
+    )
 }
 
 /// Read another protected file of `account`'s (such as
@@ -167,26 +199,7 @@ pub fn read_user_file(
     path: &Path,
     max_size: u64,
 ) -> Result<zeroize::Zeroizing<Vec<u8>>, LoadError> {
-    let rules = FileRules {
-        owners: &[account.uid, 0],
-        max_size,
-    };
-    let bytes = if is_under_home(path, account) {
-        let identity = FsIdentity::switch_to(account).map_err(LoadError::Identity)?;
-        let result = files::read_protected(path, &rules);
-        drop(identity);
-        result
-    } else {
-        files::read_protected(path, &rules)
-    };
-    match bytes {
-        Ok(bytes) => Ok(zeroize::Zeroizing::new(bytes)),
-        Err(ReadError::Missing) => Err(LoadError::NotEnrolled(path.to_path_buf())),
-        Err(error) => Err(LoadError::Unsafe {
-            path: path.to_path_buf(),
-            error,
-        }),
-    }
+    read_as_owner(account, path, max_size).map(zeroize::Zeroizing::new)
 }
 
 #[cfg(test)]

@@ -163,6 +163,47 @@ fn crash_point(name: &str) {
 #[cfg(not(feature = "test-hooks"))]
 fn crash_point(_name: &str) {}
 
+/// Refuse to let this (root) process write or remove at `path` unless
+/// every existing directory on the way is owned by root or by us and not
+/// writable by group or others (sticky directories such as /tmp excepted):
+/// otherwise whoever can write one of them could swap in a symbolic link
+/// and redirect the write or removal anywhere.
+pub fn check_trusted_directories(path: &Path) -> io::Result<()> {
+    let euid = unsafe { libc::geteuid() };
+    let mut directory = path.parent();
+    while let Some(dir) = directory {
+        if dir.as_os_str().is_empty() {
+            break;
+        }
+        match std::fs::symlink_metadata(dir) {
+            Ok(meta) => {
+                let trusted_owner = meta.uid() == 0 || meta.uid() == euid;
+                let sticky = meta.mode() & 0o1000 != 0;
+                let shared = meta.mode() & 0o022 != 0;
+                if meta.file_type().is_symlink() && meta.uid() != 0 && meta.uid() != euid {
+                    return Err(io::Error::other(format!(
+                        "{} is a symbolic link owned by uid {}",
+                        dir.display(),
+                        meta.uid()
+                    )));
+                }
+                if !trusted_owner || (shared && !sticky) {
+                    return Err(io::Error::other(format!(
+                        "{} is owned by uid {} with mode {:04o}: only root may be able to change the directories above a secret store",
+                        dir.display(),
+                        meta.uid(),
+                        meta.mode() & 0o7777
+                    )));
+                }
+            }
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => return Err(error),
+        }
+        directory = dir.parent();
+    }
+    Ok(())
+}
+
 /// An exclusive advisory lock (flock) on a lock file, released on drop.
 pub struct LockGuard {
     _file: File,
@@ -254,6 +295,25 @@ mod tests {
             read_protected(&path, &rules(&owners)),
             Err(ReadError::TooLarge(65))
         ));
+    }
+
+    #[test]
+    fn directories_others_can_change_are_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        std::fs::create_dir(&store).unwrap();
+        let secret = store.join("alice.toml");
+        check_trusted_directories(&secret).unwrap();
+        check_trusted_directories(&store.join("new/dir/alice.toml")).unwrap();
+        std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(check_trusted_directories(&secret).is_err());
+        std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        check_trusted_directories(&secret).unwrap();
+        if me() == 0 {
+            std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o755)).unwrap();
+            std::os::unix::fs::chown(&store, Some(65534), None).unwrap();
+            assert!(check_trusted_directories(&secret).is_err());
+        }
     }
 
     #[test]
