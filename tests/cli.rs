@@ -738,6 +738,15 @@ fn imported_google_authenticator_file_logs_in_and_its_scratch_codes_work_once() 
     assert!(by_root.status.success(), "{}", text(&by_root.stderr));
     let meta = std::fs::symlink_metadata(&secret_file).unwrap();
     assert_ne!(std::os::unix::fs::MetadataExt::uid(&meta), 0);
+    // The same file imported again does not revive a used scratch code.
+    let same_state = Service::with_args(&format!("state_dir={}", state.path().display()));
+    assert_eq!(
+        same_state
+            .authenticate(&user.name, answer(&scratch[0]))
+            .code,
+        PAM_AUTH_ERR,
+        "a used scratch code works again after a re-import"
+    );
     let fresh_state = tempfile::tempdir().unwrap();
     let service = Service::with_args(&format!("state_dir={}", fresh_state.path().display()));
     assert_eq!(

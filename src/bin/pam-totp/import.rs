@@ -192,12 +192,28 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<(), Failure> {
             imported.secret.len() * 8
         )));
     }
+    // Importing the same file again must not revive what was used: keep
+    // the state, and keep the stored hash (and so the "used" mark) of
+    // every scratch code that was already imported.
+    let previous = enrollment::load(config, &account)
+        .ok()
+        .filter(|previous| previous.secret.as_slice() == imported.secret.as_slice());
     let mut recovery = Vec::with_capacity(imported.scratch_codes.len());
     for code in &imported.scratch_codes {
-        if let Some(hash) = pam_totp::recovery::hash_existing(code)? {
-            recovery.push(hash);
+        let kept = previous.as_ref().and_then(|previous| {
+            let canonical = pam_totp::recovery::normalize(code)?;
+            previous
+                .recovery
+                .iter()
+                .find(|hash| hash.matches(&canonical))
+                .cloned()
+        });
+        match kept {
+            Some(hash) => recovery.push(hash),
+            None => recovery.extend(pam_totp::recovery::hash_existing(code)?),
         }
     }
+    let same_secret = previous.is_some();
     let file = SecretFile {
         secret: imported.secret,
         algorithm: HashAlgorithm::Sha1,
@@ -209,7 +225,9 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<(), Failure> {
         .map_err(|error| Failure(format!("the secret in {shown} cannot be used: {}", error.0)))?;
     let path = enrollment::store(config, &account, &file)
         .map_err(|error| Failure(format!("cannot write the secret file: {error}")))?;
-    state_access::forget_old_secret(config, &account)?;
+    if !same_secret {
+        state_access::forget_old_secret(config, &account)?;
+    }
 
     println!(
         "Imported {shown} for {} into {}: the same secret (SHA1, 6 digits, every {} seconds), so the app keeps working unchanged.",

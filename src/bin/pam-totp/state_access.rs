@@ -44,7 +44,7 @@ pub fn update_existing(
     let lock = store.lock().map_err(|error| Failure(error.to_string()))?;
     let mut state = match store.read() {
         Ok(state) => state,
-        Err(StateError::Corrupt { .. }) => State::default(),
+        Err(StateError::Corrupt { .. }) => repaired(config, account),
         Err(error) => return Err(Failure(error.to_string())),
     };
     change(&mut state);
@@ -61,4 +61,30 @@ pub fn forget_old_secret(config: &Config, account: &Account) -> Result<(), Failu
         state.last_step_start = None;
         state.used_recovery.clear();
     })
+}
+
+/// A state to put in place of one too damaged to read. Which codes were
+/// used is lost, so none of the old ones may work again: every code valid
+/// now (up to the current step + window) and every current recovery code
+/// counts as used.
+pub fn repaired(config: &Config, account: &Account) -> State {
+    let mut state = State::default();
+    let now = pam_totp::system::clock::now(&config.state_dir).unwrap_or(u64::MAX);
+    match pam_totp::enrollment::load(config, account) {
+        Ok(secret) => {
+            if let Ok(generator) = secret.generator() {
+                let last = generator
+                    .step_at(now)
+                    .saturating_add(u64::from(config.window));
+                state.last_step_start = Some(generator.step_start(last));
+            }
+            state.used_recovery = secret.recovery.iter().map(|hash| hash.id()).collect();
+        }
+        // No readable secret: no code can be checked anyway; still refuse
+        // every step up to a window of the longest period ahead.
+        Err(_) => {
+            state.last_step_start = Some(now.saturating_add(3600 * u64::from(config.window.max(1))))
+        }
+    }
+    state
 }

@@ -2,7 +2,7 @@
 
 use clap::Args;
 use pam_totp::config::Config;
-use pam_totp::state::{State, StateError};
+use pam_totp::state::StateError;
 
 use crate::Failure;
 use crate::state_access;
@@ -42,24 +42,13 @@ pub fn run(config: &Config, args: UnlockArgs) -> Result<(), Failure> {
     let lock = store.lock().map_err(|e| Failure(e.to_string()))?;
     let (mut state, corrupt) = match store.read() {
         Ok(state) => (state, false),
-        Err(StateError::Corrupt { .. }) => (State::default(), true),
+        Err(StateError::Corrupt { .. }) => (state_access::repaired(config, &account), true),
         Err(error) => return Err(Failure(error.to_string())),
     };
     let failures = state.failures;
     let remaining = state.lockout_remaining(now);
     state.failures = 0;
     state.locked_until = 0;
-    if corrupt {
-        // Which codes were used is lost: accept none of the old ones again.
-        if let Ok(secret) = pam_totp::enrollment::load(config, &account) {
-            if let Ok(generator) = secret.generator() {
-                let window = u64::from(config.window);
-                state.last_step_start =
-                    Some(generator.step_start(generator.step_at(now).saturating_add(window)));
-            }
-            state.used_recovery = secret.recovery.iter().map(|h| h.id()).collect();
-        }
-    }
     store
         .write(&state, &lock)
         .map_err(|e| Failure(e.to_string()))?;
