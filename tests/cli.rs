@@ -832,3 +832,26 @@ fn every_subcommand_has_help() {
         assert!(help.contains("--config"), "{help}");
     }
 }
+
+#[test]
+fn users_are_told_at_once_when_the_administrator_keeps_the_secrets() {
+    if !is_root() {
+        eprintln!("skipped: needs root to create a test user");
+        return;
+    }
+    let user = TestUser::create("pt3-carol");
+    let store = tempfile::tempdir().unwrap();
+    let public = Public::new(&format!(
+        "secret_path = \"{}/%u.toml\"\n",
+        store.path().display()
+    ));
+    let enroll = public.cli_as(&user, &["enroll"]);
+    assert_eq!(enroll.status.code(), Some(1));
+    let stderr = text(&enroll.stderr);
+    assert!(stderr.contains("ask root"), "{stderr}");
+    assert!(
+        !text(&enroll.stdout).contains("otpauth://"),
+        "showed a QR code it could not save"
+    );
+    assert!(!store.path().join("pt3-carol.toml").exists());
+}

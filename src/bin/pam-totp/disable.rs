@@ -25,6 +25,7 @@ pub struct DisableArgs {
 
 pub fn run(config: &Config, args: DisableArgs) -> Result<(), Failure> {
     let account = target::resolve(args.user.as_deref())?;
+    target::require_own_store(config, &account)?;
     let removed = enrollment::remove(config, &account)
         .map_err(|error| Failure(format!("cannot remove the secret file: {error}")))?;
     let mut state_removed = false;

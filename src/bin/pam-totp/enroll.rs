@@ -99,6 +99,7 @@ pub fn in_groups_of_four(secret_base32: &str) -> String {
 
 pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
     let account = target::resolve(args.user.as_deref())?;
+    target::require_own_store(config, &account)?;
     if enrollment::exists(config, &account)? && !args.force {
         return Err(Failure(format!(
             "{} is already enrolled; use --force to replace the enrollment (the old codes stop working)",

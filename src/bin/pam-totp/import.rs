@@ -146,6 +146,7 @@ pub fn equivalent_window(window_size: u32) -> u32 {
 
 pub fn run(config: &Config, args: ImportArgs) -> Result<(), Failure> {
     let account = target::resolve(args.user.as_deref())?;
+    target::require_own_store(config, &account)?;
     let from = args
         .from
         .unwrap_or_else(|| account.home.join(".google_authenticator"));

@@ -29,6 +29,7 @@ pub struct RecoveryCodesArgs {
 
 pub fn run(config: &Config, args: RecoveryCodesArgs) -> Result<(), Failure> {
     let account = target::resolve(args.user.as_deref())?;
+    target::require_own_store(config, &account)?;
     let mut file = match enrollment::load(config, &account) {
         Ok(file) => file,
         Err(LoadError::NotEnrolled(_)) => {

@@ -1,5 +1,7 @@
 //! Which user a command acts on, and who may name another user.
 
+use pam_totp::config::Config;
+use pam_totp::enrollment;
 use pam_totp::system::account::{self, Account};
 
 use crate::Failure;
@@ -24,4 +26,20 @@ pub fn resolve(user: Option<&str>) -> Result<Account, Failure> {
         )));
     }
     Ok(target)
+}
+
+/// Before changing a user's enrollment: a non-root user can change only a
+/// secret under their own home. With an administrator-managed store, say
+/// so at once (not after the QR code has been scanned).
+pub fn require_own_store(config: &Config, account: &Account) -> Result<(), Failure> {
+    let path =
+        enrollment::secret_path(config, account).map_err(|error| Failure(error.to_string()))?;
+    if account::effective_uid() != 0 && !enrollment::is_under_home(&path, account) {
+        return Err(Failure(format!(
+            "secrets are kept by the administrator ({}); ask root to run this for you, e.g. `sudo pam-totp enroll --user {}`",
+            path.display(),
+            account.name
+        )));
+    }
+    Ok(())
 }
