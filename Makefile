@@ -1,5 +1,6 @@
 # pam-totp — see README.md. `make demo` and `make test` are the two entry points.
 
+SHELL := /bin/bash
 CARGO ?= cargo
 PREFIX ?= /usr
 DESTDIR ?=
@@ -36,7 +37,9 @@ target/man/%: man/%.in Cargo.toml
 # the manual pages (those need root; CI runs as root).
 # test-hooks adds a fake clock and crash points, for tests only.
 test:
-	$(CARGO) test --locked --features test-hooks -- --test-threads=4
+	mkdir -p target
+	set -o pipefail; $(CARGO) test --locked --features test-hooks -- --test-threads=4 2>&1 | tee target/test.log
+	@awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "total: %d passed, %d failed\n", passed, failed }' target/test.log
 
 lint:
 	$(CARGO) fmt --check
