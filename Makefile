@@ -5,7 +5,7 @@ PREFIX ?= /usr
 DESTDIR ?=
 PAMDIR ?= $(shell dpkg-architecture -qDEB_HOST_MULTIARCH >/dev/null 2>&1 && echo /usr/lib/$$(dpkg-architecture -qDEB_HOST_MULTIARCH)/security || echo /usr/lib64/security)
 
-.PHONY: all build test lint install clean
+.PHONY: all build test lint bench install clean
 
 all: build
 
@@ -17,6 +17,11 @@ build:
 # test-hooks adds a fake clock and crash points, for tests only.
 test:
 	$(CARGO) test --locked --features test-hooks -- --test-threads=4
+
+# Side-by-side with google-authenticator-libpam and pam_oath (root; installs
+# the Debian packages it needs). Prints the table recorded in BENCHMARKS.md.
+bench:
+	bench/run.sh
 
 lint:
 	$(CARGO) fmt --check
