@@ -250,12 +250,13 @@ impl Config {
     /// Parse configuration text (as read from `path`).
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let table: toml::Table =
-            text.parse()
-                .map_err(|error: toml::de::Error| ConfigError::Syntax {
+            crate::simple_toml::parse(text).map_err(|error: toml::de::Error| {
+                ConfigError::Syntax {
                     path: path.to_path_buf(),
                     line: error.span().map(|span| line_of_offset(text, span.start)),
                     message: error.message().to_string(),
-                })?;
+                }
+            })?;
         let mut config = Config::default();
         for (key, value) in &table {
             let origin = Origin::File {
