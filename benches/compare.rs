@@ -465,16 +465,38 @@ impl Bench {
         let base = self.instructions_of(Module::Permit, true, Layout::Home, 1, "permit");
         for (right, name) in [(true, "right"), (false, "wrong")] {
             let mut cells = vec![format!("{} (whole run)", group(base))];
+            let mut inside = vec![String::new()];
             for module in PEERS {
                 let label = format!("{}.{name}", module.service());
                 let count = self.instructions_of(module, right, Layout::Home, 1, &label);
                 cells.push(group(count.saturating_sub(base)));
+                inside.push(group(self.inside_module(&label)));
             }
             table.row(
                 &format!("Instructions per authentication added over pam_permit, {name} code (callgrind, pamtester)"),
                 cells,
             );
+            table.row(
+                &format!("… of which inside the module's pam_sm_authenticate, {name} code (the rest: loading it)"),
+                inside,
+            );
         }
+    }
+
+    /// Inclusive instructions of pam_sm_authenticate in a callgrind profile.
+    fn inside_module(&self, label: &str) -> u64 {
+        let file = self.out.join(format!("callgrind.{label}.out"));
+        let output = Command::new("callgrind_annotate")
+            .arg("--inclusive=yes")
+            .arg(&file)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .find(|line| line.contains(":pam_sm_authenticate ["))
+            .and_then(|line| line.split_whitespace().next())
+            .and_then(|n| n.replace(',', "").parse().ok())
+            .unwrap_or(0)
     }
 
     // ---- (2) wall time ---------------------------------------------------

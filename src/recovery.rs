@@ -128,27 +128,49 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
     if text.len() % 2 != 0 || text.len() > 256 {
         return None;
     }
-    // Read on every login (the secret file's recovery hashes): keep it cheap.
-    fn nibble(digit: u8) -> Option<u8> {
-        match digit {
-            b'0'..=b'9' => Some(digit - b'0'),
-            b'a'..=b'f' => Some(digit - b'a' + 10),
-            b'A'..=b'F' => Some(digit - b'A' + 10),
-            _ => None,
-        }
-    }
-    let mut bytes = Vec::with_capacity(text.len() / 2);
-    for pair in text.as_bytes().chunks_exact(2) {
-        if let [high, low] = pair {
-            bytes.push(nibble(*high)? << 4 | nibble(*low)?);
-        }
-    }
-    Some(bytes)
+    // Read on every login (the secret file's recovery hashes): no early
+    // exit per pair, one validity check at the end.
+    let value = |digit: &u8| match digit {
+        b'0'..=b'9' => digit - b'0',
+        b'a'..=b'f' => digit - b'a' + 10,
+        b'A'..=b'F' => digit - b'A' + 10,
+        _ => NOT_HEX,
+    };
+    let mut invalid = 0u8;
+    let bytes: Vec<u8> = text
+        .as_bytes()
+        .chunks_exact(2)
+        .map(|pair| {
+            let (high, low) = match pair {
+                [high, low] => (value(high), value(low)),
+                _ => (NOT_HEX, NOT_HEX),
+            };
+            invalid |= high | low;
+            high << 4 | (low & 0x0f)
+        })
+        .collect();
+    (invalid & 0xf0 == 0).then_some(bytes)
 }
+
+const NOT_HEX: u8 = 0xff;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_decodes_digits_only() {
+        assert_eq!(decode_hex("00ff7A"), Some(vec![0x00, 0xff, 0x7a]));
+        assert_eq!(decode_hex(""), Some(vec![]));
+        for bad in ["0", "0g", "+f", " f", "f-", "\u{e9}"] {
+            assert_eq!(decode_hex(bad), None, "{bad:?}");
+        }
+        let all: String = (0..=127u8).map(|b| format!("{:02x}", b * 2 + 1)).collect();
+        assert_eq!(
+            decode_hex(&all),
+            Some((0..=127u8).map(|b| b * 2 + 1).collect())
+        );
+    }
 
     #[test]
     fn generated_codes_verify_once_hashed() {
