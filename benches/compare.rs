@@ -556,7 +556,7 @@ impl Bench {
     // ---- (3) memory ------------------------------------------------------
 
     fn max_rss_kib(&self, module: Module) -> u64 {
-        let runs = if self.quick { 3 } else { 7 };
+        let runs = if self.quick { 3 } else { 11 };
         let mut values = Vec::new();
         for _ in 0..runs {
             self.reset(module, Layout::Home, 1);
@@ -605,7 +605,7 @@ impl Bench {
             cells.push(format!("{} KiB", rss as i64 - base as i64));
         }
         table.row(
-            "Peak memory added to the host process (maxrss of pamtester, median of 7)",
+            "Peak memory added to the host process (maxrss of pamtester, median of 11)",
             cells,
         );
     }
@@ -875,7 +875,18 @@ impl Bench {
             ),
             latency
                 .iter()
-                .map(|samples| spread(samples, "ms"))
+                .enumerate()
+                .map(|(index, samples)| {
+                    if index == 0 {
+                        spread(samples, "ms")
+                    } else {
+                        format!(
+                            "{}; {:+.1} ms over pam_permit",
+                            spread(samples, "ms"),
+                            median(samples) - median(&latency[0])
+                        )
+                    }
+                })
                 .collect(),
         );
         // Throughput: 16 clients at once, each logging in its share of users.
@@ -1060,6 +1071,12 @@ fn group(n: u64) -> String {
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let index = ((sorted.len() - 1) as f64 * p).round() as usize;
     sorted[index]
+}
+
+fn median(samples: &[f64]) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    percentile(&sorted, 0.5)
 }
 
 fn spread(samples: &[f64], unit: &str) -> String {
