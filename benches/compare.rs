@@ -889,38 +889,51 @@ impl Bench {
                 })
                 .collect(),
         );
-        // Throughput: 16 clients at once, each logging in its share of users.
+        // Throughput: 16 clients at once, each logging in its share of
+        // users. Two rounds on different users, modules in rotating order,
+        // so a drift in the machine's load does not favour one module.
         reset();
-        let mut rates = Vec::new();
-        for (_, sshd) in &servers {
-            let failed = std::sync::atomic::AtomicUsize::new(0);
-            let started = Instant::now();
-            std::thread::scope(|scope| {
-                for client in 0..clients {
-                    let users = &users;
-                    let login = &login;
-                    let failed = &failed;
-                    let port = sshd.port;
-                    scope.spawn(move || {
-                        for user in users.iter().skip(client).step_by(clients) {
-                            if login(port, &user.name, true).is_none() {
-                                failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let rounds = 2;
+        let per_round = concurrent_logins / rounds;
+        let mut seconds = vec![0.0f64; servers.len()];
+        let mut failures = vec![0usize; servers.len()];
+        for round in 0..rounds {
+            let round_users = &users[round * per_round..(round + 1) * per_round];
+            for k in 0..servers.len() {
+                let index = (round + k) % servers.len();
+                let sshd = &servers[index].1;
+                let failed = std::sync::atomic::AtomicUsize::new(0);
+                let started = Instant::now();
+                std::thread::scope(|scope| {
+                    for client in 0..clients {
+                        let login = &login;
+                        let failed = &failed;
+                        let port = sshd.port;
+                        scope.spawn(move || {
+                            for user in round_users.iter().skip(client).step_by(clients) {
+                                if login(port, &user.name, true).is_none() {
+                                    failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                }
                             }
-                        }
-                    });
-                }
-            });
-            let seconds = started.elapsed().as_secs_f64();
-            let failed = failed.into_inner();
-            rates.push(if failed == 0 {
-                format!("{:.1} logins/s", concurrent_logins as f64 / seconds)
-            } else {
-                format!(
-                    "{:.1} logins/s; {failed} of {concurrent_logins} refused",
-                    (concurrent_logins - failed) as f64 / seconds
-                )
-            });
+                        });
+                    }
+                });
+                seconds[index] += started.elapsed().as_secs_f64();
+                failures[index] += failed.into_inner();
+            }
         }
+        let rates = seconds
+            .iter()
+            .zip(&failures)
+            .map(|(&seconds, &failed)| {
+                let rate = (concurrent_logins - failed) as f64 / seconds;
+                if failed == 0 {
+                    format!("{rate:.1} logins/s")
+                } else {
+                    format!("{rate:.1} logins/s; {failed} of {concurrent_logins} refused")
+                }
+            })
+            .collect();
         table.row(
             &format!("SSH throughput, {clients} concurrent clients ({concurrent_logins} logins)"),
             rates,
