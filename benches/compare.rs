@@ -81,6 +81,9 @@ struct Bench {
     scratch: Vec<String>,
     quick: bool,
     user: TestUser,
+    /// pam_totp's state files for USER after one login, per state
+    /// directory: written back before each measured authentication.
+    totp_state: std::sync::Mutex<Vec<(PathBuf, Files)>>,
 }
 
 fn main() {
@@ -116,6 +119,9 @@ fn main() {
     println!("{text}");
     std::fs::write(bench.out.join("results.md"), &text).unwrap();
 }
+
+/// Files with their contents.
+type Files = Vec<(PathBuf, Vec<u8>)>;
 
 /// One part of the bench, adding rows to the table.
 type Part = fn(&Bench, &mut Table);
@@ -207,6 +213,8 @@ impl Bench {
             ),
         )
         .unwrap();
+        // Root's and not writable by others, as the module requires.
+        set_mode(&work.path().join("config.toml"), 0o644);
         for dir in ["state", "ssh-state"] {
             std::fs::create_dir(work.path().join(dir)).unwrap();
             set_mode(&work.path().join(dir), 0o700);
@@ -248,6 +256,7 @@ impl Bench {
             scratch,
             quick,
             user,
+            totp_state: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -334,21 +343,9 @@ impl Bench {
     fn reset(&self, module: Module, layout: Layout, window: u32) {
         match (module, layout) {
             (Module::Permit, _) => {}
-            (Module::Totp, Layout::Home) => {
-                write_file(
-                    &self.path("state").join(format!("{USER}.state")),
-                    &pristine_state(),
-                    0o600,
-                    None,
-                );
-            }
+            (Module::Totp, Layout::Home) => self.restore_totp_state(&self.path("state")),
             (Module::Totp, Layout::Shared) => {
-                write_file(
-                    &self.path("shared/totp-state").join(format!("{USER}.state")),
-                    &pristine_state(),
-                    0o600,
-                    None,
-                );
+                self.restore_totp_state(&self.path("shared/totp-state"))
             }
             (Module::Gauth, Layout::Home) => {
                 let path = self.user.home.join(".google_authenticator");
@@ -374,6 +371,49 @@ impl Bench {
                 .unwrap();
             }
         }
+    }
+
+    /// Put back USER's pam_totp state as the module wrote it after a login
+    /// one time step before the first measurement (so any later code is
+    /// fresh). The module writes it itself, whatever its file names and
+    /// format: the first time, log in once with the previous step's code
+    /// (window 1 accepts it) and keep what changed in the directory.
+    fn restore_totp_state(&self, dir: &Path) {
+        let mut saved = self.totp_state.lock().unwrap();
+        if let Some((_, files)) = saved.iter().find(|(d, _)| d == dir) {
+            for (path, bytes) in files {
+                let _ = std::fs::remove_file(path);
+                std::fs::write(path, bytes).unwrap();
+                set_mode(path, 0o600);
+            }
+            return;
+        }
+        let before = directory_contents(dir);
+        let generator = generator(&self.secret_b32);
+        let mut logged_in = false;
+        for _ in 0..3 {
+            let previous = generator.step_at(common::now()) - 1;
+            let (rc, _) = authenticate_timed(
+                Module::Totp.service(),
+                USER,
+                &generator.code_for_step(previous),
+            );
+            if rc == 0 {
+                logged_in = true;
+                break;
+            }
+        }
+        assert!(logged_in, "pam_totp refused the previous step's code");
+        let files: Files = directory_contents(dir)
+            .into_iter()
+            .filter(|file| !before.contains(file))
+            .collect();
+        assert!(
+            !files.is_empty(),
+            "pam_totp wrote no state in {}",
+            dir.display()
+        );
+        saved.push((dir.to_path_buf(), files));
     }
 
     fn right_code(&self) -> String {
@@ -668,7 +708,18 @@ impl Bench {
                 None,
             );
         }
-        let state_text = pristine_state();
+        // Other users' state: a copy of USER's under their names.
+        let state_text = String::from_utf8(
+            self.totp_state
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(dir, _)| dir == &state)
+                .and_then(|(_, files)| files.iter().max_by_key(|(_, bytes)| bytes.len()))
+                .map(|(_, bytes)| bytes.clone())
+                .unwrap_or_default(),
+        )
+        .unwrap();
         let gauth_text = self.gauth_text(1);
         // Other users' files: the same contents under other names.
         for i in from.max(1)..total {
@@ -1026,14 +1077,19 @@ fn generator(secret_b32: &str) -> pam_totp::otp::Generator {
     .unwrap()
 }
 
-/// A state as the module leaves it after a login a few minutes ago.
-fn pristine_state() -> String {
-    let now = common::now();
-    format!(
-        "version = 1\nlast_step = {}\nfailures = 0\nlocked_until = 0\nlast_success = {}\nused_recovery = []\n",
-        now / 30 - 10,
-        now - 300
-    )
+/// Every regular file in `dir` with its contents.
+fn directory_contents(dir: &Path) -> Files {
+    let mut files: Files = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.is_file())
+        .map(|path| {
+            let bytes = std::fs::read(&path).unwrap();
+            (path, bytes)
+        })
+        .collect();
+    files.sort();
+    files
 }
 
 fn write_file(path: &Path, text: &str, mode: u32, owner: Option<(u32, u32)>) {
