@@ -183,16 +183,9 @@ impl Drop for SyslogSink {
 impl Bench {
     fn new(out: PathBuf, quick: bool) -> Bench {
         let module = common::module_path();
-        let cli = module.parent().unwrap().join("pam-totp");
-        if !cli.exists() {
-            run_ok(Command::new("cargo").args([
-                "build",
-                "--release",
-                "--locked",
-                "--bin",
-                "pam-totp",
-            ]));
-        }
+        // cargo bench builds the command along with the bench.
+        let cli = common::sshd::cli_path();
+        assert!(cli.exists(), "{} not built", cli.display());
         let user = TestUser::create(USER);
         let work = tempfile::Builder::new()
             .prefix("pt7-bench.")
