@@ -778,18 +778,17 @@ impl Bench {
                     "µs",
                 ));
             }
+            let users = if size == 1 {
+                "1 enrolled user".to_string()
+            } else {
+                format!("{} enrolled users", group(size as u64))
+            };
             table.row(
-                &format!(
-                    "{} enrolled users: instructions added, right code",
-                    group(size as u64)
-                ),
+                &format!("{users}: instructions added, right code"),
                 instructions,
             );
             table.row(
-                &format!(
-                    "{} enrolled users: pam_authenticate wall time, right code ({count} runs)",
-                    group(size as u64)
-                ),
+                &format!("{users}: pam_authenticate wall time, right code ({count} runs)"),
                 times,
             );
         }
