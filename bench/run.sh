@@ -30,5 +30,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
         || { apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }
 fi
 
-# cargo bench builds with the release profile (LTO), the module included.
+# The module and the command in release mode (LTO), where the bench looks
+# for them; cargo bench then builds the bench itself with the same profile.
+cargo build --release --locked
 exec cargo bench --locked --bench compare

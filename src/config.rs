@@ -258,12 +258,19 @@ impl Config {
                 }
             })?;
         let mut config = Config::default();
+        let origin = |line| Origin::File {
+            path: path.to_path_buf(),
+            line,
+        };
         for (key, value) in &table {
-            let origin = Origin::File {
-                path: path.to_path_buf(),
-                line: line_of_key(text, key),
-            };
-            config.apply(key, RawValue::Toml(value), origin)?;
+            // apply changes nothing when it fails; the error names the
+            // line, which is looked for only then (not on every login).
+            if config
+                .apply(key, RawValue::Toml(value), origin(None))
+                .is_err()
+            {
+                config.apply(key, RawValue::Toml(value), origin(line_of_key(text, key)))?;
+            }
         }
         config.validate(&Origin::File {
             path: path.to_path_buf(),

@@ -31,13 +31,13 @@ fn parse_simple(text: &str) -> Option<Table> {
         return None;
     }
     let mut table = Table::new();
-    let mut lines = text.split('\n');
+    let mut lines = Lines(Some(text));
     while let Some(line) = lines.next() {
         let line = trim(line);
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let (key, rest) = line.split_once('=')?;
+        let (key, rest) = split_at_byte(line, b'=')?;
         let key = trim(key);
         if key.is_empty()
             || !key
@@ -63,7 +63,7 @@ fn parse_simple(text: &str) -> Option<Table> {
 }
 
 /// An array of basic strings, which may span lines; `text` follows the `[`.
-fn array<'a>(mut text: &'a str, lines: &mut std::str::Split<'a, char>) -> Option<(Value, &'a str)> {
+fn array<'a>(mut text: &'a str, lines: &mut Lines<'a>) -> Option<(Value, &'a str)> {
     let mut items = Vec::new();
     let mut want_value = true;
     loop {
@@ -117,12 +117,39 @@ fn scalar(text: &str) -> Option<(Value, &str)> {
 /// `"..."` without escapes at the start of `text`: (contents, rest).
 fn basic_string(text: &str) -> Option<(&str, &str)> {
     let body = text.strip_prefix('"')?;
-    let end = body.find('"')?;
-    let (contents, rest) = body.split_at(end);
+    let (contents, rest) = split_at_byte(body, b'"')?;
     if contents.contains('\\') {
         return None;
     }
-    Some((contents, rest.get(1..)?))
+    Some((contents, rest))
+}
+
+/// The text before and after the first `byte` (ASCII), found with the C
+/// library's memchr: core's `char` searcher cost more than the parsing.
+fn split_at_byte(text: &str, byte: u8) -> Option<(&str, &str)> {
+    let at = crate::system::memchr::find(text.as_bytes(), byte)?;
+    Some((text.get(..at)?, text.get(at + 1..)?))
+}
+
+/// The lines of a text split at `\n`, exactly as `str::split('\n')`.
+struct Lines<'a>(Option<&'a str>);
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let text = self.0?;
+        match split_at_byte(text, b'\n') {
+            Some((line, rest)) => {
+                self.0 = Some(rest);
+                Some(line)
+            }
+            None => {
+                self.0 = None;
+                Some(text)
+            }
+        }
+    }
 }
 
 fn trim(text: &str) -> &str {
@@ -167,6 +194,20 @@ mod tests {
                 Value::String("sha256:cc:dd".into())
             ]))
         );
+    }
+
+    #[test]
+    fn lines_split_like_str_split() {
+        for text in SAMPLES
+            .iter()
+            .chain(&["\n", "a", "a\n", "\n\nb\n\n", "x\ny"])
+        {
+            assert_eq!(
+                Lines(Some(text)).collect::<Vec<_>>(),
+                text.split('\n').collect::<Vec<_>>(),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]
