@@ -18,7 +18,7 @@ PAMDIR ?= $(if $(MULTIARCH),/usr/lib/$(MULTIARCH)/security,/usr/lib64/security)
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 MAN_PAGES := target/man/pam_totp.8 target/man/pam-totp.1 target/man/pam-totp.toml.5
 
-.PHONY: all build man test lint install install-files uninstall deb rpm demo clean
+.PHONY: all build man test lint bench install install-files uninstall deb rpm demo clean
 
 all: build man
 
@@ -40,6 +40,11 @@ test:
 	mkdir -p target
 	set -o pipefail; $(CARGO) test --locked --features test-hooks -- --test-threads=4 2>&1 | tee target/test.log
 	@awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "total: %d passed, %d failed\n", passed, failed }' target/test.log
+
+# Side-by-side with google-authenticator-libpam and pam_oath (root; installs
+# the Debian packages it needs). Prints the table recorded in BENCHMARKS.md.
+bench:
+	bench/run.sh
 
 lint:
 	$(CARGO) fmt --check

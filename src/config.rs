@@ -261,19 +261,27 @@ impl Config {
     /// Parse configuration text (as read from `path`).
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let table: toml::Table =
-            text.parse()
-                .map_err(|error: toml::de::Error| ConfigError::Syntax {
+            crate::simple_toml::parse(text).map_err(|error: toml::de::Error| {
+                ConfigError::Syntax {
                     path: path.to_path_buf(),
                     line: error.span().map(|span| line_of_offset(text, span.start)),
                     message: error.message().to_string(),
-                })?;
+                }
+            })?;
         let mut config = Config::default();
+        let origin = |line| Origin::File {
+            path: path.to_path_buf(),
+            line,
+        };
         for (key, value) in &table {
-            let origin = Origin::File {
-                path: path.to_path_buf(),
-                line: line_of_key(text, key),
-            };
-            config.apply(key, RawValue::Toml(value), origin)?;
+            // apply changes nothing when it fails; the error names the
+            // line, which is looked for only then (not on every login).
+            if config
+                .apply(key, RawValue::Toml(value), origin(None))
+                .is_err()
+            {
+                config.apply(key, RawValue::Toml(value), origin(line_of_key(text, key)))?;
+            }
         }
         config.validate(&Origin::File {
             path: path.to_path_buf(),

@@ -20,6 +20,7 @@ pub mod pam;
 pub mod recovery;
 pub mod secret;
 pub mod session;
+pub mod simple_toml;
 pub mod state;
 pub mod system;
 

@@ -137,26 +137,76 @@ pub fn unused_count(hashes: &[RecoveryHash], used: &[String]) -> usize {
 }
 
 fn encode_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    // Used for every recovery hash's identifier on each login: no format!
+    // (and no allocation) per byte.
+    let digit = |value: u8| char::from_digit(u32::from(value), 16).unwrap_or('0');
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        text.push(digit(byte >> 4));
+        text.push(digit(byte & 0x0f));
+    }
+    text
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
     if text.len() % 2 != 0 || text.len() > 256 {
         return None;
     }
-    text.as_bytes()
-        .chunks(2)
+    // Read on every login (the secret file's recovery hashes): no early
+    // exit per pair, one validity check at the end.
+    let value = |digit: &u8| match digit {
+        b'0'..=b'9' => digit - b'0',
+        b'a'..=b'f' => digit - b'a' + 10,
+        b'A'..=b'F' => digit - b'A' + 10,
+        _ => NOT_HEX,
+    };
+    let mut invalid = 0u8;
+    let bytes: Vec<u8> = text
+        .as_bytes()
+        .chunks_exact(2)
         .map(|pair| {
-            std::str::from_utf8(pair)
-                .ok()
-                .and_then(|s| u8::from_str_radix(s, 16).ok())
+            let (high, low) = match pair {
+                [high, low] => (value(high), value(low)),
+                _ => (NOT_HEX, NOT_HEX),
+            };
+            invalid |= high | low;
+            high << 4 | (low & 0x0f)
         })
-        .collect()
+        .collect();
+    (invalid & 0xf0 == 0).then_some(bytes)
 }
+
+const NOT_HEX: u8 = 0xff;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_round_trips() {
+        let bytes: Vec<u8> = (0..=255u8).collect();
+        let text = encode_hex(&bytes);
+        assert_eq!(text.get(..8), Some("00010203"));
+        assert_eq!(text.get(text.len() - 4..), Some("feff"));
+        assert_eq!(
+            decode_hex(text.get(..256).unwrap()),
+            bytes.get(..128).map(<[u8]>::to_vec)
+        );
+    }
+
+    #[test]
+    fn hex_decodes_digits_only() {
+        assert_eq!(decode_hex("00ff7A"), Some(vec![0x00, 0xff, 0x7a]));
+        assert_eq!(decode_hex(""), Some(vec![]));
+        for bad in ["0", "0g", "+f", " f", "f-", "\u{e9}"] {
+            assert_eq!(decode_hex(bad), None, "{bad:?}");
+        }
+        let all: String = (0..=127u8).map(|b| format!("{:02x}", b * 2 + 1)).collect();
+        assert_eq!(
+            decode_hex(&all),
+            Some((0..=127u8).map(|b| b * 2 + 1).collect())
+        );
+    }
 
     #[test]
     fn generated_codes_verify_once_hashed() {

@@ -78,8 +78,7 @@ pub fn encode_base32(bytes: &[u8]) -> Zeroizing<String> {
 impl SecretFile {
     pub fn parse(bytes: &[u8]) -> Result<SecretFile, SecretError> {
         let text = std::str::from_utf8(bytes).map_err(|_| SecretError::NotUtf8)?;
-        let mut table: toml::Table = text
-            .parse()
+        let mut table: toml::Table = crate::simple_toml::parse(text)
             .map_err(|error: toml::de::Error| SecretError::Syntax(error.message().to_string()))?;
         for key in table.keys() {
             if ![

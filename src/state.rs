@@ -101,8 +101,7 @@ impl State {
     }
 
     pub fn parse(text: &str) -> Result<State, String> {
-        let table: toml::Table = text
-            .parse()
+        let table: toml::Table = crate::simple_toml::parse(text)
             .map_err(|e: toml::de::Error| e.message().to_string())?;
         let mut state = State::default();
         let number = |key: &str| -> Result<Option<u64>, String> {

@@ -8,4 +8,5 @@ pub mod clock;
 pub mod files;
 pub mod host;
 pub mod identity;
+pub mod memchr;
 pub mod random;
