@@ -49,10 +49,23 @@ impl PamHooks for PamTotp {
                 }
             }
         }
+        #[cfg(feature = "test-hooks")]
+        test_panic(&text_args);
         auth::authenticate(&mut session, &text_args)
     }
 
     fn sm_setcred(_pamh: &mut PamHandle, _args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
         PamResultCode::PAM_SUCCESS
+    }
+}
+
+/// Test builds only: the module argument `test_panic` panics inside
+/// `pam_sm_authenticate`, so tests can show a panic stays inside the
+/// module (pam-bindings answers PAM_ABORT) and never reads as success.
+#[cfg(feature = "test-hooks")]
+#[allow(clippy::panic)]
+fn test_panic(args: &[&str]) {
+    if args.contains(&"test_panic") {
+        panic!("test_panic: a deliberate panic inside pam_sm_authenticate");
     }
 }

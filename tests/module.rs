@@ -371,3 +371,25 @@ fn changing_the_period_neither_locks_the_user_out_nor_revives_used_codes() {
         PAM_SUCCESS
     );
 }
+
+#[test]
+fn a_panic_inside_the_module_is_contained_and_refuses() {
+    // test_panic (test builds only) panics inside pam_sm_authenticate: the
+    // host process goes on, and the stack fails even with pam_permit after.
+    let fixture = Fixture::new();
+    let service = Service::with_stack(&format!(
+        "auth required {} {} test_panic\nauth required pam_permit.so\n",
+        module_path().display(),
+        fixture.args()
+    ));
+    let outcome = service.authenticate(&fixture.user, answer(&fixture.code(0)));
+    assert_eq!(outcome.code, PAM_ABORT);
+    // Still here, and the module still works.
+    assert_eq!(
+        fixture
+            .service("")
+            .authenticate(&fixture.user, answer(&fixture.code(0)))
+            .code,
+        PAM_SUCCESS
+    );
+}

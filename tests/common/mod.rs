@@ -21,6 +21,7 @@ pub const PAM_AUTHINFO_UNAVAIL: c_int = 9;
 pub const PAM_MAXTRIES: c_int = 11;
 pub const PAM_CONV_ERR: c_int = 19;
 pub const PAM_IGNORE: c_int = 25;
+pub const PAM_ABORT: c_int = 26;
 
 const PAM_PROMPT_ECHO_OFF: c_int = 1;
 const PAM_PROMPT_ECHO_ON: c_int = 2;
