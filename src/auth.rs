@@ -91,9 +91,10 @@ impl Authenticator<'_> {
             .log(level, &format!("{what} ({})", self.context.describe()));
     }
 
-    fn debug(&self, what: &str) {
+    /// A debug line, only with the `debug` flag; the text is built only then.
+    fn debug(&self, what: impl FnOnce() -> String) {
         if self.config.flags.debug {
-            self.log(LogLevel::Debug, what);
+            self.log(LogLevel::Debug, &what());
         }
     }
 
@@ -133,13 +134,15 @@ impl Authenticator<'_> {
             }
             Err(error) => return self.refuse_unavailable(&error.to_string()),
         };
-        self.debug(&format!(
-            "secret loaded: {} digits, {} s period, {} window, {} recovery codes",
-            secret.digits,
-            secret.period,
-            self.config.window,
-            secret.recovery.len()
-        ));
+        self.debug(|| {
+            format!(
+                "secret loaded: {} digits, {} s period, {} window, {} recovery codes",
+                secret.digits,
+                secret.period,
+                self.config.window,
+                secret.recovery.len()
+            )
+        });
         let generator = match secret.generator() {
             Ok(generator) => generator,
             Err(error) => return self.refuse_unavailable(&format!("secret unusable: {}", error.0)),
@@ -173,7 +176,7 @@ impl Authenticator<'_> {
                 if let Some(code) = self.attempt(&enrolled, parse_answer(&token), Trial::Token) {
                     return code;
                 }
-                self.debug("try_first_pass: PAM_AUTHTOK is not a valid code, asking");
+                self.debug(|| "try_first_pass: PAM_AUTHTOK is not a valid code, asking".into());
             }
         }
         let raw = match self.obtain_answer(usize::from(enrolled.secret.digits)) {
@@ -239,11 +242,13 @@ impl Authenticator<'_> {
             Answer::Malformed => Outcome::Malformed,
         };
         drop(answer);
-        self.debug(&format!(
-            "checked at {now}, last accepted step began at {:?}: {}",
-            state.last_step_start,
-            outcome.describe()
-        ));
+        self.debug(|| {
+            format!(
+                "checked at {now}, last accepted step began at {:?}: {}",
+                state.last_step_start,
+                outcome.describe()
+            )
+        });
         match &outcome {
             Outcome::Code(step) => state.record_success(now, Some(generator.step_start(*step))),
             Outcome::Recovery(id) => {
@@ -358,7 +363,7 @@ impl Authenticator<'_> {
                 }
             }
         }
-        self.debug("not exempt");
+        self.debug(|| "not exempt".into());
         None
     }
 
