@@ -169,11 +169,15 @@ impl Authenticator<'_> {
             store,
         };
         // try_first_pass: a token that is a valid code logs in without a
-        // prompt; anything else (such as pam_unix's password) is neither
-        // counted nor recorded, and the user is asked.
+        // prompt. A token shaped exactly like a code (all `digits` digits,
+        // or `xxxx-xxxx`) that is not valid counts as a wrong code, so the
+        // token cannot be used for free guesses; anything else (such as
+        // pam_unix's password) is not recorded. Then the user is asked.
         if self.config.flags.try_first_pass && !self.config.flags.use_first_pass {
             if let Some(token) = self.session.auth_token() {
-                if let Some(code) = self.attempt(&enrolled, parse_answer(&token), Trial::Token) {
+                let counted = is_code_shaped(&token, usize::from(enrolled.secret.digits));
+                let trial = Trial::Token { counted };
+                if let Some(code) = self.attempt(&enrolled, parse_answer(&token), trial) {
                     return code;
                 }
                 self.debug(|| "try_first_pass: PAM_AUTHTOK is not a valid code, asking".into());
@@ -213,12 +217,17 @@ impl Authenticator<'_> {
             Ok(lock) => lock,
             Err(error) => return Some(self.refuse_unavailable(&error.to_string())),
         };
+        // (Never talk to the user while holding the lock: drop it first.)
         let Some(now) = clock::now(&self.config.state_dir) else {
+            drop(lock);
             return Some(self.refuse_unavailable("system clock is before 1970"));
         };
         let mut state = match store.read() {
             Ok(state) => state,
-            Err(error) => return Some(self.refuse_unavailable(&error.to_string())),
+            Err(error) => {
+                drop(lock);
+                return Some(self.refuse_unavailable(&error.to_string()));
+            }
         };
         if let Some(seconds) = state.lockout_remaining(now) {
             drop(lock);
@@ -255,7 +264,7 @@ impl Authenticator<'_> {
                 state.used_recovery.push(id.clone());
                 state.record_success(now, None);
             }
-            _ if trial == Trial::Token => return None,
+            _ if trial == (Trial::Token { counted: false }) => return None,
             _ => state.record_failure(
                 now,
                 self.config.max_failures,
@@ -272,6 +281,20 @@ impl Authenticator<'_> {
             )));
         }
         drop(lock);
+        if trial == (Trial::Token { counted: true }) && !outcome.is_success() {
+            // Counted; now ask, unless this failure started a lockout.
+            self.log(
+                LogLevel::Warning,
+                &format!(
+                    "PAM_AUTHTOK from an earlier module: {} ({} consecutive failures)",
+                    outcome.describe(),
+                    state.failures
+                ),
+            );
+            return state
+                .lockout_remaining(now)
+                .map(|seconds| self.locked_out(seconds));
+        }
         let recovery_left = crate::recovery::unused_count(&secret.recovery, &state.used_recovery);
         Some(self.finish(&outcome, &state, recovery_left, now))
     }
@@ -447,12 +470,29 @@ struct Enrolled {
     store: StateStore,
 }
 
-/// A token tried before prompting (`try_first_pass`) is only recorded if
-/// accepted; the final answer is recorded whatever it is.
+/// A token tried before prompting (`try_first_pass`): recorded if accepted,
+/// counted as a failure if it is shaped like a code (`counted`), else left
+/// unrecorded. The final answer is recorded whatever it is.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Trial {
-    Token,
+    Token { counted: bool },
     Final,
+}
+
+/// Whether a token left by an earlier module is shaped exactly like a code:
+/// `digits` ASCII digits, or a recovery code as printed (`xxxx-xxxx`).
+fn is_code_shaped(token: &[u8], digits: usize) -> bool {
+    let token = token.trim_ascii();
+    let totp = token.len() == digits && token.iter().all(u8::is_ascii_digit);
+    let recovery = token.len() == 9
+        && token.iter().enumerate().all(|(i, b)| {
+            if i == 4 {
+                *b == b'-'
+            } else {
+                b.is_ascii_alphanumeric()
+            }
+        });
+    totp || recovery
 }
 
 enum Outcome {
@@ -465,6 +505,10 @@ enum Outcome {
 }
 
 impl Outcome {
+    fn is_success(&self) -> bool {
+        matches!(self, Outcome::Code(_) | Outcome::Recovery(_))
+    }
+
     fn describe(&self) -> &'static str {
         match self {
             Outcome::Code(_) => "code accepted",

@@ -370,3 +370,22 @@ fn a_missing_home_is_not_taken_for_not_enrolled() {
     assert_eq!(outcome.code, PAM_AUTHINFO_UNAVAIL);
     assert!(outcome.prompts().is_empty());
 }
+
+#[test]
+fn try_first_pass_counts_a_wrong_code_in_the_token_so_it_cannot_be_used_to_guess() {
+    // Guessing through the token and hanging up at the prompt must still
+    // run into the lockout.
+    let fixture = Fixture::new();
+    let service = first_pass_stack(&fixture, "try_first_pass max_failures=3");
+    let wrong = wrong_code(&fixture);
+    for _ in 0..3 {
+        let outcome =
+            service.authenticate(&fixture.user, vec![Some(wrong.as_bytes().to_vec()), None]);
+        assert_ne!(outcome.code, PAM_SUCCESS);
+    }
+    let state = pam_totp::state::State::parse(&fixture.state_text()).unwrap();
+    assert_eq!(state.failures, 3);
+    // Locked out now: even the right code in the token is not checked.
+    let outcome = service.authenticate(&fixture.user, vec![Some(fixture.code(0).into_bytes())]);
+    assert_eq!(outcome.code, PAM_MAXTRIES);
+}
