@@ -611,6 +611,39 @@ fn unlock_replaces_a_corrupt_state_without_reviving_recovery_codes() {
     assert_eq!(status["recovery_codes_left"], 0);
 }
 
+#[test]
+fn new_recovery_codes_work_after_a_corrupt_state() {
+    // The lost-phone case with a damaged state: root makes new codes, and
+    // they must work (not be taken for used ones by the repair).
+    if !is_root() {
+        eprintln!("skipped: the state is root's");
+        return;
+    }
+    let setup = Setup::new();
+    let user = current_user();
+    let enrolled =
+        json_of(&setup.cli(&["enroll", "--no-confirm", "--json", "--recovery-codes", "2"]));
+    let service = setup.service();
+    let used = enrolled["recovery_codes"][0].as_str().unwrap().to_string();
+    assert_eq!(service.authenticate(&user, answer(&used)).code, PAM_SUCCESS);
+    let uid = pam_totp::system::account::lookup_user(&user).unwrap().uid;
+    let state_file = setup
+        .state_dir()
+        .join(pam_totp::state::state_file_name(uid));
+    std::fs::write(&state_file, "garbage").unwrap();
+    let fresh = json_of(&setup.cli(&["recovery-codes", "--user", &user, "--count", "2", "--json"]));
+    let code = fresh["recovery_codes"][0].as_str().unwrap();
+    assert_eq!(
+        service.authenticate(&user, answer(code)).code,
+        PAM_SUCCESS,
+        "a new recovery code does not work"
+    );
+    assert_eq!(
+        service.authenticate(&user, answer(&used)).code,
+        PAM_AUTH_ERR
+    );
+}
+
 /// A directory anyone may read, with a copy of the CLI and a configuration,
 /// for running the command as a test user.
 struct Public {

@@ -28,8 +28,10 @@ pub fn has_state(store: &StateStore) -> bool {
     std::fs::symlink_metadata(store.path()).is_ok()
 }
 
-/// Change an existing state file under the state lock; no file is created
-/// for a user who has none. A corrupt state is replaced by `fresh`.
+/// Change an existing state file under the state lock, after a new
+/// secret or new recovery codes were stored; no file is created for a user
+/// who has none. A corrupt state is repaired, but the recovery codes just
+/// written are fresh: they are not marked used.
 pub fn update_existing(
     config: &Config,
     account: &Account,
@@ -44,7 +46,11 @@ pub fn update_existing(
     let lock = store.lock().map_err(|error| Failure(error.to_string()))?;
     let mut state = match store.read() {
         Ok(state) => state,
-        Err(StateError::Corrupt { .. }) => repaired(config, account),
+        Err(StateError::Corrupt { .. }) => {
+            let mut state = repaired(config, account);
+            state.used_recovery.clear();
+            state
+        }
         Err(error) => return Err(Failure(error.to_string())),
     };
     change(&mut state);
