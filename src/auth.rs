@@ -124,13 +124,32 @@ impl Authenticator<'_> {
             Ok(secret) => secret,
             Err(LoadError::NotEnrolled(path)) => {
                 return match self.config.unenrolled {
-                    Unenrolled::Allow => self.skip(&format!(
-                        "not enrolled ({} missing), allowed by policy",
-                        path.display()
-                    )),
+                    Unenrolled::Allow => match self.logged_in_with_a_code_before(&account) {
+                        // A secret that vanished (an empty mount point for
+                        // a home, a file deleted from the user's shell) must
+                        // not turn the second factor off: root's state
+                        // remembers the enrollment until `pam-totp disable`.
+                        Ok(true) => self.refuse_unavailable(&format!(
+                            "no secret file {}, but this account has logged in with a code before (home not mounted, or the file was removed); if the user is really no longer enrolled, run `pam-totp disable --user {}`",
+                            path.display(),
+                            account.name
+                        )),
+                        Ok(false) => self.skip(&format!(
+                            "not enrolled ({} missing), allowed by policy",
+                            path.display()
+                        )),
+                        Err(error) => self.refuse_unavailable(&error),
+                    },
                     Unenrolled::Deny => self
                         .deny_without_secret(&format!("not enrolled ({} missing)", path.display())),
                 };
+            }
+            // Whether such a user is enrolled is unknown: under deny, like any
+            // user without a usable secret (prompted, refused).
+            Err(error @ LoadError::HomeUnavailable(_))
+                if self.config.unenrolled == Unenrolled::Deny =>
+            {
+                return self.deny_without_secret(&error.to_string());
             }
             Err(error) => return self.refuse_unavailable(&error.to_string()),
         };
@@ -341,6 +360,15 @@ impl Authenticator<'_> {
                 PamResultCode::PAM_AUTH_ERR
             }
         }
+    }
+
+    /// Whether the module's own (root-owned) state shows this account has
+    /// been enrolled: a code or recovery code was accepted before.
+    fn logged_in_with_a_code_before(&self, account: &account::Account) -> Result<bool, String> {
+        let store =
+            StateStore::open(&self.config.state_dir, account.uid).map_err(|e| e.to_string())?;
+        let state = store.read().map_err(|e| e.to_string())?;
+        Ok(state.last_success.is_some() || state.last_step_start.is_some())
     }
 
     fn locked_out(&mut self, seconds: u64) -> PamResultCode {

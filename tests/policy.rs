@@ -389,3 +389,34 @@ fn try_first_pass_counts_a_wrong_code_in_the_token_so_it_cannot_be_used_to_guess
     let outcome = service.authenticate(&fixture.user, vec![Some(fixture.code(0).into_bytes())]);
     assert_eq!(outcome.code, PAM_MAXTRIES);
 }
+
+#[test]
+fn under_allow_a_vanished_secret_of_a_user_who_used_codes_is_refused_not_skipped() {
+    // Like a home that is an empty mount point at login, or a secret file
+    // deleted from the user's shell: the module's own state remembers the
+    // enrollment, so the code is not silently skipped.
+    let fixture = Fixture::new();
+    let allow = Service::with_stack(&format!(
+        "auth required {} {} unenrolled=allow\nauth required pam_permit.so\n",
+        module_path().display(),
+        fixture.args()
+    ));
+    assert_eq!(
+        allow
+            .authenticate(&fixture.user, answer(&fixture.code(0)))
+            .code,
+        PAM_SUCCESS
+    );
+    std::fs::remove_file(fixture.secret_file()).unwrap();
+    let outcome = allow.authenticate(&fixture.user, vec![]);
+    assert_eq!(
+        outcome.code, PAM_AUTHINFO_UNAVAIL,
+        "logged in without a code"
+    );
+    assert!(outcome.prompts().is_empty());
+    // Once an administrator disables the user (state removed), allow applies.
+    std::fs::remove_file(fixture.state_file()).unwrap();
+    let outcome = allow.authenticate(&fixture.user, vec![]);
+    assert_eq!(outcome.code, PAM_SUCCESS);
+    assert!(outcome.prompts().is_empty());
+}

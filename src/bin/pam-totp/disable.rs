@@ -55,8 +55,11 @@ pub fn run(config: &Config, args: DisableArgs) -> Result<(), Failure> {
     }
     println!("The old authenticator entry and all recovery codes no longer work.");
     match config.unenrolled {
-        Unenrolled::Allow => println!(
+        Unenrolled::Allow if state_access::may_use_state() => println!(
             "{name} now logs in without a code (unenrolled = \"allow\") and should run `pam-totp enroll` with the new phone."
+        ),
+        Unenrolled::Allow => println!(
+            "If {name} has logged in with a code before, logins stay refused until an administrator also runs `pam-totp disable --user {name}` (the module remembers that codes were used), or until `pam-totp enroll` is run again."
         ),
         Unenrolled::Deny => println!(
             "{name} cannot log in until enrolled again (unenrolled = \"deny\"): run `pam-totp enroll --user {name}` and give them the QR code or secret in person."
