@@ -16,6 +16,11 @@ fn main() {
     if os != "linux" || env != "gnu" {
         return;
     }
+    // The host's compiler knows only the host's libgcc_eh.a: leave cross
+    // builds to link the unwinder as usual.
+    if std::env::var("TARGET").ok() != std::env::var("HOST").ok() {
+        return;
+    }
     let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
     let Ok(output) = Command::new(&compiler)
         .arg("-print-file-name=libgcc_eh.a")

@@ -164,42 +164,39 @@ fn crash_point(name: &str) {
 fn crash_point(_name: &str) {}
 
 /// Refuse to let this (root) process write or remove at `path` unless
-/// every existing directory on the way is owned by root or by us and not
-/// writable by group or others (sticky directories such as /tmp excepted):
+/// every directory on the way is owned by root or by us and not writable
+/// by group or others (sticky directories such as /tmp excepted):
 /// otherwise whoever can write one of them could swap in a symbolic link
-/// and redirect the write or removal anywhere.
+/// and redirect the write or removal anywhere. Symbolic links on the way
+/// are followed (their targets are what gets checked); directories that do
+/// not exist yet are created by us.
 pub fn check_trusted_directories(path: &Path) -> io::Result<()> {
     let euid = unsafe { libc::geteuid() };
-    let mut directory = path.parent();
-    while let Some(dir) = directory {
-        if dir.as_os_str().is_empty() {
+    // The deepest directory that exists, with links resolved.
+    let mut existing = path.parent();
+    while let Some(dir) = existing {
+        if dir.as_os_str().is_empty() || dir.exists() {
             break;
         }
-        match std::fs::symlink_metadata(dir) {
-            Ok(meta) => {
-                let trusted_owner = meta.uid() == 0 || meta.uid() == euid;
-                let sticky = meta.mode() & 0o1000 != 0;
-                let shared = meta.mode() & 0o022 != 0;
-                if meta.file_type().is_symlink() && meta.uid() != 0 && meta.uid() != euid {
-                    return Err(io::Error::other(format!(
-                        "{} is a symbolic link owned by uid {}",
-                        dir.display(),
-                        meta.uid()
-                    )));
-                }
-                if !trusted_owner || (shared && !sticky) {
-                    return Err(io::Error::other(format!(
-                        "{} is owned by uid {} with mode {:04o}: only root may be able to change the directories above a secret store",
-                        dir.display(),
-                        meta.uid(),
-                        meta.mode() & 0o7777
-                    )));
-                }
-            }
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
-            Err(error) => return Err(error),
+        existing = dir.parent();
+    }
+    let Some(existing) = existing.filter(|dir| !dir.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    let real = std::fs::canonicalize(existing)?;
+    for dir in real.ancestors() {
+        let meta = std::fs::metadata(dir)?;
+        let trusted_owner = meta.uid() == 0 || meta.uid() == euid;
+        let sticky = meta.mode() & 0o1000 != 0;
+        let shared = meta.mode() & 0o022 != 0;
+        if !trusted_owner || (shared && !sticky) {
+            return Err(io::Error::other(format!(
+                "{} is owned by uid {} with mode {:04o}: only root may be able to change the directories above a secret store",
+                dir.display(),
+                meta.uid(),
+                meta.mode() & 0o7777
+            )));
         }
-        directory = dir.parent();
     }
     Ok(())
 }
@@ -309,6 +306,13 @@ mod tests {
         assert!(check_trusted_directories(&secret).is_err());
         std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o1777)).unwrap();
         check_trusted_directories(&secret).unwrap();
+        // A link on the way is followed: its target is what counts.
+        std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let link = dir.path().join("link");
+        symlink(&store, &link).unwrap();
+        check_trusted_directories(&link.join("alice.toml")).unwrap();
+        std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(check_trusted_directories(&link.join("alice.toml")).is_err());
         if me() == 0 {
             std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o755)).unwrap();
             std::os::unix::fs::chown(&store, Some(65534), None).unwrap();

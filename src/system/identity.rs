@@ -108,7 +108,12 @@ fn thread_groups() -> io::Result<Vec<libc::gid_t>> {
 
 /// Set this thread's supplementary groups (the raw system call is per-thread).
 fn set_thread_groups(groups: &[libc::gid_t]) -> io::Result<()> {
-    let rc = unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) };
+    // On 32-bit x86 and ARM, setgroups is the old 16-bit call; use the 32-bit one.
+    #[cfg(any(target_arch = "x86", target_arch = "arm"))]
+    let call = libc::SYS_setgroups32;
+    #[cfg(not(any(target_arch = "x86", target_arch = "arm")))]
+    let call = libc::SYS_setgroups;
+    let rc = unsafe { libc::syscall(call, groups.len(), groups.as_ptr()) };
     if rc == 0 {
         Ok(())
     } else {
