@@ -166,7 +166,7 @@ impl Authenticator<'_> {
             Ok(generator) => generator,
             Err(error) => return self.refuse_unavailable(&format!("secret unusable: {}", error.0)),
         };
-        let store = match StateStore::open(&self.config.state_dir, account.uid) {
+        let store = match StateStore::for_account(&self.config, &account) {
             Ok(store) => store,
             Err(error) => return self.refuse_unavailable(&error.to_string()),
         };
@@ -365,8 +365,7 @@ impl Authenticator<'_> {
     /// Whether the module's own (root-owned) state shows this account has
     /// been enrolled: a code or recovery code was accepted before.
     fn logged_in_with_a_code_before(&self, account: &account::Account) -> Result<bool, String> {
-        let store =
-            StateStore::open(&self.config.state_dir, account.uid).map_err(|e| e.to_string())?;
+        let store = StateStore::for_account(&self.config, account).map_err(|e| e.to_string())?;
         let state = store.read().map_err(|e| e.to_string())?;
         Ok(state.last_success.is_some() || state.last_step_start.is_some())
     }

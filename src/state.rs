@@ -193,24 +193,64 @@ pub struct StateStore {
     lock_path: PathBuf,
 }
 
-/// The state file of the account with `uid`, e.g. `uid-1000.state`.
-/// Keyed by uid, not name: aliases sharing a uid (and so a home and a
-/// secret) share one record, so a code accepted for one name cannot be
-/// replayed under another, nor failures spread over several names.
-pub fn state_file_name(uid: u32) -> String {
-    format!("uid-{uid}.state")
+/// The state file of an account, e.g. `uid-1000.state`. Keyed by uid:
+/// names sharing a uid (and so a home and a secret) share one record, so a
+/// code accepted for one name cannot be replayed under another, nor
+/// failures spread over several names. Where each name has a secret of its
+/// own (`secret_path` with `%u`), the name is part of the key too
+/// (`uid-1000-alice.state`), so one name's enrollment cannot reset another's.
+pub fn state_file_name(uid: u32, name: Option<&str>) -> String {
+    format!("{}.state", state_key(uid, name))
+}
+
+fn state_key(uid: u32, name: Option<&str>) -> String {
+    match name {
+        None => format!("uid-{uid}"),
+        Some(name) => format!("uid-{uid}-{}", escape_name(name)),
+    }
+}
+
+/// A user name as part of a file name: bytes outside `[A-Za-z0-9._-]` (and
+/// a leading dot) become `%XX`, so no name can leave the directory.
+fn escape_name(name: &str) -> String {
+    let mut escaped = String::with_capacity(name.len());
+    for (index, byte) in name.bytes().enumerate() {
+        let plain = byte.is_ascii_alphanumeric()
+            || byte == b'_'
+            || byte == b'-'
+            || (byte == b'.' && index > 0);
+        if plain {
+            escaped.push(char::from(byte));
+        } else {
+            escaped.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    escaped
 }
 
 impl StateStore {
     /// The store for `user` in `dir`, which must be a directory owned by
     /// this process's user and not writable by anyone else. A missing
     /// directory is created (mode 0700) if its parent exists.
-    pub fn open(dir: &Path, uid: u32) -> Result<StateStore, StateError> {
+    pub fn open(dir: &Path, uid: u32, name: Option<&str>) -> Result<StateStore, StateError> {
         check_directory(dir)?;
+        let key = state_key(uid, name);
         Ok(StateStore {
-            path: dir.join(state_file_name(uid)),
-            lock_path: dir.join(format!("uid-{uid}.lock")),
+            path: dir.join(format!("{key}.state")),
+            lock_path: dir.join(format!("{key}.lock")),
         })
+    }
+
+    /// The store of `account` under `config` (see [`state_file_name`]).
+    pub fn for_account(
+        config: &crate::config::Config,
+        account: &crate::system::account::Account,
+    ) -> Result<StateStore, StateError> {
+        let name = config
+            .secret_path
+            .contains("%u")
+            .then_some(account.name.as_str());
+        StateStore::open(&config.state_dir, account.uid, name)
     }
 
     pub fn path(&self) -> &Path {
@@ -383,10 +423,24 @@ mod tests {
     }
 
     #[test]
+    fn state_file_names_cannot_escape_the_directory() {
+        assert_eq!(state_file_name(1000, None), "uid-1000.state");
+        assert_eq!(state_file_name(1000, Some("alice")), "uid-1000-alice.state");
+        assert_eq!(
+            state_file_name(0, Some("../etc/passwd")),
+            "uid-0-%2E.%2Fetc%2Fpasswd.state"
+        );
+        assert_eq!(
+            state_file_name(5, Some("bob@example.com")),
+            "uid-5-bob%40example.com.state"
+        );
+    }
+
+    #[test]
     fn store_reads_writes_and_checks_the_directory() {
         let dir = tempfile::tempdir().unwrap();
         let state_dir = dir.path().join("state");
-        let store = StateStore::open(&state_dir, 1000).unwrap();
+        let store = StateStore::open(&state_dir, 1000, None).unwrap();
         assert_eq!(store.read().unwrap(), State::default());
         let lock = store.lock().unwrap();
         let state = State {
@@ -407,7 +461,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&state_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
         assert!(matches!(
-            StateStore::open(&state_dir, 1000),
+            StateStore::open(&state_dir, 1000, None),
             Err(StateError::Directory { .. })
         ));
     }

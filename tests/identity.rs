@@ -111,3 +111,72 @@ fn a_code_accepted_for_one_name_is_refused_for_another_name_of_the_same_uid() {
         "replayed under an alias"
     );
 }
+
+#[test]
+fn with_a_secret_per_name_each_name_of_a_uid_keeps_its_own_record() {
+    if !is_root() {
+        eprintln!("skipped: needs root to create users");
+        return;
+    }
+    let user = TestUser::create("pamtotp-alias3");
+    let account = pam_totp::system::account::lookup_user(&user.name).unwrap();
+    let alias = "pamtotp-alias4";
+    let _ = std::process::Command::new("userdel")
+        .arg(alias)
+        .stderr(std::process::Stdio::null())
+        .status();
+    let made = std::process::Command::new("useradd")
+        .args([
+            "--non-unique",
+            "--uid",
+            &account.uid.to_string(),
+            "--gid",
+            &account.gid.to_string(),
+            "--no-create-home",
+        ])
+        .arg("--home-dir")
+        .arg(&user.home)
+        .arg(alias)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    struct RemoveAlias(&'static str);
+    impl Drop for RemoveAlias {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("userdel").arg(self.0).status();
+        }
+    }
+    let _remove = RemoveAlias(alias);
+    // An administrator-managed store with one secret per name (%u).
+    let store = tempfile::tempdir().unwrap();
+    for name in [user.name.as_str(), alias] {
+        let path = store.path().join(format!("{name}.toml"));
+        std::fs::write(&path, format!("version = 1\nsecret = \"{SECRET_B32}\"\n")).unwrap();
+        set_mode(&path, 0o600);
+    }
+    let state = tempfile::tempdir().unwrap();
+    let state_dir = state.path().join("s");
+    let service = Service::with_args(&format!(
+        "secret_path={}/%u.toml state_dir={}",
+        store.path().display(),
+        state_dir.display()
+    ));
+    let code = Fixture::new().code(0);
+    assert_eq!(
+        service.authenticate(&user.name, answer(&code)).code,
+        PAM_SUCCESS
+    );
+    assert_eq!(
+        service.authenticate(alias, answer(&code)).code,
+        PAM_SUCCESS,
+        "records of two secrets mixed"
+    );
+    assert_eq!(
+        service.authenticate(&user.name, answer(&code)).code,
+        PAM_AUTH_ERR
+    );
+    for name in [user.name.as_str(), alias] {
+        let file = state_dir.join(pam_totp::state::state_file_name(account.uid, Some(name)));
+        assert!(file.is_file(), "{} missing", file.display());
+    }
+}

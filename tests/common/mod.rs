@@ -337,7 +337,8 @@ impl Fixture {
         let uid = pam_totp::system::account::lookup_user(&self.user)
             .unwrap()
             .uid;
-        self.state_dir().join(pam_totp::state::state_file_name(uid))
+        self.state_dir()
+            .join(pam_totp::state::state_file_name(uid, Some(&self.user)))
     }
 
     /// The user's state file as the module wrote it.

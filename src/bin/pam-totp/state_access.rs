@@ -18,7 +18,7 @@ pub fn store(config: &Config, account: &Account) -> Result<Option<StateStore>, F
     if !may_use_state() || std::fs::symlink_metadata(&config.state_dir).is_err() {
         return Ok(None);
     }
-    StateStore::open(&config.state_dir, account.uid)
+    StateStore::for_account(config, account)
         .map(Some)
         .map_err(|error| Failure(error.to_string()))
 }
