@@ -61,33 +61,8 @@ fn a_code_accepted_for_one_name_is_refused_for_another_name_of_the_same_uid() {
     }
     let user = TestUser::create("pamtotp-alias1");
     let account = pam_totp::system::account::lookup_user(&user.name).unwrap();
-    let alias = "pamtotp-alias2";
-    let _ = std::process::Command::new("userdel")
-        .arg(alias)
-        .stderr(std::process::Stdio::null())
-        .status();
-    let made = std::process::Command::new("useradd")
-        .args([
-            "--non-unique",
-            "--uid",
-            &account.uid.to_string(),
-            "--gid",
-            &account.gid.to_string(),
-            "--no-create-home",
-        ])
-        .arg("--home-dir")
-        .arg(&user.home)
-        .arg(alias)
-        .status()
-        .unwrap();
-    assert!(made.success());
-    struct RemoveAlias(&'static str);
-    impl Drop for RemoveAlias {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("userdel").arg(self.0).status();
-        }
-    }
-    let _remove = RemoveAlias(alias);
+    let alias_guard = Alias::create("pamtotp-alias2", &account, &user.home);
+    let alias = alias_guard.0;
 
     // One secret in the shared home, read by both names.
     let dir = user.home.join(".config/pam-totp");
@@ -120,33 +95,8 @@ fn with_a_secret_per_name_each_name_of_a_uid_keeps_its_own_record() {
     }
     let user = TestUser::create("pamtotp-alias3");
     let account = pam_totp::system::account::lookup_user(&user.name).unwrap();
-    let alias = "pamtotp-alias4";
-    let _ = std::process::Command::new("userdel")
-        .arg(alias)
-        .stderr(std::process::Stdio::null())
-        .status();
-    let made = std::process::Command::new("useradd")
-        .args([
-            "--non-unique",
-            "--uid",
-            &account.uid.to_string(),
-            "--gid",
-            &account.gid.to_string(),
-            "--no-create-home",
-        ])
-        .arg("--home-dir")
-        .arg(&user.home)
-        .arg(alias)
-        .status()
-        .unwrap();
-    assert!(made.success());
-    struct RemoveAlias(&'static str);
-    impl Drop for RemoveAlias {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("userdel").arg(self.0).status();
-        }
-    }
-    let _remove = RemoveAlias(alias);
+    let alias_guard = Alias::create("pamtotp-alias4", &account, &user.home);
+    let alias = alias_guard.0;
     // An administrator-managed store with one secret per name (%u).
     let store = tempfile::tempdir().unwrap();
     for name in [user.name.as_str(), alias] {
@@ -178,5 +128,44 @@ fn with_a_secret_per_name_each_name_of_a_uid_keeps_its_own_record() {
     for name in [user.name.as_str(), alias] {
         let file = state_dir.join(pam_totp::state::state_file_name(account.uid, Some(name)));
         assert!(file.is_file(), "{} missing", file.display());
+    }
+}
+
+/// A second passwd entry with the same uid, gid and home (useradd
+/// --non-unique), removed on drop.
+struct Alias(&'static str);
+
+impl Alias {
+    fn create(
+        name: &'static str,
+        account: &pam_totp::system::account::Account,
+        home: &std::path::Path,
+    ) -> Alias {
+        let _ = std::process::Command::new("userdel")
+            .arg(name)
+            .stderr(std::process::Stdio::null())
+            .status();
+        let made = std::process::Command::new("useradd")
+            .args([
+                "--non-unique",
+                "--uid",
+                &account.uid.to_string(),
+                "--gid",
+                &account.gid.to_string(),
+                "--no-create-home",
+            ])
+            .arg("--home-dir")
+            .arg(home)
+            .arg(name)
+            .status()
+            .unwrap();
+        assert!(made.success(), "useradd {name} failed");
+        Alias(name)
+    }
+}
+
+impl Drop for Alias {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("userdel").arg(self.0).status();
     }
 }
