@@ -10,7 +10,8 @@ fuzz_target!(|data: &[u8]| {
     match parse_answer(data) {
         Answer::Totp(code) => {
             assert!((6..=8).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_digit()));
-            let generator = Generator::new(b"12345678901234567890", HashAlgorithm::Sha1, 6, 30).expect("valid");
+            let generator =
+                Generator::new(b"12345678901234567890", HashAlgorithm::Sha1, 6, 30).expect("valid");
             let _ = generator.verify(&code, 1_700_000_000, 10, Some(56_666_666));
         }
         Answer::Recovery(code) => assert_eq!(code.len(), 8),

@@ -16,7 +16,10 @@ fuzz_target!(|data: &[u8]| {
         Err(error) => assert!(!error.to_string().is_empty()),
     }
     // ...and as module arguments (never reading a file: drop config=).
-    let args: Vec<&str> = text.split([' ', '\n', '\0']).filter(|a| !a.starts_with("config=")).collect();
+    let args: Vec<&str> = text
+        .split([' ', '\n', '\0'])
+        .filter(|a| !a.starts_with("config="))
+        .collect();
     if let Err(error) = Config::from_module_args_without_file(&args) {
         assert!(!error.to_string().is_empty());
     }

@@ -7,9 +7,13 @@ use pam_totp::secret::SecretFile;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(file) = SecretFile::parse(data) {
-        let again = SecretFile::parse(file.to_toml().as_bytes()).expect("written secret file parses");
+        let again =
+            SecretFile::parse(file.to_toml().as_bytes()).expect("written secret file parses");
         assert_eq!(again.secret, file.secret);
-        assert_eq!((again.algorithm, again.digits, again.period), (file.algorithm, file.digits, file.period));
+        assert_eq!(
+            (again.algorithm, again.digits, again.period),
+            (file.algorithm, file.digits, file.period)
+        );
         assert_eq!(again.recovery, file.recovery);
         let generator = file.generator().expect("accepted file gives a generator");
         let _ = generator.verify("123456", 1_700_000_000, 1, None);

@@ -10,7 +10,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Some(fast) = pam_totp::simple_toml::parse_simple(text) {
-        let full: toml::Table = text.parse().expect("the full parser accepts what the fast path accepts");
+        let full: toml::Table = text
+            .parse()
+            .expect("the full parser accepts what the fast path accepts");
         assert_eq!(fast, full, "fast path and toml disagree on {text:?}");
     }
 });
