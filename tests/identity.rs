@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::sshd::TestUser;
+use common::sshd::{TestUser, manage, remove};
 use common::*;
 
 #[test]
@@ -141,31 +141,27 @@ impl Alias {
         account: &pam_totp::system::account::Account,
         home: &std::path::Path,
     ) -> Alias {
-        let _ = std::process::Command::new("userdel")
-            .arg(name)
-            .stderr(std::process::Stdio::null())
-            .status();
-        let made = std::process::Command::new("useradd")
-            .args([
-                "--non-unique",
-                "--uid",
-                &account.uid.to_string(),
-                "--gid",
-                &account.gid.to_string(),
-                "--no-create-home",
-            ])
-            .arg("--home-dir")
-            .arg(home)
-            .arg(name)
-            .status()
-            .unwrap();
-        assert!(made.success(), "useradd {name} failed");
+        remove("userdel", &[name]);
+        let (uid, gid) = (account.uid.to_string(), account.gid.to_string());
+        let home = home.to_str().unwrap();
+        let args = [
+            "--non-unique",
+            "--uid",
+            &uid,
+            "--gid",
+            &gid,
+            "--no-create-home",
+            "--home-dir",
+            home,
+            name,
+        ];
+        manage("useradd", &args);
         Alias(name)
     }
 }
 
 impl Drop for Alias {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("userdel").arg(self.0).status();
+        remove("userdel", &[self.0]);
     }
 }

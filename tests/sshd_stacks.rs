@@ -16,7 +16,6 @@ mod common;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use common::sshd::*;
 use common::*;
@@ -24,23 +23,6 @@ use common::*;
 const CODE: &str = "Verification code: ";
 const PASSWORD: &str = "Password: ";
 const ONE_PROMPT: &str = "Password & verification code: ";
-
-/// Run a user-management command, retrying while another process holds
-/// the lock on /etc/passwd or /etc/group (other test runs share the machine).
-fn manage(program: &str, args: &[&str]) {
-    for _ in 0..50 {
-        let output = Command::new(program).args(args).output().unwrap();
-        if output.status.success() {
-            return;
-        }
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        if !stderr.contains("lock") {
-            panic!("{program} {args:?} failed: {stderr}");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("{program} {args:?}: /etc/passwd stayed locked");
-}
 
 /// A group removed on drop.
 struct Group(String);
@@ -53,19 +35,6 @@ impl Group {
             .status();
         manage("groupadd", &[name]);
         Group(name.to_string())
-    }
-}
-
-/// Best-effort removal on drop, retried while /etc/passwd is locked.
-fn remove(program: &str, args: &[&str]) {
-    for _ in 0..50 {
-        match Command::new(program).args(args).output() {
-            Ok(output) if output.status.success() => return,
-            Ok(output) if String::from_utf8_lossy(&output.stderr).contains("lock") => {
-                std::thread::sleep(Duration::from_millis(200));
-            }
-            _ => return,
-        }
     }
 }
 

@@ -15,6 +15,36 @@ pub struct TestUser {
     created: bool,
 }
 
+/// Run a user-management command, retrying while another process holds
+/// the lock on /etc/passwd or /etc/group (tests run in parallel).
+pub fn manage(program: &str, args: &[&str]) {
+    for _ in 0..50 {
+        let output = Command::new(program).args(args).output().unwrap();
+        if output.status.success() {
+            return;
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !stderr.contains("lock") {
+            panic!("{program} {args:?} failed: {stderr}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("{program} {args:?}: /etc/passwd stayed locked");
+}
+
+/// Best-effort removal (userdel, groupdel), retried while /etc/passwd is locked.
+pub fn remove(program: &str, args: &[&str]) {
+    for _ in 0..50 {
+        match Command::new(program).args(args).output() {
+            Ok(output) if output.status.success() => return,
+            Ok(output) if String::from_utf8_lossy(&output.stderr).contains("lock") => {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            _ => return,
+        }
+    }
+}
+
 impl TestUser {
     pub fn create(name: &str) -> TestUser {
         let exists = Command::new("id")
@@ -25,11 +55,7 @@ impl TestUser {
             .unwrap()
             .success();
         if !exists {
-            let status = Command::new("useradd")
-                .args(["--create-home", "--shell", "/bin/sh", name])
-                .status()
-                .unwrap();
-            assert!(status.success(), "useradd {name} failed");
+            manage("useradd", &["--create-home", "--shell", "/bin/sh", name]);
         }
         let account = pam_totp::system::account::lookup_user(name).unwrap();
         TestUser {
@@ -55,10 +81,7 @@ impl TestUser {
 impl Drop for TestUser {
     fn drop(&mut self) {
         if self.created {
-            let _ = Command::new("userdel")
-                .args(["--remove", &self.name])
-                .stderr(Stdio::null())
-                .status();
+            remove("userdel", &["--remove", &self.name]);
         }
     }
 }
