@@ -93,24 +93,7 @@ impl User {
 
     /// Enroll with `pam-totp enroll` (as root), returning the base32 secret.
     fn enroll(&self) -> String {
-        let output = Command::new(cli_path())
-            .args([
-                "enroll",
-                "--user",
-                &self.name,
-                "--no-confirm",
-                "--json",
-                "--force",
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "enroll failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-        json["secret"].as_str().unwrap().to_string()
+        enroll_as_root(&self.name)
     }
 }
 
