@@ -17,6 +17,7 @@ pub mod enrollment;
 pub mod network;
 pub mod otp;
 pub mod pam;
+pub mod provisioning;
 pub mod recovery;
 pub mod secret;
 pub mod session;

@@ -8,15 +8,15 @@ use pam_totp::code::{Answer, parse_answer};
 use pam_totp::config::Config;
 use pam_totp::enrollment;
 use pam_totp::otp::{Generator, HashAlgorithm, Verdict};
-use pam_totp::secret::{SecretFile, encode_base32};
+use pam_totp::provisioning::{self, Provisioning};
+use pam_totp::secret::SecretFile;
 use pam_totp::system::account::Account;
 use zeroize::Zeroizing;
 
 use crate::Failure;
-use crate::qr::{Matrix, QrStyle};
+use crate::qr::QrStyle;
 use crate::state_access;
 use crate::target;
-use crate::uri::KeyUri;
 
 /// Secret length: 160 bits, as RFC 4226 recommends.
 const SECRET_BYTES: usize = 20;
@@ -87,16 +87,6 @@ impl From<AlgorithmArg> for HashAlgorithm {
     }
 }
 
-/// `ABCD EFGH IJKL ...`, for typing the secret by hand.
-pub fn in_groups_of_four(secret_base32: &str) -> String {
-    secret_base32
-        .as_bytes()
-        .chunks(4)
-        .map(String::from_utf8_lossy)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
     let account = target::resolve(args.user.as_deref())?;
     target::require_own_store(config, &account)?;
@@ -106,14 +96,12 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
             account.name
         )));
     }
-    let host = pam_totp::system::host::host_name();
     let issuer = args
         .issuer
-        .or_else(|| config.issuer.clone())
-        .unwrap_or_else(|| host.clone());
+        .unwrap_or_else(|| provisioning::issuer(config.issuer.as_deref()));
     let label = args
         .label
-        .unwrap_or_else(|| format!("{}@{host}", account.name));
+        .unwrap_or_else(|| provisioning::label(&account.name));
     if issuer.contains(':') || label.contains(':') {
         return Err(Failure("the issuer and label must not contain ':'".into()));
     }
@@ -130,18 +118,7 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
     let generator = file
         .generator()
         .map_err(|error| Failure(format!("cannot use the new secret: {}", error.0)))?;
-    let secret_base32 = encode_base32(&file.secret);
-    let uri = Zeroizing::new(
-        KeyUri {
-            issuer: &issuer,
-            label: &label,
-            secret_base32: &secret_base32,
-            algorithm: file.algorithm,
-            digits: file.digits,
-            period: file.period,
-        }
-        .to_uri(),
-    );
+    let shown = Provisioning::new(&issuer, &label, &file);
 
     // Human-readable text goes to stdout, or to stderr when stdout is JSON.
     let mut out: Box<dyn Write> = if args.json {
@@ -152,14 +129,14 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
     let show = !(args.json && args.no_confirm);
     if show {
         let qr = if args.json { QrStyle::None } else { args.qr };
-        show_secret(&mut out, &file, &issuer, &label, &secret_base32, &uri, qr)?;
+        show_secret(&mut out, &shown, qr)?;
     }
     if !args.no_confirm {
         confirm(
             &mut out,
             &generator,
             config.window.max(1),
-            &file,
+            &shown,
             &config.state_dir,
         )?;
     }
@@ -171,8 +148,8 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
     if args.json {
         let object = serde_json::json!({
             "user": account.name,
-            "secret": secret_base32.as_str(),
-            "uri": uri.as_str(),
+            "secret": shown.secret_base32.as_str(),
+            "uri": shown.uri.as_str(),
             "recovery_codes": codes.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
         });
         println!("{object}");
@@ -188,41 +165,23 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn show_secret(
-    out: &mut dyn Write,
-    file: &SecretFile,
-    issuer: &str,
-    label: &str,
-    secret_base32: &str,
-    uri: &str,
-    qr: QrStyle,
-) -> Result<(), Failure> {
-    writeln!(
-        out,
-        "Add this account to your authenticator app (2FAS, Aegis, Ente Auth, FreeOTP, Google Authenticator ...):"
-    )?;
-    if qr == QrStyle::None {
-        writeln!(out, "type the secret below, or open the URI on the phone.")?;
-    } else {
-        writeln!(out, "scan the QR code, or type the secret below by hand.")?;
-        let matrix = Matrix::encode(uri).map_err(|error| {
-            Failure(format!("cannot draw the QR code ({error}); use --qr none"))
-        })?;
-        writeln!(out)?;
-        write!(out, "{}", matrix.render(qr))?;
+fn show_secret(out: &mut dyn Write, shown: &Provisioning, qr: QrStyle) -> Result<(), Failure> {
+    writeln!(out, "{}", provisioning::ADD_TO_APP)?;
+    match qr.drawing() {
+        None => writeln!(out, "{}", provisioning::TYPE_OR_OPEN)?,
+        Some(drawing) => {
+            writeln!(out, "{}", provisioning::SCAN_OR_TYPE)?;
+            let matrix = shown.qr_code().map_err(|error| {
+                Failure(format!("cannot draw the QR code ({error}); use --qr none"))
+            })?;
+            writeln!(out)?;
+            write!(out, "{}", matrix.render(drawing))?;
+        }
     }
     writeln!(out)?;
-    writeln!(out, "Issuer:  {issuer}")?;
-    writeln!(out, "Account: {label}")?;
-    writeln!(out, "Secret:  {}", in_groups_of_four(secret_base32))?;
-    writeln!(
-        out,
-        "Type:    time-based (TOTP), {}, {} digits, every {} seconds",
-        file.algorithm.name(),
-        file.digits,
-        file.period
-    )?;
-    writeln!(out, "URI:     {uri}")?;
+    for line in shown.details() {
+        writeln!(out, "{line}")?;
+    }
     writeln!(out)?;
     out.flush()?;
     Ok(())
@@ -233,18 +192,14 @@ fn confirm(
     out: &mut dyn Write,
     generator: &Generator,
     window: u32,
-    file: &SecretFile,
+    shown: &Provisioning,
     state_dir: &std::path::Path,
 ) -> Result<(), Failure> {
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
     let mut tries_left = TRIES;
     while tries_left > 0 {
-        write!(
-            out,
-            "Type the {}-digit code the app shows now: ",
-            file.digits
-        )?;
+        write!(out, "{}", shown.code_prompt())?;
         out.flush()?;
         let mut line = Zeroizing::new(String::new());
         let read = input.read_line(&mut line)?;
@@ -274,11 +229,7 @@ fn confirm(
         }
         tries_left -= 1;
         if tries_left > 0 {
-            writeln!(
-                out,
-                "That is not the current code ({tries_left} {} left). Check that the phone sets its clock automatically.",
-                if tries_left == 1 { "try" } else { "tries" }
-            )?;
+            writeln!(out, "{}", provisioning::wrong_code(tries_left))?;
         }
     }
     Err(Failure(format!(
@@ -292,41 +243,12 @@ pub fn print_recovery_codes(
     account: &Account,
     codes: &[Zeroizing<String>],
 ) -> Result<(), Failure> {
-    if codes.is_empty() {
-        writeln!(
-            out,
-            "No recovery codes were created; run `pam-totp recovery-codes` to create some."
-        )?;
-        return Ok(());
+    if !codes.is_empty() {
+        writeln!(out)?;
     }
-    writeln!(out)?;
-    writeln!(
-        out,
-        "Recovery codes for {} (each works once at the code prompt; shown only now):",
-        account.name
-    )?;
-    for code in codes {
-        writeln!(out, "  {}", code.as_str())?;
+    for line in provisioning::recovery_code_lines(&account.name, codes) {
+        writeln!(out, "{line}")?;
     }
-    writeln!(
-        out,
-        "Keep them somewhere safe away from your phone (a password manager, or on paper): \
-         they are how you log in if you lose it."
-    )?;
     out.flush()?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secret_is_shown_in_groups_of_four() {
-        assert_eq!(
-            in_groups_of_four("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"),
-            "JBSW Y3DP EHPK 3PXP JBSW Y3DP EHPK 3PXP"
-        );
-        assert_eq!(in_groups_of_four("ABCDEF"), "ABCD EF");
-    }
 }
