@@ -4,12 +4,12 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use clap::{Args, ValueEnum};
-use pam_totp::code::{Answer, parse_answer};
+use pam_totp::answer::{Answer, parse_answer};
 use pam_totp::config::Config;
-use pam_totp::enrollment;
 use pam_totp::otp::{Generator, HashAlgorithm, Verdict};
 use pam_totp::provisioning::{self, Provisioning};
 use pam_totp::secret::SecretFile;
+use pam_totp::store::{Repair, Replacing};
 use pam_totp::system::account::Account;
 use zeroize::Zeroizing;
 
@@ -90,7 +90,8 @@ impl From<AlgorithmArg> for HashAlgorithm {
 pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
     let account = target::resolve(args.user.as_deref())?;
     target::require_own_store(config, &account)?;
-    if enrollment::exists(config, &account)? && !args.force {
+    let mut store = state_access::open(config)?;
+    if store.is_enrolled(&account)? && !args.force {
         return Err(Failure(format!(
             "{} is already enrolled; use --force to replace the enrollment (the old codes stop working)",
             account.name
@@ -141,9 +142,10 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
         )?;
     }
 
-    let path = enrollment::store(config, &account, &file)
-        .map_err(|error| Failure(format!("cannot write the secret file: {error}")))?;
-    state_access::forget_old_secret(config, &account)?;
+    let repair = Repair::With(state_access::repaired(config, &mut *store, &account));
+    let place = store
+        .save_enrollment(&account, &file, Replacing::Secret, repair)
+        .map_err(|error| Failure(error.to_string()))?;
 
     if args.json {
         let object = serde_json::json!({
@@ -157,9 +159,8 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
     }
     writeln!(
         out,
-        "Saved: two-factor authentication is on for {} ({}).",
-        account.name,
-        path.display()
+        "Saved: two-factor authentication is on for {} ({place}).",
+        account.name
     )?;
     print_recovery_codes(&mut out, &account, &codes)?;
     Ok(())
