@@ -8,6 +8,7 @@ use zeroize::Zeroizing;
 use crate::answer::{Answer, is_code_shaped, parse_answer, split_forwarded};
 use crate::config::{Config, Unenrolled};
 use crate::decision::{Credential, Outcome, Policy, decide};
+use crate::enroll_at_login::{self, Ending};
 use crate::enrollment::LoadError;
 use crate::network;
 use crate::session::{LogLevel, Session};
@@ -129,24 +130,22 @@ impl Authenticator<'_> {
             Ok(secret) => secret,
             Err(LoadError::NotEnrolled(path)) => {
                 return match self.config.unenrolled {
-                    Unenrolled::Allow => match self.logged_in_with_a_code_before(&mut *store, &account) {
-                        // A secret that vanished (an empty mount point for
-                        // a home, a file deleted from the user's shell) must
-                        // not turn the second factor off: root's state
-                        // remembers the enrollment until `pam-totp disable`.
-                        Ok(true) => self.refuse_unavailable(&format!(
-                            "no secret file {}, but this account has logged in with a code before (home not mounted, or the file was removed); if the user is really no longer enrolled, run `pam-totp disable --user {}`",
-                            path.display(),
-                            account.name
-                        )),
-                        Ok(false) => self.skip(&format!(
-                            "not enrolled ({} missing), allowed by policy",
-                            path.display()
-                        )),
-                        Err(error) => self.refuse_unavailable(&error),
-                    },
-                    // TODO(enroll-login): enrollment at login; until then as deny.
-                    Unenrolled::Deny | Unenrolled::Enroll => self
+                    Unenrolled::Allow => {
+                        match self.logged_in_with_a_code_before(&mut *store, &account) {
+                            // A secret that vanished (an empty mount point for
+                            // a home, a file deleted from the user's shell) must
+                            // not turn the second factor off: root's state
+                            // remembers the enrollment until `pam-totp disable`.
+                            Ok(true) => self.refuse_unavailable(&vanished(&path, &account)),
+                            Ok(false) => self.skip(&format!(
+                                "not enrolled ({} missing), allowed by policy",
+                                path.display()
+                            )),
+                            Err(error) => self.refuse_unavailable(&error),
+                        }
+                    }
+                    Unenrolled::Enroll => self.enroll_at_login(&mut *store, &account, &path),
+                    Unenrolled::Deny => self
                         .deny_without_secret(&format!("not enrolled ({} missing)", path.display())),
                 };
             }
@@ -337,6 +336,73 @@ impl Authenticator<'_> {
             || state.last_counter.is_some())
     }
 
+    /// `unenrolled = "enroll"` for a user with no secret: only one the
+    /// store has never seen log in with a code (else the secret vanished,
+    /// and that fails closed as under `allow`), and only through the
+    /// module's own prompt.
+    fn enroll_at_login(
+        &mut self,
+        store: &mut dyn Store,
+        account: &account::Account,
+        path: &std::path::Path,
+    ) -> PamResultCode {
+        match self.logged_in_with_a_code_before(store, account) {
+            Ok(false) => {}
+            Ok(true) => return self.refuse_unavailable(&vanished(path, account)),
+            Err(error) => return self.refuse_unavailable(&error),
+        }
+        if self.config.flags.use_first_pass || self.config.flags.forward_pass {
+            return self.deny_without_secret(&format!(
+                "not enrolled ({} missing); enrollment at login needs the module's own prompt, not use_first_pass or forward_pass",
+                path.display()
+            ));
+        }
+        self.log(
+            LogLevel::Info,
+            &format!(
+                "not enrolled ({} missing): enrollment at login offered",
+                path.display()
+            ),
+        );
+        match enroll_at_login::run(&mut *self.session, &self.config, store, account) {
+            Ending::Enrolled { place, step_start } => {
+                self.log(
+                    LogLevel::Notice,
+                    &format!(
+                        "enrolled at login ({place}); the confirming code, for the time step starting at {step_start}, is recorded as used"
+                    ),
+                );
+                PamResultCode::PAM_SUCCESS
+            }
+            Ending::WrongCodes => {
+                self.log(
+                    LogLevel::Warning,
+                    "refused: enrollment at login not confirmed (wrong codes), nothing saved",
+                );
+                PamResultCode::PAM_AUTH_ERR
+            }
+            Ending::Conversation(code) => {
+                self.log(
+                    LogLevel::Error,
+                    &format!(
+                        "refused: conversation failed during enrollment at login ({code:?}), nothing saved"
+                    ),
+                );
+                code
+            }
+            Ending::EnrolledMeanwhile => {
+                self.log(
+                    LogLevel::Warning,
+                    "refused: another login enrolled this account meanwhile, nothing saved by this one",
+                );
+                PamResultCode::PAM_AUTH_ERR
+            }
+            Ending::Failed(why) => {
+                self.refuse_unavailable(&format!("enrollment at login failed: {why}"))
+            }
+        }
+    }
+
     fn locked_out(&mut self, seconds: u64) -> PamResultCode {
         self.log(
             LogLevel::Warning,
@@ -437,6 +503,16 @@ impl Authenticator<'_> {
         let prompt = self.config.prompt.clone();
         self.session.prompt_hidden(&prompt)
     }
+}
+
+/// Why a missing secret of an account that has logged in with a code
+/// before fails closed.
+fn vanished(path: &std::path::Path, account: &account::Account) -> String {
+    format!(
+        "no secret file {}, but this account has logged in with a code before (home not mounted, or the file was removed); if the user is really no longer enrolled, run `pam-totp disable --user {}`",
+        path.display(),
+        account.name
+    )
 }
 
 /// What an enrolled user's answer is checked against, and where it is recorded.

@@ -4,12 +4,12 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use clap::{Args, ValueEnum};
-use pam_totp::answer::{Answer, parse_answer};
-use pam_totp::config::Config;
-use pam_totp::otp::{Generator, HashAlgorithm, Verdict};
+use pam_totp::answer::parse_answer;
+use pam_totp::config::{Config, StoreKind};
+use pam_totp::new_enrollment::{NewEnrollment, TRIES, confirming_code_used};
+use pam_totp::otp::HashAlgorithm;
 use pam_totp::provisioning::{self, Provisioning};
-use pam_totp::secret::SecretFile;
-use pam_totp::store::{Repair, Replacing};
+use pam_totp::store::{Repair, Replacing, Store};
 use pam_totp::system::account::Account;
 use zeroize::Zeroizing;
 
@@ -17,11 +17,6 @@ use crate::Failure;
 use crate::qr::QrStyle;
 use crate::state_access;
 use crate::target;
-
-/// Secret length: 160 bits, as RFC 4226 recommends.
-const SECRET_BYTES: usize = 20;
-/// Codes typed before `enroll` gives up without saving.
-const TRIES: u32 = 3;
 
 #[derive(Args)]
 #[command(
@@ -106,20 +101,14 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
     if issuer.contains(':') || label.contains(':') {
         return Err(Failure("the issuer and label must not contain ':'".into()));
     }
-    let secret = Zeroizing::new(pam_totp::system::random::bytes(SECRET_BYTES)?);
     let count = args.recovery_codes.unwrap_or(config.recovery_codes);
-    let (codes, hashes) = pam_totp::recovery::generate(count as usize)?;
-    let file = SecretFile {
-        secret,
-        algorithm: args.algorithm.into(),
-        digits: args.digits,
-        period: args.period,
-        recovery: hashes,
-    };
-    let generator = file
-        .generator()
-        .map_err(|error| Failure(format!("cannot use the new secret: {}", error.0)))?;
-    let shown = Provisioning::new(&issuer, &label, &file);
+    let new = NewEnrollment::create(
+        args.algorithm.into(),
+        args.digits,
+        args.period,
+        count as usize,
+    )?;
+    let shown = Provisioning::new(&issuer, &label, &new.file);
 
     // Human-readable text goes to stdout, or to stderr when stdout is JSON.
     let mut out: Box<dyn Write> = if args.json {
@@ -132,20 +121,19 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
         let qr = if args.json { QrStyle::None } else { args.qr };
         show_secret(&mut out, &shown, qr)?;
     }
-    if !args.no_confirm {
-        confirm(
-            &mut out,
-            &generator,
-            config.window.max(1),
-            &shown,
-            &config.state_dir,
-        )?;
-    }
+    let confirmed = match args.no_confirm {
+        true => None,
+        false => Some(confirm(&mut out, &new, config, &shown)?),
+    };
 
     let repair = Repair::With(state_access::repaired(config, &mut *store, &account));
     let place = store
-        .save_enrollment(&account, &file, Replacing::Secret, repair)
+        .save_enrollment(&account, &new.file, Replacing::Secret, repair)
         .map_err(|error| Failure(error.to_string()))?;
+    if let Some(step_start) = confirmed {
+        record_confirming_code(config, &mut *store, &account, step_start);
+    }
+    let codes = &new.recovery_codes;
 
     if args.json {
         let object = serde_json::json!({
@@ -162,7 +150,7 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
         "Saved: two-factor authentication is on for {} ({place}).",
         account.name
     )?;
-    print_recovery_codes(&mut out, &account, &codes)?;
+    print_recovery_codes(&mut out, &account, codes)?;
     Ok(())
 }
 
@@ -188,14 +176,14 @@ fn show_secret(out: &mut dyn Write, shown: &Provisioning, qr: QrStyle) -> Result
     Ok(())
 }
 
-/// Ask for the current code until one is right, at most `TRIES` times.
+/// Ask for the current code until one is right, at most `TRIES` times;
+/// the start of its time step.
 fn confirm(
     out: &mut dyn Write,
-    generator: &Generator,
-    window: u32,
+    new: &NewEnrollment,
+    config: &Config,
     shown: &Provisioning,
-    state_dir: &std::path::Path,
-) -> Result<(), Failure> {
+) -> Result<u64, Failure> {
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
     let mut tries_left = TRIES;
@@ -216,17 +204,11 @@ fn confirm(
         if line.trim().is_empty() {
             continue;
         }
-        let now = pam_totp::system::clock::now(state_dir)
+        let now = pam_totp::system::clock::now(&config.state_dir)
             .ok_or_else(|| Failure("the system clock is set before 1970".into()))?;
-        let right = match parse_answer(line.as_bytes()) {
-            Answer::Totp(code) => matches!(
-                generator.verify(&code, now, window, None),
-                Verdict::Accepted(_)
-            ),
-            _ => false,
-        };
-        if right {
-            return Ok(());
+        let answer = parse_answer(line.as_bytes());
+        if let Some(step_start) = new.confirmed_step_start(&answer, now, config.window) {
+            return Ok(step_start);
         }
         tries_left -= 1;
         if tries_left > 0 {
@@ -236,6 +218,28 @@ fn confirm(
     Err(Failure(format!(
         "{TRIES} wrong codes, so nothing was saved; remove the entry from the app and run `pam-totp enroll` again"
     )))
+}
+
+/// Record the confirming code's time step as used, so it cannot log in
+/// once more. A user's own command cannot reach root's state in the files
+/// store (the module then accepts that code once, within its window).
+fn record_confirming_code(
+    config: &Config,
+    store: &mut dyn Store,
+    account: &Account,
+    step_start: u64,
+) {
+    if config.store == StoreKind::Files && !state_access::may_use_state() {
+        return;
+    }
+    let recorded = store.update(account, Repair::Refuse, &mut |state, _| {
+        Some(confirming_code_used(state, step_start))
+    });
+    if let Err(error) = recorded {
+        eprintln!(
+            "pam-totp: warning: the code you typed was not recorded as used ({error}); it may log in once more within a minute"
+        );
+    }
 }
 
 /// The codes, once, and what to do with them.
