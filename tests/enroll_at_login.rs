@@ -64,16 +64,17 @@ fn all_text(outcome: &Outcome) -> String {
 fn a_right_code_saves_the_enrollment_and_the_code_is_used() {
     let fixture = enroll_fixture();
     let service = fixture.service("unenrolled=enroll");
-    let outcome = service.authenticate_responding(
-        &fixture.user,
-        responder(|secret| code_at(secret, T)),
-    );
+    let outcome =
+        service.authenticate_responding(&fixture.user, responder(|secret| code_at(secret, T)));
     let text = all_text(&outcome);
     assert_eq!(outcome.code, PAM_SUCCESS, "{text}");
     let secret = shown_secret(&outcome.shown).unwrap();
     assert!(text.contains(&format!("otpauth://totp/")), "{text}");
     assert!(text.contains(&format!("secret={secret}&")), "{text}");
-    assert!(text.contains('▀') || text.contains('▄'), "no QR code: {text}");
+    assert!(
+        text.contains('▀') || text.contains('▄'),
+        "no QR code: {text}"
+    );
     assert!(!text.contains('\x1b'), "colour sequences: {text:?}");
 
     // Saved as `pam-totp enroll` saves it: 0600, the secret shown.
@@ -92,14 +93,21 @@ fn a_right_code_saves_the_enrollment_and_the_code_is_used() {
         .collect();
     assert_eq!(recovery.len(), 10, "{text}");
     assert!(saved.matches("recovery").count() >= 1);
-    assert_eq!(outcome.prompts().last().unwrap(), "Press Enter once you have saved them: ");
+    assert_eq!(
+        outcome.prompts().last().unwrap(),
+        "Press Enter once you have saved them: "
+    );
 
     // The confirming code is used; the next step's code works.
     let replay = fixture
         .service("unenrolled=enroll")
         .authenticate(&fixture.user, answer(&code_at(&secret, T)));
     assert_eq!(replay.code, PAM_AUTH_ERR);
-    assert_eq!(replay.prompts(), ["Verification code: "], "not enrolled again");
+    assert_eq!(
+        replay.prompts(),
+        ["Verification code: "],
+        "not enrolled again"
+    );
     fixture.set_clock(T + 30);
     let next = service.authenticate(&fixture.user, answer(&code_at(&secret, T + 30)));
     assert_eq!(next.code, PAM_SUCCESS);
@@ -110,18 +118,13 @@ fn a_right_code_saves_the_enrollment_and_the_code_is_used() {
 #[test]
 fn every_message_is_within_what_sshd_and_libpam_pass() {
     let fixture = enroll_fixture();
-    let outcome = fixture.service("unenrolled=enroll").authenticate_responding(
-        &fixture.user,
-        responder(|secret| code_at(secret, T)),
-    );
+    let outcome = fixture
+        .service("unenrolled=enroll")
+        .authenticate_responding(&fixture.user, responder(|secret| code_at(secret, T)));
     assert_eq!(outcome.code, PAM_SUCCESS);
     // PAM_MAX_NUM_MSG (32) per call, sshd's auth-pam.c refuses more; the
     // module sends one.
-    assert!(
-        outcome.calls.iter().all(|&n| n == 1),
-        "{:?}",
-        outcome.calls
-    );
+    assert!(outcome.calls.iter().all(|&n| n == 1), "{:?}", outcome.calls);
     // PAM_MAX_MSG_SIZE (512) bytes per message.
     for (_, text) in &outcome.shown {
         assert!(text.len() <= 512, "{} bytes: {text}", text.len());
@@ -137,13 +140,20 @@ fn every_message_is_within_what_sshd_and_libpam_pass() {
 #[test]
 fn three_wrong_codes_save_nothing() {
     let fixture = enroll_fixture();
-    let outcome = fixture.service("unenrolled=enroll").authenticate_responding(
-        &fixture.user,
-        responder(|secret| {
-            let right = code_at(secret, T);
-            if right == "000000" { "111111" } else { "000000" }.to_string()
-        }),
-    );
+    let outcome = fixture
+        .service("unenrolled=enroll")
+        .authenticate_responding(
+            &fixture.user,
+            responder(|secret| {
+                let right = code_at(secret, T);
+                if right == "000000" {
+                    "111111"
+                } else {
+                    "000000"
+                }
+                .to_string()
+            }),
+        );
     assert_eq!(outcome.code, PAM_AUTH_ERR);
     assert_eq!(outcome.prompts().len(), 3, "{:?}", outcome.prompts());
     assert_eq!(
@@ -177,7 +187,11 @@ fn an_unknown_user_is_not_offered_an_enrollment() {
         .authenticate("pamtotp-no-such-user", answer("123456"));
     assert_eq!(outcome.code, PAM_AUTH_ERR);
     assert_eq!(outcome.prompts(), ["Verification code: "]);
-    assert!(shown_secret(&outcome.shown).is_none(), "{}", all_text(&outcome));
+    assert!(
+        shown_secret(&outcome.shown).is_none(),
+        "{}",
+        all_text(&outcome)
+    );
 }
 
 #[test]
