@@ -69,7 +69,7 @@ fn a_right_code_saves_the_enrollment_and_the_code_is_used() {
     let text = all_text(&outcome);
     assert_eq!(outcome.code, PAM_SUCCESS, "{text}");
     let secret = shown_secret(&outcome.shown).unwrap();
-    assert!(text.contains(&format!("otpauth://totp/")), "{text}");
+    assert!(text.contains("otpauth://totp/"), "{text}");
     assert!(text.contains(&format!("secret={secret}&")), "{text}");
     assert!(
         text.contains('▀') || text.contains('▄'),
