@@ -52,6 +52,10 @@ struct Authenticator<'s> {
     context: Context,
 }
 
+/// Opens the configured store when the authentication first needs it
+/// (exempt hosts never do).
+pub type StoreOpener<'a> = dyn FnMut(&Config) -> Result<Box<dyn Store>, store::StoreError> + 'a;
+
 /// Run `pam_sm_authenticate` with the module's arguments.
 pub fn authenticate(session: &mut dyn Session, args: &[&str]) -> PamResultCode {
     let config = match Config::from_module_args(args) {
@@ -64,6 +68,17 @@ pub fn authenticate(session: &mut dyn Session, args: &[&str]) -> PamResultCode {
             return PamResultCode::PAM_SERVICE_ERR;
         }
     };
+    authenticate_with(session, config, &mut store::open)
+}
+
+/// One authentication with `config` and the store `open` gives: the
+/// module's path with the store wrapped (the whole-authentication fuzzer
+/// injects store failures through it).
+pub fn authenticate_with(
+    session: &mut dyn Session,
+    config: Config,
+    open: &mut StoreOpener<'_>,
+) -> PamResultCode {
     let user = match session.user() {
         Ok(user) => user,
         Err(code) => {
@@ -84,7 +99,7 @@ pub fn authenticate(session: &mut dyn Session, args: &[&str]) -> PamResultCode {
         config,
         context,
     };
-    authenticator.run()
+    authenticator.run(open)
 }
 
 impl Authenticator<'_> {
@@ -106,13 +121,13 @@ impl Authenticator<'_> {
         PamResultCode::PAM_AUTHINFO_UNAVAIL
     }
 
-    fn run(&mut self) -> PamResultCode {
+    fn run(&mut self, open: &mut StoreOpener<'_>) -> PamResultCode {
         // Before the user lookup, so known and unknown users from an exempt
         // network are treated alike.
         if network::host_in(&self.context.remote_host, &self.config.exempt_networks) {
             return self.skip("exempt: remote host is in exempt_networks");
         }
-        let mut store = match store::open(&self.config) {
+        let mut store = match open(&self.config) {
             Ok(store) => store,
             Err(error) => return self.refuse_unavailable(&error.to_string()),
         };
