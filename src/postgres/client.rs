@@ -82,7 +82,7 @@ impl Database {
             let hosts_left = u32::try_from(count - index).unwrap_or(u32::MAX).max(1);
             let share = left / hosts_left;
             let config = pg_config(info, endpoint, &options);
-            let attempt = runtime.block_on(tokio::time::timeout(
+            let attempt = runtime.block_on(bounded(
                 share,
                 connect_host(config, tls.clone(), info.target_session_attrs, &host),
             ));
@@ -145,7 +145,7 @@ impl Database {
         };
         let result = self
             .runtime
-            .block_on(tokio::time::timeout(self.timeout, operation(client)));
+            .block_on(bounded(self.timeout, operation(client)));
         match result {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => {
@@ -249,12 +249,19 @@ impl Drop for Database {
         drop(self.client.take());
         if let Some(mut connection) = self.connection.take() {
             let grace = self.timeout.min(CLOSE_GRACE);
-            let _ = self
-                .runtime
-                .block_on(tokio::time::timeout(grace, &mut connection.0));
+            let _ = self.runtime.block_on(bounded(grace, &mut connection.0));
         }
         // The runtime, dropped next, cancels whatever is left.
     }
+}
+
+/// `future` under a time limit. The timer is made inside the runtime
+/// (`tokio::time::timeout` called outside one panics).
+async fn bounded<F: std::future::Future>(
+    limit: Duration,
+    future: F,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    tokio::time::timeout(limit, future).await
 }
 
 async fn connect_host(
