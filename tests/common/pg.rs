@@ -199,7 +199,7 @@ impl PgCluster {
         std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
         let data = dir.path().join("data");
-        PgCluster {
+        let mut cluster = PgCluster {
             dir,
             data,
             bin: bin_dir(),
@@ -207,7 +207,9 @@ impl PgCluster {
             tls,
             frozen: Vec::new(),
             watchdog: None,
-        }
+        };
+        cluster.start_watchdog();
+        cluster
     }
 
     fn command(&self, program: &str) -> Command {
@@ -332,7 +334,6 @@ impl PgCluster {
                 Err(log) => panic!("pg_ctl start failed:\n{log}"),
             }
         }
-        self.start_watchdog();
     }
 
     fn try_start(&self) -> Result<(), String> {
@@ -493,12 +494,10 @@ impl PgCluster {
         )
     }
 
-    /// Kill the server if this test process dies without dropping us.
+    /// Kill the server and remove the directory if this test process dies
+    /// without dropping us (it reads the postmaster's pid when it acts, so
+    /// one watchdog covers every restart).
     fn start_watchdog(&mut self) {
-        if let Some(mut old) = self.watchdog.take() {
-            let _ = old.kill();
-            let _ = old.wait();
-        }
         let script = r#"while kill -0 "$0" 2>/dev/null; do sleep 1; done
 pid=$(head -n 1 "$1/postmaster.pid" 2>/dev/null) && kill -KILL "$pid" 2>/dev/null
 sleep 1; rm -rf "$2""#;
