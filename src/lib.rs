@@ -10,20 +10,25 @@
     )
 )]
 
+pub mod answer;
 pub mod auth;
-pub mod code;
 pub mod config;
+pub mod decision;
+pub mod enroll_at_login;
 pub mod enrollment;
 pub mod network;
+pub mod new_enrollment;
 pub mod otp;
 pub mod pam;
 pub mod postgres;
+pub mod provisioning;
 pub mod recovery;
 pub mod sealing;
 pub mod secret;
 pub mod session;
 pub mod simple_toml;
 pub mod state;
+pub mod store;
 pub mod system;
 
 use std::ffi::CStr;

@@ -4,24 +4,19 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use clap::{Args, ValueEnum};
-use pam_totp::code::{Answer, parse_answer};
-use pam_totp::config::Config;
-use pam_totp::enrollment;
-use pam_totp::otp::{Generator, HashAlgorithm, Verdict};
-use pam_totp::secret::{SecretFile, encode_base32};
+use pam_totp::answer::parse_answer;
+use pam_totp::config::{Config, StoreKind};
+use pam_totp::new_enrollment::{NewEnrollment, TRIES, confirming_code_used};
+use pam_totp::otp::HashAlgorithm;
+use pam_totp::provisioning::{self, Provisioning};
+use pam_totp::store::{Repair, Replacing, Store};
 use pam_totp::system::account::Account;
 use zeroize::Zeroizing;
 
 use crate::Failure;
-use crate::qr::{Matrix, QrStyle};
+use crate::qr::QrStyle;
 use crate::state_access;
 use crate::target;
-use crate::uri::KeyUri;
-
-/// Secret length: 160 bits, as RFC 4226 recommends.
-const SECRET_BYTES: usize = 20;
-/// Codes typed before `enroll` gives up without saving.
-const TRIES: u32 = 3;
 
 #[derive(Args)]
 #[command(
@@ -87,61 +82,33 @@ impl From<AlgorithmArg> for HashAlgorithm {
     }
 }
 
-/// `ABCD EFGH IJKL ...`, for typing the secret by hand.
-pub fn in_groups_of_four(secret_base32: &str) -> String {
-    secret_base32
-        .as_bytes()
-        .chunks(4)
-        .map(String::from_utf8_lossy)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
     let account = target::resolve(args.user.as_deref())?;
     target::require_own_store(config, &account)?;
-    if enrollment::exists(config, &account)? && !args.force {
+    let mut store = state_access::open(config)?;
+    if store.is_enrolled(&account)? && !args.force {
         return Err(Failure(format!(
             "{} is already enrolled; use --force to replace the enrollment (the old codes stop working)",
             account.name
         )));
     }
-    let host = pam_totp::system::host::host_name();
     let issuer = args
         .issuer
-        .or_else(|| config.issuer.clone())
-        .unwrap_or_else(|| host.clone());
+        .unwrap_or_else(|| provisioning::issuer(config.issuer.as_deref()));
     let label = args
         .label
-        .unwrap_or_else(|| format!("{}@{host}", account.name));
+        .unwrap_or_else(|| provisioning::label(&account.name));
     if issuer.contains(':') || label.contains(':') {
         return Err(Failure("the issuer and label must not contain ':'".into()));
     }
-    let secret = Zeroizing::new(pam_totp::system::random::bytes(SECRET_BYTES)?);
     let count = args.recovery_codes.unwrap_or(config.recovery_codes);
-    let (codes, hashes) = pam_totp::recovery::generate(count as usize)?;
-    let file = SecretFile {
-        secret,
-        algorithm: args.algorithm.into(),
-        digits: args.digits,
-        period: args.period,
-        recovery: hashes,
-    };
-    let generator = file
-        .generator()
-        .map_err(|error| Failure(format!("cannot use the new secret: {}", error.0)))?;
-    let secret_base32 = encode_base32(&file.secret);
-    let uri = Zeroizing::new(
-        KeyUri {
-            issuer: &issuer,
-            label: &label,
-            secret_base32: &secret_base32,
-            algorithm: file.algorithm,
-            digits: file.digits,
-            period: file.period,
-        }
-        .to_uri(),
-    );
+    let new = NewEnrollment::create(
+        args.algorithm.into(),
+        args.digits,
+        args.period,
+        count as usize,
+    )?;
+    let shown = Provisioning::new(&issuer, &label, &new.file);
 
     // Human-readable text goes to stdout, or to stderr when stdout is JSON.
     let mut out: Box<dyn Write> = if args.json {
@@ -152,27 +119,27 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
     let show = !(args.json && args.no_confirm);
     if show {
         let qr = if args.json { QrStyle::None } else { args.qr };
-        show_secret(&mut out, &file, &issuer, &label, &secret_base32, &uri, qr)?;
+        show_secret(&mut out, &shown, qr)?;
     }
-    if !args.no_confirm {
-        confirm(
-            &mut out,
-            &generator,
-            config.window.max(1),
-            &file,
-            &config.state_dir,
-        )?;
-    }
+    let confirmed = match args.no_confirm {
+        true => None,
+        false => Some(confirm(&mut out, &new, config, &shown)?),
+    };
 
-    let path = enrollment::store(config, &account, &file)
-        .map_err(|error| Failure(format!("cannot write the secret file: {error}")))?;
-    state_access::forget_old_secret(config, &account)?;
+    let repair = Repair::With(state_access::repaired(config, &mut *store, &account));
+    let place = store
+        .save_enrollment(&account, &new.file, Replacing::Secret, repair)
+        .map_err(|error| Failure(error.to_string()))?;
+    if let Some(step_start) = confirmed {
+        record_confirming_code(config, &mut *store, &account, step_start);
+    }
+    let codes = &new.recovery_codes;
 
     if args.json {
         let object = serde_json::json!({
             "user": account.name,
-            "secret": secret_base32.as_str(),
-            "uri": uri.as_str(),
+            "secret": shown.secret_base32.as_str(),
+            "uri": shown.uri.as_str(),
             "recovery_codes": codes.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
         });
         println!("{object}");
@@ -180,71 +147,48 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
     }
     writeln!(
         out,
-        "Saved: two-factor authentication is on for {} ({}).",
-        account.name,
-        path.display()
+        "Saved: two-factor authentication is on for {} ({place}).",
+        account.name
     )?;
-    print_recovery_codes(&mut out, &account, &codes)?;
+    print_recovery_codes(&mut out, &account, codes)?;
     Ok(())
 }
 
-fn show_secret(
-    out: &mut dyn Write,
-    file: &SecretFile,
-    issuer: &str,
-    label: &str,
-    secret_base32: &str,
-    uri: &str,
-    qr: QrStyle,
-) -> Result<(), Failure> {
-    writeln!(
-        out,
-        "Add this account to your authenticator app (2FAS, Aegis, Ente Auth, FreeOTP, Google Authenticator ...):"
-    )?;
-    if qr == QrStyle::None {
-        writeln!(out, "type the secret below, or open the URI on the phone.")?;
-    } else {
-        writeln!(out, "scan the QR code, or type the secret below by hand.")?;
-        let matrix = Matrix::encode(uri).map_err(|error| {
-            Failure(format!("cannot draw the QR code ({error}); use --qr none"))
-        })?;
-        writeln!(out)?;
-        write!(out, "{}", matrix.render(qr))?;
+fn show_secret(out: &mut dyn Write, shown: &Provisioning, qr: QrStyle) -> Result<(), Failure> {
+    writeln!(out, "{}", provisioning::ADD_TO_APP)?;
+    match qr.drawing() {
+        None => writeln!(out, "{}", provisioning::TYPE_OR_OPEN)?,
+        Some(drawing) => {
+            writeln!(out, "{}", provisioning::SCAN_OR_TYPE)?;
+            let matrix = shown.qr_code().map_err(|error| {
+                Failure(format!("cannot draw the QR code ({error}); use --qr none"))
+            })?;
+            writeln!(out)?;
+            write!(out, "{}", matrix.render(drawing))?;
+        }
     }
     writeln!(out)?;
-    writeln!(out, "Issuer:  {issuer}")?;
-    writeln!(out, "Account: {label}")?;
-    writeln!(out, "Secret:  {}", in_groups_of_four(secret_base32))?;
-    writeln!(
-        out,
-        "Type:    time-based (TOTP), {}, {} digits, every {} seconds",
-        file.algorithm.name(),
-        file.digits,
-        file.period
-    )?;
-    writeln!(out, "URI:     {uri}")?;
+    for line in shown.details() {
+        writeln!(out, "{line}")?;
+    }
     writeln!(out)?;
     out.flush()?;
     Ok(())
 }
 
-/// Ask for the current code until one is right, at most `TRIES` times.
+/// Ask for the current code until one is right, at most `TRIES` times;
+/// the start of its time step.
 fn confirm(
     out: &mut dyn Write,
-    generator: &Generator,
-    window: u32,
-    file: &SecretFile,
-    state_dir: &std::path::Path,
-) -> Result<(), Failure> {
+    new: &NewEnrollment,
+    config: &Config,
+    shown: &Provisioning,
+) -> Result<u64, Failure> {
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
     let mut tries_left = TRIES;
     while tries_left > 0 {
-        write!(
-            out,
-            "Type the {}-digit code the app shows now: ",
-            file.digits
-        )?;
+        write!(out, "{}", shown.code_prompt())?;
         out.flush()?;
         let mut line = Zeroizing::new(String::new());
         let read = input.read_line(&mut line)?;
@@ -260,30 +204,42 @@ fn confirm(
         if line.trim().is_empty() {
             continue;
         }
-        let now = pam_totp::system::clock::now(state_dir)
+        let now = pam_totp::system::clock::now(&config.state_dir)
             .ok_or_else(|| Failure("the system clock is set before 1970".into()))?;
-        let right = match parse_answer(line.as_bytes()) {
-            Answer::Totp(code) => matches!(
-                generator.verify(&code, now, window, None),
-                Verdict::Accepted(_)
-            ),
-            _ => false,
-        };
-        if right {
-            return Ok(());
+        let answer = parse_answer(line.as_bytes());
+        if let Some(step_start) = new.confirmed_step_start(&answer, now, config.window) {
+            return Ok(step_start);
         }
         tries_left -= 1;
         if tries_left > 0 {
-            writeln!(
-                out,
-                "That is not the current code ({tries_left} {} left). Check that the phone sets its clock automatically.",
-                if tries_left == 1 { "try" } else { "tries" }
-            )?;
+            writeln!(out, "{}", provisioning::wrong_code(tries_left))?;
         }
     }
     Err(Failure(format!(
         "{TRIES} wrong codes, so nothing was saved; remove the entry from the app and run `pam-totp enroll` again"
     )))
+}
+
+/// Record the confirming code's time step as used, so it cannot log in
+/// once more. A user's own command cannot reach root's state in the files
+/// store (the module then accepts that code once, within its window).
+fn record_confirming_code(
+    config: &Config,
+    store: &mut dyn Store,
+    account: &Account,
+    step_start: u64,
+) {
+    if config.store == StoreKind::Files && !state_access::may_use_state() {
+        return;
+    }
+    let recorded = store.update(account, Repair::Refuse, &mut |state, _| {
+        Some(confirming_code_used(state, step_start))
+    });
+    if let Err(error) = recorded {
+        eprintln!(
+            "pam-totp: warning: the code you typed was not recorded as used ({error}); it may log in once more within a minute"
+        );
+    }
 }
 
 /// The codes, once, and what to do with them.
@@ -292,41 +248,12 @@ pub fn print_recovery_codes(
     account: &Account,
     codes: &[Zeroizing<String>],
 ) -> Result<(), Failure> {
-    if codes.is_empty() {
-        writeln!(
-            out,
-            "No recovery codes were created; run `pam-totp recovery-codes` to create some."
-        )?;
-        return Ok(());
+    if !codes.is_empty() {
+        writeln!(out)?;
     }
-    writeln!(out)?;
-    writeln!(
-        out,
-        "Recovery codes for {} (each works once at the code prompt; shown only now):",
-        account.name
-    )?;
-    for code in codes {
-        writeln!(out, "  {}", code.as_str())?;
+    for line in provisioning::recovery_code_lines(&account.name, codes) {
+        writeln!(out, "{line}")?;
     }
-    writeln!(
-        out,
-        "Keep them somewhere safe away from your phone (a password manager, or on paper): \
-         they are how you log in if you lose it."
-    )?;
     out.flush()?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secret_is_shown_in_groups_of_four() {
-        assert_eq!(
-            in_groups_of_four("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"),
-            "JBSW Y3DP EHPK 3PXP JBSW Y3DP EHPK 3PXP"
-        );
-        assert_eq!(in_groups_of_four("ABCDEF"), "ABCD EF");
-    }
 }

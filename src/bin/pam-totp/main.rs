@@ -10,7 +10,6 @@ mod state_access;
 mod status;
 mod target;
 mod unlock;
-mod uri;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
