@@ -126,6 +126,7 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
         digits: args.digits,
         period: args.period,
         recovery: hashes,
+        kind: pam_totp::secret::TokenKind::Totp,
     };
     let generator = file
         .generator()
