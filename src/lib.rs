@@ -14,6 +14,7 @@ pub mod auth;
 pub mod code;
 pub mod config;
 pub mod enrollment;
+pub mod migrate;
 pub mod network;
 pub mod otp;
 pub mod pam;
