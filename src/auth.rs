@@ -5,14 +5,15 @@
 use pam::constants::PamResultCode;
 use zeroize::Zeroizing;
 
-use crate::code::{Answer, parse_answer};
+use crate::answer::{Answer, is_code_shaped, parse_answer, split_forwarded};
 use crate::config::{Config, Unenrolled};
-use crate::enrollment::{self, LoadError};
+use crate::decision::{Credential, Outcome, Policy, decide};
+use crate::enrollment::LoadError;
 use crate::network;
-use crate::otp::Verdict;
 use crate::session::{LogLevel, Session};
-use crate::state::{State, StateStore};
-use crate::system::{account, clock};
+use crate::state::State;
+use crate::store::{self, Repair, Store};
+use crate::system::account;
 
 /// What the user sees when a code is refused because of a lockout.
 pub fn lockout_message(seconds: u64) -> String {
@@ -120,11 +121,15 @@ impl Authenticator<'_> {
         if let Some(code) = self.exemption(&account) {
             return code;
         }
-        let secret = match enrollment::load(&self.config, &account) {
+        let mut store = match store::open(&self.config) {
+            Ok(store) => store,
+            Err(error) => return self.refuse_unavailable(&error.to_string()),
+        };
+        let secret = match store.enrollment(&account) {
             Ok(secret) => secret,
             Err(LoadError::NotEnrolled(path)) => {
                 return match self.config.unenrolled {
-                    Unenrolled::Allow => match self.logged_in_with_a_code_before(&account) {
+                    Unenrolled::Allow => match self.logged_in_with_a_code_before(&mut *store, &account) {
                         // A secret that vanished (an empty mount point for
                         // a home, a file deleted from the user's shell) must
                         // not turn the second factor off: root's state
@@ -140,7 +145,8 @@ impl Authenticator<'_> {
                         )),
                         Err(error) => self.refuse_unavailable(&error),
                     },
-                    Unenrolled::Deny => self
+                    // TODO(enroll-login): enrollment at login; until then as deny.
+                    Unenrolled::Deny | Unenrolled::Enroll => self
                         .deny_without_secret(&format!("not enrolled ({} missing)", path.display())),
                 };
             }
@@ -162,47 +168,42 @@ impl Authenticator<'_> {
                 secret.recovery.len()
             )
         });
-        let generator = match secret.generator() {
-            Ok(generator) => generator,
+        let credential = match Credential::new(secret) {
+            Ok(credential) => credential,
             Err(error) => return self.refuse_unavailable(&format!("secret unusable: {}", error.0)),
         };
-        let store = match StateStore::for_account(&self.config, &account) {
-            Ok(store) => store,
-            Err(error) => return self.refuse_unavailable(&error.to_string()),
-        };
-        let Some(now) = clock::now(&self.config.state_dir) else {
-            return self.refuse_unavailable("system clock is before 1970");
-        };
         // Read without the lock: the user may take minutes to type.
-        match store.read() {
-            Ok(state) => {
-                if let Some(seconds) = state.lockout_remaining(now) {
+        match store.snapshot(&account) {
+            Ok(snapshot) => {
+                if let Some(seconds) = snapshot.state.lockout_remaining(snapshot.now) {
                     return self.locked_out(seconds);
                 }
             }
             Err(error) => return self.refuse_unavailable(&error.to_string()),
         }
-        let enrolled = Enrolled {
-            secret,
-            generator,
-            store,
+        let digits = usize::from(credential.secret.digits);
+        let mut attempt = Attempt {
+            store: &mut *store,
+            account: &account,
+            credential: &credential,
         };
         // try_first_pass: a token that is a valid code logs in without a
-        // prompt. A token shaped exactly like a code (all `digits` digits,
-        // or `xxxx-xxxx`) that is not valid counts as a wrong code, so the
-        // token cannot be used for free guesses; anything else (such as
-        // pam_unix's password) is not recorded. Then the user is asked.
+        // prompt. Only a token shaped exactly like a code is checked, and
+        // then it counts when wrong (no free guesses through the token);
+        // anything else (such as pam_unix's password) is not checked.
         if self.config.flags.try_first_pass && !self.config.flags.use_first_pass {
             if let Some(token) = self.session.auth_token() {
-                let counted = is_code_shaped(&token, usize::from(enrolled.secret.digits));
-                let trial = Trial::Token { counted };
-                if let Some(code) = self.attempt(&enrolled, parse_answer(&token), trial) {
-                    return code;
+                if is_code_shaped(&token, digits) {
+                    if let Some(code) =
+                        self.attempt(&mut attempt, parse_answer(&token), Trial::Token)
+                    {
+                        return code;
+                    }
                 }
                 self.debug(|| "try_first_pass: PAM_AUTHTOK is not a valid code, asking".into());
             }
         }
-        let raw = match self.obtain_answer(usize::from(enrolled.secret.digits)) {
+        let raw = match self.obtain_answer(digits) {
             Ok(raw) => raw,
             Err(code) => {
                 self.log(
@@ -214,107 +215,68 @@ impl Authenticator<'_> {
         };
         let answer = parse_answer(&raw);
         drop(raw);
-        self.attempt(&enrolled, answer, Trial::Final)
+        self.attempt(&mut attempt, answer, Trial::Final)
             .unwrap_or(PamResultCode::PAM_AUTH_ERR)
     }
 
-    /// Check `answer` and record the outcome, under the state lock. `None`
-    /// only for a `Trial::Token` that was not accepted (nothing recorded).
+    /// Decide `answer` and record the outcome, in one update of the store
+    /// (which never talks to the user). `None` only for a `Trial::Token`
+    /// that was refused without starting a lockout: then the user is asked.
     fn attempt(
         &mut self,
-        enrolled: &Enrolled,
+        attempt: &mut Attempt<'_>,
         answer: Answer,
         trial: Trial,
     ) -> Option<PamResultCode> {
-        let Enrolled {
-            secret,
-            generator,
-            store,
-        } = enrolled;
-        // Decide under the lock, on the state as it is now.
-        let lock = match store.lock() {
-            Ok(lock) => lock,
-            Err(error) => return Some(self.refuse_unavailable(&error.to_string())),
-        };
-        // (Never talk to the user while holding the lock: drop it first.)
-        let Some(now) = clock::now(&self.config.state_dir) else {
-            drop(lock);
-            return Some(self.refuse_unavailable("system clock is before 1970"));
-        };
-        let mut state = match store.read() {
-            Ok(state) => state,
-            Err(error) => {
-                drop(lock);
-                return Some(self.refuse_unavailable(&error.to_string()));
+        let policy = Policy::of(&self.config);
+        let mut decision = None;
+        let updated = attempt
+            .store
+            .update(attempt.account, Repair::Refuse, &mut |state, now| {
+                let decided = decide(attempt.credential, state, &answer, now, &policy);
+                let next = decided.state.clone();
+                decision = Some(decided);
+                next
+            });
+        drop(answer);
+        let (updated, decision) = match (updated, decision) {
+            (Ok(updated), Some(decision)) => (updated, decision),
+            (Ok(_), None) => {
+                return Some(self.refuse_unavailable("the store returned without deciding"));
+            }
+            // Without a durable record the code could be used again: refuse.
+            (Err(error), decided) => {
+                let what = decided.map_or("no decision", |d| d.outcome.describe());
+                return Some(self.refuse_unavailable(&format!(
+                    "{error}; the outcome ({what}) was not recorded"
+                )));
             }
         };
-        if let Some(seconds) = state.lockout_remaining(now) {
-            drop(lock);
+        let outcome = decision.outcome;
+        let state = updated.state;
+        let now = updated.now;
+        self.debug(|| format!("checked at {now}: {}", outcome.describe()));
+        if let Outcome::LockedOut(seconds) = outcome {
             return Some(self.locked_out(seconds));
         }
-        let outcome = match &answer {
-            Answer::Totp(code) => {
-                let last = state.last_step_for_period(secret.period);
-                match generator.verify(code, now, self.config.window, last) {
-                    Verdict::Accepted(step) => Outcome::Code(step),
-                    Verdict::Reused(_) => Outcome::Reused,
-                    // Eight digits may be a scratch code imported from
-                    // google-authenticator, kept as a recovery code.
-                    Verdict::Wrong => match crate::recovery::normalize(code) {
-                        Some(canonical) => recovery_outcome(&secret.recovery, &state, &canonical),
-                        None => Outcome::Wrong,
-                    },
-                }
-            }
-            Answer::Recovery(code) => recovery_outcome(&secret.recovery, &state, code),
-            Answer::Malformed => Outcome::Malformed,
-        };
-        drop(answer);
-        self.debug(|| {
-            format!(
-                "checked at {now}, last accepted step began at {:?}: {}",
-                state.last_step_start,
-                outcome.describe()
-            )
-        });
-        match &outcome {
-            Outcome::Code(step) => state.record_success(now, Some(generator.step_start(*step))),
-            Outcome::Recovery(id) => {
-                state.used_recovery.push(id.clone());
-                state.record_success(now, None);
-            }
-            _ if trial == (Trial::Token { counted: false }) => return None,
-            _ => state.record_failure(
-                now,
-                self.config.max_failures,
-                self.config.lockout,
-                self.config.lockout_max,
-            ),
-        }
-        if let Err(error) = store.write(&state, &lock) {
-            // Without a durable record the code could be used again: refuse.
-            drop(lock);
-            return Some(self.refuse_unavailable(&format!(
-                "{error}; the outcome ({}) was not recorded",
-                outcome.describe()
-            )));
-        }
-        drop(lock);
-        if trial == (Trial::Token { counted: true }) && !outcome.is_success() {
+        if trial == Trial::Token && !outcome.is_success() {
             // Counted; now ask, unless this failure started a lockout.
             self.log(
                 LogLevel::Warning,
                 &format!(
-                    "PAM_AUTHTOK from an earlier module: {} ({} consecutive failures)",
+                    "PAM_AUTHTOK from an earlier module: {} ({})",
                     outcome.describe(),
-                    state.failures
+                    failures(state.failures)
                 ),
             );
             return state
                 .lockout_remaining(now)
                 .map(|seconds| self.locked_out(seconds));
         }
-        let recovery_left = crate::recovery::unused_count(&secret.recovery, &state.used_recovery);
+        let recovery_left = crate::recovery::unused_count(
+            &attempt.credential.secret.recovery,
+            &state.used_recovery,
+        );
         Some(self.finish(&outcome, &state, recovery_left, now))
     }
 
@@ -352,9 +314,9 @@ impl Authenticator<'_> {
                 self.log(
                     LogLevel::Warning,
                     &format!(
-                        "refused: {} ({} consecutive failures{lock})",
+                        "refused: {} ({}{lock})",
                         outcome.describe(),
-                        state.failures
+                        failures(state.failures)
                     ),
                 );
                 PamResultCode::PAM_AUTH_ERR
@@ -364,10 +326,15 @@ impl Authenticator<'_> {
 
     /// Whether the module's own (root-owned) state shows this account has
     /// been enrolled: a code or recovery code was accepted before.
-    fn logged_in_with_a_code_before(&self, account: &account::Account) -> Result<bool, String> {
-        let store = StateStore::for_account(&self.config, account).map_err(|e| e.to_string())?;
-        let state = store.read().map_err(|e| e.to_string())?;
-        Ok(state.last_success.is_some() || state.last_step_start.is_some())
+    fn logged_in_with_a_code_before(
+        &self,
+        store: &mut dyn Store,
+        account: &account::Account,
+    ) -> Result<bool, String> {
+        let state = store.snapshot(account).map_err(|e| e.to_string())?.state;
+        Ok(state.last_success.is_some()
+            || state.last_step_start.is_some()
+            || state.last_counter.is_some())
     }
 
     fn locked_out(&mut self, seconds: u64) -> PamResultCode {
@@ -472,98 +439,26 @@ impl Authenticator<'_> {
     }
 }
 
-/// Split "password + code" typed at one prompt: the code is the last
-/// `digits` characters, or a recovery code (`xxxx-xxxx`) at the end.
-fn split_forwarded(answer: &[u8], digits: usize) -> (&[u8], &[u8]) {
-    let recovery_len = 9;
-    if answer.len() >= recovery_len {
-        let (password, tail) = answer.split_at(answer.len() - recovery_len);
-        if std::str::from_utf8(tail)
-            .ok()
-            .and_then(crate::recovery::normalize)
-            .is_some()
-        {
-            return (password, tail);
-        }
-    }
-    let cut = answer.len().saturating_sub(digits);
-    answer.split_at(cut)
+/// What an enrolled user's answer is checked against, and where it is recorded.
+struct Attempt<'a> {
+    store: &'a mut dyn Store,
+    account: &'a account::Account,
+    credential: &'a Credential,
 }
 
-/// What an enrolled user's answer is checked against.
-struct Enrolled {
-    secret: crate::secret::SecretFile,
-    generator: crate::otp::Generator,
-    store: StateStore,
-}
-
-/// A token tried before prompting (`try_first_pass`): recorded if accepted,
-/// counted as a failure if it is shaped like a code (`counted`), else left
-/// unrecorded. The final answer is recorded whatever it is.
+/// A token tried before prompting (`try_first_pass`): refused, it leads to
+/// the prompt. The final answer ends the authentication whatever it is.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Trial {
-    Token { counted: bool },
+    Token,
     Final,
 }
 
-/// Whether a token left by an earlier module is shaped exactly like a code:
-/// `digits` ASCII digits, or a recovery code as printed (`xxxx-xxxx`).
-fn is_code_shaped(token: &[u8], digits: usize) -> bool {
-    let token = token.trim_ascii();
-    let totp = token.len() == digits && token.iter().all(u8::is_ascii_digit);
-    let recovery = token.len() == 9
-        && token.iter().enumerate().all(|(i, b)| {
-            if i == 4 {
-                *b == b'-'
-            } else {
-                b.is_ascii_alphanumeric()
-            }
-        });
-    totp || recovery
-}
-
-enum Outcome {
-    Code(u64),
-    Recovery(String),
-    Reused,
-    RecoveryUsed,
-    Wrong,
-    Malformed,
-}
-
-impl Outcome {
-    fn is_success(&self) -> bool {
-        matches!(self, Outcome::Code(_) | Outcome::Recovery(_))
-    }
-
-    fn describe(&self) -> &'static str {
-        match self {
-            Outcome::Code(_) => "code accepted",
-            Outcome::Recovery(_) => "recovery code accepted",
-            Outcome::Reused => "code already used (replay)",
-            Outcome::RecoveryUsed => "recovery code already used",
-            Outcome::Wrong => "wrong code",
-            Outcome::Malformed => "malformed answer",
-        }
-    }
-}
-
-/// Compare against every stored hash (no early exit), then consult the state.
-fn recovery_outcome(
-    hashes: &[crate::recovery::RecoveryHash],
-    state: &State,
-    code: &str,
-) -> Outcome {
-    let mut found = None;
-    for hash in hashes {
-        if hash.matches(code) {
-            found = Some(hash.id());
-        }
-    }
-    match found {
-        Some(id) if state.used_recovery.contains(&id) => Outcome::RecoveryUsed,
-        Some(id) => Outcome::Recovery(id),
-        None => Outcome::Wrong,
+/// "1 consecutive failure", "2 consecutive failures".
+fn failures(count: u32) -> String {
+    match count {
+        1 => "1 consecutive failure".to_string(),
+        n => format!("{n} consecutive failures"),
     }
 }
 
@@ -636,7 +531,7 @@ mod tests {
                 .unwrap()
                 .generator()
                 .unwrap();
-        let now = clock::now(dir.path()).unwrap();
+        let now = crate::system::clock::now(dir.path()).unwrap();
         let code = generator.code_for_step(generator.step_at(now));
         let wrong = if code == "000000" { "111111" } else { "000000" };
         let answers = [code.as_str(), code.as_str(), wrong, "%s%n"];
@@ -669,18 +564,5 @@ mod tests {
                 assert!(!line.contains(secret_b32), "secret in log: {line}");
             }
         }
-    }
-
-    #[test]
-    fn forwarded_answers_split_at_the_code() {
-        assert_eq!(
-            split_forwarded(b"hunter2123456", 6),
-            (&b"hunter2"[..], &b"123456"[..])
-        );
-        assert_eq!(
-            split_forwarded(b"pw abcd-efgh", 6),
-            (&b"pw "[..], &b"abcd-efgh"[..])
-        );
-        assert_eq!(split_forwarded(b"123", 6), (&b""[..], &b"123"[..]));
     }
 }

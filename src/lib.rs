@@ -10,9 +10,10 @@
     )
 )]
 
+pub mod answer;
 pub mod auth;
-pub mod code;
 pub mod config;
+pub mod decision;
 pub mod enrollment;
 pub mod migrate;
 pub mod network;
@@ -23,6 +24,7 @@ pub mod secret;
 pub mod session;
 pub mod simple_toml;
 pub mod state;
+pub mod store;
 pub mod system;
 
 use std::ffi::CStr;

@@ -420,3 +420,25 @@ fn under_allow_a_vanished_secret_of_a_user_who_used_codes_is_refused_not_skipped
     assert_eq!(outcome.code, PAM_SUCCESS);
     assert!(outcome.prompts().is_empty());
 }
+
+#[test]
+fn try_first_pass_checks_only_tokens_it_would_count() {
+    // Review finding: "913 571" (the right code, spaced) used to be checked
+    // without being counted when wrong. Now a token is checked only if it
+    // is shaped exactly like a code, and then it counts.
+    let fixture = Fixture::new();
+    let service = first_pass_stack(&fixture, "try_first_pass max_failures=1");
+    let code = fixture.code(0);
+    let spaced = format!("{} {}", &code[..3], &code[3..]);
+    let outcome = service.authenticate(&fixture.user, vec![Some(spaced.into_bytes()), None]);
+    assert_eq!(asked_after_token(&outcome), vec![PROMPT]);
+    assert_eq!(outcome.code, PAM_CONV_ERR);
+    let state = pam_totp::state::State::parse(&fixture.state_text()).unwrap_or_default();
+    assert_eq!(state.failures, 0, "an unchecked token counts nothing");
+    // Exactly shaped and wrong: counted (max_failures=1 locks out at once).
+    let wrong = fixture.wrong_code_at(common::now());
+    let outcome = service.authenticate(&fixture.user, vec![Some(wrong.into_bytes()), None]);
+    assert_eq!(outcome.code, PAM_MAXTRIES, "{:?}", outcome.shown);
+    let state = pam_totp::state::State::parse(&fixture.state_text()).unwrap();
+    assert_eq!(state.failures, 1);
+}
