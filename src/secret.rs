@@ -91,6 +91,23 @@ pub fn decode_base32(text: &str) -> Option<Zeroizing<Vec<u8>>> {
     base32::decode(base32::Alphabet::Rfc4648 { padding: false }, &cleaned).map(Zeroizing::new)
 }
 
+/// Decode a hexadecimal secret (either case, an even number of digits;
+/// spaces forgiven), as hardware token vendors and pam_oath give seeds.
+pub fn decode_hex(text: &str) -> Option<Zeroizing<Vec<u8>>> {
+    let cleaned: Zeroizing<Vec<u8>> = Zeroizing::new(text.bytes().filter(|b| *b != b' ').collect());
+    if cleaned.is_empty() || cleaned.len() % 2 != 0 {
+        return None;
+    }
+    let digit = |b: u8| char::from(b).to_digit(16);
+    let mut out = Zeroizing::new(Vec::with_capacity(cleaned.len() / 2));
+    for pair in cleaned.chunks_exact(2) {
+        let [high, low] = pair else { return None };
+        let byte = digit(*high)?.checked_mul(16)?.checked_add(digit(*low)?)?;
+        out.push(u8::try_from(byte).ok()?);
+    }
+    Some(out)
+}
+
 pub fn encode_base32(bytes: &[u8]) -> Zeroizing<String> {
     Zeroizing::new(base32::encode(
         base32::Alphabet::Rfc4648 { padding: false },
@@ -101,7 +118,19 @@ pub fn encode_base32(bytes: &[u8]) -> Zeroizing<String> {
 impl SecretFile {
     /// The kind of codes, as `list` and `status` show it.
     pub fn kind_name(&self) -> &'static str {
-        "TOTP"
+        self.kind.name()
+    }
+
+    /// For an HOTP token: the next counter value it will show, given the
+    /// last value the state accepted (the file's `counter` until then).
+    pub fn next_counter(&self, last_accepted: Option<u64>) -> Option<u64> {
+        match self.kind {
+            TokenKind::Totp => None,
+            TokenKind::Hotp { counter } => Some(match last_accepted {
+                Some(last) => last.saturating_add(1),
+                None => counter,
+            }),
+        }
     }
 
     pub fn parse(bytes: &[u8]) -> Result<SecretFile, SecretError> {
@@ -378,6 +407,11 @@ mod tests {
         assert_eq!(a, b);
         assert!(decode_base32("").is_none());
         assert!(decode_base32("JBSW1").is_none());
+        assert_eq!(decode_hex("3132 33ff").unwrap().as_slice(), b"123\xff");
+        assert_eq!(decode_hex("FFfe").unwrap().as_slice(), b"\xff\xfe");
+        for bad in ["", "1", "123", "zz", "+1", "１２"] {
+            assert!(decode_hex(bad).is_none(), "{bad:?}");
+        }
     }
 
     #[test]

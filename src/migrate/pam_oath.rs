@@ -286,17 +286,7 @@ fn parse_type(field: &str) -> Option<(OathKind, u8)> {
 
 /// Hexadecimal, either case, an even number of digits (as oath_hex2bin).
 fn decode_hex(text: &str) -> Option<Zeroizing<Vec<u8>>> {
-    if text.is_empty() || text.len() % 2 != 0 {
-        return None;
-    }
-    let digit = |b: u8| char::from(b).to_digit(16);
-    let mut out = Zeroizing::new(Vec::with_capacity(text.len() / 2));
-    for pair in text.as_bytes().chunks_exact(2) {
-        let [high, low] = pair else { return None };
-        let byte = digit(*high)?.checked_mul(16)?.checked_add(digit(*low)?)?;
-        out.push(u8::try_from(byte).ok()?);
-    }
-    Some(out)
+    crate::secret::decode_hex(text)
 }
 
 /// `YYYY-MM-DDTHH:MM:SSL`, as pam_oath's strftime writes it.

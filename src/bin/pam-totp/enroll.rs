@@ -6,8 +6,8 @@ use std::io::{BufRead, IsTerminal, Write};
 use clap::{Args, ValueEnum};
 use pam_totp::answer::{Answer, parse_answer};
 use pam_totp::config::Config;
-use pam_totp::otp::{Generator, HashAlgorithm, Verdict};
-use pam_totp::secret::{SecretFile, encode_base32};
+use pam_totp::otp::{CounterVerdict, HashAlgorithm, Verdict};
+use pam_totp::secret::{SecretFile, TokenKind, decode_base32, decode_hex, encode_base32};
 use pam_totp::store::{Repair, Replacing};
 use pam_totp::system::account::Account;
 use zeroize::Zeroizing;
@@ -16,7 +16,7 @@ use crate::Failure;
 use crate::qr::{Matrix, QrStyle};
 use crate::state_access;
 use crate::target;
-use crate::uri::KeyUri;
+use crate::uri::{KeyUri, UriKind};
 
 /// Secret length: 160 bits, as RFC 4226 recommends.
 const SECRET_BYTES: usize = 20;
@@ -30,7 +30,11 @@ const TRIES: u32 = 3;
 and the secret in groups of four, ask for the code the app then shows, and only after a correct \
 code save the secret file (mode 0600) and print single-use recovery codes, once.\n\n\
 An existing enrollment is replaced only with --force; the old app entry and recovery codes \
-then stop working."
+then stop working.\n\n\
+With --hotp the codes come from a counter (RFC 4226), as with hardware OATH tokens and YubiKey \
+HOTP slots: the URI is otpauth://hotp/...&counter=N. For a hardware token, root gives its seed \
+with --secret-hex or --secret (and --counter, the counter value the token shows next), and \
+confirms with the token's next code or --no-confirm."
 )]
 pub struct EnrollArgs {
     /// Enroll this user instead of yourself (root only)
@@ -57,6 +61,18 @@ pub struct EnrollArgs {
     /// How to draw the QR code
     #[arg(long, value_enum, default_value = "utf8")]
     qr: QrStyle,
+    /// Codes from a counter (HOTP, RFC 4226) instead of the time
+    #[arg(long)]
+    hotp: bool,
+    /// With --hotp: the counter value the token shows next
+    #[arg(long, value_name = "N", requires = "hotp", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=i64::MAX as u64))]
+    counter: u64,
+    /// With --hotp: the token's seed in hexadecimal (root only)
+    #[arg(long, value_name = "HEX", requires = "hotp", conflicts_with = "secret")]
+    secret_hex: Option<String>,
+    /// With --hotp: the token's seed in base32 (root only)
+    #[arg(long, value_name = "BASE32", requires = "hotp")]
+    secret: Option<String>,
     /// Replace an existing enrollment
     #[arg(long)]
     force: bool,
@@ -100,6 +116,7 @@ pub fn in_groups_of_four(secret_base32: &str) -> String {
 pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
     let account = target::resolve(args.user.as_deref())?;
     target::require_own_store(config, &account)?;
+    let given = given_seed(&args)?;
     let mut store = state_access::open(config)?;
     if store.is_enrolled(&account)? && !args.force {
         return Err(Failure(format!(
@@ -118,20 +135,29 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
     if issuer.contains(':') || label.contains(':') {
         return Err(Failure("the issuer and label must not contain ':'".into()));
     }
-    let secret = Zeroizing::new(pam_totp::system::random::bytes(SECRET_BYTES)?);
+    let seed_given = given.is_some();
+    let secret = match given {
+        Some(seed) => seed,
+        None => Zeroizing::new(pam_totp::system::random::bytes(SECRET_BYTES)?),
+    };
     let count = args.recovery_codes.unwrap_or(config.recovery_codes);
     let (codes, hashes) = pam_totp::recovery::generate(count as usize)?;
-    let file = SecretFile {
+    let mut file = SecretFile {
         secret,
         algorithm: args.algorithm.into(),
         digits: args.digits,
         period: args.period,
         recovery: hashes,
-        kind: pam_totp::secret::TokenKind::Totp,
+        kind: if args.hotp {
+            TokenKind::Hotp {
+                counter: args.counter,
+            }
+        } else {
+            TokenKind::Totp
+        },
     };
-    let generator = file
-        .generator()
-        .map_err(|error| Failure(format!("cannot use the new secret: {}", error.0)))?;
+    let checker = Checker::of(&file)
+        .map_err(|error| Failure(format!("cannot use the secret: {}", error.0)))?;
     let secret_base32 = encode_base32(&file.secret);
     let uri = Zeroizing::new(
         KeyUri {
@@ -140,7 +166,12 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
             secret_base32: &secret_base32,
             algorithm: file.algorithm,
             digits: file.digits,
-            period: file.period,
+            kind: match file.kind {
+                TokenKind::Totp => UriKind::Totp {
+                    period: file.period,
+                },
+                TokenKind::Hotp { counter } => UriKind::Hotp { counter },
+            },
         }
         .to_uri(),
     );
@@ -151,19 +182,26 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
     } else {
         Box::new(std::io::stdout())
     };
-    let show = !(args.json && args.no_confirm);
+    // A seed root typed in is already in the token: not shown again.
+    let show = !(args.json && args.no_confirm) && !seed_given;
     if show {
         let qr = if args.json { QrStyle::None } else { args.qr };
         show_secret(&mut out, &file, &issuer, &label, &secret_base32, &uri, qr)?;
+    } else if seed_given {
+        writeln!(out, "Token:   {}", describe(&file))?;
     }
     if !args.no_confirm {
-        confirm(
-            &mut out,
-            &generator,
-            config.window.max(1),
-            &file,
-            &config.state_dir,
-        )?;
+        let window = Window {
+            time: config.window.max(1),
+            counter: config.hotp_window,
+        };
+        let accepted = confirm(&mut out, &checker, window, &file, &config.state_dir)?;
+        // The confirming code is used: the token shows the next one next.
+        if let (TokenKind::Hotp { .. }, Some(counter)) = (file.kind, accepted) {
+            file.kind = TokenKind::Hotp {
+                counter: counter.saturating_add(1),
+            };
+        }
     }
 
     let repair = Repair::With(state_access::repaired(config, &mut *store, &account));
@@ -217,36 +255,107 @@ fn show_secret(
     writeln!(out, "Issuer:  {issuer}")?;
     writeln!(out, "Account: {label}")?;
     writeln!(out, "Secret:  {}", in_groups_of_four(secret_base32))?;
-    writeln!(
-        out,
-        "Type:    time-based (TOTP), {}, {} digits, every {} seconds",
-        file.algorithm.name(),
-        file.digits,
-        file.period
-    )?;
+    writeln!(out, "Type:    {}", describe(file))?;
     writeln!(out, "URI:     {uri}")?;
     writeln!(out)?;
     out.flush()?;
     Ok(())
 }
 
+/// How a new enrollment's codes are checked.
+enum Checker {
+    Time(pam_totp::otp::Generator),
+    Counter(pam_totp::otp::CounterGenerator),
+}
+
+impl Checker {
+    fn of(file: &SecretFile) -> Result<Checker, pam_totp::otp::InvalidParameters> {
+        Ok(match file.kind {
+            TokenKind::Totp => Checker::Time(file.generator()?),
+            TokenKind::Hotp { .. } => Checker::Counter(file.counter_generator()?),
+        })
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Window {
+    time: u32,
+    counter: u32,
+}
+
+/// "time-based (TOTP), SHA1, 6 digits, every 30 seconds", or the HOTP form.
+fn describe(file: &SecretFile) -> String {
+    match file.kind {
+        TokenKind::Totp => format!(
+            "time-based (TOTP), {}, {} digits, every {} seconds",
+            file.algorithm.name(),
+            file.digits,
+            file.period
+        ),
+        TokenKind::Hotp { counter } => format!(
+            "counter-based (HOTP), {}, {} digits, next counter value {counter}",
+            file.algorithm.name(),
+            file.digits
+        ),
+    }
+}
+
+/// The seed root gave (`--secret-hex`, `--secret`), checked.
+fn given_seed(args: &EnrollArgs) -> Result<Option<Zeroizing<Vec<u8>>>, Failure> {
+    let (text, decoded) = match (&args.secret_hex, &args.secret) {
+        (None, None) => return Ok(None),
+        (Some(hex), _) => ("--secret-hex", decode_hex(hex)),
+        (None, Some(base32)) => ("--secret", decode_base32(base32)),
+    };
+    if !state_access::may_use_state() {
+        return Err(Failure(format!(
+            "only root can give the seed with {text}; enroll without it for a new random secret"
+        )));
+    }
+    let seed = decoded.ok_or_else(|| {
+        Failure(format!(
+            "the {text} value is not {}",
+            if text == "--secret-hex" {
+                "hexadecimal (an even number of 0-9 a-f)"
+            } else {
+                "base32 (A-Z, 2-7)"
+            }
+        ))
+    })?;
+    if seed.len() < pam_totp::migrate::MIN_SECRET_BYTES {
+        return Err(Failure(format!(
+            "the seed has only {} bits, fewer than the 128 pam-totp requires",
+            seed.len() * 8
+        )));
+    }
+    Ok(Some(seed))
+}
+
 /// Ask for the current code until one is right, at most `TRIES` times.
+/// Returns the counter value it matched (HOTP).
 fn confirm(
     out: &mut dyn Write,
-    generator: &Generator,
-    window: u32,
+    checker: &Checker,
+    window: Window,
     file: &SecretFile,
     state_dir: &std::path::Path,
-) -> Result<(), Failure> {
+) -> Result<Option<u64>, Failure> {
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
     let mut tries_left = TRIES;
     while tries_left > 0 {
-        write!(
-            out,
-            "Type the {}-digit code the app shows now: ",
-            file.digits
-        )?;
+        match checker {
+            Checker::Time(_) => write!(
+                out,
+                "Type the {}-digit code the app shows now: ",
+                file.digits
+            )?,
+            Checker::Counter(_) => write!(
+                out,
+                "Press the token (or the app's refresh) and type the {}-digit code: ",
+                file.digits
+            )?,
+        }
         out.flush()?;
         let mut line = Zeroizing::new(String::new());
         let read = input.read_line(&mut line)?;
@@ -264,22 +373,39 @@ fn confirm(
         }
         let now = pam_totp::system::clock::now(state_dir)
             .ok_or_else(|| Failure("the system clock is set before 1970".into()))?;
-        let right = match parse_answer(line.as_bytes()) {
-            Answer::Totp(code) => matches!(
-                generator.verify(&code, now, window, None),
-                Verdict::Accepted(_)
-            ),
-            _ => false,
+        let right = match (parse_answer(line.as_bytes()), checker) {
+            (Answer::Totp(code), Checker::Time(generator)) => {
+                match generator.verify(&code, now, window.time, None) {
+                    Verdict::Accepted(_) => Some(None),
+                    _ => None,
+                }
+            }
+            (Answer::Totp(code), Checker::Counter(generator)) => {
+                let next = match file.kind {
+                    TokenKind::Hotp { counter } => counter,
+                    TokenKind::Totp => 0,
+                };
+                match generator.verify(&code, None, next, window.counter) {
+                    CounterVerdict::Accepted(counter) => Some(Some(counter)),
+                    _ => None,
+                }
+            }
+            _ => None,
         };
-        if right {
-            return Ok(());
+        if let Some(accepted) = right {
+            return Ok(accepted);
         }
         tries_left -= 1;
         if tries_left > 0 {
             writeln!(
                 out,
-                "That is not the current code ({tries_left} {} left). Check that the phone sets its clock automatically.",
-                if tries_left == 1 { "try" } else { "tries" }
+                "That is not the current code ({tries_left} {} left). {}",
+                if tries_left == 1 { "try" } else { "tries" },
+                match checker {
+                    Checker::Time(_) => "Check that the phone sets its clock automatically.",
+                    Checker::Counter(_) =>
+                        "Check the seed and --counter (the counter value the token shows next).",
+                }
             )?;
         }
     }
