@@ -578,7 +578,8 @@ mod tests {
             .find(|code| !all_codes.contains(code))
             .unwrap();
         // (name, state, typed, outcome, failures after, last_counter after)
-        let table: Vec<(&str, &State, String, Outcome, u32, Option<u64>)> = vec![
+        type Row<'a> = (&'a str, &'a State, String, Outcome, u32, Option<u64>);
+        let table: Vec<Row> = vec![
             (
                 "last + 1",
                 &after,

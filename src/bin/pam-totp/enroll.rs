@@ -183,7 +183,7 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
         Box::new(std::io::stdout())
     };
     // A seed root typed in is already in the token: not shown again.
-    let show = !(args.json && args.no_confirm) && !seed_given;
+    let show = !(seed_given || args.json && args.no_confirm);
     if show {
         let qr = if args.json { QrStyle::None } else { args.qr };
         show_secret(&mut out, &file, &issuer, &label, &secret_base32, &uri, qr)?;
