@@ -240,15 +240,20 @@ impl SecretFile {
             recovery,
             kind,
         };
-        let usable = match file.kind {
-            TokenKind::Totp => file.generator().map(drop),
-            TokenKind::Hotp { .. } => file.counter_generator().map(drop),
-        };
-        usable.map_err(|InvalidParameters(reason)| SecretError::Bad {
-            key: "secret",
-            reason,
-        })?;
+        file.check_usable()
+            .map_err(|InvalidParameters(reason)| SecretError::Bad {
+                key: "secret",
+                reason,
+            })?;
         Ok(file)
+    }
+
+    /// Whether codes can be made from it (secret length, digits, period).
+    pub fn check_usable(&self) -> Result<(), InvalidParameters> {
+        match self.kind {
+            TokenKind::Totp => self.generator().map(drop),
+            TokenKind::Hotp { .. } => self.counter_generator().map(drop),
+        }
     }
 
     /// The TOTP checker (for a `type = "totp"` file).

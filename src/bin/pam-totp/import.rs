@@ -26,8 +26,14 @@ secret and STEP_SIZE (so the app entry keeps working), SHA1 and 6 digits as that
 its scratch codes as single-use recovery codes. WINDOW_SIZE has no per-user place in pam-totp: the \
 command says which `window` the configuration needs to accept the same codes. RATE_LIMIT, \
 DISALLOW_REUSE and TIME_SKEW are not carried over (pam-totp always refuses reused codes and locks \
-out after `max_failures` wrong ones). Counter-based (HOTP) files are refused. The old file is left \
-in place."
+out after `max_failures` wrong ones). A counter-based (HOTP) file keeps its counter: HOTP_COUNTER \
+is the next value google-authenticator expects, so every earlier one stays used. The old file is \
+left in place.\n\n\
+With --from-oath USERSFILE (root), pam_oath's users file (/etc/users.oath) is converted instead, \
+for every user in it or only --user: HOTP, HOTP/E[/D], HOTP/T30[/D] and HOTP/T60[/D] lines with \
+their hex secrets; the counter, last code and time pam_oath wrote back after each login go into \
+the module's state, so no code pam_oath accepted works again. Lines that cannot be converted (a \
+password in the line, other types, short secrets) are reported with their line number and skipped."
 )]
 pub struct ImportArgs {
     /// Import for this user instead of yourself (root only)
@@ -36,12 +42,56 @@ pub struct ImportArgs {
     /// The google-authenticator file [default: ~USER/.google_authenticator]
     #[arg(long, value_name = "PATH")]
     from: Option<std::path::PathBuf>,
+    /// Convert pam_oath's users file instead (root only)
+    #[arg(long, value_name = "USERSFILE", conflicts_with = "from")]
+    from_oath: Option<std::path::PathBuf>,
     /// Replace an existing pam-totp enrollment
     #[arg(long)]
     force: bool,
 }
 
+/// What an imported token already used, to be kept as used in the state.
+#[derive(Clone, Copy)]
+pub enum Used {
+    /// The last accepted HOTP counter value.
+    Counter(u64),
+    /// The start (Unix seconds) of the last accepted TOTP time step.
+    StepStart(u64),
+}
+
+/// Record `used` in the state as already accepted, never moving it back.
+pub fn record_used(
+    store: &mut dyn pam_totp::store::Store,
+    account: &pam_totp::system::account::Account,
+    used: Used,
+) -> Result<(), Failure> {
+    store
+        .update(account, Repair::Refuse, &mut |state, _now| {
+            let mut next = state.clone();
+            match used {
+                Used::Counter(counter) => {
+                    next.last_counter = Some(state.last_counter.map_or(counter, |c| c.max(counter)))
+                }
+                Used::StepStart(start) => {
+                    next.last_step_start =
+                        Some(state.last_step_start.map_or(start, |s| s.max(start)))
+                }
+            }
+            (next != *state).then_some(next)
+        })
+        .map(drop)
+        .map_err(|error| {
+            Failure(format!(
+                "the enrollment of {} was saved, but what the old module accepted could not be recorded ({error}); run `pam-totp disable --user {}` and import again",
+                account.name, account.name
+            ))
+        })
+}
+
 pub fn run(config: &Config, args: ImportArgs) -> Result<(), Failure> {
+    if let Some(users_file) = &args.from_oath {
+        return crate::import_oath::run(config, users_file, args.user.as_deref(), args.force);
+    }
     let account = target::resolve(args.user.as_deref())?;
     target::require_own_store(config, &account)?;
     let from = args
@@ -72,13 +122,14 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<(), Failure> {
             "{shown} is not a google-authenticator file pam-totp can read: {error}"
         ))
     })?;
-    let step = match imported.kind {
-        Kind::Totp { step } => step,
-        Kind::Hotp { .. } => {
-            return Err(Failure(format!(
-                "{shown} is set up for counter-based codes (HOTP), which pam-totp does not support; enroll anew with `pam-totp enroll`"
-            )));
-        }
+    let (step, kind) = match imported.kind {
+        Kind::Totp { step } => (step, TokenKind::Totp),
+        Kind::Hotp { next_counter } => (
+            30,
+            TokenKind::Hotp {
+                counter: next_counter,
+            },
+        ),
     };
     if imported.secret.len() < MIN_SECRET_BYTES {
         return Err(Failure(format!(
@@ -115,9 +166,9 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<(), Failure> {
         digits: 6,
         period: step,
         recovery,
-        kind: TokenKind::Totp,
+        kind,
     };
-    file.generator()
+    file.check_usable()
         .map_err(|error| Failure(format!("the secret in {shown} cannot be used: {}", error.0)))?;
     let replacing = if same_secret {
         Replacing::Nothing
@@ -129,10 +180,23 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<(), Failure> {
         .save_enrollment(&account, &file, replacing, repair)
         .map_err(|error| Failure(error.to_string()))?;
 
-    println!(
-        "Imported {shown} for {} into {}: the same secret (SHA1, 6 digits, every {} seconds), so the app keeps working unchanged.",
-        account.name, place, file.period
-    );
+    // Counter values google-authenticator accepted stay used.
+    if let TokenKind::Hotp { counter } = file.kind {
+        if let Some(last) = counter.checked_sub(1) {
+            record_used(&mut *store, &account, Used::Counter(last))?;
+        }
+    }
+
+    match file.kind {
+        TokenKind::Totp => println!(
+            "Imported {shown} for {} into {}: the same secret (SHA1, 6 digits, every {} seconds), so the app keeps working unchanged.",
+            account.name, place, file.period
+        ),
+        TokenKind::Hotp { counter } => println!(
+            "Imported {shown} for {} into {}: the same counter-based secret (HOTP, SHA1, 6 digits); the next code accepted is the one for counter value {counter} or up to hotp_window = {} after it.",
+            account.name, place, config.hotp_window
+        ),
+    }
     let count = file.recovery.len();
     if count > 0 {
         println!(
@@ -144,7 +208,12 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<(), Failure> {
         );
     }
     let needed = equivalent_window(imported.window_size);
-    if needed == config.window {
+    if let TokenKind::Hotp { .. } = file.kind {
+        println!(
+            "Its WINDOW_SIZE {} is how many codes ahead it accepted; pam-totp tries hotp_window = {} (an administrator can change it in the configuration).",
+            imported.window_size, config.hotp_window
+        );
+    } else if needed == config.window {
         println!(
             "Its WINDOW_SIZE {} matches the configured window = {}.",
             imported.window_size, config.window

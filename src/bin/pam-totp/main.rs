@@ -4,6 +4,7 @@ mod check;
 mod disable;
 mod enroll;
 mod import;
+mod import_oath;
 mod qr;
 mod recovery_codes;
 mod resync;

@@ -17,7 +17,8 @@ use crate::target;
     about = "Find a counter-based token that was pressed too often (root only)",
     long_about = "Find where a counter-based (HOTP) token is: press it twice and give both codes. \
 If they are consecutive codes within 1,000 counter values after the last accepted one, the \
-counter moves past them (both are then used), under the state lock. Otherwise nothing changes \
+counter moves past them (both are then used) and the failed attempts the drift caused, with \
+any lockout, are cleared, under the state lock. Otherwise nothing changes \
 and the command says why. Root only."
 )]
 pub struct ResyncArgs {
@@ -64,31 +65,40 @@ pub fn run(config: &Config, args: ResyncArgs) -> Result<(), Failure> {
     store
         .update(&account, Repair::Refuse, &mut |state, _now| {
             let found = resync(&credential, state, &first, &second);
+            // Two consecutive codes prove the token: the failures its
+            // drift caused, and their lockout, go too.
             let next = found.as_ref().ok().map(|&counter| {
                 let mut next = state.clone();
                 next.last_counter = Some(counter);
+                next.failures = 0;
+                next.locked_until = 0;
                 next
             });
-            outcome = Some((found, state.last_counter));
+            outcome = Some((found, state.last_counter, state.failures));
             next
         })
         .map_err(|error| Failure(error.to_string()))?;
     match outcome {
-        Some((Ok(counter), before)) => {
+        Some((Ok(counter), before, failures)) => {
             let moved = match before {
                 Some(last) => format!("from last accepted {last} to {counter}"),
                 None => format!("to {counter}"),
             };
+            let cleared = match failures {
+                0 => String::new(),
+                1 => " (cleared 1 failed attempt)".to_string(),
+                n => format!(" (cleared {n} failed attempts)"),
+            };
             println!(
-                "Resynchronised {name}'s token: its counter moved {moved}; the next code it shows (counter value {}) logs in.",
+                "Resynchronised {name}'s token: its counter moved {moved}{cleared}; the next code it shows (counter value {}) logs in.",
                 counter.saturating_add(1)
             );
             Ok(())
         }
-        Some((Err(ResyncError::NotCounterBased), _)) => Err(Failure(format!(
+        Some((Err(ResyncError::NotCounterBased), _, _)) => Err(Failure(format!(
             "{name} is enrolled with time-based codes (TOTP), which need no resync; nothing was changed"
         ))),
-        Some((Err(ResyncError::NotFound { first }), _)) => Err(Failure(format!(
+        Some((Err(ResyncError::NotFound { first }), _, _)) => Err(Failure(format!(
             "the two codes are not consecutive codes of {name}'s token within the {RESYNC_RANGE} counter values from {first} on; nothing was changed (press the token twice and give both codes, in order)"
         ))),
         None => Err(Failure(
