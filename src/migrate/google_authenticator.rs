@@ -99,7 +99,10 @@ pub fn parse(bytes: &[u8]) -> Result<GoogleAuthenticator, ParseError> {
         .map(str::trim)
         .filter(|line| !line.is_empty())
         .ok_or(ParseError::Empty)?;
-    let secret = decode_base32(first).ok_or(ParseError::NotBase32)?;
+    // One base32 letter decodes to no bytes at all: no secret either.
+    let secret = decode_base32(first)
+        .filter(|secret| !secret.is_empty())
+        .ok_or(ParseError::NotBase32)?;
     let mut totp = false;
     let mut next_counter = None;
     let mut step = 30;
@@ -218,6 +221,8 @@ mod tests {
             (&b""[..], ParseError::Empty),
             (b"\xff\xfe", ParseError::NotText),
             (b"not base32!\n\" TOTP_AUTH\n", ParseError::NotBase32),
+            // Found by the fuzz target: one letter decodes to nothing.
+            (b"Z\n\" TOTP_AUTH\n", ParseError::NotBase32),
             (
                 b"ZTOBY62LWWAU4CCJGBMQU4U5XI\n\" TOTP_AUTH\n1234\n",
                 ParseError::BadLine(3),
