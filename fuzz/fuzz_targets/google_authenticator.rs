@@ -13,7 +13,11 @@ fuzz_target!(|data: &[u8]| {
             Kind::Hotp { next_counter } => assert!(next_counter <= i64::MAX as u64),
         }
         assert!(file.scratch_codes.iter().all(|code| code.len() == 8));
-        assert!(file.ignored.iter().all(|o| !o.chars().any(char::is_control)));
+        assert!(
+            file.ignored
+                .iter()
+                .all(|o| !o.chars().any(char::is_control))
+        );
         let _ = google_authenticator::equivalent_window(file.window_size);
     }
 });
