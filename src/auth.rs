@@ -7,7 +7,8 @@ use zeroize::Zeroizing;
 
 use crate::answer::{Answer, is_code_shaped, parse_answer, split_forwarded};
 use crate::config::{Config, Unenrolled};
-use crate::decision::{Credential, Outcome, Policy, decide};
+use crate::decision::{Credential, Outcome, Policy, decide, decide_without_credential};
+use crate::enroll_at_login::{self, Ending};
 use crate::enrollment::LoadError;
 use crate::network;
 use crate::session::{LogLevel, Session};
@@ -111,43 +112,43 @@ impl Authenticator<'_> {
         if network::host_in(&self.context.remote_host, &self.config.exempt_networks) {
             return self.skip("exempt: remote host is in exempt_networks");
         }
+        let mut store = match store::open(&self.config) {
+            Ok(store) => store,
+            Err(error) => return self.refuse_unavailable(&error.to_string()),
+        };
         let account = match account::lookup_user(&self.context.user) {
             Ok(account) => account,
             Err(account::LookupError::NotFound) => {
-                return self.deny_without_secret("unknown user");
+                return self.deny_without_secret(&mut *store, "unknown user");
             }
             Err(error) => return self.refuse_unavailable(&error.to_string()),
         };
         if let Some(code) = self.exemption(&account) {
             return code;
         }
-        let mut store = match store::open(&self.config) {
-            Ok(store) => store,
-            Err(error) => return self.refuse_unavailable(&error.to_string()),
-        };
         let secret = match store.enrollment(&account) {
             Ok(secret) => secret,
             Err(LoadError::NotEnrolled(path)) => {
                 return match self.config.unenrolled {
-                    Unenrolled::Allow => match self.logged_in_with_a_code_before(&mut *store, &account) {
-                        // A secret that vanished (an empty mount point for
-                        // a home, a file deleted from the user's shell) must
-                        // not turn the second factor off: root's state
-                        // remembers the enrollment until `pam-totp disable`.
-                        Ok(true) => self.refuse_unavailable(&format!(
-                            "no secret file {}, but this account has logged in with a code before (home not mounted, or the file was removed); if the user is really no longer enrolled, run `pam-totp disable --user {}`",
-                            path.display(),
-                            account.name
-                        )),
-                        Ok(false) => self.skip(&format!(
-                            "not enrolled ({} missing), allowed by policy",
-                            path.display()
-                        )),
-                        Err(error) => self.refuse_unavailable(&error),
-                    },
-                    // TODO(enroll-login): enrollment at login; until then as deny.
-                    Unenrolled::Deny | Unenrolled::Enroll => self
-                        .deny_without_secret(&format!("not enrolled ({} missing)", path.display())),
+                    Unenrolled::Allow => {
+                        match self.logged_in_with_a_code_before(&mut *store, &account) {
+                            // A secret that vanished (an empty mount point for
+                            // a home, a file deleted from the user's shell) must
+                            // not turn the second factor off: root's state
+                            // remembers the enrollment until `pam-totp disable`.
+                            Ok(true) => self.refuse_unavailable(&vanished(&path, &account)),
+                            Ok(false) => self.skip(&format!(
+                                "not enrolled ({} missing), allowed by policy",
+                                path.display()
+                            )),
+                            Err(error) => self.refuse_unavailable(&error),
+                        }
+                    }
+                    Unenrolled::Enroll => self.enroll_at_login(&mut *store, &account, &path),
+                    Unenrolled::Deny => self.deny_without_secret(
+                        &mut *store,
+                        &format!("not enrolled ({} missing)", path.display()),
+                    ),
                 };
             }
             // Whether such a user is enrolled is unknown: under deny, like any
@@ -155,7 +156,7 @@ impl Authenticator<'_> {
             Err(error @ LoadError::HomeUnavailable(_))
                 if self.config.unenrolled == Unenrolled::Deny =>
             {
-                return self.deny_without_secret(&error.to_string());
+                return self.deny_without_secret(&mut *store, &error.to_string());
             }
             Err(error) => return self.refuse_unavailable(&error.to_string()),
         };
@@ -315,21 +316,40 @@ impl Authenticator<'_> {
                 ));
                 PamResultCode::PAM_SUCCESS
             }
-            _ => {
-                let lock = match state.lockout_remaining(now) {
-                    Some(seconds) => format!(", locked out for {seconds} seconds"),
-                    None => String::new(),
-                };
-                self.log(
-                    LogLevel::Warning,
-                    &format!(
-                        "refused: {} ({}{lock})",
-                        outcome.describe(),
-                        failures(state.failures)
-                    ),
-                );
-                PamResultCode::PAM_AUTH_ERR
+            _ => self.refuse_counted(outcome.describe(), state, now),
+        }
+    }
+
+    /// A counted failure: logged, and if it started a lockout the user is
+    /// told now (not only at the next try).
+    fn refuse_counted(&mut self, what: &str, state: &State, now: u64) -> PamResultCode {
+        let locked = state.lockout_remaining(now);
+        let lock = match locked {
+            Some(seconds) => format!(", locked out for {seconds} seconds"),
+            None => String::new(),
+        };
+        self.log(
+            LogLevel::Warning,
+            &format!("refused: {what} ({}{lock})", failures(state.failures)),
+        );
+        match locked {
+            Some(seconds) => {
+                self.session.show_error(&lockout_message(seconds));
+                self.lockout_code()
             }
+            None => PamResultCode::PAM_AUTH_ERR,
+        }
+    }
+
+    /// What a lockout returns: `PAM_MAXTRIES` ("stop asking"), except to
+    /// OpenSSH's sshd (`PAM_TTY` "ssh"), which answers `PAM_MAXTRIES` by
+    /// dropping keyboard-interactive and asking `user@host's password:`,
+    /// a prompt nothing behind it can accept. `PAM_AUTH_ERR` lets `ssh`
+    /// show the lockout message and end.
+    fn lockout_code(&self) -> PamResultCode {
+        match self.session.tty().as_deref() {
+            Some("ssh") => PamResultCode::PAM_AUTH_ERR,
+            _ => PamResultCode::PAM_MAXTRIES,
         }
     }
 
@@ -346,26 +366,126 @@ impl Authenticator<'_> {
             || state.last_counter.is_some())
     }
 
+    /// `unenrolled = "enroll"` for a user with no secret: only one the
+    /// store has never seen log in with a code (else the secret vanished,
+    /// and that fails closed as under `allow`), and only through the
+    /// module's own prompt.
+    fn enroll_at_login(
+        &mut self,
+        store: &mut dyn Store,
+        account: &account::Account,
+        path: &std::path::Path,
+    ) -> PamResultCode {
+        match self.logged_in_with_a_code_before(store, account) {
+            Ok(false) => {}
+            Ok(true) => return self.refuse_unavailable(&vanished(path, account)),
+            Err(error) => return self.refuse_unavailable(&error),
+        }
+        if self.config.flags.use_first_pass || self.config.flags.forward_pass {
+            return self.deny_without_secret(
+                store,
+                &format!(
+                    "not enrolled ({} missing); enrollment at login needs the module's own prompt, not use_first_pass or forward_pass",
+                    path.display()
+                ),
+            );
+        }
+        self.log(
+            LogLevel::Info,
+            &format!(
+                "not enrolled ({} missing): enrollment at login offered",
+                path.display()
+            ),
+        );
+        match enroll_at_login::run(&mut *self.session, &self.config, store, account) {
+            Ending::Enrolled { place, step_start } => {
+                self.log(
+                    LogLevel::Notice,
+                    &format!(
+                        "enrolled at login ({place}); the confirming code, for the time step starting at {step_start}, is recorded as used"
+                    ),
+                );
+                PamResultCode::PAM_SUCCESS
+            }
+            Ending::WrongCodes => {
+                self.log(
+                    LogLevel::Warning,
+                    "refused: enrollment at login not confirmed (wrong codes), nothing saved",
+                );
+                PamResultCode::PAM_AUTH_ERR
+            }
+            Ending::Conversation(code) => {
+                self.log(
+                    LogLevel::Error,
+                    &format!(
+                        "refused: conversation failed during enrollment at login ({code:?}), nothing saved"
+                    ),
+                );
+                code
+            }
+            Ending::EnrolledMeanwhile => {
+                self.log(
+                    LogLevel::Warning,
+                    "refused: another login enrolled this account meanwhile, nothing saved by this one",
+                );
+                PamResultCode::PAM_AUTH_ERR
+            }
+            Ending::Failed(why) => {
+                self.refuse_unavailable(&format!("enrollment at login failed: {why}"))
+            }
+        }
+    }
+
     fn locked_out(&mut self, seconds: u64) -> PamResultCode {
         self.log(
             LogLevel::Warning,
             &format!("refused: locked out for {seconds} more seconds, no code checked"),
         );
         self.session.show_error(&lockout_message(seconds));
-        PamResultCode::PAM_MAXTRIES
+        self.lockout_code()
     }
 
-    /// Users without a usable enrollment under `deny` are asked anyway, so
-    /// the prompt does not reveal who is enrolled, then refused.
-    fn deny_without_secret(&mut self, why: &str) -> PamResultCode {
-        match self.obtain_answer(6) {
-            Ok(_) => self.log(LogLevel::Warning, &format!("refused: {why}")),
-            Err(code) => self.log(
+    /// Names without a usable enrollment under `deny` (unknown, not
+    /// enrolled, home not mounted) go through the same steps as an enrolled
+    /// user who types wrong codes, on a decoy record: asked for a code,
+    /// refused, and locked out after `max_failures`, with the same
+    /// messages, so the prompts do not reveal who is enrolled.
+    fn deny_without_secret(&mut self, store: &mut dyn Store, why: &str) -> PamResultCode {
+        let name = self.context.user.clone();
+        match store.decoy_snapshot(&name) {
+            Ok(snapshot) => {
+                if let Some(seconds) = snapshot.state.lockout_remaining(snapshot.now) {
+                    self.log(LogLevel::Warning, &format!("refused: {why}"));
+                    return self.locked_out(seconds);
+                }
+            }
+            Err(error) => return self.refuse_unavailable(&error.to_string()),
+        }
+        if let Err(code) = self.obtain_answer(6) {
+            self.log(
                 LogLevel::Warning,
                 &format!("refused: {why}; conversation failed ({code:?})"),
-            ),
+            );
+            return PamResultCode::PAM_AUTH_ERR;
         }
-        PamResultCode::PAM_AUTH_ERR
+        let policy = Policy::of(&self.config);
+        let mut outcome = None;
+        let updated = store.decoy_update(&name, &mut |state, now| {
+            let decided = decide_without_credential(state, now, &policy);
+            outcome = Some(decided.outcome);
+            decided.state
+        });
+        match (updated, outcome) {
+            (Ok(_), Some(Outcome::LockedOut(seconds))) => {
+                self.log(LogLevel::Warning, &format!("refused: {why}"));
+                self.locked_out(seconds)
+            }
+            (Ok(updated), _) => self.refuse_counted(why, &updated.state, updated.now),
+            (Err(error), _) => {
+                self.log(LogLevel::Warning, &format!("refused: {why}"));
+                self.refuse_unavailable(&error.to_string())
+            }
+        }
     }
 
     fn exemption(&mut self, account: &account::Account) -> Option<PamResultCode> {
@@ -448,6 +568,16 @@ impl Authenticator<'_> {
     }
 }
 
+/// Why a missing secret of an account that has logged in with a code
+/// before fails closed.
+fn vanished(path: &std::path::Path, account: &account::Account) -> String {
+    format!(
+        "no secret file {}, but this account has logged in with a code before (home not mounted, or the file was removed); if the user is really no longer enrolled, run `pam-totp disable --user {}`",
+        path.display(),
+        account.name
+    )
+}
+
 /// What an enrolled user's answer is checked against, and where it is recorded.
 struct Attempt<'a> {
     store: &'a mut dyn Store,
@@ -493,6 +623,9 @@ mod tests {
         }
         fn remote_host(&self) -> Option<String> {
             Some("192.0.2.7".into())
+        }
+        fn tty(&self) -> Option<String> {
+            None
         }
         fn prompt_hidden(&mut self, _text: &str) -> Result<Zeroizing<Vec<u8>>, PamResultCode> {
             if self.answers.is_empty() {
@@ -548,7 +681,8 @@ mod tests {
             (PamResultCode::PAM_SUCCESS, "accepted verification code"),
             (PamResultCode::PAM_AUTH_ERR, "code already used (replay)"),
             (PamResultCode::PAM_AUTH_ERR, "wrong code"),
-            (PamResultCode::PAM_AUTH_ERR, "malformed answer"),
+            // The third failure starts the lockout, and says so.
+            (PamResultCode::PAM_MAXTRIES, "malformed answer"),
         ];
         for (typed, (rc, reason)) in answers.iter().zip(expected) {
             let mut session = FakeSession {

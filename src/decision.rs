@@ -176,6 +176,26 @@ pub fn decide(
     }
 }
 
+/// The decision for a name without a usable enrollment under `deny` (not
+/// enrolled, unknown, home not mounted): no answer can be right, and each
+/// counts like an enrolled user's wrong code on a decoy record, so the
+/// prompts, the refusals and the lockout messages are the same for every
+/// name and a client without credentials cannot tell who is enrolled.
+pub fn decide_without_credential(state: &State, now: u64, policy: &Policy) -> Decision {
+    if let Some(seconds) = state.lockout_remaining(now) {
+        return Decision {
+            outcome: Outcome::LockedOut(seconds),
+            state: None,
+        };
+    }
+    let mut next = state.clone();
+    next.record_failure(now, policy.max_failures, policy.lockout, policy.lockout_max);
+    Decision {
+        outcome: Outcome::Wrong,
+        state: Some(next),
+    }
+}
+
 /// Compare against every stored hash (no early exit), then consult the state.
 fn recovery_outcome(hashes: &[RecoveryHash], state: &State, code: &str) -> Outcome {
     let mut found = None;
@@ -485,6 +505,27 @@ mod tests {
                 assert_eq!(decision.state, None, "{name}: a lockout writes nothing");
             }
         }
+    }
+
+    #[test]
+    fn without_a_credential_every_answer_counts_like_a_wrong_code() {
+        let c = credential(&[]);
+        let wrong = parse_answer(wrong(&c).as_bytes());
+        let mut enrolled = State::default();
+        let mut decoy = State::default();
+        for attempt in 0..6 {
+            let a = decide(&c, &enrolled, &wrong, NOW, &policy());
+            let b = decide_without_credential(&decoy, NOW, &policy());
+            assert_eq!(a.outcome, b.outcome, "attempt {attempt}");
+            enrolled = a.state.unwrap_or(enrolled);
+            decoy = b.state.unwrap_or(decoy);
+            assert_eq!(
+                (enrolled.failures, enrolled.locked_until),
+                (decoy.failures, decoy.locked_until),
+                "attempt {attempt}"
+            );
+        }
+        assert_eq!(decoy.lockout_remaining(NOW), Some(30));
     }
 
     #[test]

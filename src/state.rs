@@ -281,6 +281,17 @@ impl StateStore {
         })
     }
 
+    /// The decoy record `bucket` (see `decision::decide_without_credential`):
+    /// names without an enrollment share 65,536 of them, so an attacker
+    /// trying names cannot fill the disk.
+    pub fn decoy(dir: &Path, bucket: u16) -> Result<StateStore, StateError> {
+        check_directory(dir)?;
+        Ok(StateStore {
+            path: dir.join(format!("decoy-{bucket:04x}.state")),
+            lock_path: dir.join(format!("decoy-{bucket:04x}.lock")),
+        })
+    }
+
     /// The store of `account` under `config` (see [`state_file_name`]).
     pub fn for_account(
         config: &crate::config::Config,
@@ -354,7 +365,8 @@ impl StateStore {
     }
 }
 
-fn check_directory(dir: &Path) -> Result<(), StateError> {
+/// Check `state_dir` (creating it, mode 0700, if its parent exists).
+pub fn check_directory(dir: &Path) -> Result<(), StateError> {
     let bad = |reason: String| StateError::Directory {
         path: dir.to_path_buf(),
         reason,

@@ -450,6 +450,34 @@ fn interactive_enroll_saves_after_the_right_code_with_mode_0600() {
 }
 
 #[test]
+fn the_code_that_confirmed_enroll_cannot_log_in_again() {
+    if !is_root() {
+        eprintln!("skipped: only root's enroll reaches the module's state");
+        return;
+    }
+    let setup = Setup::new();
+    let config = setup.config();
+    let mut terminal = Terminal::spawn(
+        &cli_path(),
+        &["--config", config.to_str().unwrap(), "enroll"],
+    );
+    let secret = secret_on_screen(&terminal.wait_for(PROMPT, 1));
+    let code = oathtool_code(&secret, 0);
+    terminal.type_line(&code);
+    terminal.wait_for("Keep them somewhere safe", 1);
+    let screen = terminal.screen();
+    assert_eq!(terminal.exit_code(), Some(0), "{screen}");
+
+    let user = current_user();
+    let replay = setup.service().authenticate(&user, answer(&code));
+    assert_eq!(replay.code, PAM_AUTH_ERR, "the confirming code logged in");
+    let next = setup
+        .service()
+        .authenticate(&user, answer(&oathtool_code(&secret, 1)));
+    assert_eq!(next.code, PAM_SUCCESS);
+}
+
+#[test]
 fn recovery_code_logs_in_once_and_regenerated_codes_replace_the_old() {
     let setup = Setup::new();
     let user = current_user();
@@ -529,11 +557,14 @@ fn status_unlock_and_disable_as_root() {
         .to_string();
     let service = setup.service();
     let wrong = wrong_code(&secret);
-    for _ in 0..3 {
-        assert_eq!(
-            service.authenticate(&user, answer(&wrong)).code,
+    for attempt in 1..=3 {
+        // The third wrong code starts the lockout and says so.
+        let expected = if attempt == 3 {
+            PAM_MAXTRIES
+        } else {
             PAM_AUTH_ERR
-        );
+        };
+        assert_eq!(service.authenticate(&user, answer(&wrong)).code, expected);
     }
     let locked = service.authenticate(&user, answer(&oathtool_code(&secret, 0)));
     assert_eq!(locked.code, PAM_MAXTRIES);

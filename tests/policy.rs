@@ -442,3 +442,36 @@ fn try_first_pass_checks_only_tokens_it_would_count() {
     let state = pam_totp::state::State::parse(&fixture.state_text()).unwrap();
     assert_eq!(state.failures, 1);
 }
+
+#[test]
+fn without_credentials_enrolled_unenrolled_and_unknown_users_look_alike() {
+    // Password + code with a wrong password (pam_deny stands for pam_unix
+    // refusing it): the client sees the same prompts, messages and results
+    // for an enrolled user, an unenrolled one and a name that does not exist.
+    fn seen(fixture: &Fixture, user: &str) -> Vec<(i32, Vec<String>, Vec<String>)> {
+        let service = Service::with_stack(&format!(
+            "auth required pam_deny.so\nauth required {} {}\n",
+            module_path().display(),
+            fixture.args()
+        ));
+        (0..5)
+            .map(|_| {
+                let outcome = service.authenticate(user, answer(&fixture.wrong_code_at(now())));
+                (outcome.code, outcome.prompts(), outcome.errors())
+            })
+            .collect()
+    }
+    let enrolled = Fixture::new();
+    let unenrolled = Fixture::new();
+    std::fs::remove_file(unenrolled.secret_file()).unwrap();
+    let unknown = Fixture::new();
+    let for_enrolled = seen(&enrolled, &enrolled.user);
+    assert_eq!(for_enrolled, seen(&unenrolled, &unenrolled.user));
+    assert_eq!(for_enrolled, seen(&unknown, "pamtotp-no-such-user"));
+    // ... and the lockout is still there for the enrolled user.
+    assert_eq!(
+        for_enrolled[2].2,
+        vec!["Too many failed attempts. Try again in 30 seconds."]
+    );
+    assert!(for_enrolled[3].1.is_empty(), "asked while locked out");
+}

@@ -53,6 +53,53 @@ impl FilesStore {
         std::fs::symlink_metadata(&self.config.state_dir).is_err()
     }
 
+    /// The decoy record for `name`: a bucket chosen with a random key kept
+    /// in the state directory, so names cannot be steered into one bucket.
+    fn decoy(&self, name: &str) -> Result<StateStore, StoreError> {
+        use sha2::Digest;
+        crate::state::check_directory(&self.config.state_dir)?;
+        let key = decoy_key(&self.config.state_dir)?;
+        let mut hash = sha2::Sha256::new();
+        hash.update(key);
+        hash.update(name.as_bytes());
+        let digest: [u8; 32] = hash.finalize().into();
+        let [first, second, ..] = digest;
+        let bucket = u16::from_be_bytes([first, second]);
+        Ok(StateStore::decoy(&self.config.state_dir, bucket)?)
+    }
+
+    /// Lock, read (a corrupt decoy starts afresh), change, write.
+    fn locked_update(
+        &self,
+        store: &StateStore,
+        repair: Repair,
+        change: &mut Change<'_>,
+    ) -> Result<Updated, StoreError> {
+        let lock = store.lock()?;
+        let now = self.now()?;
+        let (state, repaired) = match (store.read(), repair) {
+            (Ok(state), _) => (state, false),
+            (Err(StateError::Corrupt { .. }), Repair::With(state)) => (state, true),
+            (Err(error), _) => return Err(error.into()),
+        };
+        let state = match change(&state, now) {
+            Some(next) => {
+                store.write(&next, &lock)?;
+                next
+            }
+            None if repaired => {
+                store.write(&state, &lock)?;
+                state
+            }
+            None => state,
+        };
+        Ok(Updated {
+            state,
+            now,
+            repaired,
+        })
+    }
+
     fn has_state(store: &StateStore) -> bool {
         std::fs::symlink_metadata(store.path()).is_ok()
     }
@@ -86,29 +133,7 @@ impl Store for FilesStore {
         change: &mut Change<'_>,
     ) -> Result<Updated, StoreError> {
         let store = self.state_store(account)?;
-        let lock = store.lock()?;
-        let now = self.now()?;
-        let (state, repaired) = match (store.read(), repair) {
-            (Ok(state), _) => (state, false),
-            (Err(StateError::Corrupt { .. }), Repair::With(state)) => (state, true),
-            (Err(error), _) => return Err(error.into()),
-        };
-        let state = match change(&state, now) {
-            Some(next) => {
-                store.write(&next, &lock)?;
-                next
-            }
-            None if repaired => {
-                store.write(&state, &lock)?;
-                state
-            }
-            None => state,
-        };
-        Ok(Updated {
-            state,
-            now,
-            repaired,
-        })
+        self.locked_update(&store, repair, change)
     }
 
     fn save_enrollment(
@@ -195,6 +220,47 @@ impl Store for FilesStore {
             });
         }
         Ok(listed)
+    }
+
+    fn decoy_snapshot(&mut self, name: &str) -> Result<Snapshot, StoreError> {
+        let now = self.now()?;
+        let state = match self.decoy(name)?.read() {
+            Ok(state) => state,
+            // A decoy guards nothing: a damaged one starts afresh.
+            Err(StateError::Corrupt { .. }) => State::default(),
+            Err(error) => return Err(error.into()),
+        };
+        Ok(Snapshot { state, now })
+    }
+
+    fn decoy_update(&mut self, name: &str, change: &mut Change<'_>) -> Result<Updated, StoreError> {
+        let store = self.decoy(name)?;
+        self.locked_update(&store, Repair::With(State::default()), change)
+    }
+}
+
+/// The key choosing decoy buckets: 32 random bytes in `state_dir/decoy.key`,
+/// made on first use.
+fn decoy_key(dir: &Path) -> Result<Vec<u8>, StoreError> {
+    use crate::system::files::{self, FileRules, ReadError};
+    let path = dir.join("decoy.key");
+    let rules = FileRules {
+        owners: &[account::effective_uid()],
+        max_size: 64,
+    };
+    let failed = |reason: String| StoreError::Other(format!("{}: {reason}", path.display()));
+    match files::read_protected(&path, &rules) {
+        Ok(key) if key.len() == 32 => return Ok(key),
+        Ok(_) => return Err(failed("not 32 bytes; remove it, a new one is made".into())),
+        Err(ReadError::Missing) => {}
+        Err(error) => return Err(failed(error.to_string())),
+    }
+    let key = crate::system::random::bytes(32).map_err(|e| failed(e.to_string()))?;
+    files::create_new(&path, &key).map_err(|e| failed(e.to_string()))?;
+    // Two first logins may race: both then use the one that was kept.
+    match files::read_protected(&path, &rules) {
+        Ok(kept) if kept.len() == 32 => Ok(kept),
+        _ => Err(failed("cannot be read back".into())),
     }
 }
 

@@ -140,6 +140,13 @@ pub trait Store {
 
     /// Every user the store knows.
     fn list(&mut self) -> Result<Vec<Listed>, StoreError>;
+
+    /// The decoy record standing for `name`, a name without a usable
+    /// enrollment (see [`crate::decision::decide_without_credential`]).
+    fn decoy_snapshot(&mut self, name: &str) -> Result<Snapshot, StoreError>;
+
+    /// [`Store::update`] for the decoy record standing for `name`.
+    fn decoy_update(&mut self, name: &str, change: &mut Change<'_>) -> Result<Updated, StoreError>;
 }
 
 /// The store `config` names.

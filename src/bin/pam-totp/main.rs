@@ -12,7 +12,6 @@ mod state_access;
 mod status;
 mod target;
 mod unlock;
-mod uri;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,6 +1,6 @@
 //! The `otpauth://` Key URI that authenticator apps scan.
 
-use pam_totp::otp::HashAlgorithm;
+use crate::otp::HashAlgorithm;
 
 pub struct KeyUri<'a> {
     pub issuer: &'a str,
