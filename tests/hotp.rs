@@ -195,11 +195,9 @@ fn wrong_hotp_codes_lock_out_as_totp_codes_do() {
         .map(|n| format!("{:06}", n * 7_919))
         .find(|c| !near.contains(c))
         .unwrap();
-    for _ in 0..3 {
-        assert_eq!(
-            service.authenticate(&user, answer(&wrong)).code,
-            PAM_AUTH_ERR
-        );
+    // As for TOTP: two refusals, and the third wrong code starts the lockout.
+    for expected in [PAM_AUTH_ERR, PAM_AUTH_ERR, PAM_MAXTRIES] {
+        assert_eq!(service.authenticate(&user, answer(&wrong)).code, expected);
     }
     let locked = service.authenticate(&user, answer(&near[0]));
     assert_eq!(locked.code, PAM_MAXTRIES, "{:?}", locked.shown);
@@ -604,4 +602,58 @@ fn pam_oath_users_file_imports_and_what_pam_oath_accepted_stays_used() {
     );
     let missing = setup.cli(&["import", "--from-oath", users_file, "--user", "nosuchuser"]);
     assert_eq!(missing.status.code(), Some(1));
+}
+
+#[test]
+fn enroll_hotp_confirms_with_the_tokens_next_code_which_then_is_used() {
+    if skip_unless_root() {
+        return;
+    }
+    let setup = Setup::new();
+    let user = current_user();
+    let hex = random_hex(20);
+    let code = |n: u64| oathtool_hotp(&hex, n, 6);
+    let mut child = Command::new(cli_path())
+        .arg("--config")
+        .arg(setup.config())
+        .args([
+            "enroll",
+            "--user",
+            &user,
+            "--hotp",
+            "--secret-hex",
+            &hex,
+            "--counter",
+            "2",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A wrong code first (counter 1 is before the token's next), then the press.
+    std::io::Write::write_all(
+        child.stdin.as_mut().unwrap(),
+        format!("{}\n{}\n", code(1), code(3)).as_bytes(),
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = text(&out.stdout);
+    assert!(out.status.success(), "{said} {}", text(&out.stderr));
+    assert!(said.contains("Press the token"), "{said}");
+    assert!(said.contains("not the token's next code"), "{said}");
+    assert!(
+        !said.contains("Secret:"),
+        "the seed was shown again: {said}"
+    );
+    assert!(said.contains("Token:   counter-based (HOTP)"), "{said}");
+    let service = setup.service();
+    assert!(
+        !setup.login(&service, &user, &code(3)),
+        "the confirming code logged in"
+    );
+    assert!(
+        setup.login(&service, &user, &code(4)),
+        "the code after it was refused"
+    );
 }
