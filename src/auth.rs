@@ -177,10 +177,12 @@ impl Authenticator<'_> {
         };
         self.debug(|| {
             format!(
-                "secret loaded: {} digits, {} s period, {} window, {} recovery codes",
+                "secret loaded: {}, {} digits, {} s period, {} window, {} hotp_window, {} recovery codes",
+                secret.kind.name(),
                 secret.digits,
                 secret.period,
                 self.config.window,
+                self.config.hotp_window,
                 secret.recovery.len()
             )
         });
@@ -308,6 +310,13 @@ impl Authenticator<'_> {
                 self.log(
                     LogLevel::Notice,
                     &format!("accepted verification code for time step {step}"),
+                );
+                PamResultCode::PAM_SUCCESS
+            }
+            Outcome::Counter(counter) => {
+                self.log(
+                    LogLevel::Notice,
+                    &format!("accepted verification code for counter value {counter}"),
                 );
                 PamResultCode::PAM_SUCCESS
             }

@@ -8,10 +8,10 @@ pub mod uri;
 use zeroize::Zeroizing;
 
 use crate::otp::HashAlgorithm;
-use crate::secret::{SecretFile, encode_base32};
+use crate::secret::{SecretFile, TokenKind, encode_base32};
 
 use self::qr::Matrix;
-use self::uri::KeyUri;
+use self::uri::{KeyUri, UriKind};
 
 /// The first line of the instructions.
 pub const ADD_TO_APP: &str = "Add this account to your authenticator app (2FAS, Aegis, Ente Auth, FreeOTP, Google Authenticator ...):";
@@ -29,6 +29,7 @@ pub struct Provisioning {
     algorithm: HashAlgorithm,
     digits: u8,
     period: u64,
+    kind: TokenKind,
 }
 
 impl Provisioning {
@@ -41,7 +42,12 @@ impl Provisioning {
                 secret_base32: &secret_base32,
                 algorithm: file.algorithm,
                 digits: file.digits,
-                period: file.period,
+                kind: match file.kind {
+                    TokenKind::Totp => UriKind::Totp {
+                        period: file.period,
+                    },
+                    TokenKind::Hotp { counter } => UriKind::Hotp { counter },
+                },
             }
             .to_uri(),
         );
@@ -53,6 +59,7 @@ impl Provisioning {
             algorithm: file.algorithm,
             digits: file.digits,
             period: file.period,
+            kind: file.kind,
         }
     }
 
@@ -67,19 +74,48 @@ impl Provisioning {
             format!("Issuer:  {}", self.issuer),
             format!("Account: {}", self.label),
             format!("Secret:  {}", in_groups_of_four(&self.secret_base32)),
-            format!(
-                "Type:    time-based (TOTP), {}, {} digits, every {} seconds",
-                self.algorithm.name(),
-                self.digits,
-                self.period
-            ),
+            format!("Type:    {}", self.kind_line()),
             format!("URI:     {}", self.uri.as_str()),
         ]
     }
 
+    /// "time-based (TOTP), SHA1, 6 digits, every 30 seconds", or the HOTP form.
+    pub fn kind_line(&self) -> String {
+        match self.kind {
+            TokenKind::Totp => format!(
+                "time-based (TOTP), {}, {} digits, every {} seconds",
+                self.algorithm.name(),
+                self.digits,
+                self.period
+            ),
+            TokenKind::Hotp { counter } => format!(
+                "counter-based (HOTP), {}, {} digits, next counter value {counter}",
+                self.algorithm.name(),
+                self.digits
+            ),
+        }
+    }
+
     /// The prompt for the code that confirms the enrollment.
     pub fn code_prompt(&self) -> String {
-        format!("Type the {}-digit code the app shows now: ", self.digits)
+        match self.kind {
+            TokenKind::Totp => format!("Type the {}-digit code the app shows now: ", self.digits),
+            TokenKind::Hotp { .. } => format!(
+                "Press the token (or the app's refresh) and type the {}-digit code: ",
+                self.digits
+            ),
+        }
+    }
+
+    /// After a wrong confirming code, with `tries_left` > 0.
+    pub fn wrong_code(&self, tries_left: u32) -> String {
+        match self.kind {
+            TokenKind::Totp => wrong_code(tries_left),
+            TokenKind::Hotp { .. } => format!(
+                "That is not the token's next code ({tries_left} {} left). Check the seed and --counter (the counter value the token shows next).",
+                if tries_left == 1 { "try" } else { "tries" }
+            ),
+        }
     }
 }
 
@@ -151,6 +187,7 @@ mod tests {
             digits: 6,
             period: 30,
             recovery: Vec::new(),
+            kind: TokenKind::Totp,
         };
         let shown = Provisioning::new("host", "alice@host", &file);
         assert_eq!(shown.secret_base32.as_str(), "JBSWY3DPEHPK3PXP");
@@ -168,5 +205,29 @@ mod tests {
             shown.code_prompt(),
             "Type the 6-digit code the app shows now: "
         );
+    }
+
+    #[test]
+    fn hotp_details_show_the_counter_uri() {
+        let file = SecretFile {
+            secret: Zeroizing::new(b"Hello!\xde\xad\xbe\xef".to_vec()),
+            algorithm: HashAlgorithm::Sha1,
+            digits: 8,
+            period: 30,
+            recovery: Vec::new(),
+            kind: TokenKind::Hotp { counter: 4 },
+        };
+        let shown = Provisioning::new("host", "alice@host", &file);
+        let details = shown.details();
+        assert_eq!(
+            details[3],
+            "Type:    counter-based (HOTP), SHA1, 8 digits, next counter value 4"
+        );
+        assert_eq!(
+            details[4],
+            "URI:     otpauth://hotp/host:alice%40host?secret=JBSWY3DPEHPK3PXP&issuer=host&algorithm=SHA1&digits=8&counter=4"
+        );
+        assert!(shown.code_prompt().starts_with("Press the token"));
+        assert!(shown.wrong_code(2).contains("--counter"));
     }
 }

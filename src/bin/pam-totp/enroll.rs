@@ -4,11 +4,12 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use clap::{Args, ValueEnum};
-use pam_totp::answer::parse_answer;
+use pam_totp::answer::{Answer, parse_answer};
 use pam_totp::config::{Config, StoreKind};
 use pam_totp::new_enrollment::{NewEnrollment, TRIES, confirming_code_used};
 use pam_totp::otp::HashAlgorithm;
 use pam_totp::provisioning::{self, Provisioning};
+use pam_totp::secret::{TokenKind, decode_base32, decode_hex};
 use pam_totp::store::{Repair, Replacing, Store};
 use pam_totp::system::account::Account;
 use zeroize::Zeroizing;
@@ -25,7 +26,11 @@ use crate::target;
 and the secret in groups of four, ask for the code the app then shows, and only after a correct \
 code save the secret file (mode 0600) and print single-use recovery codes, once.\n\n\
 An existing enrollment is replaced only with --force; the old app entry and recovery codes \
-then stop working."
+then stop working.\n\n\
+With --hotp the codes come from a counter (RFC 4226), as with hardware OATH tokens and YubiKey \
+HOTP slots: the URI is otpauth://hotp/...&counter=N. For a hardware token, root gives its seed \
+with --secret-hex or --secret (and --counter, the counter value the token shows next), and \
+confirms with the token's next code or --no-confirm."
 )]
 pub struct EnrollArgs {
     /// Enroll this user instead of yourself (root only)
@@ -52,6 +57,18 @@ pub struct EnrollArgs {
     /// How to draw the QR code
     #[arg(long, value_enum, default_value = "utf8")]
     qr: QrStyle,
+    /// Codes from a counter (HOTP, RFC 4226) instead of the time
+    #[arg(long)]
+    hotp: bool,
+    /// With --hotp: the counter value the token shows next
+    #[arg(long, value_name = "N", requires = "hotp", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=i64::MAX as u64))]
+    counter: u64,
+    /// With --hotp: the token's seed in hexadecimal (root only)
+    #[arg(long, value_name = "HEX", requires = "hotp", conflicts_with = "secret")]
+    secret_hex: Option<String>,
+    /// With --hotp: the token's seed in base32 (root only)
+    #[arg(long, value_name = "BASE32", requires = "hotp")]
+    secret: Option<String>,
     /// Replace an existing enrollment
     #[arg(long)]
     force: bool,
@@ -85,6 +102,7 @@ impl From<AlgorithmArg> for HashAlgorithm {
 pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
     let account = target::resolve(args.user.as_deref())?;
     target::require_own_store(config, &account)?;
+    let seed = given_seed(&args)?;
     let mut store = state_access::open(config)?;
     if store.is_enrolled(&account)? && !args.force {
         return Err(Failure(format!(
@@ -102,7 +120,16 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
         return Err(Failure("the issuer and label must not contain ':'".into()));
     }
     let count = args.recovery_codes.unwrap_or(config.recovery_codes);
-    let new = NewEnrollment::create(
+    let seed_given = seed.is_some();
+    let kind = match args.hotp {
+        true => TokenKind::Hotp {
+            counter: args.counter,
+        },
+        false => TokenKind::Totp,
+    };
+    let mut new = NewEnrollment::with_secret(
+        kind,
+        seed,
         args.algorithm.into(),
         args.digits,
         args.period,
@@ -116,14 +143,17 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
     } else {
         Box::new(std::io::stdout())
     };
-    let show = !(args.json && args.no_confirm);
+    // A seed root typed in is already in the token: not shown again.
+    let show = !(seed_given || args.json && args.no_confirm);
     if show {
         let qr = if args.json { QrStyle::None } else { args.qr };
         show_secret(&mut out, &shown, qr)?;
+    } else if seed_given {
+        writeln!(out, "Token:   {}", shown.kind_line())?;
     }
     let confirmed = match args.no_confirm {
         true => None,
-        false => Some(confirm(&mut out, &new, config, &shown)?),
+        false => confirm(&mut out, &mut new, config, &shown)?,
     };
 
     let repair = Repair::With(state_access::repaired(config, &mut *store, &account));
@@ -176,14 +206,41 @@ fn show_secret(out: &mut dyn Write, shown: &Provisioning, qr: QrStyle) -> Result
     Ok(())
 }
 
-/// Ask for the current code until one is right, at most `TRIES` times;
-/// the start of its time step.
+/// The seed root gave (`--secret-hex`, `--secret`), checked.
+fn given_seed(args: &EnrollArgs) -> Result<Option<Zeroizing<Vec<u8>>>, Failure> {
+    let (option, decoded, form) = match (&args.secret_hex, &args.secret) {
+        (None, None) => return Ok(None),
+        (Some(hex), _) => (
+            "--secret-hex",
+            decode_hex(hex),
+            "hexadecimal (an even number of 0-9 a-f)",
+        ),
+        (None, Some(base32)) => ("--secret", decode_base32(base32), "base32 (A-Z, 2-7)"),
+    };
+    if !state_access::may_use_state() {
+        return Err(Failure(format!(
+            "only root can give the seed with {option}; enroll without it for a new random secret"
+        )));
+    }
+    let seed = decoded.ok_or_else(|| Failure(format!("the {option} value is not {form}")))?;
+    if seed.len() < pam_totp::migrate::MIN_SECRET_BYTES {
+        return Err(Failure(format!(
+            "the seed has only {} bits, fewer than the 128 pam-totp requires",
+            seed.len() * 8
+        )));
+    }
+    Ok(Some(seed))
+}
+
+/// Ask for the current code until one is right, at most `TRIES` times.
+/// For TOTP, the start of its time step (to record as used); an HOTP
+/// token's confirming code moves the new file's counter past it instead.
 fn confirm(
     out: &mut dyn Write,
-    new: &NewEnrollment,
+    new: &mut NewEnrollment,
     config: &Config,
     shown: &Provisioning,
-) -> Result<u64, Failure> {
+) -> Result<Option<u64>, Failure> {
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
     let mut tries_left = TRIES;
@@ -206,13 +263,17 @@ fn confirm(
         }
         let now = pam_totp::system::clock::now(&config.state_dir)
             .ok_or_else(|| Failure("the system clock is set before 1970".into()))?;
-        let answer = parse_answer(line.as_bytes());
-        if let Some(step_start) = new.confirmed_step_start(&answer, now, config.window) {
-            return Ok(step_start);
+        let answer: Answer = parse_answer(line.as_bytes());
+        if let TokenKind::Hotp { .. } = new.file.kind {
+            if new.confirm_counter(&answer, config.hotp_window).is_some() {
+                return Ok(None);
+            }
+        } else if let Some(step_start) = new.confirmed_step_start(&answer, now, config.window) {
+            return Ok(Some(step_start));
         }
         tries_left -= 1;
         if tries_left > 0 {
-            writeln!(out, "{}", provisioning::wrong_code(tries_left))?;
+            writeln!(out, "{}", shown.wrong_code(tries_left))?;
         }
     }
     Err(Failure(format!(

@@ -4,8 +4,10 @@ mod check;
 mod disable;
 mod enroll;
 mod import;
+mod import_oath;
 mod qr;
 mod recovery_codes;
+mod resync;
 mod state_access;
 mod status;
 mod target;
@@ -37,6 +39,7 @@ enum Command {
     RecoveryCodes(recovery_codes::RecoveryCodesArgs),
     Disable(disable::DisableArgs),
     Unlock(unlock::UnlockArgs),
+    Resync(resync::ResyncArgs),
     Import(import::ImportArgs),
     Check(check::CheckArgs),
 }
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         Command::RecoveryCodes(args) => recovery_codes::run(&config, args),
         Command::Disable(args) => disable::run(&config, args),
         Command::Unlock(args) => unlock::run(&config, args),
+        Command::Resync(args) => resync::run(&config, args),
         Command::Import(args) => import::run(&config, args),
         Command::Check(_) => Ok(()), // run above, before the configuration is loaded
     };
