@@ -23,6 +23,9 @@ pub enum LoadError {
     /// The secret is under a home directory that is not there (unmounted
     /// NFS, encrypted or late-mounted home): enrolled or not is unknown.
     HomeUnavailable(PathBuf),
+    /// The store could not be read (the database: unreachable, too slow,
+    /// a secret that does not decrypt ...), said in a sentence.
+    Store(String),
 }
 
 impl std::fmt::Display for LoadError {
@@ -41,6 +44,7 @@ impl std::fmt::Display for LoadError {
                 "home directory {} is missing or not mounted, so whether the user is enrolled is unknown (for homes mounted at login use an administrator-managed secret_path)",
                 home.display()
             ),
+            LoadError::Store(reason) => f.write_str(reason),
             LoadError::Identity(error) => {
                 write!(f, "cannot take the user's file-system identity: {error}")
             }

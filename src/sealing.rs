@@ -27,6 +27,13 @@ pub struct SecretKey {
     bytes: [u8; KEY_LEN],
 }
 
+impl SecretKey {
+    /// The key itself, for deriving other keys from it (decoy buckets).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
 impl Drop for SecretKey {
     fn drop(&mut self) {
         self.bytes.zeroize();

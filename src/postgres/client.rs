@@ -28,7 +28,7 @@ use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 pub use tokio_postgres::Row;
 use tokio_postgres::SimpleQueryMessage;
-pub use tokio_postgres::types::{ToSql, Type};
+pub use tokio_postgres::types::{FromSqlOwned, ToSql, Type};
 
 use super::conninfo::{ConnInfo, Endpoint, TargetSession};
 use super::error::{self, DbError, TimeoutDuring};

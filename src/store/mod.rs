@@ -4,6 +4,7 @@
 //! through [`Store`]; nothing else reads or writes state.
 
 pub mod files;
+pub mod postgres;
 
 use crate::config::{Config, StoreKind};
 use crate::enrollment::LoadError;
@@ -153,9 +154,7 @@ pub trait Store {
 pub fn open(config: &Config) -> Result<Box<dyn Store>, StoreError> {
     match config.store {
         StoreKind::Files => Ok(Box::new(files::FilesStore::new(config.clone()))),
-        StoreKind::Postgresql => Err(StoreError::Other(
-            "store = \"postgresql\" is not available in this build".into(),
-        )),
+        StoreKind::Postgresql => Ok(Box::new(postgres::PostgresStore::new(config.clone()))),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `pam-totp`: enroll users and manage their enrollments.
 
 mod check;
+mod db;
 mod disable;
 mod enroll;
 mod import;
@@ -42,6 +43,7 @@ enum Command {
     Resync(resync::ResyncArgs),
     Import(import::ImportArgs),
     Check(check::CheckArgs),
+    Db(db::DbArgs),
 }
 
 /// An error for the user: one sentence on stderr, exit status 1.
@@ -74,6 +76,7 @@ fn main() -> ExitCode {
         Command::Unlock(args) => unlock::run(&config, args),
         Command::Resync(args) => resync::run(&config, args),
         Command::Import(args) => import::run(&config, args),
+        Command::Db(args) => db::run(&config, args),
         Command::Check(_) => Ok(()), // run above, before the configuration is loaded
     };
     match result {

@@ -14,8 +14,20 @@ pub fn may_use_state() -> bool {
     account::effective_uid() == 0
 }
 
+/// With the PostgreSQL store only root reaches the database: anyone else
+/// is told, in one sentence, where enrollments are and how to get one.
+pub fn require_root_for_database(config: &Config) -> Result<(), Failure> {
+    if config.store == pam_totp::config::StoreKind::Postgresql && !may_use_state() {
+        return Err(Failure(
+            "enrollments on this host are kept centrally in a database that only root can change: enroll at your next SSH login if the administrator has turned that on (unenrolled = \"enroll\"), or ask an administrator to run `pam-totp enroll --user NAME`".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The configured store, for this process.
 pub fn open(config: &Config) -> Result<Box<dyn Store>, Failure> {
+    require_root_for_database(config)?;
     match config.store {
         pam_totp::config::StoreKind::Files => Ok(Box::new(FilesStore::for_command(
             config.clone(),

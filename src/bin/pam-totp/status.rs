@@ -30,7 +30,13 @@ pub struct StatusArgs {
 
 pub fn run(config: &Config, args: StatusArgs) -> Result<(), Failure> {
     let account = target::resolve(args.user.as_deref())?;
-    let path = enrollment::secret_path(config, &account).map_err(|e| Failure(e.to_string()))?;
+    let path = match config.store {
+        pam_totp::config::StoreKind::Postgresql => "the database".to_string(),
+        pam_totp::config::StoreKind::Files => enrollment::secret_path(config, &account)
+            .map_err(|e| Failure(e.to_string()))?
+            .display()
+            .to_string(),
+    };
     let mut store = state_access::open(config)?;
     let secret = match store.enrollment(&account) {
         Ok(secret) => Some(secret),
@@ -57,7 +63,7 @@ pub fn run(config: &Config, args: StatusArgs) -> Result<(), Failure> {
         let mut object = serde_json::json!({
             "user": account.name,
             "enrolled": secret.is_some(),
-            "secret_path": path.display().to_string(),
+            "secret_path": path,
         });
         if let (Some(secret), Some(map)) = (&secret, object.as_object_mut()) {
             map.insert(
@@ -108,10 +114,10 @@ pub fn run(config: &Config, args: StatusArgs) -> Result<(), Failure> {
     println!("User:            {}", account.name);
     match &secret {
         None => {
-            println!("Enrolled:        no ({} does not exist)", path.display());
+            println!("Enrolled:        no (nothing in {path})");
         }
         Some(secret) => {
-            println!("Enrolled:        yes ({})", path.display());
+            println!("Enrolled:        yes ({path})");
             println!(
                 "Type:            {}",
                 match secret.kind {

@@ -1,0 +1,129 @@
+//! A fleet for tests: one real PostgreSQL cluster, a configuration with
+//! `store = "postgresql"`, and "hosts" that share it, each with its own
+//! `state_dir` (PAM services through libpam, or sshd instances).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use super::pg::{PgCluster, PgOptions};
+use super::sshd::{Sshd, cli_path, repository_stack};
+use super::{Service, module_path, set_mode};
+
+pub struct Fleet {
+    pub db: PgCluster,
+    pub dir: tempfile::TempDir,
+}
+
+impl Fleet {
+    /// A cluster, `database.conf`, the configuration, and `db init` run.
+    pub fn start() -> Fleet {
+        Fleet::start_with(PgOptions::default(), None)
+    }
+
+    /// The same with cluster options and a connection string of one's own.
+    pub fn start_with(options: PgOptions, conninfo: Option<&str>) -> Fleet {
+        Fleet::on(PgCluster::start(options), conninfo)
+    }
+
+    /// A fleet on a running cluster, reached through `conninfo` (e.g. a
+    /// primary and its standby).
+    pub fn start_on(db: PgCluster, conninfo: &str) -> Fleet {
+        Fleet::on(db, Some(conninfo))
+    }
+
+    fn on(db: PgCluster, conninfo: Option<&str>) -> Fleet {
+        let dir = tempfile::tempdir().unwrap();
+        let fleet = Fleet { db, dir };
+        let conninfo = conninfo.map_or_else(|| fleet.db.conninfo(), str::to_string);
+        fleet.write_conninfo(&conninfo);
+        std::fs::write(
+            fleet.config(),
+            format!(
+                "store = \"postgresql\"\ndatabase_file = \"{}\"\nsecret_key_file = \"{}\"\ndatabase_timeout = 2\n",
+                fleet.database_file().display(),
+                fleet.key_file().display()
+            ),
+        )
+        .unwrap();
+        set_mode(&fleet.config(), 0o644);
+        let init = fleet.cli(&["db", "init"]);
+        assert!(init.status.success(), "db init: {}", text(&init.stderr));
+        fleet
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("config.toml")
+    }
+
+    pub fn database_file(&self) -> PathBuf {
+        self.dir.path().join("database.conf")
+    }
+
+    pub fn key_file(&self) -> PathBuf {
+        self.dir.path().join("secret.key")
+    }
+
+    pub fn write_conninfo(&self, conninfo: &str) {
+        std::fs::write(self.database_file(), conninfo).unwrap();
+        set_mode(&self.database_file(), 0o600);
+    }
+
+    /// `pam-totp --config CONFIG ARGS...` as root.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(cli_path())
+            .arg("--config")
+            .arg(self.config())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Enroll `user` in the database; the base32 secret.
+    pub fn enroll(&self, user: &str) -> String {
+        let enroll = self.cli(&[
+            "enroll",
+            "--user",
+            user,
+            "--no-confirm",
+            "--json",
+            "--force",
+        ]);
+        assert!(enroll.status.success(), "enroll: {}", text(&enroll.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&enroll.stdout).unwrap();
+        json["secret"].as_str().unwrap().to_string()
+    }
+
+    /// Module arguments for a host whose own state lives in `state_dir`.
+    pub fn module_args(&self, state_dir: &Path) -> String {
+        format!(
+            "config={} state_dir={}",
+            self.config().display(),
+            state_dir.display()
+        )
+    }
+
+    /// A "host" seen through libpam: its own PAM service and state_dir.
+    pub fn pam_host(&self, name: &str, extra: &str) -> Service {
+        let state = self.dir.path().join(format!("state-{name}"));
+        Service::with_stack(&format!(
+            "auth required {} {} {extra}\n",
+            module_path().display(),
+            self.module_args(&state)
+        ))
+    }
+
+    /// A "host" that is a real sshd (key + code), with its own state_dir.
+    pub fn sshd_host(&self, name: &str, extra_sshd: &str) -> Sshd {
+        let state = self.dir.path().join(format!("state-{name}"));
+        let stack = repository_stack("sshd-key-and-code", &self.module_args(&state));
+        Sshd::start(
+            name,
+            &stack,
+            &format!("AuthenticationMethods publickey,keyboard-interactive\n{extra_sshd}"),
+        )
+    }
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}

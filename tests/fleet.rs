@@ -1,0 +1,624 @@
+//! The PostgreSQL store shared by several hosts: each "host" is a real
+//! sshd (or a PAM service through libpam) with its own `state_dir`, and
+//! all of them use one real PostgreSQL cluster started by the test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::fleet::{Fleet, text};
+use common::pg::PgOptions;
+use common::sshd::*;
+use common::*;
+
+const LOCKED: &str = "Too many failed attempts. Try again in ";
+const UNAVAILABLE: &str = "Two-factor authentication is not set up correctly";
+
+fn wrong_code(secret: &str) -> String {
+    let near: Vec<String> = (-3..=3).map(|o| oathtool_code(secret, o)).collect();
+    ["000000", "111111", "222222", "333333"]
+        .into_iter()
+        .find(|c| !near.iter().any(|n| n == c))
+        .unwrap()
+        .to_string()
+}
+
+fn recovery_codes(fleet: &Fleet, user: &str) -> Vec<String> {
+    let out = fleet.cli(&["recovery-codes", "--user", user, "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    json["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn two_sshd_hosts_share_used_codes_lockouts_recovery_codes_and_disable() {
+    if !is_root() {
+        eprintln!("skipped: the fleet test needs root");
+        return;
+    }
+    let fleet = Fleet::start();
+    let user = TestUser::create("pamtotp-fleet");
+    let key = ClientKey::authorize_for(&user);
+    let secret = fleet.enroll(&user.name);
+    let a = fleet.sshd_host("pamtotp-fleet-a", "");
+    let b = fleet.sshd_host("pamtotp-fleet-b", "");
+    let login = |host: &Sshd, code: &str| {
+        ssh_login_with(
+            host.port,
+            &user.name,
+            Some(&key.private),
+            &[code],
+            &["LogLevel=INFO"],
+        )
+    };
+
+    // A code used on A is refused on B; the next step's code works on B.
+    let now = oathtool_code(&secret, 0);
+    let on_a = login(&a, &now);
+    assert!(on_a.success, "{}\n{}", on_a.stderr, a.log());
+    let on_b = login(&b, &now);
+    assert!(!on_b.success, "a code used on A was accepted on B");
+    assert_eq!(
+        on_b.prompts.len(),
+        1,
+        "B asked for the code: {:?}",
+        on_b.prompts
+    );
+    let next = login(&b, &oathtool_code(&secret, 1));
+    assert!(next.success, "{}\n{}", next.stderr, b.log());
+
+    // Three wrong codes on A lock the user out on B, who is told to wait.
+    let wrong = wrong_code(&secret);
+    for _ in 0..3 {
+        assert!(!login(&a, &wrong).success);
+    }
+    let locked = login(&b, &oathtool_code(&secret, 1));
+    assert!(!locked.success);
+    assert!(
+        locked.prompts.is_empty(),
+        "asked while locked: {:?}",
+        locked.prompts
+    );
+    assert!(locked.stderr.contains(LOCKED), "{}", locked.stderr);
+    let status = fleet.cli(&["status", "--user", &user.name, "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["failures"], 3, "{status}");
+
+    // unlock (run "on B": the same configuration) lifts it on A.
+    let unlock = fleet.cli(&["unlock", "--user", &user.name]);
+    assert!(unlock.status.success(), "{}", text(&unlock.stderr));
+    let recovery = recovery_codes(&fleet, &user.name);
+    let after_unlock = login(&a, &recovery[0]);
+    assert!(
+        after_unlock.success,
+        "unlock on B did not count on A: {}",
+        after_unlock.stderr
+    );
+
+    // A recovery code used on A is refused on B.
+    let again = login(&b, &recovery[0]);
+    assert!(!again.success, "a recovery code used on A worked on B");
+    assert!(login(&b, &recovery[1]).success);
+
+    // disable on A counts on B: not enrolled anywhere (deny), refused.
+    let disable = fleet.cli(&["disable", "--user", &user.name]);
+    assert!(disable.status.success(), "{}", text(&disable.stderr));
+    let gone = login(&b, &recovery[2]);
+    assert!(!gone.success, "a disabled user logged in on B");
+    assert_eq!(gone.prompts.len(), 1, "deny still asks: {:?}", gone.prompts);
+}
+
+#[test]
+fn fifty_concurrent_logins_over_two_hosts_with_one_code_yield_one_success() {
+    if !is_root() {
+        eprintln!("skipped: the fleet test needs root");
+        return;
+    }
+    let fleet = Fleet::start();
+    let user = TestUser::create("pamtotp-fleet-race");
+    let key = ClientKey::authorize_for(&user);
+    let secret = fleet.enroll(&user.name);
+    let many = "MaxStartups 200\nMaxSessions 200";
+    let hosts = [
+        fleet.sshd_host("pamtotp-race-a", many),
+        fleet.sshd_host("pamtotp-race-b", many),
+    ];
+    let code = oathtool_code(&secret, 0);
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(50));
+    let threads: Vec<_> = (0..50)
+        .map(|i| {
+            let barrier = barrier.clone();
+            let (name, private, code) = (user.name.clone(), key.private.clone(), code.clone());
+            let port = hosts[i % 2].port;
+            std::thread::spawn(move || {
+                barrier.wait();
+                ssh_login_with(port, &name, Some(&private), &[&code], &["LogLevel=INFO"])
+            })
+        })
+        .collect();
+    let logins: Vec<Login> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let successes = logins.iter().filter(|l| l.success).count();
+    let asked = logins.iter().filter(|l| l.prompts.len() == 1).count();
+    // A reused code counts as a failure, so once three losers were
+    // recorded, later logins meet the lockout before the prompt.
+    let told_locked = |l: &Login| l.prompts.is_empty() && l.stderr.contains(LOCKED);
+    let locked = logins.iter().filter(|l| told_locked(l)).count();
+    eprintln!(
+        "50 logins over two hosts, one code: {successes} logged in, {asked} asked for the code, {locked} told of the lockout first"
+    );
+    assert_eq!(
+        successes,
+        1,
+        "A:\n{}\nB:\n{}",
+        hosts[0].log(),
+        hosts[1].log()
+    );
+    let other: Vec<&str> = logins
+        .iter()
+        .filter(|l| l.prompts.len() != 1 && !told_locked(l))
+        .map(|l| l.stderr.as_str())
+        .collect();
+    assert!(
+        other.is_empty(),
+        "logins neither asked nor locked out: {other:?}"
+    );
+}
+
+#[test]
+fn twenty_concurrent_wrong_guesses_over_two_hosts_check_at_most_max_failures() {
+    let fleet = Fleet::start();
+    let user = current_user();
+    let secret = fleet.enroll(&user);
+    let wrong = wrong_code(&secret);
+    let hosts = std::sync::Arc::new([
+        fleet.pam_host("guess-a", "max_failures=3"),
+        fleet.pam_host("guess-b", "max_failures=3"),
+    ]);
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(20));
+    let threads: Vec<_> = (0..20)
+        .map(|i| {
+            let (barrier, hosts, user, wrong) =
+                (barrier.clone(), hosts.clone(), user.clone(), wrong.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                hosts[i % 2].authenticate(&user, answer(&wrong))
+            })
+        })
+        .collect();
+    let outcomes: Vec<Outcome> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(outcomes.iter().all(|o| o.code != PAM_SUCCESS));
+    // Checked and counted without a lockout message: failures 1 and 2.
+    // The third starts the lockout; every other guess met the lockout.
+    let plain = outcomes.iter().filter(|o| o.errors().is_empty()).count();
+    assert_eq!(
+        plain,
+        2,
+        "{:?}",
+        outcomes.iter().map(|o| o.errors()).collect::<Vec<_>>()
+    );
+    let failures = fleet.db.psql(&format!(
+        "SELECT failures FROM pam_totp_state WHERE user_name = '{user}'"
+    ));
+    assert_eq!(failures.trim(), "3", "codes checked and counted");
+}
+
+#[test]
+fn the_database_stopped_frozen_or_refusing_fails_closed_in_bounded_time() {
+    if !is_root() {
+        eprintln!("skipped: the fleet test needs root");
+        return;
+    }
+    let mut fleet = Fleet::start();
+    let user = TestUser::create("pamtotp-fleet-down");
+    let key = ClientKey::authorize_for(&user);
+    let secret = fleet.enroll(&user.name);
+    let host = fleet.sshd_host("pamtotp-down-a", "");
+    let pam = fleet.pam_host("down-b", "");
+    fleet.db.stop();
+    let why = refused_in_time(
+        &fleet,
+        &pam,
+        &host,
+        &user.name,
+        &key.private,
+        &secret,
+        "stopped",
+    );
+    assert!(why.contains("unreachable"), "{why}");
+    fleet.db.start_again();
+    assert!(
+        pam.authenticate(&user.name, answer(&oathtool_code(&secret, 0)))
+            .code
+            == PAM_SUCCESS
+    );
+
+    fleet.db.freeze();
+    let why = refused_in_time(
+        &fleet,
+        &pam,
+        &host,
+        &user.name,
+        &key.private,
+        &secret,
+        "frozen",
+    );
+    assert!(why.contains("did not complete the connection"), "{why}");
+    fleet.db.thaw();
+
+    let good = std::fs::read_to_string(fleet.database_file()).unwrap();
+    fleet.write_conninfo(&good.replace(common::pg::PASSWORD, "not-the-password"));
+    let why = refused_in_time(
+        &fleet,
+        &pam,
+        &host,
+        &user.name,
+        &key.private,
+        &secret,
+        "wrong password",
+    );
+    assert!(why.contains("refused the credentials"), "{why}");
+    fleet.write_conninfo(&good);
+
+    fleet
+        .db
+        .psql("UPDATE pam_totp_meta SET value = '99' WHERE key = 'schema_version'");
+    let why = refused_in_time(
+        &fleet,
+        &pam,
+        &host,
+        &user.name,
+        &key.private,
+        &secret,
+        "unknown schema version",
+    );
+    assert!(why.contains("schema"), "{why}");
+    fleet
+        .db
+        .psql("UPDATE pam_totp_meta SET value = '1' WHERE key = 'schema_version'");
+
+    // Back up again: logins work (the next step, step 0 was used above).
+    let outcome = pam.authenticate(&user.name, answer(&oathtool_code(&secret, 1)));
+    assert_eq!(outcome.code, PAM_SUCCESS, "{:?}", outcome.shown);
+}
+
+/// A login through libpam and one through sshd while the database is
+/// broken: refused within the bounds, sshd alive; what `status` says.
+fn refused_in_time(
+    fleet: &Fleet,
+    pam: &Service,
+    host: &Sshd,
+    user: &str,
+    key: &std::path::Path,
+    secret: &str,
+    what: &str,
+) -> String {
+    let timeout = Duration::from_secs(2); // database_timeout in the fleet's config
+    let started = Instant::now();
+    let outcome = pam.authenticate(user, answer(&oathtool_code(secret, 0)));
+    let took = started.elapsed();
+    assert_eq!(
+        outcome.code, PAM_AUTHINFO_UNAVAIL,
+        "{what}: {:?}",
+        outcome.shown
+    );
+    assert!(
+        outcome.errors().iter().any(|e| e.starts_with(UNAVAILABLE)),
+        "{what}: {:?}",
+        outcome.shown
+    );
+    assert!(outcome.prompts().is_empty(), "{what}: asked for a code");
+    // Connect and one statement, each bounded, plus a margin.
+    assert!(
+        took < timeout * 2 + Duration::from_secs(1),
+        "{what}: took {took:?}"
+    );
+    let login = ssh_login(host.port, user, Some(key), &[&oathtool_code(secret, 0)]);
+    assert!(!login.success, "{what}: logged in through sshd");
+    // sshd is unharmed: it still accepts connections.
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", host.port)).is_ok(),
+        "{what}"
+    );
+    // The command names the cause.
+    let status = fleet.cli(&["status", "--user", user]);
+    assert!(!status.status.success());
+    text(&status.stderr)
+}
+
+#[test]
+fn a_code_used_before_a_failover_is_refused_after_it() {
+    let primary = common::pg::PgCluster::start(PgOptions::default());
+    let mut standby = common::pg::PgCluster::standby_of(&primary);
+    let both = format!(
+        "host=127.0.0.1,127.0.0.1 port={},{} user={} password={} dbname={} sslmode=disable target_session_attrs=read-write",
+        primary.port,
+        standby.port,
+        common::pg::ROLE,
+        common::pg::PASSWORD,
+        common::pg::DATABASE
+    );
+    let mut fleet = Fleet::start_on(primary, &both);
+    let user = current_user();
+    let secret = fleet.enroll(&user);
+    let a = fleet.pam_host("failover-a", "");
+    let b = fleet.pam_host("failover-b", "");
+    let code = oathtool_code(&secret, 0);
+    assert_eq!(a.authenticate(&user, answer(&code)).code, PAM_SUCCESS);
+
+    fleet.db.stop();
+    standby.promote();
+    let replay = b.authenticate(&user, answer(&code));
+    assert_eq!(
+        replay.code, PAM_AUTH_ERR,
+        "replayed after the failover: {:?}",
+        replay.shown
+    );
+    let next = b.authenticate(&user, answer(&oathtool_code(&secret, 1)));
+    assert_eq!(next.code, PAM_SUCCESS, "{:?}", next.shown);
+    drop(standby);
+}
+
+#[test]
+fn tls_verify_full_works_and_a_wrong_ca_fails_closed() {
+    let fleet = Fleet::start_with(PgOptions { tls: true }, None);
+    let user = current_user();
+    let secret = fleet.enroll(&user);
+    let host = fleet.pam_host("tls-a", "");
+    let ca = fleet.db.ca_cert();
+    fleet.write_conninfo(
+        &fleet
+            .db
+            .conninfo_with(&format!("sslmode=verify-full sslrootcert={}", ca.display()))
+            .replace("sslmode=disable", ""),
+    );
+    let outcome = host.authenticate(&user, answer(&oathtool_code(&secret, 0)));
+    assert_eq!(outcome.code, PAM_SUCCESS, "{:?}", outcome.shown);
+
+    let other_ca = common::pg::make_ca(fleet.dir.path(), "other");
+    fleet.write_conninfo(
+        &fleet
+            .db
+            .conninfo_with(&format!(
+                "sslmode=verify-full sslrootcert={}",
+                other_ca.display()
+            ))
+            .replace("sslmode=disable", ""),
+    );
+    let outcome = host.authenticate(&user, answer(&oathtool_code(&secret, 1)));
+    assert_eq!(outcome.code, PAM_AUTHINFO_UNAVAIL, "{:?}", outcome.shown);
+    let status = fleet.cli(&["status", "--user", &user]);
+    assert!(
+        text(&status.stderr).contains("TLS"),
+        "{}",
+        text(&status.stderr)
+    );
+}
+
+#[test]
+fn the_database_holds_no_secret_and_rows_do_not_move_between_users_or_keys() {
+    let fleet = Fleet::start();
+    let user = current_user();
+    let secret = fleet.enroll(&user);
+    let raw = base32_decode(&secret);
+    let dump = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=postgres",
+            "--regid=postgres",
+            "--init-groups",
+            "pg_dump",
+        ])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &fleet.db.port.to_string(),
+            "-U",
+            common::pg::ROLE,
+            common::pg::DATABASE,
+        ])
+        .env("PGPASSWORD", common::pg::PASSWORD)
+        .output()
+        .unwrap();
+    assert!(dump.status.success(), "{}", text(&dump.stderr));
+    let dump = dump.stdout;
+    assert!(
+        text(&dump).contains("pam_totp_enrollment"),
+        "the dump has the table"
+    );
+    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let forms = [
+        secret.clone(),
+        secret.to_lowercase(),
+        hex.clone(),
+        hex.to_uppercase(),
+        base64(&raw),
+    ];
+    let dump_text = text(&dump);
+    for form in &forms {
+        assert!(
+            !dump_text.contains(form.as_str()),
+            "the dump holds the secret as {form}"
+        );
+    }
+    assert!(
+        !dump.windows(raw.len()).any(|w| w == raw.as_slice()),
+        "raw secret bytes in the dump"
+    );
+
+    // A row copied to another user does not log that user in.
+    let other = "pamtotp-fleet-copy";
+    fleet.db.psql(&format!(
+        "INSERT INTO pam_totp_enrollment (user_name, secret, recovery) SELECT '{other}', secret, recovery FROM pam_totp_enrollment WHERE user_name = '{user}'"
+    ));
+    let victim = TestUser::create(other);
+    let host = fleet.pam_host("copy-a", "");
+    let outcome = host.authenticate(&victim.name, answer(&oathtool_code(&secret, 0)));
+    assert_eq!(outcome.code, PAM_AUTHINFO_UNAVAIL, "{:?}", outcome.shown);
+
+    // A host with another key refuses.
+    std::fs::remove_file(fleet.key_file()).unwrap();
+    std::fs::write(fleet.key_file(), [7u8; 32]).unwrap();
+    set_mode(&fleet.key_file(), 0o600);
+    let outcome = host.authenticate(&user, answer(&oathtool_code(&secret, 0)));
+    assert_eq!(outcome.code, PAM_AUTHINFO_UNAVAIL, "{:?}", outcome.shown);
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().fold(0u32, |n, b| (n << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
+        for i in 0..=chunk.len() {
+            out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+        }
+    }
+    out
+}
+
+#[test]
+fn db_import_keeps_used_steps_and_recovery_codes_and_db_init_twice_is_harmless() {
+    let fleet = Fleet::start();
+    let again = fleet.cli(&["db", "init"]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stdout).contains("already"),
+        "{}",
+        text(&again.stdout)
+    );
+
+    // A host on the files store, with a used code and a used recovery code.
+    let files = tempfile::tempdir().unwrap();
+    let files_config = files.path().join("config.toml");
+    let state_dir = files.path().join("state");
+    std::fs::create_dir(files.path().join("secrets")).unwrap();
+    std::fs::write(
+        &files_config,
+        format!(
+            "secret_path = \"{0}/secrets/%u.toml\"\nstate_dir = \"{1}\"\n",
+            files.path().display(),
+            state_dir.display()
+        ),
+    )
+    .unwrap();
+    let user = current_user();
+    let cli_files = |args: &[&str]| {
+        std::process::Command::new(cli_path())
+            .arg("--config")
+            .arg(&files_config)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let enroll = cli_files(&["enroll", "--user", &user, "--no-confirm", "--json"]);
+    assert!(enroll.status.success(), "{}", text(&enroll.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&enroll.stdout).unwrap();
+    let secret = json["secret"].as_str().unwrap().to_string();
+    let recovery: Vec<String> = json["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    let files_host = Service::with_args(&format!("config={}", files_config.display()));
+    let code = oathtool_code(&secret, 0);
+    assert_eq!(
+        files_host.authenticate(&user, answer(&code)).code,
+        PAM_SUCCESS
+    );
+    assert_eq!(
+        files_host.authenticate(&user, answer(&recovery[0])).code,
+        PAM_SUCCESS
+    );
+
+    // db import with the fleet's database and this host's files.
+    let mixed = files.path().join("import.toml");
+    std::fs::write(
+        &mixed,
+        format!(
+            "{}database_file = \"{}\"\nsecret_key_file = \"{}\"\n",
+            std::fs::read_to_string(&files_config).unwrap(),
+            fleet.database_file().display(),
+            fleet.key_file().display()
+        ),
+    )
+    .unwrap();
+    let import = std::process::Command::new(cli_path())
+        .arg("--config")
+        .arg(&mixed)
+        .args(["db", "import", "--user", &user])
+        .output()
+        .unwrap();
+    assert!(import.status.success(), "{}", text(&import.stderr));
+    assert!(
+        text(&import.stdout).contains(&format!("{user}: copied")),
+        "{}",
+        text(&import.stdout)
+    );
+    let twice = std::process::Command::new(cli_path())
+        .arg("--config")
+        .arg(&mixed)
+        .args(["db", "import", "--user", &user])
+        .output()
+        .unwrap();
+    assert!(
+        text(&twice.stdout).contains("skipped, already enrolled"),
+        "{}",
+        text(&twice.stdout)
+    );
+
+    let fleet_host = fleet.pam_host("import-a", "");
+    assert_eq!(
+        fleet_host.authenticate(&user, answer(&code)).code,
+        PAM_AUTH_ERR,
+        "used step revived"
+    );
+    assert_eq!(
+        fleet_host.authenticate(&user, answer(&recovery[0])).code,
+        PAM_AUTH_ERR,
+        "used recovery code revived"
+    );
+    assert_eq!(
+        fleet_host.authenticate(&user, answer(&recovery[1])).code,
+        PAM_SUCCESS
+    );
+}
+
+#[test]
+fn a_user_who_is_not_root_is_told_where_enrollments_are_and_nothing_is_written() {
+    if !is_root() {
+        eprintln!("skipped: needs root to run the command as another user");
+        return;
+    }
+    let fleet = Fleet::start();
+    let user = TestUser::create("pamtotp-fleet-user");
+    let before = fleet.db.psql("SELECT count(*) FROM pam_totp_enrollment");
+    set_mode(fleet.dir.path(), 0o755);
+    let out = user.run(
+        cli_path().to_str().unwrap(),
+        &[
+            "--config",
+            fleet.config().to_str().unwrap(),
+            "enroll",
+            "--no-confirm",
+        ],
+    );
+    assert!(!out.status.success());
+    let said = text(&out.stderr);
+    assert!(said.contains("kept centrally in a database"), "{said}");
+    assert_eq!(said.trim().lines().count(), 1, "{said}");
+    assert_eq!(
+        fleet.db.psql("SELECT count(*) FROM pam_totp_enrollment"),
+        before
+    );
+}
