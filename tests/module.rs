@@ -176,8 +176,7 @@ fn group_readable_secret_file_fails_closed() {
 
 #[test]
 fn secret_file_owned_by_someone_else_fails_closed() {
-    if !is_root() {
-        eprintln!("skipped: needs root to chown");
+    if skip_unless_root("needs root to chown") {
         return;
     }
     // User "daemon" with a secret outside its home: root or daemon may own it.

@@ -56,8 +56,7 @@ fn have(program: &str) -> bool {
 #[test]
 fn man_pages_render_without_warnings_and_cover_the_spec() {
     if !have("man") {
-        eprintln!("skipped: man is not installed (apt-get install man-db groff-base)");
-        return;
+        return skip("man is not installed (apt-get install man-db groff-base)");
     }
     run(Command::new("make")
         .args(["--no-print-directory", "man"])
@@ -231,15 +230,17 @@ impl Drop for InstallGuard {
 
 #[test]
 fn debian_package_installs_logs_in_and_purges_cleanly() {
-    if !is_root() || !have("dpkg-deb") {
-        eprintln!("skipped: the package test needs root and dpkg (Debian)");
+    if !have("dpkg-deb") {
+        return skip("the package test needs dpkg (Debian)");
+    }
+    if skip_unless_root("needs root to install the package") {
         return;
     }
+    // The package is installed system-wide: one such test at a time on
+    // this machine (other worktrees' test runs included).
+    let _machine = machine_lock("debian-package");
     if installed() {
-        eprintln!(
-            "skipped: pam-totp is installed on this machine; the test would replace and purge it"
-        );
-        return;
+        return skip("pam-totp is installed on this machine; the test would replace and purge it");
     }
     // Build.
     let build = run(Command::new("make")
@@ -514,10 +515,14 @@ fn debian_package_installs_logs_in_and_purges_cleanly() {
 
 #[test]
 fn make_demo_unattended_logs_in_refuses_the_replay_and_cleans_up() {
-    if !is_root() || !have("apt-get") {
-        eprintln!("skipped: make demo needs root on Debian");
+    if !have("apt-get") {
+        return skip("make demo is for Debian (no apt-get)");
+    }
+    if skip_unless_root("needs root: make demo creates a user and runs sshd") {
         return;
     }
+    // Fixed user and service names: one demo at a time on this machine.
+    let _machine = machine_lock("make-demo");
     let output = Command::new("make")
         .args(["--no-print-directory", "demo"])
         .current_dir(repo())
@@ -577,8 +582,7 @@ fn make_demo_unattended_logs_in_refuses_the_replay_and_cleans_up() {
 #[test]
 fn rpm_package_has_the_files_in_rpm_paths() {
     if !have("rpmbuild") {
-        eprintln!("skipped: rpmbuild is not installed (apt-get install rpm)");
-        return;
+        return skip("rpmbuild is not installed (apt-get install rpm)");
     }
     let build = run(Command::new("make")
         .args(["--no-print-directory", "rpm"])

@@ -254,8 +254,7 @@ fn service_with_state(fixture: &Fixture, state_dir: &Path) -> Service {
 
 #[test]
 fn full_disk_fails_closed_and_keeps_the_last_step() {
-    if !is_root() {
-        eprintln!("skipped: needs root to mount a tmpfs");
+    if skip_unless_root("needs root to mount a tmpfs") {
         return;
     }
     let fixture = Fixture::new();
@@ -308,8 +307,7 @@ fn full_disk_fails_closed_and_keeps_the_last_step() {
 
 #[test]
 fn read_only_state_directory_fails_closed_and_keeps_the_last_step() {
-    if !is_root() {
-        eprintln!("skipped: needs root to mount a tmpfs");
+    if skip_unless_root("needs root to mount a tmpfs") {
         return;
     }
     let fixture = Fixture::new();
@@ -361,6 +359,8 @@ fn corrupt_truncated_or_foreign_state_fails_closed_and_is_not_overwritten() {
     ];
     if is_root() {
         damaged.push(("foreign owner", good.clone()));
+    } else {
+        skip("the foreign-owner case needs root to chown");
     }
     for (what, bytes) in damaged {
         pam_totp::system::files::replace_atomically(&state_file, &bytes, None).unwrap();
@@ -487,8 +487,7 @@ fn hostile_answers_are_plain_wrong_codes() {
 
 #[test]
 fn pam_totp_unlock_clears_a_lockout() {
-    if !is_root() {
-        eprintln!("skipped: unlock is for root");
+    if skip_unless_root("needs root: unlock is for root") {
         return;
     }
     let fixture = Fixture::new();

@@ -14,8 +14,7 @@ use common::*;
 
 #[test]
 fn fifty_simultaneous_ssh_logins_with_one_code_yield_one_success() {
-    if !is_root() {
-        eprintln!("skipped: the sshd end-to-end test needs root");
+    if skip_unless_root("needs root to create a user and run sshd") {
         return;
     }
     let user = TestUser::create("pamtotp-e2e-race");

@@ -15,8 +15,7 @@ use common::*;
 
 #[test]
 fn key_and_code_login_through_real_sshd() {
-    if !is_root() {
-        eprintln!("skipped: the sshd end-to-end test needs root");
+    if skip_unless_root("needs root to create a user and run sshd") {
         return;
     }
     let user = TestUser::create("pamtotp-e2e");

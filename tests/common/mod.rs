@@ -12,7 +12,11 @@ use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+pub mod ports;
+pub mod skip;
 pub mod sshd;
+
+pub use skip::skip;
 
 pub const PAM_SUCCESS: c_int = 0;
 pub const PAM_SERVICE_ERR: c_int = 3;
@@ -374,6 +378,38 @@ pub fn current_user() -> String {
 
 pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
+}
+
+/// Not root: the test is recorded as skipped with `reason` (a failure
+/// under `CI=true`) and true is returned, for the caller to return.
+pub fn skip_unless_root(reason: &str) -> bool {
+    if is_root() {
+        return false;
+    }
+    skip(reason);
+    true
+}
+
+/// An exclusive lock, across every test process on this machine, on a
+/// resource tests share system-wide (an installed package, a fixed user
+/// name); held until the returned file is dropped.
+pub fn machine_lock(name: &str) -> std::fs::File {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(format!("/tmp/pam-totp-test-{name}.lock"))
+        .unwrap();
+    // SAFETY: flock on a descriptor this File owns; blocks until granted.
+    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+    assert_eq!(
+        locked,
+        0,
+        "flock {name}: {}",
+        std::io::Error::last_os_error()
+    );
+    file
 }
 
 pub fn set_mode(path: &Path, mode: u32) {
