@@ -160,6 +160,34 @@ impl Sshd {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
     }
+
+    /// How many log lines since `mark` start with `prefix`, waiting up to
+    /// 5 s for there to be `expected`: sshd's per-connection processes log
+    /// through its listener, so a line may come in after the client is done.
+    pub fn count_lines(&self, mark: usize, prefix: &str, expected: usize) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let count = self
+                .log_since(mark)
+                .lines()
+                .filter(|line| line.starts_with(prefix))
+                .count();
+            if count >= expected || Instant::now() > deadline {
+                return count;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// A place in the log, for `log_since`.
+    pub fn log_mark(&self) -> usize {
+        self.log().len()
+    }
+
+    /// What sshd logged since `mark`.
+    pub fn log_since(&self, mark: usize) -> String {
+        self.log().get(mark..).unwrap_or_default().to_string()
+    }
 }
 
 /// Start sshd and wait until it accepts connections on `port`; an sshd
@@ -235,6 +263,15 @@ pub struct Login {
     pub stderr: String,
     /// The prompts the client was asked, in order.
     pub prompts: Vec<String>,
+}
+
+impl Login {
+    /// The methods the server offered when it refused the login, from
+    /// ssh's "Permission denied (publickey)." line.
+    pub fn denied_with(&self) -> Option<&str> {
+        let (_, rest) = self.stderr.split_once("Permission denied (")?;
+        Some(rest.split_once(')')?.0)
+    }
 }
 
 /// Log in with `ssh` as `user`, answering each keyboard-interactive prompt
