@@ -4,7 +4,8 @@
 //! purged; `make demo` works unattended and cleans up after itself.
 //!
 //! The package and demo tests need root and a Debian system (CI runs as
-//! root on Debian 12); elsewhere they say "skipped".
+//! root on Debian 12); elsewhere they are recorded as skipped (a failure
+//! under CI=true).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -436,8 +437,25 @@ fn debian_package_installs_logs_in_and_purges_cleanly() {
         assert!(login.prompts[0].contains("Verification code: "));
         // The installed default state directory holds the user's state.
         assert!(installed_state_file(&user.name).is_file());
+        // The replay is asked for the code and refused at it by PAM.
+        let mark = sshd.log_mark();
         let replay = ssh_login(sshd.port, &user.name, Some(&key.private), &[&code]);
         assert!(!replay.success, "the same code was accepted twice");
+        assert_eq!(replay.prompts.len(), 1, "{:?}", replay.prompts);
+        assert!(replay.prompts[0].ends_with("Verification code: "));
+        assert_eq!(
+            replay.denied_with(),
+            Some("keyboard-interactive"),
+            "{}",
+            replay.stderr
+        );
+        let failure = format!("PAM: Authentication failure for {} ", user.name);
+        assert_eq!(
+            sshd.count_lines(mark, &failure, 1),
+            1,
+            "{}",
+            sshd.log_since(mark)
+        );
     }
 
     // Remove: the programs go; the configuration and the state stay; a PAM
@@ -562,6 +580,11 @@ fn make_demo_unattended_logs_in_refuses_the_replay_and_cleans_up() {
     assert!(!user.status.success(), "the demo user is still there");
     assert!(!Path::new("/home/pt6-demo").exists());
     assert!(!Path::new("/etc/pam.d/pt6-demo-sshd").exists());
+    // sshd's privilege separation directory stays: other sshd need it.
+    assert!(
+        Path::new("/run/sshd").is_dir(),
+        "make demo removed /run/sshd"
+    );
     // (Zombies, already dead and waiting for init to reap them, do not count.)
     let running: Vec<String> = std::fs::read_dir("/proc")
         .unwrap()

@@ -93,6 +93,8 @@ fn lockout_backs_off_doubling_up_to_the_maximum() {
 
 /// Run in a child process by the tests below: one pam_authenticate,
 /// started when the go-file appears; the exit status is the PAM code.
+/// With CHILD_READY set, it first says it is ready there (a file named
+/// after its pid), so the parent can wait for all of them.
 #[test]
 #[ignore = "helper run in child processes"]
 fn child_authenticate() {
@@ -100,6 +102,9 @@ fn child_authenticate() {
         return;
     };
     let go = PathBuf::from(std::env::var("CHILD_GO").unwrap());
+    if let Ok(ready) = std::env::var("CHILD_READY") {
+        std::fs::write(Path::new(&ready).join(std::process::id().to_string()), b"").unwrap();
+    }
     let deadline = Instant::now() + Duration::from_secs(60);
     while !go.exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(1));
@@ -142,14 +147,29 @@ fn spawn_child(
         .unwrap()
 }
 
-/// Start `count` processes presenting `answer` at once; their PAM codes.
+/// Start `count` processes presenting `answer` at once; their PAM codes
+/// (-1 for a process killed by a signal). A barrier: none of them starts
+/// pam_authenticate before all of them are running and waiting.
 fn race(service: &Service, user: &str, answer: &str, count: usize) -> Vec<i32> {
     let go_dir = tempfile::tempdir().unwrap();
     let go = go_dir.path().join("go");
+    let ready = go_dir.path().join("ready");
+    std::fs::create_dir(&ready).unwrap();
+    let ready_text = ready.to_str().unwrap();
     let children: Vec<_> = (0..count)
-        .map(|_| spawn_child(service, user, answer, &go, &[]))
+        .map(|_| spawn_child(service, user, answer, &go, &[("CHILD_READY", ready_text)]))
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let waiting = || std::fs::read_dir(&ready).unwrap().count();
+    while waiting() < count {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {count} processes reached the barrier",
+            waiting()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!go.exists());
     std::fs::write(&go, b"").unwrap();
     children
         .into_iter()
@@ -193,11 +213,27 @@ fn fifty_processes_with_one_recovery_code_yield_exactly_one_success() {
         "version = 1\nsecret = \"{SECRET_B32}\"\nrecovery = [{}]\n",
         recovery.join(", ")
     ));
-    let service = fixture.service("");
+    // No lockout, so that each of the 49 others meets the code check itself.
+    let service = fixture.service("max_failures=1000");
     let results = race(&service, &fixture.user, &codes[0], 50);
     let successes = results.iter().filter(|&&c| c == PAM_SUCCESS).count();
-    eprintln!("50 concurrent processes, one recovery code: {successes} success");
+    // Every other one refused as a wrong code: no crash (-1), no error
+    // code, no second success.
+    let refused = results.iter().filter(|&&c| c == PAM_AUTH_ERR).count();
+    eprintln!(
+        "50 concurrent processes, one recovery code: {successes} success, {refused} refused, codes {results:?}"
+    );
     assert_eq!(successes, 1, "{results:?}");
+    assert_eq!(refused, 49, "{results:?}");
+    // The code is used up; the other one still works.
+    assert_eq!(
+        service.authenticate(&fixture.user, answer(&codes[0])).code,
+        PAM_AUTH_ERR
+    );
+    assert_eq!(
+        service.authenticate(&fixture.user, answer(&codes[1])).code,
+        PAM_SUCCESS
+    );
 }
 
 /// A small tmpfs mounted for one test, unmounted on drop.

@@ -27,6 +27,11 @@ pub const PAM_CONV_ERR: c_int = 19;
 pub const PAM_IGNORE: c_int = 25;
 pub const PAM_ABORT: c_int = 26;
 
+/// What `Service::ignore_probe` returns when the module said PAM_IGNORE.
+pub const PROBED_IGNORE: c_int = PAM_SUCCESS;
+/// What `Service::ignore_probe` returns when the module said PAM_SUCCESS.
+pub const PROBED_SUCCESS: c_int = PAM_AUTH_ERR;
+
 const PAM_PROMPT_ECHO_OFF: c_int = 1;
 const PAM_PROMPT_ECHO_ON: c_int = 2;
 const PAM_ERROR_MSG: c_int = 3;
@@ -144,6 +149,21 @@ impl Service {
     pub fn with_args(args: &str) -> Service {
         Service::with_stack(&format!(
             "auth required {} {args}\n",
+            module_path().display()
+        ))
+    }
+
+    /// A stack that tells the module's answer apart, PAM_IGNORE above all:
+    /// libpam turns a stack whose only module ignores into PAM_PERM_DENIED,
+    /// which a module's own PAM_PERM_DENIED would look like. Here only
+    /// PAM_IGNORE reaches pam_permit (`PROBED_IGNORE`), PAM_SUCCESS goes on
+    /// to pam_deny (`PROBED_SUCCESS`), and any other code ends the stack
+    /// as itself.
+    pub fn ignore_probe(args: &str) -> Service {
+        Service::with_stack(&format!(
+            "auth [success=1 ignore=ignore default=die] {} {args}\n\
+             auth sufficient pam_permit.so\n\
+             auth requisite pam_deny.so\n",
             module_path().display()
         ))
     }
@@ -360,6 +380,16 @@ impl Fixture {
             .checked_add_signed(offset_steps)
             .unwrap();
         generator.code_for_step(step)
+    }
+}
+
+/// Wait, if need be, until the current 30-second step has at least 3 s
+/// left, so that codes computed now are still for the same step when the
+/// module checks them.
+pub fn wait_clear_of_a_step_edge() {
+    let into_step = now() % 30;
+    if into_step >= 27 {
+        std::thread::sleep(std::time::Duration::from_secs(30 - into_step + 1));
     }
 }
 
