@@ -91,6 +91,45 @@ fn lockout_backs_off_doubling_up_to_the_maximum() {
     );
 }
 
+#[test]
+fn a_lockout_ends_on_the_real_clock() {
+    // No test-clock file: the module reads the system clock.
+    let fixture = Fixture::new();
+    let service = fixture.service("max_failures=3 lockout=1 lockout_max=1");
+    let wrong = || answer(&fixture.wrong_code_at(now()));
+    for _ in 0..2 {
+        assert_eq!(
+            service.authenticate(&fixture.user, wrong()).code,
+            PAM_AUTH_ERR
+        );
+    }
+    // The third failure and the locked attempt early in one second, so
+    // the 1-second lockout cannot end between them.
+    let into_second = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_millis();
+    std::thread::sleep(Duration::from_millis(u64::from(1010 - into_second)));
+    let started = Instant::now();
+    assert_eq!(
+        service.authenticate(&fixture.user, wrong()).code,
+        PAM_AUTH_ERR
+    );
+    let locked = service.authenticate(&fixture.user, answer(&fixture.code(0)));
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "too slow to tell"
+    );
+    assert_eq!(locked.code, PAM_MAXTRIES);
+    assert_eq!(locked.errors().len(), 1, "{:?}", locked.shown);
+    assert_eq!(seconds_in(&locked.errors()[0]), 1);
+    assert!(!fixture.state_dir().join("test-clock").exists());
+    // Two seconds later, on the real clock, the lockout is over.
+    std::thread::sleep(Duration::from_secs(2));
+    let after = service.authenticate(&fixture.user, answer(&fixture.code(0)));
+    assert_eq!(after.code, PAM_SUCCESS, "{:?}", after.shown);
+}
+
 /// Run in a child process by the tests below: one pam_authenticate,
 /// started when the go-file appears; the exit status is the PAM code.
 /// With CHILD_READY set, it first says it is ready there (a file named
