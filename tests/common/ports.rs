@@ -71,18 +71,22 @@ fn lock(port: u16) -> Option<File> {
     locked.then_some(file)
 }
 
+/// `port`, if no one holds it and nothing listens on it.
+pub fn try_reserve(port: u16) -> Option<ReservedPort> {
+    let lock = lock(port)?;
+    // Locked by us; also free now (nothing else listens on it).
+    TcpListener::bind(("127.0.0.1", port)).ok()?;
+    Some(ReservedPort { port, _lock: lock })
+}
+
 /// Reserve a free loopback port (see the module comment).
 pub fn reserve_port() -> ReservedPort {
     let low: u16 = 20000;
     let high = ephemeral_start().max(low + 1000);
     for attempt in 0..1000 {
         let port = low + (scramble(attempt) % u64::from(high - low)) as u16;
-        let Some(lock) = lock(port) else {
-            continue;
-        };
-        // Locked by us; also free now (nothing else listens on it).
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return ReservedPort { port, _lock: lock };
+        if let Some(reserved) = try_reserve(port) {
+            return reserved;
         }
     }
     panic!("no free loopback port between {low} and {high}");
