@@ -10,9 +10,10 @@
     )
 )]
 
+pub mod answer;
 pub mod auth;
-pub mod code;
 pub mod config;
+pub mod decision;
 pub mod enrollment;
 pub mod network;
 pub mod otp;
@@ -22,6 +23,7 @@ pub mod secret;
 pub mod session;
 pub mod simple_toml;
 pub mod state;
+pub mod store;
 pub mod system;
 
 /// Unit tests record their skips the way the integration tests do.
