@@ -240,6 +240,12 @@ fn debian_package_installs_logs_in_and_purges_cleanly() {
     // The package is installed system-wide: one such test at a time on
     // this machine (other worktrees' test runs included).
     let _machine = machine_lock("debian-package");
+    // Another test run (one that predates that lock) may have it installed
+    // for a minute: wait for it to purge before giving up.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while installed() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
     if installed() {
         return skip("pam-totp is installed on this machine; the test would replace and purge it");
     }
