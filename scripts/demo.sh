@@ -60,7 +60,6 @@ cli=$repo/target/release/pam-totp
 tmp=""
 sshd_pid=""
 made_user=0
-made_run_sshd=0
 pam_file=/etc/pam.d/$service
 
 cleanup() {
@@ -97,7 +96,6 @@ cleanup() {
         done
         id "$demo_user" >/dev/null 2>&1 && echo "make demo: could not remove user $demo_user; run: userdel --remove $demo_user" >&2
     fi
-    [ "$made_run_sshd" = 1 ] && rmdir /run/sshd 2>/dev/null
     [ -n "$tmp" ] && rm -rf "$tmp"
     if [ "$status" = 0 ]; then
         printf '\nDemo over: user %s, %s, the sshd and its files are gone.\n' "$demo_user" "$pam_file"
@@ -160,13 +158,20 @@ fi
         pam.d/sshd-key-and-code
 } >"$pam_file"
 
+# A port below the kernel's range for outgoing connections, free, and
+# locked the way the test suite locks its ports (tests/common/ports.rs),
+# so that no test's server is given it while the demo runs.
+port_locks=/tmp/pam-totp-test-ports
+mkdir -p "$port_locks" && chmod 1777 "$port_locks"
 port=""
 for _ in $(seq 1 100); do
-    candidate=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then
+    candidate=$((20000 + RANDOM % 12000))
+    exec {port_lock}>"$port_locks/$candidate.lock"
+    if flock -n "$port_lock" && ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then
         port=$candidate
         break
     fi
+    exec {port_lock}>&-
 done
 [ -n "$port" ] || fail "no free port found on 127.0.0.1"
 
@@ -189,10 +194,9 @@ LogLevel VERBOSE
 EOF
 # sshd names its PAM service after the program: a copy under the demo's name.
 cp /usr/sbin/sshd "$tmp/$service"
-if [ ! -d /run/sshd ]; then
-    mkdir -p -m 0755 /run/sshd
-    made_run_sshd=1
-fi
+# sshd's privilege separation directory. Never removed at the end: the
+# system's sshd and any other running sshd need it.
+mkdir -p -m 0755 /run/sshd
 
 step "Starting sshd on 127.0.0.1:$port (PAM service $service)"
 "$tmp/$service" -D -e -f "$tmp/sshd_config" 2>"$tmp/sshd.log" &

@@ -32,6 +32,11 @@ pub mod state;
 pub mod store;
 pub mod system;
 
+/// Unit tests record their skips the way the integration tests do.
+#[cfg(test)]
+#[path = "../tests/common/skip.rs"]
+pub(crate) mod test_skip;
+
 use std::ffi::CStr;
 
 use ::pam::constants::{PamFlag, PamResultCode};

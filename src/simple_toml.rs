@@ -173,12 +173,15 @@ mod tests {
         include_str!("../config/pam-totp.toml"),
     ];
 
-    /// Whenever the fast path answers, the answer is the full parser's.
-    fn agrees(text: &str) {
-        if let Some(fast) = parse_simple(text) {
-            let full: Result<Table, _> = text.parse();
-            assert_eq!(Ok(fast), full.map_err(|e| e.to_string()), "{text:?}");
-        }
+    /// Whenever the fast path answers, the answer is the full parser's;
+    /// true if it answered (and so the two were compared).
+    fn agrees(text: &str) -> bool {
+        let Some(fast) = parse_simple(text) else {
+            return false;
+        };
+        let full: Result<Table, _> = text.parse();
+        assert_eq!(Ok(fast), full.map_err(|e| e.to_string()), "{text:?}");
+        true
     }
 
     #[test]
@@ -259,6 +262,7 @@ mod tests {
             seed ^= seed << 17;
             seed
         };
+        let (mut mutated_count, mut compared) = (0, 0);
         for text in SAMPLES.iter().filter(|t| !t.is_empty()) {
             for _ in 0..2000 {
                 let mut bytes = text.as_bytes().to_vec();
@@ -277,9 +281,17 @@ mod tests {
                     }
                 }
                 if let Ok(mutated) = String::from_utf8(bytes) {
-                    agrees(&mutated);
+                    mutated_count += 1;
+                    if agrees(&mutated) {
+                        compared += 1;
+                    }
                 }
             }
         }
+        // Agreement means something only if the fast path answered for
+        // many of them (it gives up on anything unusual).
+        eprintln!("{mutated_count} mutated documents, {compared} compared");
+        assert!(mutated_count >= 15_900, "{mutated_count}");
+        assert!(compared >= 8_000, "{compared} of {mutated_count}");
     }
 }

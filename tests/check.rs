@@ -15,6 +15,8 @@ use std::process::Command;
 use common::sshd::{cli_path, repository_stack};
 use common::*;
 
+const ROOT_NEEDED: &str = "needs root: ownership checks expect root-owned files";
+
 const GOOD_SSHD: &str = "UsePAM yes\nKbdInteractiveAuthentication yes\nPasswordAuthentication no\nAuthenticationMethods publickey,keyboard-interactive\n";
 
 /// A configuration, state directory, PAM file and sshd_config that pass.
@@ -113,17 +115,9 @@ impl Setup {
     }
 }
 
-fn skip_unless_root() -> bool {
-    if !is_root() {
-        eprintln!("skipped: ownership checks expect root-owned files (run as root)");
-        return true;
-    }
-    false
-}
-
 #[test]
 fn good_setup_passes() {
-    if skip_unless_root() {
+    if skip_unless_root(ROOT_NEEDED) {
         return;
     }
     let setup = Setup::new();
@@ -137,7 +131,7 @@ fn good_setup_passes() {
 
 #[test]
 fn every_repository_stack_passes_with_its_sshd_lines() {
-    if skip_unless_root() {
+    if skip_unless_root(ROOT_NEEDED) {
         return;
     }
     for (stack, methods) in [
@@ -164,7 +158,7 @@ fn every_repository_stack_passes_with_its_sshd_lines() {
 
 #[test]
 fn unknown_key_is_named_with_its_line() {
-    if skip_unless_root() {
+    if skip_unless_root(ROOT_NEEDED) {
         return;
     }
     let setup = Setup::new();
@@ -180,7 +174,7 @@ fn unknown_key_is_named_with_its_line() {
 
 #[test]
 fn bad_module_argument_is_named_with_its_pam_line() {
-    if skip_unless_root() {
+    if skip_unless_root(ROOT_NEEDED) {
         return;
     }
     let setup = Setup::new();
@@ -196,7 +190,7 @@ fn bad_module_argument_is_named_with_its_pam_line() {
 
 #[test]
 fn state_directory_mode_and_owner() {
-    if skip_unless_root() {
+    if skip_unless_root(ROOT_NEEDED) {
         return;
     }
     let setup = Setup::new();
@@ -219,7 +213,7 @@ fn state_directory_mode_and_owner() {
 
 #[test]
 fn config_writable_by_others() {
-    if skip_unless_root() {
+    if skip_unless_root(ROOT_NEEDED) {
         return;
     }
     let setup = Setup::new();
@@ -231,7 +225,7 @@ fn config_writable_by_others() {
 
 #[test]
 fn sufficient_or_skippable_pam_totp() {
-    if skip_unless_root() {
+    if skip_unless_root(ROOT_NEEDED) {
         return;
     }
     let module = module_path().display().to_string();
@@ -270,7 +264,7 @@ fn sufficient_or_skippable_pam_totp() {
 
 #[test]
 fn modules_before_pam_totp_that_skip_it() {
-    if skip_unless_root() {
+    if skip_unless_root(ROOT_NEEDED) {
         return;
     }
     let module = module_path().display().to_string();
@@ -295,7 +289,7 @@ fn modules_before_pam_totp_that_skip_it() {
 
 #[test]
 fn dash_auth_missing_module_and_ignore_alone() {
-    if skip_unless_root() {
+    if skip_unless_root(ROOT_NEEDED) {
         return;
     }
     let setup = Setup::new();
@@ -331,7 +325,7 @@ fn dash_auth_missing_module_and_ignore_alone() {
 
 #[test]
 fn sshd_settings() {
-    if skip_unless_root() {
+    if skip_unless_root(ROOT_NEEDED) {
         return;
     }
     let setup = Setup::new();
@@ -373,7 +367,7 @@ fn sshd_settings() {
 
 #[test]
 fn administrator_secret_store_must_be_roots_alone() {
-    if skip_unless_root() {
+    if skip_unless_root(ROOT_NEEDED) {
         return;
     }
     let setup = Setup::new();
@@ -396,7 +390,7 @@ fn administrator_secret_store_must_be_roots_alone() {
 
 #[test]
 fn debian_common_auth_before_pam_totp_is_fine_but_nullok_sufficient_is_not() {
-    if skip_unless_root() {
+    if skip_unless_root(ROOT_NEEDED) {
         return;
     }
     let setup = Setup::new();
@@ -430,8 +424,11 @@ fn debian_common_auth_before_pam_totp_is_fine_but_nullok_sufficient_is_not() {
 
 #[test]
 fn without_sshd_config_the_output_of_sshd_t_is_checked() {
-    if skip_unless_root() || !std::path::Path::new("/usr/sbin/sshd").exists() {
+    if skip_unless_root(ROOT_NEEDED) {
         return;
+    }
+    if !std::path::Path::new("/usr/sbin/sshd").exists() {
+        return skip("sshd is not installed (apt-get install openssh-server)");
     }
     let setup = Setup::new();
     let output = Command::new(cli_path())
@@ -442,7 +439,46 @@ fn without_sshd_config_the_output_of_sshd_t_is_checked() {
         .arg(setup.path("pam-sshd"))
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    // Whatever this machine's sshd settings are, they were looked at.
-    assert!(stdout.lines().any(|l| l.contains("sshd -T")), "{stdout}");
+    let from_sshd_t = Run {
+        code: output.status.code().unwrap(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    // Whatever this machine's settings are, the check must judge exactly
+    // what `sshd -T` prints: the same findings and exit status as when
+    // that output is given as the sshd_config file.
+    let effective = Command::new("/usr/sbin/sshd").arg("-T").output().unwrap();
+    assert!(
+        effective.status.success(),
+        "sshd -T failed: {}",
+        String::from_utf8_lossy(&effective.stderr)
+    );
+    setup.sshd(&String::from_utf8_lossy(&effective.stdout));
+    let from_file = setup.check();
+    let file_name = setup.path("sshd_config").display().to_string();
+    let sshd_lines = |run: &Run, source: &str| -> Vec<String> {
+        run.stdout
+            .lines()
+            .filter(|line| line.contains(source))
+            .map(|line| line.replace(source, "SSHD"))
+            .collect()
+    };
+    let judged = sshd_lines(&from_sshd_t, "sshd -T");
+    assert!(
+        !judged.is_empty(),
+        "no finding names sshd -T:\n{}",
+        from_sshd_t.stdout
+    );
+    assert_eq!(
+        judged,
+        sshd_lines(&from_file, &file_name),
+        "{}",
+        from_file.stdout
+    );
+    assert_eq!(
+        from_sshd_t.code, from_file.code,
+        "{}\n{}",
+        from_sshd_t.stdout, from_file.stdout
+    );
+    assert_eq!(from_sshd_t.problems().len(), from_file.problems().len());
 }

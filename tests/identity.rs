@@ -14,8 +14,7 @@ use common::*;
 
 #[test]
 fn secret_in_home_is_read_as_the_user() {
-    if !is_root() {
-        eprintln!("skipped: needs root to create a user");
+    if skip_unless_root("needs root to create a user") {
         return;
     }
     let user = TestUser::create("pamtotp-ident");
@@ -55,8 +54,7 @@ fn secret_in_home_is_read_as_the_user() {
 
 #[test]
 fn a_code_accepted_for_one_name_is_refused_for_another_name_of_the_same_uid() {
-    if !is_root() {
-        eprintln!("skipped: needs root to create users");
+    if skip_unless_root("needs root to create users") {
         return;
     }
     let user = TestUser::create("pamtotp-alias1");
@@ -89,8 +87,7 @@ fn a_code_accepted_for_one_name_is_refused_for_another_name_of_the_same_uid() {
 
 #[test]
 fn with_a_secret_per_name_each_name_of_a_uid_keeps_its_own_record() {
-    if !is_root() {
-        eprintln!("skipped: needs root to create users");
+    if skip_unless_root("needs root to create users") {
         return;
     }
     let user = TestUser::create("pamtotp-alias3");

@@ -100,20 +100,26 @@ fn after_the_next_steps_code_the_current_one_is_refused() {
 
 #[test]
 fn codes_two_steps_away_are_refused() {
+    // With window 1 the edge is between one and two steps away, on the
+    // real clock (no test-clock file here).
     let fixture = Fixture::new();
-    let service = fixture.service("");
-    assert_eq!(
-        service
-            .authenticate(&fixture.user, answer(&fixture.code(-3)))
-            .code,
-        PAM_AUTH_ERR
-    );
-    assert_eq!(
-        service
-            .authenticate(&fixture.user, answer(&fixture.code(3)))
-            .code,
-        PAM_AUTH_ERR
-    );
+    let service = fixture.service("window=1");
+    wait_clear_of_a_step_edge();
+    assert!(!fixture.state_dir().join("test-clock").exists());
+    for offset in [-2, 2] {
+        let outcome = service.authenticate(&fixture.user, answer(&fixture.code(offset)));
+        assert_eq!(outcome.code, PAM_AUTH_ERR, "{offset} steps away");
+        assert_eq!(outcome.prompts(), vec![PROMPT]);
+    }
+    for offset in [-1, 1] {
+        assert_eq!(
+            service
+                .authenticate(&fixture.user, answer(&fixture.code(offset)))
+                .code,
+            PAM_SUCCESS,
+            "{offset} step away"
+        );
+    }
 }
 
 #[test]
@@ -138,14 +144,9 @@ fn unenrolled_user_is_let_through_under_allow_without_a_prompt() {
     let fixture = Fixture::new();
     std::fs::remove_file(fixture.secret_file()).unwrap();
     for args in ["unenrolled=allow", "nullok"] {
-        // Only PAM_IGNORE reaches pam_permit; success skips to pam_deny.
-        let service = Service::with_stack(&format!(
-            "auth [success=1 ignore=ignore default=die] {} {} {args}\nauth sufficient pam_permit.so\nauth requisite pam_deny.so\n",
-            module_path().display(),
-            fixture.args()
-        ));
+        let service = Service::ignore_probe(&format!("{} {args}", fixture.args()));
         let outcome = service.authenticate(&fixture.user, vec![]);
-        assert_eq!(outcome.code, PAM_SUCCESS, "{args}");
+        assert_eq!(outcome.code, PROBED_IGNORE, "{args}");
         assert!(outcome.prompts().is_empty(), "{args}");
     }
 }
@@ -176,8 +177,7 @@ fn group_readable_secret_file_fails_closed() {
 
 #[test]
 fn secret_file_owned_by_someone_else_fails_closed() {
-    if !is_root() {
-        eprintln!("skipped: needs root to chown");
+    if skip_unless_root("needs root to chown") {
         return;
     }
     // User "daemon" with a secret outside its home: root or daemon may own it.
@@ -238,8 +238,7 @@ fn unknown_argument_or_bad_value_fails_closed() {
 
 #[test]
 fn non_digit_and_overlong_answers_are_wrong_codes() {
-    let fixture = Fixture::new();
-    let code = fixture.code(0);
+    let code = Fixture::new().code(0);
     let long = "1".repeat(100_000);
     let padded = format!("{code}0");
     for typed in [
@@ -253,19 +252,21 @@ fn non_digit_and_overlong_answers_are_wrong_codes() {
     ] {
         // A fresh state each time so the lockout does not interfere.
         let fixture = Fixture::new();
-        let outcome = fixture
-            .service("")
-            .authenticate(&fixture.user, answer(typed));
+        let service = fixture.service("");
+        let outcome = service.authenticate(&fixture.user, answer(typed));
         assert_eq!(outcome.code, PAM_AUTH_ERR, "{typed:.20}");
+        assert_eq!(outcome.prompts(), vec![PROMPT], "{typed:.20}");
+        // Counted as one failure, and nothing broke: the right code works next.
+        let state = pam_totp::state::State::parse(&fixture.state_text()).unwrap();
+        assert_eq!(state.failures, 1, "{typed:.20}");
+        assert_eq!(
+            service
+                .authenticate(&fixture.user, answer(&fixture.code(0)))
+                .code,
+            PAM_SUCCESS,
+            "after {typed:.20}"
+        );
     }
-    // The right code still works afterwards in a fresh state.
-    assert_eq!(
-        fixture
-            .service("")
-            .authenticate(&fixture.user, answer(&code))
-            .code,
-        PAM_SUCCESS
-    );
 }
 
 #[test]

@@ -4,7 +4,8 @@
 //! purged; `make demo` works unattended and cleans up after itself.
 //!
 //! The package and demo tests need root and a Debian system (CI runs as
-//! root on Debian 12); elsewhere they say "skipped".
+//! root on Debian 12); elsewhere they are recorded as skipped (a failure
+//! under CI=true).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -56,8 +57,7 @@ fn have(program: &str) -> bool {
 #[test]
 fn man_pages_render_without_warnings_and_cover_the_spec() {
     if !have("man") {
-        eprintln!("skipped: man is not installed (apt-get install man-db groff-base)");
-        return;
+        return skip("man is not installed (apt-get install man-db groff-base)");
     }
     run(Command::new("make")
         .args(["--no-print-directory", "man"])
@@ -231,15 +231,23 @@ impl Drop for InstallGuard {
 
 #[test]
 fn debian_package_installs_logs_in_and_purges_cleanly() {
-    if !is_root() || !have("dpkg-deb") {
-        eprintln!("skipped: the package test needs root and dpkg (Debian)");
+    if !have("dpkg-deb") {
+        return skip("the package test needs dpkg (Debian)");
+    }
+    if skip_unless_root("needs root to install the package") {
         return;
     }
+    // The package is installed system-wide: one such test at a time on
+    // this machine (other worktrees' test runs included).
+    let _machine = machine_lock("debian-package");
+    // Another test run (one that predates that lock) may have it installed
+    // for a minute: wait for it to purge before giving up.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while installed() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
     if installed() {
-        eprintln!(
-            "skipped: pam-totp is installed on this machine; the test would replace and purge it"
-        );
-        return;
+        return skip("pam-totp is installed on this machine; the test would replace and purge it");
     }
     // Build.
     let build = run(Command::new("make")
@@ -388,7 +396,7 @@ fn debian_package_installs_logs_in_and_purges_cleanly() {
             run(Command::new("man").args(["-w", page]));
         }
     } else {
-        eprintln!("note: man-db missing or man pages excluded by dpkg; `man pam_totp` not checked");
+        skip("man-db missing or man pages excluded by dpkg: `man pam_totp` not checked");
     }
 
     // A real login through sshd with the installed example stack, verbatim:
@@ -435,8 +443,25 @@ fn debian_package_installs_logs_in_and_purges_cleanly() {
         assert!(login.prompts[0].contains("Verification code: "));
         // The installed default state directory holds the user's state.
         assert!(installed_state_file(&user.name).is_file());
+        // The replay is asked for the code and refused at it by PAM.
+        let mark = sshd.log_mark();
         let replay = ssh_login(sshd.port, &user.name, Some(&key.private), &[&code]);
         assert!(!replay.success, "the same code was accepted twice");
+        assert_eq!(replay.prompts.len(), 1, "{:?}", replay.prompts);
+        assert!(replay.prompts[0].ends_with("Verification code: "));
+        assert_eq!(
+            replay.denied_with(),
+            Some("keyboard-interactive"),
+            "{}",
+            replay.stderr
+        );
+        let failure = format!("PAM: Authentication failure for {} ", user.name);
+        assert_eq!(
+            sshd.count_lines(mark, &failure, 1),
+            1,
+            "{}",
+            sshd.log_since(mark)
+        );
     }
 
     // Remove: the programs go; the configuration and the state stay; a PAM
@@ -514,10 +539,14 @@ fn debian_package_installs_logs_in_and_purges_cleanly() {
 
 #[test]
 fn make_demo_unattended_logs_in_refuses_the_replay_and_cleans_up() {
-    if !is_root() || !have("apt-get") {
-        eprintln!("skipped: make demo needs root on Debian");
+    if !have("apt-get") {
+        return skip("make demo is for Debian (no apt-get)");
+    }
+    if skip_unless_root("needs root: make demo creates a user and runs sshd") {
         return;
     }
+    // Fixed user and service names: one demo at a time on this machine.
+    let _machine = machine_lock("make-demo");
     let output = Command::new("make")
         .args(["--no-print-directory", "demo"])
         .current_dir(repo())
@@ -557,6 +586,11 @@ fn make_demo_unattended_logs_in_refuses_the_replay_and_cleans_up() {
     assert!(!user.status.success(), "the demo user is still there");
     assert!(!Path::new("/home/pt6-demo").exists());
     assert!(!Path::new("/etc/pam.d/pt6-demo-sshd").exists());
+    // sshd's privilege separation directory stays: other sshd need it.
+    assert!(
+        Path::new("/run/sshd").is_dir(),
+        "make demo removed /run/sshd"
+    );
     // (Zombies, already dead and waiting for init to reap them, do not count.)
     let running: Vec<String> = std::fs::read_dir("/proc")
         .unwrap()
@@ -577,8 +611,7 @@ fn make_demo_unattended_logs_in_refuses_the_replay_and_cleans_up() {
 #[test]
 fn rpm_package_has_the_files_in_rpm_paths() {
     if !have("rpmbuild") {
-        eprintln!("skipped: rpmbuild is not installed (apt-get install rpm)");
-        return;
+        return skip("rpmbuild is not installed (apt-get install rpm)");
     }
     let build = run(Command::new("make")
         .args(["--no-print-directory", "rpm"])

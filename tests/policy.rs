@@ -90,20 +90,28 @@ fn module_line(control: &str, fixture: &Fixture, extra: &str) -> String {
 #[test]
 fn exempt_network_gets_no_prompt_for_v4_mapped_and_unknown_users() {
     let fixture = Fixture::new();
-    let service = fixture.service("exempt_networks=10.0.0.0/8,127.0.0.0/8,2001:db8::/32");
+    let networks = "exempt_networks=10.0.0.0/8,127.0.0.0/8,2001:db8::/32";
+    // The module's own answer is PAM_IGNORE (not a refusal such as
+    // PAM_PERM_DENIED, which a stack of it alone would also end with).
+    let probe = Service::ignore_probe(&format!("{} {networks}", fixture.args()));
+    let alone = fixture.service(networks);
     for host in ["127.0.0.1", "::ffff:127.0.0.1", "10.9.8.7", "2001:db8::1"] {
-        let outcome = service.authenticate_with(&fixture.user, vec![], Some(host));
-        assert_eq!(outcome.code, PAM_IGNORE_ALONE, "{host}");
+        let outcome = probe.authenticate_with(&fixture.user, vec![], Some(host));
+        assert_eq!(outcome.code, PROBED_IGNORE, "{host}");
         assert!(
             outcome.prompts().is_empty(),
             "{host}: {:?}",
             outcome.prompts()
         );
+        let outcome = alone.authenticate_with(&fixture.user, vec![], Some(host));
+        assert_eq!(outcome.code, PAM_IGNORE_ALONE, "{host}");
     }
     // Unknown users from an exempt network are treated like known ones.
-    let outcome = service.authenticate_with("pt5-no-such-user", vec![], Some("127.0.0.1"));
-    assert_eq!(outcome.code, PAM_IGNORE_ALONE);
+    let outcome = probe.authenticate_with("pt5-no-such-user", vec![], Some("127.0.0.1"));
+    assert_eq!(outcome.code, PROBED_IGNORE);
     assert!(outcome.prompts().is_empty());
+    let outcome = alone.authenticate_with("pt5-no-such-user", vec![], Some("127.0.0.1"));
+    assert_eq!(outcome.code, PAM_IGNORE_ALONE);
 }
 
 /// A stack whose only module returns `PAM_IGNORE` fails: libpam turns
@@ -158,6 +166,12 @@ fn ignore_alone_is_refused_and_pam_permit_after_lets_it_through() {
     let outcome = alone.authenticate(&fixture.user, vec![]);
     assert_eq!(outcome.code, PAM_IGNORE_ALONE);
     assert!(outcome.prompts().is_empty());
+    // ... because the module ignored, not because it refused.
+    let probe = Service::ignore_probe(&format!("{} unenrolled=allow", fixture.args()));
+    assert_eq!(
+        probe.authenticate(&fixture.user, vec![]).code,
+        PROBED_IGNORE
+    );
 
     let with_permit = Service::with_stack(&format!(
         "{}auth required pam_permit.so\n",

@@ -99,8 +99,50 @@ fn lockout_backs_off_doubling_up_to_the_maximum() {
     );
 }
 
+#[test]
+fn a_lockout_ends_on_the_real_clock() {
+    // No test-clock file: the module reads the system clock.
+    let fixture = Fixture::new();
+    let service = fixture.service("max_failures=3 lockout=1 lockout_max=1");
+    let wrong = || answer(&fixture.wrong_code_at(now()));
+    for _ in 0..2 {
+        assert_eq!(
+            service.authenticate(&fixture.user, wrong()).code,
+            PAM_AUTH_ERR
+        );
+    }
+    // The third failure and the locked attempt early in one second, so
+    // the 1-second lockout cannot end between them.
+    let into_second = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_millis();
+    std::thread::sleep(Duration::from_millis(u64::from(1010 - into_second)));
+    let started = Instant::now();
+    // The failure that starts the lockout says so.
+    let third = service.authenticate(&fixture.user, wrong());
+    assert_eq!(third.code, PAM_MAXTRIES);
+    assert_eq!(third.errors().len(), 1, "{:?}", third.shown);
+    assert_eq!(seconds_in(&third.errors()[0]), 1);
+    let locked = service.authenticate(&fixture.user, answer(&fixture.code(0)));
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "too slow to tell"
+    );
+    assert_eq!(locked.code, PAM_MAXTRIES);
+    assert_eq!(locked.errors().len(), 1, "{:?}", locked.shown);
+    assert_eq!(seconds_in(&locked.errors()[0]), 1);
+    assert!(!fixture.state_dir().join("test-clock").exists());
+    // Two seconds later, on the real clock, the lockout is over.
+    std::thread::sleep(Duration::from_secs(2));
+    let after = service.authenticate(&fixture.user, answer(&fixture.code(0)));
+    assert_eq!(after.code, PAM_SUCCESS, "{:?}", after.shown);
+}
+
 /// Run in a child process by the tests below: one pam_authenticate,
 /// started when the go-file appears; the exit status is the PAM code.
+/// With CHILD_READY set, it first says it is ready there (a file named
+/// after its pid), so the parent can wait for all of them.
 #[test]
 #[ignore = "helper run in child processes"]
 fn child_authenticate() {
@@ -108,6 +150,9 @@ fn child_authenticate() {
         return;
     };
     let go = PathBuf::from(std::env::var("CHILD_GO").unwrap());
+    if let Ok(ready) = std::env::var("CHILD_READY") {
+        std::fs::write(Path::new(&ready).join(std::process::id().to_string()), b"").unwrap();
+    }
     let deadline = Instant::now() + Duration::from_secs(60);
     while !go.exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(1));
@@ -150,14 +195,29 @@ fn spawn_child(
         .unwrap()
 }
 
-/// Start `count` processes presenting `answer` at once; their PAM codes.
+/// Start `count` processes presenting `answer` at once; their PAM codes
+/// (-1 for a process killed by a signal). A barrier: none of them starts
+/// pam_authenticate before all of them are running and waiting.
 fn race(service: &Service, user: &str, answer: &str, count: usize) -> Vec<i32> {
     let go_dir = tempfile::tempdir().unwrap();
     let go = go_dir.path().join("go");
+    let ready = go_dir.path().join("ready");
+    std::fs::create_dir(&ready).unwrap();
+    let ready_text = ready.to_str().unwrap();
     let children: Vec<_> = (0..count)
-        .map(|_| spawn_child(service, user, answer, &go, &[]))
+        .map(|_| spawn_child(service, user, answer, &go, &[("CHILD_READY", ready_text)]))
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let waiting = || std::fs::read_dir(&ready).unwrap().count();
+    while waiting() < count {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {count} processes reached the barrier",
+            waiting()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!go.exists());
     std::fs::write(&go, b"").unwrap();
     children
         .into_iter()
@@ -201,11 +261,27 @@ fn fifty_processes_with_one_recovery_code_yield_exactly_one_success() {
         "version = 1\nsecret = \"{SECRET_B32}\"\nrecovery = [{}]\n",
         recovery.join(", ")
     ));
-    let service = fixture.service("");
+    // No lockout, so that each of the 49 others meets the code check itself.
+    let service = fixture.service("max_failures=1000");
     let results = race(&service, &fixture.user, &codes[0], 50);
     let successes = results.iter().filter(|&&c| c == PAM_SUCCESS).count();
-    eprintln!("50 concurrent processes, one recovery code: {successes} success");
+    // Every other one refused as a wrong code: no crash (-1), no error
+    // code, no second success.
+    let refused = results.iter().filter(|&&c| c == PAM_AUTH_ERR).count();
+    eprintln!(
+        "50 concurrent processes, one recovery code: {successes} success, {refused} refused, codes {results:?}"
+    );
     assert_eq!(successes, 1, "{results:?}");
+    assert_eq!(refused, 49, "{results:?}");
+    // The code is used up; the other one still works.
+    assert_eq!(
+        service.authenticate(&fixture.user, answer(&codes[0])).code,
+        PAM_AUTH_ERR
+    );
+    assert_eq!(
+        service.authenticate(&fixture.user, answer(&codes[1])).code,
+        PAM_SUCCESS
+    );
 }
 
 /// A small tmpfs mounted for one test, unmounted on drop.
@@ -262,8 +338,7 @@ fn service_with_state(fixture: &Fixture, state_dir: &Path) -> Service {
 
 #[test]
 fn full_disk_fails_closed_and_keeps_the_last_step() {
-    if !is_root() {
-        eprintln!("skipped: needs root to mount a tmpfs");
+    if skip_unless_root("needs root to mount a tmpfs") {
         return;
     }
     let fixture = Fixture::new();
@@ -316,8 +391,7 @@ fn full_disk_fails_closed_and_keeps_the_last_step() {
 
 #[test]
 fn read_only_state_directory_fails_closed_and_keeps_the_last_step() {
-    if !is_root() {
-        eprintln!("skipped: needs root to mount a tmpfs");
+    if skip_unless_root("needs root to mount a tmpfs") {
         return;
     }
     let fixture = Fixture::new();
@@ -369,6 +443,8 @@ fn corrupt_truncated_or_foreign_state_fails_closed_and_is_not_overwritten() {
     ];
     if is_root() {
         damaged.push(("foreign owner", good.clone()));
+    } else {
+        skip("the foreign-owner case needs root to chown");
     }
     for (what, bytes) in damaged {
         pam_totp::system::files::replace_atomically(&state_file, &bytes, None).unwrap();
@@ -495,8 +571,7 @@ fn hostile_answers_are_plain_wrong_codes() {
 
 #[test]
 fn pam_totp_unlock_clears_a_lockout() {
-    if !is_root() {
-        eprintln!("skipped: unlock is for root");
+    if skip_unless_root("needs root: unlock is for root") {
         return;
     }
     let fixture = Fixture::new();

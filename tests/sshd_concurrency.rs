@@ -1,5 +1,6 @@
 //! Exactly-once acceptance through a real sshd: 50 simultaneous `ssh`
-//! logins presenting the same valid code, one succeeds.
+//! logins presenting the same valid code: one succeeds, and each of the 49
+//! others is asked for the code and refused at it (no lockout, no drop).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -14,8 +15,7 @@ use common::*;
 
 #[test]
 fn fifty_simultaneous_ssh_logins_with_one_code_yield_one_success() {
-    if !is_root() {
-        eprintln!("skipped: the sshd end-to-end test needs root");
+    if skip_unless_root("needs root to create a user and run sshd") {
         return;
     }
     let user = TestUser::create("pamtotp-e2e-race");
@@ -24,7 +24,11 @@ fn fifty_simultaneous_ssh_logins_with_one_code_yield_one_success() {
     let state = tempfile::tempdir().unwrap();
     let stack = repository_stack(
         "sshd-key-and-code",
-        &format!("state_dir={}", state.path().join("state").display()),
+        // No lockout: the 49 replays must each meet the code check itself.
+        &format!(
+            "state_dir={} max_failures=1000",
+            state.path().join("state").display()
+        ),
     );
     let sshd = Sshd::start(
         "pamtotp-race-sshd",
@@ -50,5 +54,45 @@ fn fifty_simultaneous_ssh_logins_with_one_code_yield_one_success() {
     eprintln!(
         "50 simultaneous ssh logins with one code: {successes} logged in, {prompted} were asked for the code"
     );
-    assert_eq!(successes, 1, "sshd log:\n{}", sshd.log());
+    let log = sshd.log();
+    assert_eq!(successes, 1, "sshd log:\n{log}");
+    // Every one of the 50 got past the key to the code prompt (none was
+    // dropped by MaxStartups or a timeout), and each of the 49 others was
+    // refused there, by PAM, for a wrong code (not locked out, not an error).
+    for login in &logins {
+        assert_eq!(
+            login.prompts.len(),
+            1,
+            "{:?} {}",
+            login.prompts,
+            login.stderr
+        );
+        assert!(
+            login.prompts[0].ends_with("Verification code: "),
+            "{:?}",
+            login.prompts
+        );
+        if !login.success {
+            assert_eq!(
+                login.denied_with(),
+                Some("keyboard-interactive"),
+                "{}",
+                login.stderr
+            );
+        }
+    }
+    let user = &user.name;
+    for (prefix, expected) in [
+        (format!("Partial publickey for {user} "), 50),
+        (format!("Accepted keyboard-interactive/pam for {user} "), 1),
+        (format!("Failed keyboard-interactive/pam for {user} "), 49),
+        (format!("PAM: Authentication failure for {user} "), 49),
+    ] {
+        assert_eq!(
+            sshd.count_lines(0, &prefix, expected),
+            expected,
+            "{prefix}\n{}",
+            sshd.log()
+        );
+    }
 }

@@ -20,6 +20,8 @@ use std::process::{Command, Stdio};
 use common::sshd::*;
 use common::*;
 
+const ROOT_NEEDED: &str = "needs root to create users and run sshd";
+
 const CODE: &str = "Verification code: ";
 const PASSWORD: &str = "Password: ";
 const ONE_PROMPT: &str = "Password & verification code: ";
@@ -148,17 +150,9 @@ fn explain(login: &Login, sshd: &Sshd) -> String {
     )
 }
 
-fn skip_unless_root() -> bool {
-    if !is_root() {
-        eprintln!("skipped: sshd end-to-end tests need root");
-        return true;
-    }
-    false
-}
-
 #[test]
 fn key_and_code_stack_exempt_group_and_unenrolled_deny() {
-    if skip_unless_root() {
+    if skip_unless_root(ROOT_NEEDED) {
         return;
     }
     let group = Group::create("pt5-exempt");
@@ -214,7 +208,7 @@ fn key_and_code_stack_exempt_group_and_unenrolled_deny() {
 
 #[test]
 fn key_and_code_rollout_stack_lets_unenrolled_users_in_with_the_key() {
-    if skip_unless_root() {
+    if skip_unless_root(ROOT_NEEDED) {
         return;
     }
     let enrolled = User::create("pt5-ro-alice", None, &[]);
@@ -259,7 +253,7 @@ fn key_and_code_rollout_stack_lets_unenrolled_users_in_with_the_key() {
 
 #[test]
 fn password_and_code_stack() {
-    if skip_unless_root() {
+    if skip_unless_root(ROOT_NEEDED) {
         return;
     }
     let alice = User::create("pt5-pc-alice", Some("alice pw 1"), &[]);
@@ -328,7 +322,7 @@ fn password_and_code_stack() {
 
 #[test]
 fn password_and_code_one_prompt_stack() {
-    if skip_unless_root() {
+    if skip_unless_root(ROOT_NEEDED) {
         return;
     }
     let group = Group::create("pt5-exempt1");

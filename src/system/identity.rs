@@ -128,7 +128,7 @@ mod tests {
     #[test]
     fn switching_changes_only_this_thread_and_is_undone() {
         if unsafe { libc::geteuid() } != 0 {
-            return;
+            return crate::test_skip::skip("needs root to switch the file-system identity");
         }
         let nobody = Account {
             name: "nobody".into(),

@@ -15,8 +15,12 @@ use std::sync::Mutex;
 pub mod fleet;
 pub mod pam_oath;
 pub mod pg;
+pub mod ports;
+pub mod skip;
 pub mod sshd;
 pub mod terminal;
+
+pub use skip::skip;
 
 pub const PAM_SUCCESS: c_int = 0;
 pub const PAM_SERVICE_ERR: c_int = 3;
@@ -26,6 +30,11 @@ pub const PAM_MAXTRIES: c_int = 11;
 pub const PAM_CONV_ERR: c_int = 19;
 pub const PAM_IGNORE: c_int = 25;
 pub const PAM_ABORT: c_int = 26;
+
+/// What `Service::ignore_probe` returns when the module said PAM_IGNORE.
+pub const PROBED_IGNORE: c_int = PAM_SUCCESS;
+/// What `Service::ignore_probe` returns when the module said PAM_SUCCESS.
+pub const PROBED_SUCCESS: c_int = PAM_AUTH_ERR;
 
 const PAM_PROMPT_ECHO_OFF: c_int = 1;
 const PAM_PROMPT_ECHO_ON: c_int = 2;
@@ -162,6 +171,21 @@ impl Service {
     pub fn with_args(args: &str) -> Service {
         Service::with_stack(&format!(
             "auth required {} {args}\n",
+            module_path().display()
+        ))
+    }
+
+    /// A stack that tells the module's answer apart, PAM_IGNORE above all:
+    /// libpam turns a stack whose only module ignores into PAM_PERM_DENIED,
+    /// which a module's own PAM_PERM_DENIED would look like. Here only
+    /// PAM_IGNORE reaches pam_permit (`PROBED_IGNORE`), PAM_SUCCESS goes on
+    /// to pam_deny (`PROBED_SUCCESS`), and any other code ends the stack
+    /// as itself.
+    pub fn ignore_probe(args: &str) -> Service {
+        Service::with_stack(&format!(
+            "auth [success=1 ignore=ignore default=die] {} {args}\n\
+             auth sufficient pam_permit.so\n\
+             auth requisite pam_deny.so\n",
             module_path().display()
         ))
     }
@@ -410,6 +434,16 @@ impl Fixture {
     }
 }
 
+/// Wait, if need be, until the current 30-second step has at least 3 s
+/// left, so that codes computed now are still for the same step when the
+/// module checks them.
+pub fn wait_clear_of_a_step_edge() {
+    let into_step = now() % 30;
+    if into_step >= 27 {
+        std::thread::sleep(std::time::Duration::from_secs(30 - into_step + 1));
+    }
+}
+
 pub fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -425,6 +459,38 @@ pub fn current_user() -> String {
 
 pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
+}
+
+/// Not root: the test is recorded as skipped with `reason` (a failure
+/// under `CI=true`) and true is returned, for the caller to return.
+pub fn skip_unless_root(reason: &str) -> bool {
+    if is_root() {
+        return false;
+    }
+    skip(reason);
+    true
+}
+
+/// An exclusive lock, across every test process on this machine, on a
+/// resource tests share system-wide (an installed package, a fixed user
+/// name); held until the returned file is dropped.
+pub fn machine_lock(name: &str) -> std::fs::File {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(format!("/tmp/pam-totp-test-{name}.lock"))
+        .unwrap();
+    // SAFETY: flock on a descriptor this File owns; blocks until granted.
+    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+    assert_eq!(
+        locked,
+        0,
+        "flock {name}: {}",
+        std::io::Error::last_os_error()
+    );
+    file
 }
 
 pub fn set_mode(path: &Path, mode: u32) {

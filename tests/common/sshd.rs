@@ -3,10 +3,14 @@
 //! SSH_ASKPASS. Needs root (CI runs as root).
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+// Kept for callers of the old helper.
+#[allow(unused_imports)]
+pub use super::ports::free_port;
+use super::ports::{ReservedPort, reserve_port};
 
 /// A local user for end-to-end tests, created if missing (removed on drop if we made it).
 pub struct TestUser {
@@ -92,22 +96,18 @@ pub struct Sshd {
     pub service: String,
     child: Child,
     pam_file: PathBuf,
-}
-
-/// A free TCP port on 127.0.0.1.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    /// Held while sshd runs: no other test is given this port.
+    reserved: ReservedPort,
 }
 
 impl Sshd {
     /// Start sshd with PAM service `service` whose stack is `pam_stack`
-    /// (written to /etc/pam.d/SERVICE) and extra sshd_config lines.
+    /// (written to /etc/pam.d/SERVICE) and extra sshd_config lines, on a
+    /// loopback port reserved for it as long as it runs.
     pub fn start(service: &str, pam_stack: &str, config_lines: &str) -> Sshd {
         let dir = tempfile::tempdir().unwrap();
+        // sshd's privilege separation directory; never removed (other
+        // tests' sshd and the system's need it).
         std::fs::create_dir_all("/run/sshd").unwrap();
         let host_key = dir.path().join("host_key");
         run_ok(
@@ -120,52 +120,103 @@ impl Sshd {
         std::fs::copy("/usr/sbin/sshd", &binary).unwrap();
         let pam_file = PathBuf::from("/etc/pam.d").join(service);
         std::fs::write(&pam_file, pam_stack).unwrap();
-        let port = free_port();
         let config = dir.path().join("sshd_config");
-        std::fs::write(
-            &config,
-            format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}/sshd.pid\n\
-                 UsePAM yes\nKbdInteractiveAuthentication yes\nPasswordAuthentication no\n\
-                 PubkeyAuthentication yes\nStrictModes no\nLogLevel VERBOSE\n{config_lines}\n",
-                host_key.display(),
-                dir.path().display()
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.path().join("sshd.log")).unwrap();
-        let child = Command::new(&binary)
-            .args(["-D", "-e", "-f"])
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
+        let log = dir.path().join("sshd.log");
+        let mut failures = Vec::new();
+        // A port reserved and found free can still be taken by a process
+        // outside the tests before sshd binds it: then another port.
+        for _ in 0..5 {
+            let reserved = reserve_port();
+            let port = reserved.port();
+            std::fs::write(
+                &config,
+                format!(
+                    "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}/sshd.pid\n\
+                     UsePAM yes\nKbdInteractiveAuthentication yes\nPasswordAuthentication no\n\
+                     PubkeyAuthentication yes\nStrictModes no\nLogLevel VERBOSE\n{config_lines}\n",
+                    host_key.display(),
+                    dir.path().display()
+                ),
+            )
             .unwrap();
-        let sshd = Sshd {
-            dir,
-            port,
-            service: service.to_string(),
-            child,
-            pam_file,
-        };
-        sshd.wait_listening();
-        sshd
-    }
-
-    fn wait_listening(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
+            match spawn_listening(&binary, &config, &log, port) {
+                Ok(child) => {
+                    return Sshd {
+                        dir,
+                        port,
+                        service: service.to_string(),
+                        child,
+                        pam_file,
+                        reserved,
+                    };
+                }
+                Err(why) => failures.push(format!("port {port}: {why}")),
             }
-            std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("sshd did not start: {}", self.log());
+        let _ = std::fs::remove_file(&pam_file);
+        panic!("sshd did not start:\n{}", failures.join("\n"));
     }
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
     }
+
+    /// How many log lines since `mark` start with `prefix`, waiting up to
+    /// 5 s for there to be `expected`: sshd's per-connection processes log
+    /// through its listener, so a line may come in after the client is done.
+    pub fn count_lines(&self, mark: usize, prefix: &str, expected: usize) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let count = self
+                .log_since(mark)
+                .lines()
+                .filter(|line| line.starts_with(prefix))
+                .count();
+            if count >= expected || Instant::now() > deadline {
+                return count;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// A place in the log, for `log_since`.
+    pub fn log_mark(&self) -> usize {
+        self.log().len()
+    }
+
+    /// What sshd logged since `mark`.
+    pub fn log_since(&self, mark: usize) -> String {
+        self.log().get(mark..).unwrap_or_default().to_string()
+    }
+}
+
+/// Start sshd and wait until it accepts connections on `port`; an sshd
+/// that exits (the port was taken) or stays silent is killed and an error.
+fn spawn_listening(binary: &Path, config: &Path, log: &Path, port: u16) -> Result<Child, String> {
+    let mut child = Command::new(binary)
+        .args(["-D", "-e", "-f"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let said = || std::fs::read_to_string(log).unwrap_or_default();
+    // sshd logs this once its socket listens.
+    let listening = format!("Server listening on 127.0.0.1 port {port}.");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("sshd exited ({status}): {}", said()));
+        }
+        if said().contains(&listening) && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        {
+            return Ok(child);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    Err(format!("sshd did not listen within 10 s: {}", said()))
 }
 
 impl Drop for Sshd {
@@ -212,6 +263,15 @@ pub struct Login {
     pub stderr: String,
     /// The prompts the client was asked, in order.
     pub prompts: Vec<String>,
+}
+
+impl Login {
+    /// The methods the server offered when it refused the login, from
+    /// ssh's "Permission denied (publickey)." line.
+    pub fn denied_with(&self) -> Option<&str> {
+        let (_, rest) = self.stderr.split_once("Permission denied (")?;
+        Some(rest.split_once(')')?.0)
+    }
 }
 
 /// Log in with `ssh` as `user`, answering each keyboard-interactive prompt
