@@ -451,8 +451,7 @@ fn interactive_enroll_saves_after_the_right_code_with_mode_0600() {
 
 #[test]
 fn the_code_that_confirmed_enroll_cannot_log_in_again() {
-    if !is_root() {
-        eprintln!("skipped: only root's enroll reaches the module's state");
+    if skip_unless_root("only root's enroll reaches the module's state") {
         return;
     }
     let setup = Setup::new();

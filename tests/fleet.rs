@@ -43,8 +43,7 @@ fn recovery_codes(fleet: &Fleet, user: &str) -> Vec<String> {
 
 #[test]
 fn two_sshd_hosts_share_used_codes_lockouts_recovery_codes_and_disable() {
-    if !is_root() {
-        eprintln!("skipped: the fleet test needs root");
+    if skip_unless_root("the fleet test needs root") {
         return;
     }
     let fleet = Fleet::start();
@@ -121,8 +120,7 @@ fn two_sshd_hosts_share_used_codes_lockouts_recovery_codes_and_disable() {
 
 #[test]
 fn fifty_concurrent_logins_over_two_hosts_with_one_code_yield_one_success() {
-    if !is_root() {
-        eprintln!("skipped: the fleet test needs root");
+    if skip_unless_root("the fleet test needs root") {
         return;
     }
     let fleet = Fleet::start();
@@ -215,8 +213,7 @@ fn twenty_concurrent_wrong_guesses_over_two_hosts_check_at_most_max_failures() {
 
 #[test]
 fn the_database_stopped_frozen_or_refusing_fails_closed_in_bounded_time() {
-    if !is_root() {
-        eprintln!("skipped: the fleet test needs root");
+    if skip_unless_root("the fleet test needs root") {
         return;
     }
     let mut fleet = Fleet::start();
@@ -303,7 +300,7 @@ fn refused_in_time(
     secret: &str,
     what: &str,
 ) -> String {
-    let timeout = Duration::from_secs(2); // database_timeout in the fleet's config
+    let timeout = Duration::from_secs(common::fleet::DATABASE_TIMEOUT);
     let started = Instant::now();
     let outcome = pam.authenticate(user, answer(&oathtool_code(secret, 0)));
     let took = started.elapsed();
@@ -596,8 +593,7 @@ fn db_import_keeps_used_steps_and_recovery_codes_and_db_init_twice_is_harmless()
 
 #[test]
 fn a_user_who_is_not_root_is_told_where_enrollments_are_and_nothing_is_written() {
-    if !is_root() {
-        eprintln!("skipped: needs root to run the command as another user");
+    if skip_unless_root("needs root to run the command as another user") {
         return;
     }
     let fleet = Fleet::start();

@@ -122,11 +122,7 @@ fn text(bytes: &[u8]) -> String {
 }
 
 fn skip_unless_root() -> bool {
-    if !is_root() {
-        eprintln!("skipped: needs root (the CLI's state and seed options are root's)");
-        return true;
-    }
-    false
+    common::skip_unless_root("needs root (the CLI's state and seed options are root's)")
 }
 
 #[test]

@@ -11,7 +11,7 @@
 mod common;
 
 use common::pam_oath::{OathService, oathtool_hotp, oathtool_totp, random_hex};
-use common::{is_root, now};
+use common::{now, skip_unless_root};
 use pam_totp::migrate::pam_oath::{self, OathKind};
 
 fn accepted_at(token: &pam_oath::OathToken) -> Option<u64> {
@@ -21,8 +21,7 @@ fn accepted_at(token: &pam_oath::OathToken) -> Option<u64> {
 
 #[test]
 fn hotp_line_rewritten_by_pam_oath_gives_the_counter_it_accepted() {
-    if !is_root() {
-        eprintln!("skipped: pamtester needs a service in /etc/pam.d (root)");
+    if skip_unless_root("pamtester needs a service in /etc/pam.d (root)") {
         return;
     }
     let key = random_hex(20);
@@ -66,8 +65,7 @@ fn hotp_line_rewritten_by_pam_oath_gives_the_counter_it_accepted() {
 
 #[test]
 fn totp_line_rewritten_by_pam_oath_gives_the_step_it_accepted() {
-    if !is_root() {
-        eprintln!("skipped: pamtester needs a service in /etc/pam.d (root)");
+    if skip_unless_root("pamtester needs a service in /etc/pam.d (root)") {
         return;
     }
     let key = random_hex(20);

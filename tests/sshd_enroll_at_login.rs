@@ -77,8 +77,7 @@ fn a_wrong_code(secret: &str) -> String {
 
 #[test]
 fn an_unenrolled_user_enrolls_at_login_and_the_qr_code_scans() {
-    if !is_root() {
-        eprintln!("skipped: the sshd end-to-end test needs root");
+    if skip_unless_root("the sshd end-to-end test needs root") {
         return;
     }
     let setup = setup("pamtotp-enroll1", "pamtotp-enroll1-sshd");
@@ -176,8 +175,7 @@ fn an_unenrolled_user_enrolls_at_login_and_the_qr_code_scans() {
 
 #[test]
 fn three_wrong_codes_log_in_nobody_and_save_nothing() {
-    if !is_root() {
-        eprintln!("skipped: the sshd end-to-end test needs root");
+    if skip_unless_root("the sshd end-to-end test needs root") {
         return;
     }
     let setup = setup("pamtotp-enroll2", "pamtotp-enroll2-sshd");
@@ -199,8 +197,7 @@ fn three_wrong_codes_log_in_nobody_and_save_nothing() {
 
 #[test]
 fn without_the_key_nothing_is_offered() {
-    if !is_root() {
-        eprintln!("skipped: the sshd end-to-end test needs root");
+    if skip_unless_root("the sshd end-to-end test needs root") {
         return;
     }
     let setup = setup("pamtotp-enroll3", "pamtotp-enroll3-sshd");

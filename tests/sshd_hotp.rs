@@ -19,8 +19,7 @@ use common::*;
 
 #[test]
 fn hotp_token_logs_in_through_real_sshd_once_per_code() {
-    if !is_root() {
-        eprintln!("skipped: the sshd end-to-end test needs root");
+    if skip_unless_root("the sshd end-to-end test needs root") {
         return;
     }
     let user = TestUser::create("pamtotp-hotp");

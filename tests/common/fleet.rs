@@ -9,6 +9,9 @@ use super::pg::{PgCluster, PgOptions};
 use super::sshd::{Sshd, cli_path, repository_stack};
 use super::{Service, module_path, set_mode};
 
+/// `database_timeout` in the fleet's configuration, in seconds.
+pub const DATABASE_TIMEOUT: u64 = 3;
+
 pub struct Fleet {
     pub db: PgCluster,
     pub dir: tempfile::TempDir,
@@ -39,7 +42,7 @@ impl Fleet {
         std::fs::write(
             fleet.config(),
             format!(
-                "store = \"postgresql\"\ndatabase_file = \"{}\"\nsecret_key_file = \"{}\"\ndatabase_timeout = 2\n",
+                "store = \"postgresql\"\ndatabase_file = \"{}\"\nsecret_key_file = \"{}\"\ndatabase_timeout = {DATABASE_TIMEOUT}\n",
                 fleet.database_file().display(),
                 fleet.key_file().display()
             ),
