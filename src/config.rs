@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::network::Cidr;
+use crate::text::escape_controls;
 
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/pam-totp/config.toml";
 pub const DEFAULT_SECRET_PATH: &str = "~/.config/pam-totp/secret.toml";
@@ -112,11 +113,13 @@ impl std::fmt::Display for ConfigError {
             ConfigError::Unreadable { path, reason } => {
                 write!(f, "cannot read configuration {}: {reason}", path.display())
             }
+            // Keys, values and TOML messages quote the file: escaped.
             ConfigError::Syntax {
                 path,
                 line: Some(line),
                 message,
             } => {
+                let message = escape_controls(message);
                 write!(f, "{}:{line}: not valid TOML: {message}", path.display())
             }
             ConfigError::Syntax {
@@ -124,20 +127,24 @@ impl std::fmt::Display for ConfigError {
                 line: None,
                 message,
             } => {
+                let message = escape_controls(message);
                 write!(f, "{}: not valid TOML: {message}", path.display())
             }
             ConfigError::UnknownKey {
                 key,
                 origin: Origin::Argument,
             } => {
-                write!(f, "unknown module argument \"{key}\"")
+                write!(f, "unknown module argument \"{}\"", escape_controls(key))
             }
-            ConfigError::UnknownKey { key, origin } => write!(f, "{origin}: unknown key \"{key}\""),
+            ConfigError::UnknownKey { key, origin } => {
+                write!(f, "{origin}: unknown key \"{}\"", escape_controls(key))
+            }
             ConfigError::BadValue {
                 key,
                 origin,
                 reason,
             } => {
+                let (key, reason) = (escape_controls(key), escape_controls(reason));
                 write!(f, "{origin}: bad value for \"{key}\": {reason}")
             }
         }

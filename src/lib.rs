@@ -23,6 +23,7 @@ pub mod session;
 pub mod simple_toml;
 pub mod state;
 pub mod system;
+pub mod text;
 
 use std::ffi::CStr;
 

@@ -50,8 +50,9 @@ impl std::fmt::Display for StateError {
             StateError::Read { path, error } => write!(f, "state file {} {error}", path.display()),
             StateError::Corrupt { path, reason } => write!(
                 f,
-                "state file {} is corrupt ({reason}); check it, then remove it or run `pam-totp unlock`",
-                path.display()
+                "state file {} is corrupt ({}); check it, then remove it or run `pam-totp unlock`",
+                path.display(),
+                crate::text::escape_controls(reason)
             ),
             StateError::Write { path, error } => write!(
                 f,

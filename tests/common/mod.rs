@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 pub mod sshd;
+pub mod syslog;
 
 pub const PAM_SUCCESS: c_int = 0;
 pub const PAM_SERVICE_ERR: c_int = 3;

@@ -10,6 +10,7 @@ use pam_totp::config::Config;
 use pam_totp::enrollment::{self, LoadError};
 use pam_totp::otp::HashAlgorithm;
 use pam_totp::secret::{SecretFile, decode_base32};
+use pam_totp::text::escape_controls;
 use zeroize::Zeroizing;
 
 use crate::Failure;
@@ -98,7 +99,8 @@ pub fn parse(text: &str) -> Result<GoogleAuthenticator, ParseError> {
                     .filter(|v| (min..=max).contains(v))
                     .ok_or_else(|| {
                         bad(format!(
-                            "line {number}: {name} must be a number from {min} to {max}"
+                            "line {number}: {} must be a number from {min} to {max}",
+                            escape_controls(name)
                         ))
                     })
             };
@@ -261,7 +263,8 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<(), Failure> {
     if !imported.ignored.is_empty() {
         println!(
             "Not carried over: {} (pam-totp always refuses reused codes and locks out after max_failures wrong codes).",
-            imported.ignored.join(", ")
+            // Option names from the user's file, shown to root.
+            escape_controls(&imported.ignored.join(", "))
         );
     }
     println!(
