@@ -178,6 +178,37 @@ fn unknown_key_is_named_with_its_line() {
         .assert_one_problem(&[&expected, "refuses every login"]);
 }
 
+/// Issue 11 point 8: every bad key and value in one run, in line order.
+#[test]
+fn every_configuration_problem_is_reported_in_line_order() {
+    if skip_unless_root() {
+        return;
+    }
+    let setup = Setup::new();
+    setup.config(&format!(
+        "state_dir = \"{}\"\nwindw = 2\nmax_failures = 0\nunenrolled = \"maybe\"\nprompt = \"Code: \"\nexempt_networks = [\"300.0.0.1\"]\n",
+        setup.state().display()
+    ));
+    let run = setup.check();
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let problems = run.problems();
+    let config = setup.path("config.toml").display().to_string();
+    let expected = [
+        format!("{config}:2: unknown key \"windw\"; did you mean \"window\"?"),
+        format!("{config}:3: bad value for \"max_failures\""),
+        format!("{config}:4: bad value for \"unenrolled\""),
+        format!("{config}:6: bad value for \"exempt_networks\""),
+    ];
+    assert_eq!(problems.len(), expected.len(), "{}", run.stdout);
+    for (problem, start) in problems.iter().zip(&expected) {
+        assert!(
+            problem.starts_with(&format!("problem: {start}")),
+            "{problem} is not {start}"
+        );
+    }
+    assert!(run.stderr.contains("4 problems found"), "{}", run.stderr);
+}
+
 #[test]
 fn bad_module_argument_is_named_with_its_pam_line() {
     if skip_unless_root() {
@@ -248,6 +279,16 @@ fn sufficient_or_skippable_pam_totp() {
         (
             "[success=done new_authtok_reqd=done default=die]",
             vec!["pam-sshd:1", "success=done"],
+        ),
+        // Debian's pam_selinux pattern: a missing pam_totp.so is ignored
+        // and pam_permit then logs everyone in (issue 11 point 4).
+        (
+            "[success=ok ignore=ignore module_unknown=ignore default=die]",
+            vec!["pam-sshd:1", "skipped", "module_unknown"],
+        ),
+        (
+            "[success=ok ignore=ignore open_err=ok symbol_err=ignore default=bad]",
+            vec!["pam-sshd:1", "open_err, symbol_err"],
         ),
     ] {
         let setup = Setup::new();
