@@ -113,6 +113,8 @@ impl Session for PamSession<'_> {
         let token = Zeroizing::new(token.to_vec());
         let c_token = CString::new(token.as_slice()).map_err(|_| PamResultCode::PAM_BUF_ERR)?;
         // libpam copies the string, so our copy can be zeroed afterwards.
+        // SAFETY: the handle is the live one libpam gave this call, and
+        // c_token is a NUL-terminated string that outlives the call.
         let rc = unsafe {
             pam_set_item(
                 &raw mut *self.handle,

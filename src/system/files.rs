@@ -196,6 +196,7 @@ pub fn lock_exclusive(path: &Path) -> io::Result<LockGuard> {
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)?;
     loop {
+        // SAFETY: the descriptor belongs to `file`, open for this call.
         let rc = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX) };
         if rc == 0 {
             return Ok(LockGuard { _file: file });
@@ -213,7 +214,7 @@ mod tests {
     use std::os::unix::fs::symlink;
 
     fn me() -> u32 {
-        unsafe { libc::geteuid() }
+        crate::system::account::effective_uid()
     }
 
     fn rules(owners: &[u32]) -> FileRules<'_> {

@@ -8,5 +8,4 @@ pub mod clock;
 pub mod files;
 pub mod host;
 pub mod identity;
-pub mod memchr;
 pub mod random;

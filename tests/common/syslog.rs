@@ -16,6 +16,7 @@ fn mount(source: &Path, target: &Path, fstype: Option<&str>, flags: libc::c_ulon
     let source = CString::new(source.to_str().unwrap()).unwrap();
     let target_c = CString::new(target.to_str().unwrap()).unwrap();
     let fstype = fstype.map(|t| CString::new(t).unwrap());
+    // SAFETY: NUL-terminated strings (or null) that outlive the call.
     let rc = unsafe {
         libc::mount(
             source.as_ptr(),
@@ -38,7 +39,7 @@ fn mount(source: &Path, target: &Path, fstype: Option<&str>, flags: libc::c_ulon
 /// Whether this process may make mount namespaces (root, not in a locked
 /// down container).
 pub fn can_capture() -> bool {
-    if unsafe { libc::geteuid() } != 0 {
+    if pam_totp::system::account::effective_uid() != 0 {
         return false;
     }
     std::process::Command::new("unshare")
@@ -55,12 +56,9 @@ pub fn capture<T: Send>(f: impl FnOnce() -> T + Send) -> (T, Vec<String>) {
             .spawn(move || {
                 // This thread alone gets the new namespace (CLONE_NEWNS
                 // implies CLONE_FS, which a thread may unshare).
-                assert_eq!(
-                    unsafe { libc::unshare(libc::CLONE_NEWNS) },
-                    0,
-                    "unshare: {}",
-                    std::io::Error::last_os_error()
-                );
+                // SAFETY: unshare takes flags only.
+                let unshared = unsafe { libc::unshare(libc::CLONE_NEWNS) };
+                assert_eq!(unshared, 0, "unshare: {}", std::io::Error::last_os_error());
                 mount(
                     Path::new("none"),
                     Path::new("/"),
@@ -79,8 +77,10 @@ pub fn capture<T: Send>(f: impl FnOnce() -> T + Send) -> (T, Vec<String>) {
                 mount(&dev, Path::new("/dev"), None, libc::MS_BIND | libc::MS_REC);
                 // glibc keeps one syslog connection per process: drop it,
                 // so the next line connects to this namespace's /dev/log.
+                // SAFETY: closelog takes nothing; syslog reopens on use.
                 unsafe { libc::closelog() };
                 let result = f();
+                // SAFETY: as above.
                 unsafe { libc::closelog() };
                 socket.set_nonblocking(true).unwrap();
                 let mut lines = Vec::new();
