@@ -5,14 +5,15 @@
 use pam::constants::PamResultCode;
 use zeroize::Zeroizing;
 
-use crate::code::{Answer, parse_answer};
+use crate::answer::{Answer, is_code_shaped, parse_answer, split_forwarded};
 use crate::config::{Config, Unenrolled};
-use crate::enrollment::{self, LoadError};
+use crate::decision::{Credential, Outcome, Policy, decide, decide_without_credential};
+use crate::enrollment::LoadError;
 use crate::network;
-use crate::otp::Verdict;
 use crate::session::{LogLevel, Session};
-use crate::state::{State, StateStore};
-use crate::system::{account, clock};
+use crate::state::State;
+use crate::store::{self, Repair, Store};
+use crate::system::account;
 
 /// What the user sees when a code is refused because of a lockout.
 pub fn lockout_message(seconds: u64) -> String {
@@ -110,21 +111,25 @@ impl Authenticator<'_> {
         if network::host_in(&self.context.remote_host, &self.config.exempt_networks) {
             return self.skip("exempt: remote host is in exempt_networks");
         }
+        let mut store = match store::open(&self.config) {
+            Ok(store) => store,
+            Err(error) => return self.refuse_unavailable(&error.to_string()),
+        };
         let account = match account::lookup_user(&self.context.user) {
             Ok(account) => account,
             Err(account::LookupError::NotFound) => {
-                return self.deny_without_secret("unknown user");
+                return self.deny_without_secret(&mut *store, "unknown user");
             }
             Err(error) => return self.refuse_unavailable(&error.to_string()),
         };
         if let Some(code) = self.exemption(&account) {
             return code;
         }
-        let secret = match enrollment::load(&self.config, &account) {
+        let secret = match store.enrollment(&account) {
             Ok(secret) => secret,
             Err(LoadError::NotEnrolled(path)) => {
                 return match self.config.unenrolled {
-                    Unenrolled::Allow => match self.logged_in_with_a_code_before(&account) {
+                    Unenrolled::Allow => match self.logged_in_with_a_code_before(&mut *store, &account) {
                         // A secret that vanished (an empty mount point for
                         // a home, a file deleted from the user's shell) must
                         // not turn the second factor off: root's state
@@ -140,8 +145,11 @@ impl Authenticator<'_> {
                         )),
                         Err(error) => self.refuse_unavailable(&error),
                     },
-                    Unenrolled::Deny => self
-                        .deny_without_secret(&format!("not enrolled ({} missing)", path.display())),
+                    // TODO(enroll-login): enrollment at login; until then as deny.
+                    Unenrolled::Deny | Unenrolled::Enroll => self.deny_without_secret(
+                        &mut *store,
+                        &format!("not enrolled ({} missing)", path.display()),
+                    ),
                 };
             }
             // Whether such a user is enrolled is unknown: under deny, like any
@@ -149,7 +157,7 @@ impl Authenticator<'_> {
             Err(error @ LoadError::HomeUnavailable(_))
                 if self.config.unenrolled == Unenrolled::Deny =>
             {
-                return self.deny_without_secret(&error.to_string());
+                return self.deny_without_secret(&mut *store, &error.to_string());
             }
             Err(error) => return self.refuse_unavailable(&error.to_string()),
         };
@@ -162,47 +170,42 @@ impl Authenticator<'_> {
                 secret.recovery.len()
             )
         });
-        let generator = match secret.generator() {
-            Ok(generator) => generator,
+        let credential = match Credential::new(secret) {
+            Ok(credential) => credential,
             Err(error) => return self.refuse_unavailable(&format!("secret unusable: {}", error.0)),
         };
-        let store = match StateStore::for_account(&self.config, &account) {
-            Ok(store) => store,
-            Err(error) => return self.refuse_unavailable(&error.to_string()),
-        };
-        let Some(now) = clock::now(&self.config.state_dir) else {
-            return self.refuse_unavailable("system clock is before 1970");
-        };
         // Read without the lock: the user may take minutes to type.
-        match store.read() {
-            Ok(state) => {
-                if let Some(seconds) = state.lockout_remaining(now) {
+        match store.snapshot(&account) {
+            Ok(snapshot) => {
+                if let Some(seconds) = snapshot.state.lockout_remaining(snapshot.now) {
                     return self.locked_out(seconds);
                 }
             }
             Err(error) => return self.refuse_unavailable(&error.to_string()),
         }
-        let enrolled = Enrolled {
-            secret,
-            generator,
-            store,
+        let digits = usize::from(credential.secret.digits);
+        let mut attempt = Attempt {
+            store: &mut *store,
+            account: &account,
+            credential: &credential,
         };
         // try_first_pass: a token that is a valid code logs in without a
-        // prompt. A token shaped exactly like a code (all `digits` digits,
-        // or `xxxx-xxxx`) that is not valid counts as a wrong code, so the
-        // token cannot be used for free guesses; anything else (such as
-        // pam_unix's password) is not recorded. Then the user is asked.
+        // prompt. Only a token shaped exactly like a code is checked, and
+        // then it counts when wrong (no free guesses through the token);
+        // anything else (such as pam_unix's password) is not checked.
         if self.config.flags.try_first_pass && !self.config.flags.use_first_pass {
             if let Some(token) = self.session.auth_token() {
-                let counted = is_code_shaped(&token, usize::from(enrolled.secret.digits));
-                let trial = Trial::Token { counted };
-                if let Some(code) = self.attempt(&enrolled, parse_answer(&token), trial) {
-                    return code;
+                if is_code_shaped(&token, digits) {
+                    if let Some(code) =
+                        self.attempt(&mut attempt, parse_answer(&token), Trial::Token)
+                    {
+                        return code;
+                    }
                 }
                 self.debug(|| "try_first_pass: PAM_AUTHTOK is not a valid code, asking".into());
             }
         }
-        let raw = match self.obtain_answer(usize::from(enrolled.secret.digits)) {
+        let raw = match self.obtain_answer(digits) {
             Ok(raw) => raw,
             Err(code) => {
                 self.log(
@@ -214,107 +217,68 @@ impl Authenticator<'_> {
         };
         let answer = parse_answer(&raw);
         drop(raw);
-        self.attempt(&enrolled, answer, Trial::Final)
+        self.attempt(&mut attempt, answer, Trial::Final)
             .unwrap_or(PamResultCode::PAM_AUTH_ERR)
     }
 
-    /// Check `answer` and record the outcome, under the state lock. `None`
-    /// only for a `Trial::Token` that was not accepted (nothing recorded).
+    /// Decide `answer` and record the outcome, in one update of the store
+    /// (which never talks to the user). `None` only for a `Trial::Token`
+    /// that was refused without starting a lockout: then the user is asked.
     fn attempt(
         &mut self,
-        enrolled: &Enrolled,
+        attempt: &mut Attempt<'_>,
         answer: Answer,
         trial: Trial,
     ) -> Option<PamResultCode> {
-        let Enrolled {
-            secret,
-            generator,
-            store,
-        } = enrolled;
-        // Decide under the lock, on the state as it is now.
-        let lock = match store.lock() {
-            Ok(lock) => lock,
-            Err(error) => return Some(self.refuse_unavailable(&error.to_string())),
-        };
-        // (Never talk to the user while holding the lock: drop it first.)
-        let Some(now) = clock::now(&self.config.state_dir) else {
-            drop(lock);
-            return Some(self.refuse_unavailable("system clock is before 1970"));
-        };
-        let mut state = match store.read() {
-            Ok(state) => state,
-            Err(error) => {
-                drop(lock);
-                return Some(self.refuse_unavailable(&error.to_string()));
+        let policy = Policy::of(&self.config);
+        let mut decision = None;
+        let updated = attempt
+            .store
+            .update(attempt.account, Repair::Refuse, &mut |state, now| {
+                let decided = decide(attempt.credential, state, &answer, now, &policy);
+                let next = decided.state.clone();
+                decision = Some(decided);
+                next
+            });
+        drop(answer);
+        let (updated, decision) = match (updated, decision) {
+            (Ok(updated), Some(decision)) => (updated, decision),
+            (Ok(_), None) => {
+                return Some(self.refuse_unavailable("the store returned without deciding"));
+            }
+            // Without a durable record the code could be used again: refuse.
+            (Err(error), decided) => {
+                let what = decided.map_or("no decision", |d| d.outcome.describe());
+                return Some(self.refuse_unavailable(&format!(
+                    "{error}; the outcome ({what}) was not recorded"
+                )));
             }
         };
-        if let Some(seconds) = state.lockout_remaining(now) {
-            drop(lock);
+        let outcome = decision.outcome;
+        let state = updated.state;
+        let now = updated.now;
+        self.debug(|| format!("checked at {now}: {}", outcome.describe()));
+        if let Outcome::LockedOut(seconds) = outcome {
             return Some(self.locked_out(seconds));
         }
-        let outcome = match &answer {
-            Answer::Totp(code) => {
-                let last = state.last_step_for_period(secret.period);
-                match generator.verify(code, now, self.config.window, last) {
-                    Verdict::Accepted(step) => Outcome::Code(step),
-                    Verdict::Reused(_) => Outcome::Reused,
-                    // Eight digits may be a scratch code imported from
-                    // google-authenticator, kept as a recovery code.
-                    Verdict::Wrong => match crate::recovery::normalize(code) {
-                        Some(canonical) => recovery_outcome(&secret.recovery, &state, &canonical),
-                        None => Outcome::Wrong,
-                    },
-                }
-            }
-            Answer::Recovery(code) => recovery_outcome(&secret.recovery, &state, code),
-            Answer::Malformed => Outcome::Malformed,
-        };
-        drop(answer);
-        self.debug(|| {
-            format!(
-                "checked at {now}, last accepted step began at {:?}: {}",
-                state.last_step_start,
-                outcome.describe()
-            )
-        });
-        match &outcome {
-            Outcome::Code(step) => state.record_success(now, Some(generator.step_start(*step))),
-            Outcome::Recovery(id) => {
-                state.used_recovery.push(id.clone());
-                state.record_success(now, None);
-            }
-            _ if trial == (Trial::Token { counted: false }) => return None,
-            _ => state.record_failure(
-                now,
-                self.config.max_failures,
-                self.config.lockout,
-                self.config.lockout_max,
-            ),
-        }
-        if let Err(error) = store.write(&state, &lock) {
-            // Without a durable record the code could be used again: refuse.
-            drop(lock);
-            return Some(self.refuse_unavailable(&format!(
-                "{error}; the outcome ({}) was not recorded",
-                outcome.describe()
-            )));
-        }
-        drop(lock);
-        if trial == (Trial::Token { counted: true }) && !outcome.is_success() {
+        if trial == Trial::Token && !outcome.is_success() {
             // Counted; now ask, unless this failure started a lockout.
             self.log(
                 LogLevel::Warning,
                 &format!(
-                    "PAM_AUTHTOK from an earlier module: {} ({} consecutive failures)",
+                    "PAM_AUTHTOK from an earlier module: {} ({})",
                     outcome.describe(),
-                    state.failures
+                    failures(state.failures)
                 ),
             );
             return state
                 .lockout_remaining(now)
                 .map(|seconds| self.locked_out(seconds));
         }
-        let recovery_left = crate::recovery::unused_count(&secret.recovery, &state.used_recovery);
+        let recovery_left = crate::recovery::unused_count(
+            &attempt.credential.secret.recovery,
+            &state.used_recovery,
+        );
         Some(self.finish(&outcome, &state, recovery_left, now))
     }
 
@@ -344,30 +308,54 @@ impl Authenticator<'_> {
                 ));
                 PamResultCode::PAM_SUCCESS
             }
-            _ => {
-                let lock = match state.lockout_remaining(now) {
-                    Some(seconds) => format!(", locked out for {seconds} seconds"),
-                    None => String::new(),
-                };
-                self.log(
-                    LogLevel::Warning,
-                    &format!(
-                        "refused: {} ({} consecutive failures{lock})",
-                        outcome.describe(),
-                        state.failures
-                    ),
-                );
-                PamResultCode::PAM_AUTH_ERR
+            _ => self.refuse_counted(outcome.describe(), state, now),
+        }
+    }
+
+    /// A counted failure: logged, and if it started a lockout the user is
+    /// told now (not only at the next try).
+    fn refuse_counted(&mut self, what: &str, state: &State, now: u64) -> PamResultCode {
+        let locked = state.lockout_remaining(now);
+        let lock = match locked {
+            Some(seconds) => format!(", locked out for {seconds} seconds"),
+            None => String::new(),
+        };
+        self.log(
+            LogLevel::Warning,
+            &format!("refused: {what} ({}{lock})", failures(state.failures)),
+        );
+        match locked {
+            Some(seconds) => {
+                self.session.show_error(&lockout_message(seconds));
+                self.lockout_code()
             }
+            None => PamResultCode::PAM_AUTH_ERR,
+        }
+    }
+
+    /// What a lockout returns: `PAM_MAXTRIES` ("stop asking"), except to
+    /// OpenSSH's sshd (`PAM_TTY` "ssh"), which answers `PAM_MAXTRIES` by
+    /// dropping keyboard-interactive and asking `user@host's password:`,
+    /// a prompt nothing behind it can accept. `PAM_AUTH_ERR` lets `ssh`
+    /// show the lockout message and end.
+    fn lockout_code(&self) -> PamResultCode {
+        match self.session.tty().as_deref() {
+            Some("ssh") => PamResultCode::PAM_AUTH_ERR,
+            _ => PamResultCode::PAM_MAXTRIES,
         }
     }
 
     /// Whether the module's own (root-owned) state shows this account has
     /// been enrolled: a code or recovery code was accepted before.
-    fn logged_in_with_a_code_before(&self, account: &account::Account) -> Result<bool, String> {
-        let store = StateStore::for_account(&self.config, account).map_err(|e| e.to_string())?;
-        let state = store.read().map_err(|e| e.to_string())?;
-        Ok(state.last_success.is_some() || state.last_step_start.is_some())
+    fn logged_in_with_a_code_before(
+        &self,
+        store: &mut dyn Store,
+        account: &account::Account,
+    ) -> Result<bool, String> {
+        let state = store.snapshot(account).map_err(|e| e.to_string())?.state;
+        Ok(state.last_success.is_some()
+            || state.last_step_start.is_some()
+            || state.last_counter.is_some())
     }
 
     fn locked_out(&mut self, seconds: u64) -> PamResultCode {
@@ -376,20 +364,50 @@ impl Authenticator<'_> {
             &format!("refused: locked out for {seconds} more seconds, no code checked"),
         );
         self.session.show_error(&lockout_message(seconds));
-        PamResultCode::PAM_MAXTRIES
+        self.lockout_code()
     }
 
-    /// Users without a usable enrollment under `deny` are asked anyway, so
-    /// the prompt does not reveal who is enrolled, then refused.
-    fn deny_without_secret(&mut self, why: &str) -> PamResultCode {
-        match self.obtain_answer(6) {
-            Ok(_) => self.log(LogLevel::Warning, &format!("refused: {why}")),
-            Err(code) => self.log(
+    /// Names without a usable enrollment under `deny` (unknown, not
+    /// enrolled, home not mounted) go through the same steps as an enrolled
+    /// user who types wrong codes, on a decoy record: asked for a code,
+    /// refused, and locked out after `max_failures`, with the same
+    /// messages, so the prompts do not reveal who is enrolled.
+    fn deny_without_secret(&mut self, store: &mut dyn Store, why: &str) -> PamResultCode {
+        let name = self.context.user.clone();
+        match store.decoy_snapshot(&name) {
+            Ok(snapshot) => {
+                if let Some(seconds) = snapshot.state.lockout_remaining(snapshot.now) {
+                    self.log(LogLevel::Warning, &format!("refused: {why}"));
+                    return self.locked_out(seconds);
+                }
+            }
+            Err(error) => return self.refuse_unavailable(&error.to_string()),
+        }
+        if let Err(code) = self.obtain_answer(6) {
+            self.log(
                 LogLevel::Warning,
                 &format!("refused: {why}; conversation failed ({code:?})"),
-            ),
+            );
+            return PamResultCode::PAM_AUTH_ERR;
         }
-        PamResultCode::PAM_AUTH_ERR
+        let policy = Policy::of(&self.config);
+        let mut outcome = None;
+        let updated = store.decoy_update(&name, &mut |state, now| {
+            let decided = decide_without_credential(state, now, &policy);
+            outcome = Some(decided.outcome);
+            decided.state
+        });
+        match (updated, outcome) {
+            (Ok(_), Some(Outcome::LockedOut(seconds))) => {
+                self.log(LogLevel::Warning, &format!("refused: {why}"));
+                self.locked_out(seconds)
+            }
+            (Ok(updated), _) => self.refuse_counted(why, &updated.state, updated.now),
+            (Err(error), _) => {
+                self.log(LogLevel::Warning, &format!("refused: {why}"));
+                self.refuse_unavailable(&error.to_string())
+            }
+        }
     }
 
     fn exemption(&mut self, account: &account::Account) -> Option<PamResultCode> {
@@ -472,98 +490,26 @@ impl Authenticator<'_> {
     }
 }
 
-/// Split "password + code" typed at one prompt: the code is the last
-/// `digits` characters, or a recovery code (`xxxx-xxxx`) at the end.
-fn split_forwarded(answer: &[u8], digits: usize) -> (&[u8], &[u8]) {
-    let recovery_len = 9;
-    if answer.len() >= recovery_len {
-        let (password, tail) = answer.split_at(answer.len() - recovery_len);
-        if std::str::from_utf8(tail)
-            .ok()
-            .and_then(crate::recovery::normalize)
-            .is_some()
-        {
-            return (password, tail);
-        }
-    }
-    let cut = answer.len().saturating_sub(digits);
-    answer.split_at(cut)
+/// What an enrolled user's answer is checked against, and where it is recorded.
+struct Attempt<'a> {
+    store: &'a mut dyn Store,
+    account: &'a account::Account,
+    credential: &'a Credential,
 }
 
-/// What an enrolled user's answer is checked against.
-struct Enrolled {
-    secret: crate::secret::SecretFile,
-    generator: crate::otp::Generator,
-    store: StateStore,
-}
-
-/// A token tried before prompting (`try_first_pass`): recorded if accepted,
-/// counted as a failure if it is shaped like a code (`counted`), else left
-/// unrecorded. The final answer is recorded whatever it is.
+/// A token tried before prompting (`try_first_pass`): refused, it leads to
+/// the prompt. The final answer ends the authentication whatever it is.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Trial {
-    Token { counted: bool },
+    Token,
     Final,
 }
 
-/// Whether a token left by an earlier module is shaped exactly like a code:
-/// `digits` ASCII digits, or a recovery code as printed (`xxxx-xxxx`).
-fn is_code_shaped(token: &[u8], digits: usize) -> bool {
-    let token = token.trim_ascii();
-    let totp = token.len() == digits && token.iter().all(u8::is_ascii_digit);
-    let recovery = token.len() == 9
-        && token.iter().enumerate().all(|(i, b)| {
-            if i == 4 {
-                *b == b'-'
-            } else {
-                b.is_ascii_alphanumeric()
-            }
-        });
-    totp || recovery
-}
-
-enum Outcome {
-    Code(u64),
-    Recovery(String),
-    Reused,
-    RecoveryUsed,
-    Wrong,
-    Malformed,
-}
-
-impl Outcome {
-    fn is_success(&self) -> bool {
-        matches!(self, Outcome::Code(_) | Outcome::Recovery(_))
-    }
-
-    fn describe(&self) -> &'static str {
-        match self {
-            Outcome::Code(_) => "code accepted",
-            Outcome::Recovery(_) => "recovery code accepted",
-            Outcome::Reused => "code already used (replay)",
-            Outcome::RecoveryUsed => "recovery code already used",
-            Outcome::Wrong => "wrong code",
-            Outcome::Malformed => "malformed answer",
-        }
-    }
-}
-
-/// Compare against every stored hash (no early exit), then consult the state.
-fn recovery_outcome(
-    hashes: &[crate::recovery::RecoveryHash],
-    state: &State,
-    code: &str,
-) -> Outcome {
-    let mut found = None;
-    for hash in hashes {
-        if hash.matches(code) {
-            found = Some(hash.id());
-        }
-    }
-    match found {
-        Some(id) if state.used_recovery.contains(&id) => Outcome::RecoveryUsed,
-        Some(id) => Outcome::Recovery(id),
-        None => Outcome::Wrong,
+/// "1 consecutive failure", "2 consecutive failures".
+fn failures(count: u32) -> String {
+    match count {
+        1 => "1 consecutive failure".to_string(),
+        n => format!("{n} consecutive failures"),
     }
 }
 
@@ -589,6 +535,9 @@ mod tests {
         }
         fn remote_host(&self) -> Option<String> {
             Some("192.0.2.7".into())
+        }
+        fn tty(&self) -> Option<String> {
+            None
         }
         fn prompt_hidden(&mut self, _text: &str) -> Result<Zeroizing<Vec<u8>>, PamResultCode> {
             if self.answers.is_empty() {
@@ -636,7 +585,7 @@ mod tests {
                 .unwrap()
                 .generator()
                 .unwrap();
-        let now = clock::now(dir.path()).unwrap();
+        let now = crate::system::clock::now(dir.path()).unwrap();
         let code = generator.code_for_step(generator.step_at(now));
         let wrong = if code == "000000" { "111111" } else { "000000" };
         let answers = [code.as_str(), code.as_str(), wrong, "%s%n"];
@@ -644,7 +593,8 @@ mod tests {
             (PamResultCode::PAM_SUCCESS, "accepted verification code"),
             (PamResultCode::PAM_AUTH_ERR, "code already used (replay)"),
             (PamResultCode::PAM_AUTH_ERR, "wrong code"),
-            (PamResultCode::PAM_AUTH_ERR, "malformed answer"),
+            // The third failure starts the lockout, and says so.
+            (PamResultCode::PAM_MAXTRIES, "malformed answer"),
         ];
         for (typed, (rc, reason)) in answers.iter().zip(expected) {
             let mut session = FakeSession {
@@ -669,18 +619,5 @@ mod tests {
                 assert!(!line.contains(secret_b32), "secret in log: {line}");
             }
         }
-    }
-
-    #[test]
-    fn forwarded_answers_split_at_the_code() {
-        assert_eq!(
-            split_forwarded(b"hunter2123456", 6),
-            (&b"hunter2"[..], &b"123456"[..])
-        );
-        assert_eq!(
-            split_forwarded(b"pw abcd-efgh", 6),
-            (&b"pw "[..], &b"abcd-efgh"[..])
-        );
-        assert_eq!(split_forwarded(b"123", 6), (&b""[..], &b"123"[..]));
     }
 }

@@ -8,6 +8,8 @@ use crate::text::escape_controls;
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/pam-totp/config.toml";
 pub const DEFAULT_SECRET_PATH: &str = "~/.config/pam-totp/secret.toml";
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/pam-totp";
+pub const DEFAULT_DATABASE_FILE: &str = "/etc/pam-totp/database.conf";
+pub const DEFAULT_SECRET_KEY_FILE: &str = "/etc/pam-totp/secret.key";
 /// Largest configuration file read, in bytes.
 const MAX_CONFIG_SIZE: u64 = 256 * 1024;
 
@@ -18,6 +20,17 @@ pub enum Unenrolled {
     Deny,
     /// `PAM_IGNORE` without a prompt.
     Allow,
+    /// Enrolled by the module itself at this login (see "Enrollment at login").
+    Enroll,
+}
+
+/// Where enrollments and the module's state live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    /// Secret files and `state_dir`: one host.
+    Files,
+    /// One PostgreSQL database shared by every host of a fleet.
+    Postgresql,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,6 +48,13 @@ pub struct Config {
     /// `None`: the host name.
     pub issuer: Option<String>,
     pub recovery_codes: u32,
+    pub store: StoreKind,
+    pub database_file: PathBuf,
+    pub secret_key_file: PathBuf,
+    /// Seconds allowed for connecting and for each statement.
+    pub database_timeout: u64,
+    /// HOTP: how many counter values past the last accepted one are tried.
+    pub hotp_window: u32,
     pub flags: Flags,
 }
 
@@ -62,6 +82,11 @@ impl Default for Config {
             lockout_max: 900,
             issuer: None,
             recovery_codes: 10,
+            store: StoreKind::Files,
+            database_file: PathBuf::from(DEFAULT_DATABASE_FILE),
+            secret_key_file: PathBuf::from(DEFAULT_SECRET_KEY_FILE),
+            database_timeout: 5,
+            hotp_window: 10,
             flags: Flags::default(),
         }
     }
@@ -168,6 +193,11 @@ pub const KEYS: &[&str] = &[
     "lockout_max",
     "issuer",
     "recovery_codes",
+    "store",
+    "database_file",
+    "secret_key_file",
+    "database_timeout",
+    "hotp_window",
 ];
 
 /// Module-only flags (arguments without a value).
@@ -491,19 +521,14 @@ impl Config {
                 }
                 self.secret_path = path;
             }
-            "state_dir" => {
-                let dir = value.string().map_err(bad)?;
-                if !dir.starts_with('/') {
-                    return Err(bad("must be an absolute path".into()));
-                }
-                self.state_dir = PathBuf::from(dir);
-            }
+            "state_dir" => self.state_dir = absolute_path(&value).map_err(bad)?,
             "window" => self.window = value.integer(0, 10).map_err(bad)? as u32,
             "unenrolled" => {
                 self.unenrolled = match value.string().map_err(bad)?.as_str() {
                     "deny" => Unenrolled::Deny,
                     "allow" => Unenrolled::Allow,
-                    _ => return Err(bad("expected \"deny\" or \"allow\"".into())),
+                    "enroll" => Unenrolled::Enroll,
+                    _ => return Err(bad("expected \"deny\", \"allow\" or \"enroll\"".into())),
                 }
             }
             "exempt_groups" => self.exempt_groups = value.list().map_err(bad)?,
@@ -535,6 +560,17 @@ impl Config {
                 self.issuer = Some(issuer);
             }
             "recovery_codes" => self.recovery_codes = value.integer(0, 100).map_err(bad)? as u32,
+            "store" => {
+                self.store = match value.string().map_err(bad)?.as_str() {
+                    "files" => StoreKind::Files,
+                    "postgresql" => StoreKind::Postgresql,
+                    _ => return Err(bad("expected \"files\" or \"postgresql\"".into())),
+                }
+            }
+            "database_file" => self.database_file = absolute_path(&value).map_err(bad)?,
+            "secret_key_file" => self.secret_key_file = absolute_path(&value).map_err(bad)?,
+            "database_timeout" => self.database_timeout = value.integer(1, 300).map_err(bad)?,
+            "hotp_window" => self.hotp_window = value.integer(1, 1000).map_err(bad)? as u32,
             _ => {
                 return Err(ConfigError::UnknownKey {
                     key: key.to_string(),
@@ -558,6 +594,14 @@ impl Config {
         }
         Ok(())
     }
+}
+
+fn absolute_path(value: &RawValue) -> Result<PathBuf, String> {
+    let path = value.string()?;
+    if !path.starts_with('/') {
+        return Err("must be an absolute path".into());
+    }
+    Ok(PathBuf::from(path))
 }
 
 /// Read the configuration file; `Err(None)` when it does not exist.
@@ -716,6 +760,26 @@ recovery_codes = 4
         assert_eq!(
             Config::parse_all("window = 2\n", Path::new("/c.toml")).unwrap(),
             parse("window = 2\n").unwrap()
+        );
+        // The fleet keys too.
+        let fleet = "store = \"mysql\"\ndatabase_file = \"relative\"\ndatabase_timout = 5\nhotp_window = 0\nunenrolled = \"enroll\"\n";
+        let shown: Vec<String> = Config::parse_all(fleet, Path::new("/c.toml"))
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            shown
+                .iter()
+                .map(|e| e.split(':').nth(1).unwrap())
+                .collect::<Vec<_>>(),
+            ["1", "2", "3", "4"],
+            "{shown:#?}"
+        );
+        assert!(
+            shown[2].ends_with("did you mean \"database_timeout\"?"),
+            "{}",
+            shown[2]
         );
         let args =
             Config::module_args_all(&["window=x", "bogus", "debug", "lockout=0"]).unwrap_err();

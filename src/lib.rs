@@ -10,10 +10,11 @@
     )
 )]
 
+pub mod answer;
 pub mod audit;
 pub mod auth;
-pub mod code;
 pub mod config;
+pub mod decision;
 pub mod enrollment;
 pub mod network;
 pub mod otp;
@@ -23,6 +24,7 @@ pub mod secret;
 pub mod session;
 pub mod simple_toml;
 pub mod state;
+pub mod store;
 pub mod system;
 pub mod text;
 

@@ -82,6 +82,11 @@ pub fn encode_base32(bytes: &[u8]) -> Zeroizing<String> {
 }
 
 impl SecretFile {
+    /// The kind of codes, as `list` and `status` show it.
+    pub fn kind_name(&self) -> &'static str {
+        "TOTP"
+    }
+
     pub fn parse(bytes: &[u8]) -> Result<SecretFile, SecretError> {
         let text = std::str::from_utf8(bytes).map_err(|_| SecretError::NotUtf8)?;
         let mut table: toml::Table = crate::simple_toml::parse(text)

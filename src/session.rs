@@ -22,6 +22,9 @@ pub trait Session {
     fn service(&self) -> String;
     /// `PAM_RHOST`, if the application set one.
     fn remote_host(&self) -> Option<String>;
+    /// `PAM_TTY`, if the application set one (OpenSSH's sshd sets "ssh"
+    /// while it authenticates).
+    fn tty(&self) -> Option<String>;
     /// Ask a question whose answer is not echoed.
     fn prompt_hidden(&mut self, text: &str) -> Result<Zeroizing<Vec<u8>>, PamResultCode>;
     /// Show an error message to the user.

@@ -19,6 +19,8 @@ pub struct State {
     /// time, not a step number, so a new secret with another period
     /// cannot make every code look "already used" (or an old one fresh).
     pub last_step_start: Option<u64>,
+    /// HOTP: the last accepted counter value.
+    pub last_counter: Option<u64>,
     /// Consecutive wrong codes since the last success.
     pub failures: u32,
     /// Unix time until which no code is checked.
@@ -122,6 +124,7 @@ impl State {
             if ![
                 "version",
                 "last_step_start",
+                "last_counter",
                 "failures",
                 "locked_until",
                 "last_success",
@@ -133,6 +136,7 @@ impl State {
             }
         }
         state.last_step_start = number("last_step_start")?;
+        state.last_counter = number("last_counter")?;
         state.failures = u32::try_from(number("failures")?.unwrap_or(0))
             .map_err(|_| "failures too large".to_string())?;
         state.locked_until = number("locked_until")?.unwrap_or(0);
@@ -159,6 +163,12 @@ impl State {
             text.push_str(&format!(
                 "last_step_start = {}\n",
                 start.min(i64::MAX as u64)
+            ));
+        }
+        if let Some(counter) = self.last_counter {
+            text.push_str(&format!(
+                "last_counter = {}\n",
+                counter.min(i64::MAX as u64)
             ));
         }
         text.push_str(&format!("failures = {}\n", self.failures));
@@ -211,6 +221,36 @@ fn state_key(uid: u32, name: Option<&str>) -> String {
     }
 }
 
+/// The uid and (if part of the key) the user name of a state file's name;
+/// `None` for any other file (locks, temporary files).
+pub fn parse_state_file_name(file_name: &str) -> Option<(u32, Option<String>)> {
+    let key = file_name.strip_suffix(".state")?.strip_prefix("uid-")?;
+    let (uid, name) = match key.split_once('-') {
+        Some((uid, name)) => (uid, Some(unescape_name(name)?)),
+        None => (key, None),
+    };
+    if uid.is_empty() || !uid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((uid.parse().ok()?, name))
+}
+
+fn unescape_name(escaped: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(escaped.len());
+    let mut rest = escaped.as_bytes();
+    while let Some((&byte, tail)) = rest.split_first() {
+        if byte == b'%' {
+            let hex = std::str::from_utf8(tail.get(..2)?).ok()?;
+            bytes.push(u8::from_str_radix(hex, 16).ok()?);
+            rest = tail.get(2..)?;
+        } else {
+            bytes.push(byte);
+            rest = tail;
+        }
+    }
+    String::from_utf8(bytes).ok()
+}
+
 /// A user name as part of a file name: bytes outside `[A-Za-z0-9._-]` (and
 /// a leading dot) become `%XX`, so no name can leave the directory.
 fn escape_name(name: &str) -> String {
@@ -239,6 +279,17 @@ impl StateStore {
         Ok(StateStore {
             path: dir.join(format!("{key}.state")),
             lock_path: dir.join(format!("{key}.lock")),
+        })
+    }
+
+    /// The decoy record `bucket` (see `decision::decide_without_credential`):
+    /// names without an enrollment share 65,536 of them, so an attacker
+    /// trying names cannot fill the disk.
+    pub fn decoy(dir: &Path, bucket: u16) -> Result<StateStore, StateError> {
+        check_directory(dir)?;
+        Ok(StateStore {
+            path: dir.join(format!("decoy-{bucket:04x}.state")),
+            lock_path: dir.join(format!("decoy-{bucket:04x}.lock")),
         })
     }
 
@@ -315,7 +366,8 @@ impl StateStore {
     }
 }
 
-fn check_directory(dir: &Path) -> Result<(), StateError> {
+/// Check `state_dir` (creating it, mode 0700, if its parent exists).
+pub fn check_directory(dir: &Path) -> Result<(), StateError> {
     let bad = |reason: String| StateError::Directory {
         path: dir.to_path_buf(),
         reason,
@@ -349,6 +401,7 @@ mod tests {
     fn state_round_trips() {
         let state = State {
             last_step_start: Some(1_700_000_010),
+            last_counter: Some(42),
             failures: 2,
             locked_until: 1_700_000_100,
             last_success: Some(1_700_000_000),
@@ -427,6 +480,27 @@ mod tests {
             state_file_name(5, Some("bob@example.com")),
             "uid-5-bob%40example.com.state"
         );
+        for (uid, name) in [
+            (1000, None),
+            (0, Some("../etc/passwd")),
+            (5, Some("bob@x-y")),
+        ] {
+            let file_name = state_file_name(uid, name);
+            assert_eq!(
+                parse_state_file_name(&file_name),
+                Some((uid, name.map(str::to_string))),
+                "{file_name}"
+            );
+        }
+        for other in [
+            "uid-1000.lock",
+            "uid-.state",
+            "uid-x.state",
+            "notes",
+            ".uid-1.state.tmp",
+        ] {
+            assert_eq!(parse_state_file_name(other), None, "{other}");
+        }
     }
 
     #[test]

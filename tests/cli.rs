@@ -529,11 +529,14 @@ fn status_unlock_and_disable_as_root() {
         .to_string();
     let service = setup.service();
     let wrong = wrong_code(&secret);
-    for _ in 0..3 {
-        assert_eq!(
-            service.authenticate(&user, answer(&wrong)).code,
+    for attempt in 1..=3 {
+        // The third wrong code starts the lockout and says so.
+        let expected = if attempt == 3 {
+            PAM_MAXTRIES
+        } else {
             PAM_AUTH_ERR
-        );
+        };
+        assert_eq!(service.authenticate(&user, answer(&wrong)).code, expected);
     }
     let locked = service.authenticate(&user, answer(&oathtool_code(&secret, 0)));
     assert_eq!(locked.code, PAM_MAXTRIES);

@@ -123,7 +123,7 @@ fn unenrolled_user_is_prompted_then_refused() {
     let outcome = fixture
         .service("")
         .authenticate(&fixture.user, answer("123456"));
-    assert_eq!(outcome.code, PAM_AUTH_ERR);
+    assert_eq!(outcome.code, PAM_AUTH_ERR, "{:?}", outcome.shown);
     assert_eq!(outcome.prompts(), vec![PROMPT]);
     // Same for a user that does not exist at all.
     let outcome = fixture
@@ -317,11 +317,19 @@ fn lockout_after_three_wrong_codes_refuses_the_right_one() {
     } else {
         "000000"
     };
-    for _ in 0..3 {
-        assert_eq!(
-            service.authenticate(&fixture.user, answer(wrong)).code,
-            PAM_AUTH_ERR
-        );
+    for attempt in 1..=3 {
+        let outcome = service.authenticate(&fixture.user, answer(wrong));
+        if attempt < 3 {
+            assert_eq!(outcome.code, PAM_AUTH_ERR);
+            assert!(outcome.errors().is_empty(), "{:?}", outcome.shown);
+        } else {
+            // The failure that starts the lockout tells the user at once.
+            assert_eq!(outcome.code, PAM_MAXTRIES);
+            assert_eq!(
+                outcome.errors(),
+                vec!["Too many failed attempts. Try again in 30 seconds."]
+            );
+        }
     }
     let outcome = service.authenticate(&fixture.user, answer(&fixture.code(0)));
     assert_eq!(outcome.code, PAM_MAXTRIES);

@@ -420,3 +420,58 @@ fn under_allow_a_vanished_secret_of_a_user_who_used_codes_is_refused_not_skipped
     assert_eq!(outcome.code, PAM_SUCCESS);
     assert!(outcome.prompts().is_empty());
 }
+
+#[test]
+fn try_first_pass_checks_only_tokens_it_would_count() {
+    // Review finding: "913 571" (the right code, spaced) used to be checked
+    // without being counted when wrong. Now a token is checked only if it
+    // is shaped exactly like a code, and then it counts.
+    let fixture = Fixture::new();
+    let service = first_pass_stack(&fixture, "try_first_pass max_failures=1");
+    let code = fixture.code(0);
+    let spaced = format!("{} {}", &code[..3], &code[3..]);
+    let outcome = service.authenticate(&fixture.user, vec![Some(spaced.into_bytes()), None]);
+    assert_eq!(asked_after_token(&outcome), vec![PROMPT]);
+    assert_eq!(outcome.code, PAM_CONV_ERR);
+    let state = pam_totp::state::State::parse(&fixture.state_text()).unwrap_or_default();
+    assert_eq!(state.failures, 0, "an unchecked token counts nothing");
+    // Exactly shaped and wrong: counted (max_failures=1 locks out at once).
+    let wrong = fixture.wrong_code_at(common::now());
+    let outcome = service.authenticate(&fixture.user, vec![Some(wrong.into_bytes()), None]);
+    assert_eq!(outcome.code, PAM_MAXTRIES, "{:?}", outcome.shown);
+    let state = pam_totp::state::State::parse(&fixture.state_text()).unwrap();
+    assert_eq!(state.failures, 1);
+}
+
+#[test]
+fn without_credentials_enrolled_unenrolled_and_unknown_users_look_alike() {
+    // Password + code with a wrong password (pam_deny stands for pam_unix
+    // refusing it): the client sees the same prompts, messages and results
+    // for an enrolled user, an unenrolled one and a name that does not exist.
+    fn seen(fixture: &Fixture, user: &str) -> Vec<(i32, Vec<String>, Vec<String>)> {
+        let service = Service::with_stack(&format!(
+            "auth required pam_deny.so\nauth required {} {}\n",
+            module_path().display(),
+            fixture.args()
+        ));
+        (0..5)
+            .map(|_| {
+                let outcome = service.authenticate(user, answer(&fixture.wrong_code_at(now())));
+                (outcome.code, outcome.prompts(), outcome.errors())
+            })
+            .collect()
+    }
+    let enrolled = Fixture::new();
+    let unenrolled = Fixture::new();
+    std::fs::remove_file(unenrolled.secret_file()).unwrap();
+    let unknown = Fixture::new();
+    let for_enrolled = seen(&enrolled, &enrolled.user);
+    assert_eq!(for_enrolled, seen(&unenrolled, &unenrolled.user));
+    assert_eq!(for_enrolled, seen(&unknown, "pamtotp-no-such-user"));
+    // ... and the lockout is still there for the enrolled user.
+    assert_eq!(
+        for_enrolled[2].2,
+        vec!["Too many failed attempts. Try again in 30 seconds."]
+    );
+    assert!(for_enrolled[3].1.is_empty(), "asked while locked out");
+}

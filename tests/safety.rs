@@ -31,9 +31,14 @@ fn lockout_backs_off_doubling_up_to_the_maximum() {
     let service = fixture.service("max_failures=3 lockout=30 lockout_max=120");
     let mut now = T0;
     fixture.set_clock(now);
-    for _ in 0..3 {
+    for attempt in 1..=3 {
         let outcome = service.authenticate(&fixture.user, answer(&fixture.wrong_code_at(now)));
-        assert_eq!(outcome.code, PAM_AUTH_ERR);
+        let expected = if attempt == 3 {
+            PAM_MAXTRIES
+        } else {
+            PAM_AUTH_ERR
+        };
+        assert_eq!(outcome.code, expected);
     }
     let mut backoff = Vec::new();
     for _ in 0..4 {
@@ -53,7 +58,10 @@ fn lockout_backs_off_doubling_up_to_the_maximum() {
         now += seconds;
         fixture.set_clock(now);
         let outcome = service.authenticate(&fixture.user, answer(&fixture.wrong_code_at(now)));
-        assert_eq!(outcome.code, PAM_AUTH_ERR);
+        assert_eq!(
+            outcome.code, PAM_MAXTRIES,
+            "a wrong code after a lockout locks again"
+        );
     }
     eprintln!("backoff sequence: {backoff:?}");
     assert_eq!(backoff, vec![30, 60, 120, 120]);
@@ -504,12 +512,17 @@ fn pam_totp_unlock_clears_a_lockout() {
     .unwrap();
     let service = Service::with_args(&format!("config={}", config.display()));
     fixture.set_clock(T0);
-    for _ in 0..3 {
+    for attempt in 1..=3 {
+        let expected = if attempt == 3 {
+            PAM_MAXTRIES
+        } else {
+            PAM_AUTH_ERR
+        };
         assert_eq!(
             service
                 .authenticate(&fixture.user, answer(&fixture.wrong_code_at(T0)))
                 .code,
-            PAM_AUTH_ERR
+            expected
         );
     }
     assert_eq!(

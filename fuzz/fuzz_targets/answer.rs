@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pam_totp::code::{Answer, parse_answer};
+use pam_totp::answer::{Answer, parse_answer};
 use pam_totp::otp::{Generator, HashAlgorithm};
 
 fuzz_target!(|data: &[u8]| {

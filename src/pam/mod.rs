@@ -9,7 +9,7 @@ use std::ffi::{CStr, CString};
 use libc::{c_char, c_int, c_void};
 use pam::constants::{PAM_ERROR_MSG, PAM_PROMPT_ECHO_OFF, PAM_TEXT_INFO, PamResultCode};
 use pam::conv::Conv;
-use pam::items::{AuthTok, RHost, Service};
+use pam::items::{AuthTok, RHost, Service, Tty};
 use pam::module::PamHandle;
 use zeroize::Zeroizing;
 
@@ -83,6 +83,10 @@ impl Session for PamSession<'_> {
 
     fn remote_host(&self) -> Option<String> {
         self.string_item::<RHost>().filter(|host| !host.is_empty())
+    }
+
+    fn tty(&self) -> Option<String> {
+        self.string_item::<Tty>()
     }
 
     fn prompt_hidden(&mut self, text: &str) -> Result<Zeroizing<Vec<u8>>, PamResultCode> {

@@ -143,6 +143,31 @@ fn write_then_rename(
     sync_directory(path)
 }
 
+/// Create `path` with `contents` (mode 0600, fsynced) only if it does not
+/// exist: written aside, then linked into place, so it is never seen half
+/// written. `Ok` also when another process created it first.
+pub fn create_new(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let temporary = temporary_path(path)?;
+    let _ = std::fs::remove_file(&temporary);
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&temporary)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        drop(file);
+        match std::fs::hard_link(&temporary, path) {
+            Err(error) if error.kind() != io::ErrorKind::AlreadyExists => Err(error),
+            _ => sync_directory(path),
+        }
+    })();
+    let _ = std::fs::remove_file(&temporary);
+    result
+}
+
 fn sync_directory(path: &Path) -> io::Result<()> {
     let directory = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
@@ -184,27 +209,60 @@ pub struct LockGuard {
     _file: File,
 }
 
-/// Take an exclusive lock on `path`, creating it (mode 0600) if needed.
-/// Blocks until the lock is free: holders keep it only for a read and a write.
+/// How long a lock is waited for. Holders keep it only for a read and a
+/// write of a small local file, so a wait this long means a holder is stuck
+/// (a frozen process, a hung file system): refuse rather than hang logins.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Take an exclusive lock on `path`, creating it (mode 0600) if needed,
+/// waiting at most [`LOCK_WAIT`] (`ErrorKind::TimedOut` past it).
 pub fn lock_exclusive(path: &Path) -> io::Result<LockGuard> {
+    lock_exclusive_within(path, LOCK_WAIT)
+}
+
+/// [`lock_exclusive`] with a wait of at most `wait`.
+pub fn lock_exclusive_within(path: &Path, wait: std::time::Duration) -> io::Result<LockGuard> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
         .open(path)?;
+    let deadline = std::time::Instant::now() + wait;
+    let mut pause = std::time::Duration::from_millis(1);
     loop {
-        // SAFETY: the descriptor belongs to `file`, open for this call.
-        let rc = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX) };
+        // SAFETY: flock only reads the descriptor, which `file` keeps open
+        // for the duration of the call.
+        let rc = unsafe {
+            libc::flock(
+                std::os::fd::AsRawFd::as_raw_fd(&file),
+                libc::LOCK_EX | libc::LOCK_NB,
+            )
+        };
         if rc == 0 {
             return Ok(LockGuard { _file: file });
         }
         let error = io::Error::last_os_error();
-        if error.kind() != io::ErrorKind::Interrupted {
-            return Err(error);
+        match error.kind() {
+            io::ErrorKind::Interrupted => continue,
+            io::ErrorKind::WouldBlock => {}
+            _ => return Err(error),
         }
+        let now = std::time::Instant::now();
+        if now >= deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the lock {} was held by another process for more than {} seconds",
+                    path.display(),
+                    wait.as_secs()
+                ),
+            ));
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(std::time::Duration::from_millis(50));
     }
 }
 
@@ -222,6 +280,26 @@ mod tests {
             owners,
             max_size: 64,
         }
+    }
+
+    #[test]
+    fn a_lock_held_elsewhere_is_waited_for_only_so_long() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("user.lock");
+        let held = lock_exclusive(&path).unwrap();
+        let started = std::time::Instant::now();
+        let error = lock_exclusive_within(&path, std::time::Duration::from_millis(300))
+            .err()
+            .unwrap();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        let waited = started.elapsed();
+        assert!(
+            waited >= std::time::Duration::from_millis(300),
+            "{waited:?}"
+        );
+        assert!(waited < std::time::Duration::from_secs(2), "{waited:?}");
+        drop(held);
+        assert!(lock_exclusive_within(&path, std::time::Duration::from_millis(300)).is_ok());
     }
 
     #[test]

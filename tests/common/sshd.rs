@@ -217,6 +217,19 @@ pub struct Login {
 /// Log in with `ssh` as `user`, answering each keyboard-interactive prompt
 /// with the next of `answers`, and run `echo logged-in-as-$(id -un)`.
 pub fn ssh_login(port: u16, user: &str, key: Option<&Path>, answers: &[&str]) -> Login {
+    ssh_login_with(port, user, key, answers, &[])
+}
+
+/// [`ssh_login`] with extra `ssh -o` options, which win over the defaults
+/// (ssh takes the first value it is given), e.g. `LogLevel=INFO` to see the
+/// messages PAM shows.
+pub fn ssh_login_with(
+    port: u16,
+    user: &str,
+    key: Option<&Path>,
+    answers: &[&str],
+    options: &[&str],
+) -> Login {
     let dir = tempfile::tempdir().unwrap();
     let answers_file = dir.path().join("answers");
     std::fs::write(&answers_file, answers.join("\n") + "\n").unwrap();
@@ -234,6 +247,9 @@ pub fn ssh_login(port: u16, user: &str, key: Option<&Path>, answers: &[&str]) ->
     .unwrap();
     run_ok(Command::new("chmod").arg("700").arg(&askpass));
     let mut command = Command::new("ssh");
+    for option in options {
+        command.args(["-o", option]);
+    }
     command
         .args(["-p", &port.to_string()])
         .args([

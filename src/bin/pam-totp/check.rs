@@ -412,9 +412,8 @@ fn check_enroll_first_factor(
 }
 
 /// Whether `config` sets users up at their first login.
-fn enrolls_at_login(_config: &Config) -> bool {
-    // unenrolled = "enroll" arrives with the Store refactor.
-    false
+fn enrolls_at_login(config: &Config) -> bool {
+    config.unenrolled == Unenrolled::Enroll
 }
 
 fn check_syslog(report: &mut Report) {

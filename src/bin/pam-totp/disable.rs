@@ -2,7 +2,6 @@
 
 use clap::Args;
 use pam_totp::config::{Config, Unenrolled};
-use pam_totp::enrollment;
 
 use crate::Failure;
 use crate::state_access;
@@ -26,31 +25,21 @@ pub struct DisableArgs {
 pub fn run(config: &Config, args: DisableArgs) -> Result<(), Failure> {
     let account = target::resolve(args.user.as_deref())?;
     target::require_own_store(config, &account)?;
-    let removed = enrollment::remove(config, &account)
-        .map_err(|error| Failure(format!("cannot remove the secret file: {error}")))?;
-    let mut state_removed = false;
-    if let Some(store) = state_access::store(config, &account)? {
-        if state_access::has_state(&store) {
-            let lock = store.lock().map_err(|e| Failure(e.to_string()))?;
-            store.remove(&lock).map_err(|e| Failure(e.to_string()))?;
-            state_removed = true;
-        }
-    }
+    let mut store = state_access::open(config)?;
+    let removed = store.remove(&account).map_err(|e| Failure(e.to_string()))?;
     let name = &account.name;
-    match (&removed, state_removed) {
+    match (&removed.enrollment, removed.state) {
         (None, false) => {
             return Err(Failure(format!(
                 "{name} is not enrolled; there is nothing to disable"
             )));
         }
-        (Some(path), true) => println!(
-            "Disabled two-factor authentication for {name}: removed {} and the module's state.",
-            path.display()
+        (Some(place), true) => println!(
+            "Disabled two-factor authentication for {name}: removed {place} and the module's state."
         ),
-        (Some(path), false) => println!(
-            "Disabled two-factor authentication for {name}: removed {}.",
-            path.display()
-        ),
+        (Some(place), false) => {
+            println!("Disabled two-factor authentication for {name}: removed {place}.")
+        }
         (None, true) => println!("{name} had no secret file; removed the module's state."),
     }
     println!("The old authenticator entry and all recovery codes no longer work.");
@@ -61,7 +50,7 @@ pub fn run(config: &Config, args: DisableArgs) -> Result<(), Failure> {
         Unenrolled::Allow => println!(
             "If {name} has logged in with a code before, logins stay refused until an administrator also runs `pam-totp disable --user {name}` (the module remembers that codes were used), or until `pam-totp enroll` is run again."
         ),
-        Unenrolled::Deny => println!(
+        Unenrolled::Deny | Unenrolled::Enroll => println!(
             "{name} cannot log in until enrolled again (unenrolled = \"deny\"): run `pam-totp enroll --user {name}` and give them the QR code or secret in person."
         ),
     }

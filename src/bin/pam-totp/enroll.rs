@@ -4,11 +4,11 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use clap::{Args, ValueEnum};
-use pam_totp::code::{Answer, parse_answer};
+use pam_totp::answer::{Answer, parse_answer};
 use pam_totp::config::Config;
-use pam_totp::enrollment;
 use pam_totp::otp::{Generator, HashAlgorithm, Verdict};
 use pam_totp::secret::{SecretFile, encode_base32};
+use pam_totp::store::{Repair, Replacing};
 use pam_totp::system::account::Account;
 use zeroize::Zeroizing;
 
@@ -100,7 +100,8 @@ pub fn in_groups_of_four(secret_base32: &str) -> String {
 pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
     let account = target::resolve(args.user.as_deref())?;
     target::require_own_store(config, &account)?;
-    if enrollment::exists(config, &account)? && !args.force {
+    let mut store = state_access::open(config)?;
+    if store.is_enrolled(&account)? && !args.force {
         return Err(Failure(format!(
             "{} is already enrolled; use --force to replace the enrollment (the old codes stop working)",
             account.name
@@ -164,9 +165,10 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
         )?;
     }
 
-    let path = enrollment::store(config, &account, &file)
-        .map_err(|error| Failure(format!("cannot write the secret file: {error}")))?;
-    state_access::forget_old_secret(config, &account)?;
+    let repair = Repair::With(state_access::repaired(config, &mut *store, &account));
+    let place = store
+        .save_enrollment(&account, &file, Replacing::Secret, repair)
+        .map_err(|error| Failure(error.to_string()))?;
 
     if args.json {
         let object = serde_json::json!({
@@ -180,9 +182,8 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
     }
     writeln!(
         out,
-        "Saved: two-factor authentication is on for {} ({}).",
-        account.name,
-        path.display()
+        "Saved: two-factor authentication is on for {} ({place}).",
+        account.name
     )?;
     print_recovery_codes(&mut out, &account, &codes)?;
     Ok(())

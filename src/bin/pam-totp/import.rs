@@ -10,6 +10,7 @@ use pam_totp::config::Config;
 use pam_totp::enrollment::{self, LoadError};
 use pam_totp::otp::HashAlgorithm;
 use pam_totp::secret::{SecretFile, decode_base32};
+use pam_totp::store::{Repair, Replacing};
 use pam_totp::text::escape_controls;
 use zeroize::Zeroizing;
 
@@ -153,7 +154,8 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<(), Failure> {
         .from
         .unwrap_or_else(|| account.home.join(".google_authenticator"));
     let shown = from.display();
-    if enrollment::exists(config, &account)? && !args.force {
+    let mut store = state_access::open(config)?;
+    if store.is_enrolled(&account)? && !args.force {
         return Err(Failure(format!(
             "{} is already enrolled with pam-totp; use --force to replace that enrollment with {shown}",
             account.name
@@ -198,7 +200,8 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<(), Failure> {
     // Importing the same file again must not revive what was used: keep
     // the state, and keep the stored hash (and so the "used" mark) of
     // every scratch code that was already imported.
-    let previous = enrollment::load(config, &account)
+    let previous = store
+        .enrollment(&account)
         .ok()
         .filter(|previous| previous.secret.as_slice() == imported.secret.as_slice());
     let mut recovery = Vec::with_capacity(imported.scratch_codes.len());
@@ -226,17 +229,19 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<(), Failure> {
     };
     file.generator()
         .map_err(|error| Failure(format!("the secret in {shown} cannot be used: {}", error.0)))?;
-    let path = enrollment::store(config, &account, &file)
-        .map_err(|error| Failure(format!("cannot write the secret file: {error}")))?;
-    if !same_secret {
-        state_access::forget_old_secret(config, &account)?;
-    }
+    let replacing = if same_secret {
+        Replacing::Nothing
+    } else {
+        Replacing::Secret
+    };
+    let repair = Repair::With(state_access::repaired(config, &mut *store, &account));
+    let place = store
+        .save_enrollment(&account, &file, replacing, repair)
+        .map_err(|error| Failure(error.to_string()))?;
 
     println!(
         "Imported {shown} for {} into {}: the same secret (SHA1, 6 digits, every {} seconds), so the app keeps working unchanged.",
-        account.name,
-        path.display(),
-        file.period
+        account.name, place, file.period
     );
     let count = file.recovery.len();
     if count > 0 {

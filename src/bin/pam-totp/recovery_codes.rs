@@ -2,7 +2,8 @@
 
 use clap::Args;
 use pam_totp::config::Config;
-use pam_totp::enrollment::{self, LoadError};
+use pam_totp::enrollment::LoadError;
+use pam_totp::store::{Repair, Replacing};
 
 use crate::Failure;
 use crate::enroll::print_recovery_codes;
@@ -30,7 +31,8 @@ pub struct RecoveryCodesArgs {
 pub fn run(config: &Config, args: RecoveryCodesArgs) -> Result<(), Failure> {
     let account = target::resolve(args.user.as_deref())?;
     target::require_own_store(config, &account)?;
-    let mut file = match enrollment::load(config, &account) {
+    let mut store = state_access::open(config)?;
+    let mut file = match store.enrollment(&account) {
         Ok(file) => file,
         Err(LoadError::NotEnrolled(_)) => {
             return Err(Failure(format!(
@@ -43,13 +45,11 @@ pub fn run(config: &Config, args: RecoveryCodesArgs) -> Result<(), Failure> {
     let count = args.count.unwrap_or(config.recovery_codes).max(1);
     let (codes, hashes) = pam_totp::recovery::generate(count as usize)?;
     file.recovery = hashes;
-    enrollment::store(config, &account, &file)
-        .map_err(|error| Failure(format!("cannot write the secret file: {error}")))?;
     // The old codes are gone: so are the records of which of them were used.
-    let current: Vec<String> = file.recovery.iter().map(|h| h.id()).collect();
-    state_access::update_existing(config, &account, |state| {
-        state.used_recovery.retain(|id| current.contains(id));
-    })?;
+    let repair = Repair::With(state_access::repaired(config, &mut *store, &account));
+    store
+        .save_enrollment(&account, &file, Replacing::RecoveryCodes, repair)
+        .map_err(|error| Failure(error.to_string()))?;
     if args.json {
         let object = serde_json::json!({
             "user": account.name,

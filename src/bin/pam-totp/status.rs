@@ -4,6 +4,7 @@ use clap::Args;
 use pam_totp::config::Config;
 use pam_totp::enrollment::{self, LoadError};
 use pam_totp::state::State;
+use pam_totp::store::StoreError;
 
 use crate::Failure;
 use crate::state_access;
@@ -29,7 +30,8 @@ pub struct StatusArgs {
 pub fn run(config: &Config, args: StatusArgs) -> Result<(), Failure> {
     let account = target::resolve(args.user.as_deref())?;
     let path = enrollment::secret_path(config, &account).map_err(|e| Failure(e.to_string()))?;
-    let secret = match enrollment::load(config, &account) {
+    let mut store = state_access::open(config)?;
+    let secret = match store.enrollment(&account) {
         Ok(secret) => Some(secret),
         Err(LoadError::NotEnrolled(_)) => None,
         Err(error) => {
@@ -40,15 +42,14 @@ pub fn run(config: &Config, args: StatusArgs) -> Result<(), Failure> {
         }
     };
     // None: this process may not read the state (not root).
-    let state: Option<State> = if state_access::may_use_state() {
-        match state_access::store(config, &account)? {
-            Some(store) => Some(store.read().map_err(|e| Failure(e.to_string()))?),
-            None => Some(State::default()),
-        }
-    } else {
-        None
+    let (state, now): (Option<State>, u64) = match store.snapshot(&account) {
+        Ok(snapshot) => (Some(snapshot.state), snapshot.now),
+        Err(StoreError::NoAccess) => (
+            None,
+            pam_totp::system::clock::now(&config.state_dir).unwrap_or(0),
+        ),
+        Err(error) => return Err(Failure(error.to_string())),
     };
-    let now = pam_totp::system::clock::now(&config.state_dir).unwrap_or(0);
     let used: &[String] = state.as_ref().map_or(&[], |s| &s.used_recovery);
 
     if args.json {

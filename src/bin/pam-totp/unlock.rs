@@ -2,7 +2,7 @@
 
 use clap::Args;
 use pam_totp::config::Config;
-use pam_totp::state::StateError;
+use pam_totp::store::Repair;
 
 use crate::Failure;
 use crate::state_access;
@@ -31,28 +31,20 @@ pub fn run(config: &Config, args: UnlockArgs) -> Result<(), Failure> {
         ));
     }
     let name = &account.name;
-    let store = match state_access::store(config, &account)? {
-        Some(store) if state_access::has_state(&store) => store,
-        _ => {
-            println!("{name} has no failed attempts and is not locked out.");
-            return Ok(());
-        }
-    };
-    let now = pam_totp::system::clock::now(&config.state_dir).unwrap_or(0);
-    let lock = store.lock().map_err(|e| Failure(e.to_string()))?;
-    let (mut state, corrupt) = match store.read() {
-        Ok(state) => (state, false),
-        Err(StateError::Corrupt { .. }) => (state_access::repaired(config, &account), true),
-        Err(error) => return Err(Failure(error.to_string())),
-    };
-    let failures = state.failures;
-    let remaining = state.lockout_remaining(now);
-    state.failures = 0;
-    state.locked_until = 0;
-    store
-        .write(&state, &lock)
+    let mut store = state_access::open(config)?;
+    let repair = Repair::With(state_access::repaired(config, &mut *store, &account));
+    let mut before = None;
+    let updated = store
+        .update(&account, repair, &mut |state, now| {
+            before = Some((state.failures, state.lockout_remaining(now)));
+            let mut next = state.clone();
+            next.failures = 0;
+            next.locked_until = 0;
+            Some(next)
+        })
         .map_err(|e| Failure(e.to_string()))?;
-    drop(lock);
+    let corrupt = updated.repaired;
+    let (failures, remaining) = before.unwrap_or((0, None));
     if corrupt {
         println!(
             "Replaced the unreadable state of {name}; its old recovery codes are marked used: run `pam-totp recovery-codes --user {name}` for new ones."
