@@ -487,3 +487,69 @@ fn without_sshd_config_the_output_of_sshd_t_is_checked() {
     // Whatever this machine's sshd settings are, they were looked at.
     assert!(stdout.lines().any(|l| l.contains("sshd -T")), "{stdout}");
 }
+
+/// Issue 11 point 9: with nothing at /dev/log every log line is lost;
+/// check says so (a warning: the exit status stays 0).
+#[test]
+fn nothing_listening_on_dev_log_is_said() {
+    if skip_unless_root() || !syslog::can_capture() {
+        return;
+    }
+    let setup = Setup::new();
+    let lost = syslog::without_dev_log(|| setup.check());
+    assert_eq!(lost.code, 0, "{}", lost.stdout);
+    assert!(
+        lost.stdout
+            .contains("warning: nothing at /dev/log, so every log line of the module"),
+        "{}",
+        lost.stdout
+    );
+    assert!(
+        lost.stdout.contains("all is well (1 warning above)"),
+        "{}",
+        lost.stdout
+    );
+    let (heard, _) = syslog::capture(|| setup.check());
+    assert!(
+        heard
+            .stdout
+            .contains("ok: /dev/log receives the module's log lines"),
+        "{}",
+        heard.stdout
+    );
+    assert!(!heard.stdout.contains("warning:"), "{}", heard.stdout);
+}
+
+/// Issue 13's check point: `unenrolled = "enroll"` with no first factor
+/// before the module lets a stranger enroll for a user without a secret.
+#[test]
+fn enroll_at_login_without_a_first_factor_is_warned_about() {
+    if skip_unless_root() {
+        return;
+    }
+    let module = module_path().display().to_string();
+    for (stack, methods, warned) in [
+        ("", "keyboard-interactive", true),
+        ("", "publickey,keyboard-interactive", false),
+        ("auth required pam_unix.so\n", "keyboard-interactive", false),
+        ("auth optional pam_unix.so\n", "keyboard-interactive", true),
+    ] {
+        let setup = Setup::new();
+        setup.config(&format!(
+            "unenrolled = \"enroll\"\nstate_dir = \"{}\"\n",
+            setup.state().display()
+        ));
+        setup.pam(&format!(
+            "{stack}auth required {module}\nauth required pam_permit.so\n"
+        ));
+        setup.sshd(&format!(
+            "UsePAM yes\nKbdInteractiveAuthentication yes\nAuthenticationMethods {methods}\n"
+        ));
+        let run = setup.check();
+        let warning = run
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("warning: unenrolled = \"enroll\" but a login can reach"));
+        assert_eq!(warning, warned, "{stack} / {methods}:\n{}", run.stdout);
+    }
+}

@@ -9,3 +9,4 @@ pub mod files;
 pub mod host;
 pub mod identity;
 pub mod random;
+pub mod syslog;

@@ -51,6 +51,16 @@ pub fn can_capture() -> bool {
 /// Run `f` where `/dev/log` is a socket of ours; returns what it returned
 /// and every syslog datagram sent meanwhile, as text.
 pub fn capture<T: Send>(f: impl FnOnce() -> T + Send) -> (T, Vec<String>) {
+    private_dev(true, f)
+}
+
+/// Run `f` (and the processes it starts) where nothing is at `/dev/log`,
+/// as on a machine without journald or rsyslog.
+pub fn without_dev_log<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    private_dev(false, f).0
+}
+
+fn private_dev<T: Send>(listen: bool, f: impl FnOnce() -> T + Send) -> (T, Vec<String>) {
     std::thread::scope(|scope| {
         scope
             .spawn(move || {
@@ -73,7 +83,7 @@ pub fn capture<T: Send>(f: impl FnOnce() -> T + Send) -> (T, Vec<String>) {
                     std::fs::write(&target, "").unwrap();
                     mount(&Path::new("/dev").join(node), &target, None, libc::MS_BIND);
                 }
-                let socket = UnixDatagram::bind(dev.join("log")).unwrap();
+                let socket = listen.then(|| UnixDatagram::bind(dev.join("log")).unwrap());
                 mount(&dev, Path::new("/dev"), None, libc::MS_BIND | libc::MS_REC);
                 // glibc keeps one syslog connection per process: drop it,
                 // so the next line connects to this namespace's /dev/log.
@@ -82,11 +92,13 @@ pub fn capture<T: Send>(f: impl FnOnce() -> T + Send) -> (T, Vec<String>) {
                 let result = f();
                 // SAFETY: as above.
                 unsafe { libc::closelog() };
-                socket.set_nonblocking(true).unwrap();
                 let mut lines = Vec::new();
-                let mut buffer = vec![0u8; 65536];
-                while let Ok(n) = socket.recv(&mut buffer) {
-                    lines.push(String::from_utf8_lossy(&buffer[..n]).into_owned());
+                if let Some(socket) = socket {
+                    socket.set_nonblocking(true).unwrap();
+                    let mut buffer = vec![0u8; 65536];
+                    while let Ok(n) = socket.recv(&mut buffer) {
+                        lines.push(String::from_utf8_lossy(&buffer[..n]).into_owned());
+                    }
                 }
                 (result, lines)
             })

@@ -169,6 +169,10 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
     let place = store
         .save_enrollment(&account, &file, Replacing::Secret, repair)
         .map_err(|error| Failure(error.to_string()))?;
+    crate::log_change(
+        &format!("enrolled ({}, saved in {place})", file.kind_name()),
+        &account.name,
+    );
 
     if args.json {
         let object = serde_json::json!({

@@ -42,6 +42,17 @@ enum Command {
     Check(check::CheckArgs),
 }
 
+/// Record in the system log what this command changed for `user`, and
+/// who ran it (`SUDO_USER` too, when root got there through sudo).
+pub fn log_change(what: &str, user: &str) {
+    let uid = pam_totp::system::account::real_uid();
+    let by = match std::env::var("SUDO_USER") {
+        Ok(sudo) if uid == 0 => format!("uid {uid} (sudo from {sudo})"),
+        _ => format!("uid {uid}"),
+    };
+    pam_totp::system::syslog::notice(&format!("{what} for user {user} by {by}"));
+}
+
 /// An error for the user: one sentence on stderr, exit status 1.
 pub struct Failure(pub String);
 
@@ -76,7 +87,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure(message)) => {
-            eprintln!("pam-totp: {message}");
+            // Errors may quote a file: escaped like every message.
+            eprintln!("pam-totp: {}", pam_totp::text::escape_controls(&message));
             ExitCode::from(1)
         }
     }

@@ -45,6 +45,16 @@ pub fn run(config: &Config, args: UnlockArgs) -> Result<(), Failure> {
         .map_err(|e| Failure(e.to_string()))?;
     let corrupt = updated.repaired;
     let (failures, remaining) = before.unwrap_or((0, None));
+    crate::log_change(
+        &match (corrupt, remaining) {
+            (true, _) => "unlock replaced an unreadable state".to_string(),
+            (false, Some(seconds)) => format!(
+                "unlocked (cleared {failures} failed attempts and a lockout with {seconds} s left)"
+            ),
+            (false, None) => format!("unlock cleared {failures} failed attempts, no lockout"),
+        },
+        name,
+    );
     if corrupt {
         println!(
             "Replaced the unreadable state of {name}; its old recovery codes are marked used: run `pam-totp recovery-codes --user {name}` for new ones."
