@@ -70,6 +70,8 @@ install-files:
 	install -D -m 0644 config/pam-totp.toml $(DESTDIR)$(DOCDIR)/examples/config.toml
 	install -d -m 0755 $(DESTDIR)$(DOCDIR)/examples/pam.d
 	install -m 0644 pam.d/* $(DESTDIR)$(DOCDIR)/examples/pam.d/
+	install -d -m 0755 $(DESTDIR)$(DOCDIR)/examples/sshd_config.d
+	install -m 0644 sshd_config.d/* $(DESTDIR)$(DOCDIR)/examples/sshd_config.d/
 
 # Removes what install put there, except the configuration and the state
 # (remove /etc/pam-totp and /var/lib/pam-totp by hand if you want them gone).

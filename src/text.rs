@@ -40,6 +40,16 @@ pub fn escape_controls(text: &str) -> Cow<'_, str> {
     Cow::Owned(escaped)
 }
 
+/// A count and its noun, in the plural unless it is one: `1 second`,
+/// `2 seconds`, `0 failed attempts` (regular English plurals only).
+pub fn plural(count: u64, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
 /// Whether `c` must not reach a log or a terminal as it is.
 fn needs_escape(c: char) -> bool {
     c.is_control() // C0, DEL and C1
@@ -91,6 +101,13 @@ mod tests {
         for (raw, shown) in cases {
             assert_eq!(escape_controls(raw), shown, "{raw:?}");
         }
+    }
+
+    #[test]
+    fn plurals() {
+        assert_eq!(plural(1, "failed attempt"), "1 failed attempt");
+        assert_eq!(plural(0, "second"), "0 seconds");
+        assert_eq!(plural(2, "recovery code"), "2 recovery codes");
     }
 
     #[test]

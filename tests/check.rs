@@ -553,3 +553,51 @@ fn enroll_at_login_without_a_first_factor_is_warned_about() {
         assert_eq!(warning, warned, "{stack} / {methods}:\n{}", run.stdout);
     }
 }
+
+/// Issue 11 point 6: under "deny" with no one enrolled, every login is
+/// refused: check warns, and stops warning once someone is enrolled.
+#[test]
+fn deny_with_no_one_enrolled_is_warned_about() {
+    if skip_unless_root() {
+        return;
+    }
+    let setup = Setup::new();
+    let store = setup.path("secrets");
+    std::fs::create_dir(&store).unwrap();
+    set_mode(&store, 0o755);
+    setup.config(&format!(
+        "unenrolled = \"deny\"\nstate_dir = \"{}\"\nsecret_path = \"{}/%u.toml\"\n",
+        setup.state().display(),
+        store.display()
+    ));
+    let run = setup.check();
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("warning: unenrolled = \"deny\" and the store knows of no enrolled user"),
+        "{}",
+        run.stdout
+    );
+    let enrolled = Command::new(cli_path())
+        .arg("--config")
+        .arg(setup.path("config.toml"))
+        .args([
+            "enroll",
+            "--user",
+            &current_user(),
+            "--no-confirm",
+            "--qr",
+            "none",
+        ])
+        .output()
+        .unwrap();
+    assert!(enrolled.status.success());
+    let run = setup.check();
+    assert!(!run.stdout.contains("no enrolled user"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("ok: 1 enrolled user known to the store"),
+        "{}",
+        run.stdout
+    );
+}

@@ -734,13 +734,14 @@ fn imported_google_authenticator_file_logs_in_and_its_scratch_codes_work_once() 
     );
 
     let state = tempfile::tempdir().unwrap();
+    // The module's rule: the state directory is 0700 (tempdir makes 0755).
+    set_mode(state.path(), 0o700);
     let service = Service::with_args(&format!("state_dir={}", state.path().display()));
+    let (outcome, logs) =
+        syslog::capture(|| service.authenticate(&user.name, answer(&oathtool_code(&secret, 0))));
     assert_eq!(
-        service
-            .authenticate(&user.name, answer(&oathtool_code(&secret, 0)))
-            .code,
-        PAM_SUCCESS,
-        "the imported secret does not log in"
+        outcome.code, PAM_SUCCESS,
+        "the imported secret does not log in: {logs:?}"
     );
     assert_eq!(
         service.authenticate(&user.name, answer(&scratch[0])).code,
@@ -784,6 +785,7 @@ fn imported_google_authenticator_file_logs_in_and_its_scratch_codes_work_once() 
         "a used scratch code works again after a re-import"
     );
     let fresh_state = tempfile::tempdir().unwrap();
+    set_mode(fresh_state.path(), 0o700);
     let service = Service::with_args(&format!("state_dir={}", fresh_state.path().display()));
     assert_eq!(
         service.authenticate(&user.name, answer(&scratch[2])).code,
@@ -890,4 +892,62 @@ fn users_are_told_at_once_when_the_administrator_keeps_the_secrets() {
         "showed a QR code it could not save"
     );
     assert!(!store.path().join("pt3-carol.toml").exists());
+}
+
+/// Issue 11 points 6 and 11: `list` shows who is enrolled, with kind,
+/// last login and lockout; counts read "1 failed attempt".
+#[test]
+fn list_shows_enrolled_users_and_counts_are_singular_at_one() {
+    if !is_root() {
+        eprintln!("skipped: list is for root");
+        return;
+    }
+    let setup = Setup::new();
+    let user = current_user();
+    let empty = setup.cli(&["list"]);
+    assert!(empty.status.success(), "{}", text(&empty.stderr));
+    assert!(text(&empty.stdout).contains("No enrolled user is known"));
+    let enrolled = setup.cli(&[
+        "enroll",
+        "--user",
+        &user,
+        "--no-confirm",
+        "--qr",
+        "none",
+        "--json",
+    ]);
+    assert!(enrolled.status.success(), "{}", text(&enrolled.stderr));
+    let secret = json_of(&enrolled)["secret"].as_str().unwrap().to_string();
+    // One wrong code through the module.
+    let right = oathtool_code(&secret, 0);
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    assert_eq!(
+        setup.service().authenticate(&user, answer(wrong)).code,
+        PAM_AUTH_ERR
+    );
+    let status = text(&setup.cli(&["status", "--user", &user]).stdout);
+    assert!(
+        status.contains("Lockout:         none (1 failed attempt since the last login)"),
+        "{status}"
+    );
+    let listed = setup.cli(&["list"]);
+    let table = text(&listed.stdout);
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    let row = table
+        .lines()
+        .find(|l| l.starts_with(&user))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(row.contains("TOTP"), "{row}");
+    assert!(row.contains("never"), "{row}");
+    assert!(row.ends_with("none (1 failed attempt)"), "{row}");
+    let json = json_of(&setup.cli(&["list", "--json"]));
+    assert_eq!(json[0]["user"], user.as_str());
+    assert_eq!(json[0]["kind"], "TOTP");
+    assert_eq!(json[0]["failures"], 1);
+    let unlocked = text(&setup.cli(&["unlock", "--user", &user]).stdout);
+    assert!(unlocked.contains("cleared 1 failed attempt."), "{unlocked}");
 }

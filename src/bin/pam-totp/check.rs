@@ -114,6 +114,7 @@ pub fn run(config_path: Option<&Path>, args: &CheckArgs) -> ExitCode {
     }
     let settings = check_sshd(&mut report, args.sshd_config.as_deref());
     check_enroll_first_factor(&mut report, &configs, &pam.entries, settings.as_ref());
+    check_someone_enrolled(&mut report, &configs);
     check_syslog(&mut report);
     let warnings = match report.warnings {
         0 => String::new(),
@@ -414,6 +415,36 @@ fn check_enroll_first_factor(
 /// Whether `config` sets users up at their first login.
 fn enrolls_at_login(config: &Config) -> bool {
     config.unenrolled == Unenrolled::Enroll
+}
+
+/// Issue 11 point 6: under `deny`, a PAM stack with pam_totp and no one
+/// enrolled refuses every login, root's included.
+fn check_someone_enrolled(report: &mut Report, configs: &[Config]) {
+    let Some(config) = configs.iter().find(|c| c.unenrolled == Unenrolled::Deny) else {
+        return;
+    };
+    let listed = match crate::state_access::open(config).map(|mut store| store.list()) {
+        Ok(Ok(listed)) => listed,
+        Ok(Err(error)) => {
+            report.skipped(&format!("who is enrolled: {error}"));
+            return;
+        }
+        Err(crate::Failure(error)) => {
+            report.skipped(&format!("who is enrolled: {error}"));
+            return;
+        }
+    };
+    let enrolled = listed.iter().filter(|user| user.kind.is_some()).count();
+    if enrolled == 0 {
+        report.warning(
+            "unenrolled = \"deny\" and the store knows of no enrolled user: once pam_totp.so is in the stack every login through it, root's included, is refused; enroll yourself first (`pam-totp enroll`, then log in with a code in a second session), or start with the rollout stack (sshd-key-and-code-rollout, unenrolled = \"allow\")",
+        );
+    } else {
+        report.ok(&format!(
+            "{} known to the store (`pam-totp list`)",
+            crate::plural(enrolled as u64, "enrolled user")
+        ));
+    }
 }
 
 fn check_syslog(report: &mut Report) {

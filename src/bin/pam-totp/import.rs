@@ -246,7 +246,8 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<(), Failure> {
     let count = file.recovery.len();
     if count > 0 {
         println!(
-            "Its {count} scratch codes now work as recovery codes, once each (8 digits are weaker than pam-totp's own: `pam-totp recovery-codes` replaces them)."
+            "Its {} now work as recovery codes, once each (8 digits are weaker than pam-totp's own: `pam-totp recovery-codes` replaces them).",
+            crate::plural(count as u64, "scratch code")
         );
     } else {
         println!(

@@ -4,6 +4,7 @@ mod check;
 mod disable;
 mod enroll;
 mod import;
+mod list;
 mod qr;
 mod recovery_codes;
 mod state_access;
@@ -39,6 +40,7 @@ enum Command {
     Disable(disable::DisableArgs),
     Unlock(unlock::UnlockArgs),
     Import(import::ImportArgs),
+    List(list::ListArgs),
     Check(check::CheckArgs),
 }
 
@@ -52,6 +54,8 @@ pub fn log_change(what: &str, user: &str) {
     };
     pam_totp::system::syslog::notice(&format!("{what} for user {user} by {by}"));
 }
+
+pub use pam_totp::text::plural;
 
 /// An error for the user: one sentence on stderr, exit status 1.
 pub struct Failure(pub String);
@@ -82,6 +86,7 @@ fn main() -> ExitCode {
         Command::Disable(args) => disable::run(&config, args),
         Command::Unlock(args) => unlock::run(&config, args),
         Command::Import(args) => import::run(&config, args),
+        Command::List(args) => list::run(&config, args),
         Command::Check(_) => Ok(()), // run above, before the configuration is loaded
     };
     match result {
