@@ -239,8 +239,9 @@ fn uri_follows_key_uri_format_and_round_trips_through_the_drawn_qr_code() {
         assert!(line.ends_with("\x1b[0m"), "{line:?}");
     }
     let modules = modules_from_half_blocks(&qr_lines);
-    // A light quiet zone of at least four modules around the code.
-    for row in modules.iter().take(4) {
+    // A light quiet zone around the code: four modules at the sides, at
+    // least two above and below (narrowed to fit an 80x24 terminal).
+    for row in modules.iter().take(2).chain(modules.iter().rev().take(2)) {
         assert!(row.iter().all(|dark| !dark));
     }
     for row in &modules {
@@ -950,4 +951,57 @@ fn list_shows_enrolled_users_and_counts_are_singular_at_one() {
     assert_eq!(json[0]["failures"], 1);
     let unlocked = text(&setup.cli(&["unlock", "--user", &user]).stdout);
     assert!(unlocked.contains("cleared 1 failed attempt."), "{unlocked}");
+}
+
+/// Issue 11 point 11: in an 80x24 terminal the whole QR code is still on
+/// screen when the prompt for the code is shown (it comes last, fitted).
+#[test]
+fn the_whole_qr_code_is_on_an_80x24_screen_at_the_prompt() {
+    let setup = Setup::new();
+    let mut child = Command::new(cli_path())
+        .arg("--config")
+        .arg(setup.config())
+        .args(["enroll"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"x\nx\nx\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = text(&output.stdout);
+    let lines: Vec<&str> = stdout.split('\n').collect();
+    let first_qr = lines
+        .iter()
+        .position(|line| line.starts_with("\x1b[30;47"))
+        .unwrap_or_else(|| panic!("no QR code in:\n{stdout}"));
+    let prompt = lines
+        .iter()
+        .position(|line| line.starts_with("Type the 6-digit code"))
+        .unwrap();
+    assert!(
+        prompt > first_qr,
+        "the QR code comes after the prompt:\n{stdout}"
+    );
+    // Screen lines from the top of the code to the prompt, long lines wrapped.
+    let screen: usize = lines[first_qr..=prompt]
+        .iter()
+        .map(|line| strip_colours(line).chars().count().div_ceil(80).max(1))
+        .sum();
+    assert!(
+        screen <= 24,
+        "{screen} lines from the code's top to the prompt:\n{stdout}"
+    );
+    let qr: Vec<&str> = lines[first_qr..prompt]
+        .iter()
+        .copied()
+        .filter(|line| line.starts_with("\x1b[30;47"))
+        .collect();
+    let uri = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("URI:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(decode_qr(&modules_from_half_blocks(&qr)), uri);
 }

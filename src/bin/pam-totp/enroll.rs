@@ -97,6 +97,10 @@ pub fn in_groups_of_four(secret_base32: &str) -> String {
         .join(" ")
 }
 
+/// The smallest common terminal's height: the QR code and the prompt
+/// below it fit in it.
+const SCREEN_LINES: usize = 24;
+
 pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
     let account = target::resolve(args.user.as_deref())?;
     target::require_own_store(config, &account)?;
@@ -209,12 +213,7 @@ fn show_secret(
     if qr == QrStyle::None {
         writeln!(out, "type the secret below, or open the URI on the phone.")?;
     } else {
-        writeln!(out, "scan the QR code, or type the secret below by hand.")?;
-        let matrix = Matrix::encode(uri).map_err(|error| {
-            Failure(format!("cannot draw the QR code ({error}); use --qr none"))
-        })?;
-        writeln!(out)?;
-        write!(out, "{}", matrix.render(qr))?;
+        writeln!(out, "scan the QR code below, or type the secret by hand.")?;
     }
     writeln!(out)?;
     writeln!(out, "Issuer:  {issuer}")?;
@@ -229,6 +228,15 @@ fn show_secret(
     )?;
     writeln!(out, "URI:     {uri}")?;
     writeln!(out)?;
+    // The code last, right above the prompt, and small enough that its top
+    // is still on an 80x24 screen when the prompt is shown.
+    if qr != QrStyle::None {
+        let mut matrix = Matrix::encode(uri).map_err(|error| {
+            Failure(format!("cannot draw the QR code ({error}); use --qr none"))
+        })?;
+        matrix.fit_lines(SCREEN_LINES - 1);
+        write!(out, "{}", matrix.render(qr))?;
+    }
     out.flush()?;
     Ok(())
 }
