@@ -570,6 +570,14 @@ fn make_demo_unattended_logs_in_refuses_the_replay_and_cleans_up() {
         stdout[login..replay].contains("Permission denied"),
         "{stdout}"
     );
+    // Issue 11 point 9: the module's own lines, not only sshd's.
+    let logged = &stdout[stdout.find("What sshd logged").expect("no log shown")..];
+    for line in [
+        "pam_totp(pt6-demo-sshd:auth): accepted verification code",
+        "pam_totp(pt6-demo-sshd:auth): refused: ",
+    ] {
+        assert!(logged.contains(line), "{line:?} not in:\n{logged}");
+    }
     assert!(
         stdout.contains("otpauth://totp/"),
         "enroll output not shown"
