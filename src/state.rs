@@ -372,19 +372,20 @@ pub fn check_directory(dir: &Path) -> Result<(), StateError> {
         path: dir.to_path_buf(),
         reason,
     };
-    if let Err(error) = std::fs::symlink_metadata(dir)
-        && error.kind() == io::ErrorKind::NotFound
-    {
+    use crate::audit::paths::{StateDirProblem, state_directory};
+    // The rule `pam-totp check` reports, written once.
+    let owner = crate::system::account::effective_uid();
+    let mut problems = state_directory(dir, owner);
+    if problems.first() == Some(&StateDirProblem::Missing) {
         // Concurrent first logins may race to create it: that is fine.
         match std::fs::DirBuilder::new().mode(0o700).create(dir) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(bad(format!("does not exist and cannot be created: {e}"))),
         }
+        problems = state_directory(dir, owner);
     }
-    // The rule `pam-totp check` reports, written once.
-    let owner = crate::system::account::effective_uid();
-    match crate::audit::paths::state_directory(dir, owner).first() {
+    match problems.first() {
         None => Ok(()),
         Some(problem) => Err(bad(match problem.fix(dir) {
             Some(fix) => format!("{problem}; run: {fix}"),
