@@ -101,7 +101,7 @@ clean:
 # with RUSTC_BOOTSTRAP=1. Seeds live in fuzz/seeds/, the growing corpus in
 # fuzz/corpus/ (not committed). Not part of `make test`.
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS = secret_file state config answer toml_fast_path pam_stack
+FUZZ_TARGETS = secret_file state config answer toml_fast_path google_authenticator pam_oath authenticate pam_stack
 FUZZ_CARGO = $(shell rustup toolchain list 2>/dev/null | grep -q '^nightly' && echo 'cargo +nightly' || echo 'RUSTC_BOOTSTRAP=1 cargo')
 
 .PHONY: fuzz

@@ -8,6 +8,7 @@ use zeroize::Zeroizing;
 use crate::answer::{Answer, is_code_shaped, parse_answer, split_forwarded};
 use crate::config::{Config, Unenrolled};
 use crate::decision::{Credential, Outcome, Policy, decide, decide_without_credential};
+use crate::enroll_at_login::{self, Ending};
 use crate::enrollment::LoadError;
 use crate::network;
 use crate::session::{LogLevel, Session};
@@ -54,6 +55,10 @@ struct Authenticator<'s> {
     context: Context,
 }
 
+/// Opens the configured store when the authentication first needs it
+/// (exempt hosts never do).
+pub type StoreOpener<'a> = dyn FnMut(&Config) -> Result<Box<dyn Store>, store::StoreError> + 'a;
+
 /// Run `pam_sm_authenticate` with the module's arguments.
 pub fn authenticate(session: &mut dyn Session, args: &[&str]) -> PamResultCode {
     let config = match Config::from_module_args(args) {
@@ -66,6 +71,17 @@ pub fn authenticate(session: &mut dyn Session, args: &[&str]) -> PamResultCode {
             return PamResultCode::PAM_SERVICE_ERR;
         }
     };
+    authenticate_with(session, config, &mut store::open)
+}
+
+/// One authentication with `config` and the store `open` gives: the
+/// module's path with the store wrapped (the whole-authentication fuzzer
+/// injects store failures through it).
+pub fn authenticate_with(
+    session: &mut dyn Session,
+    config: Config,
+    open: &mut StoreOpener<'_>,
+) -> PamResultCode {
     let user = match session.user() {
         Ok(user) => user,
         Err(code) => {
@@ -86,7 +102,7 @@ pub fn authenticate(session: &mut dyn Session, args: &[&str]) -> PamResultCode {
         config,
         context,
     };
-    authenticator.run()
+    authenticator.run(open)
 }
 
 impl Authenticator<'_> {
@@ -108,13 +124,13 @@ impl Authenticator<'_> {
         PamResultCode::PAM_AUTHINFO_UNAVAIL
     }
 
-    fn run(&mut self) -> PamResultCode {
+    fn run(&mut self, open: &mut StoreOpener<'_>) -> PamResultCode {
         // Before the user lookup, so known and unknown users from an exempt
         // network are treated alike.
         if network::host_in(&self.context.remote_host, &self.config.exempt_networks) {
             return self.skip("exempt: remote host is in exempt_networks");
         }
-        let mut store = match store::open(&self.config) {
+        let mut store = match open(&self.config) {
             Ok(store) => store,
             Err(error) => return self.refuse_unavailable(&error.to_string()),
         };
@@ -132,24 +148,22 @@ impl Authenticator<'_> {
             Ok(secret) => secret,
             Err(LoadError::NotEnrolled(path)) => {
                 return match self.config.unenrolled {
-                    Unenrolled::Allow => match self.logged_in_with_a_code_before(&mut *store, &account) {
-                        // A secret that vanished (an empty mount point for
-                        // a home, a file deleted from the user's shell) must
-                        // not turn the second factor off: root's state
-                        // remembers the enrollment until `pam-totp disable`.
-                        Ok(true) => self.refuse_unavailable(&format!(
-                            "no secret file {}, but this account has logged in with a code before (home not mounted, or the file was removed); if the user is really no longer enrolled, run `pam-totp disable --user {}`",
-                            path.display(),
-                            account.name
-                        )),
-                        Ok(false) => self.skip(&format!(
-                            "not enrolled ({} missing), allowed by policy",
-                            path.display()
-                        )),
-                        Err(error) => self.refuse_unavailable(&error),
-                    },
-                    // TODO(enroll-login): enrollment at login; until then as deny.
-                    Unenrolled::Deny | Unenrolled::Enroll => self.deny_without_secret(
+                    Unenrolled::Allow => {
+                        match self.logged_in_with_a_code_before(&mut *store, &account) {
+                            // A secret that vanished (an empty mount point for
+                            // a home, a file deleted from the user's shell) must
+                            // not turn the second factor off: root's state
+                            // remembers the enrollment until `pam-totp disable`.
+                            Ok(true) => self.refuse_unavailable(&vanished(&path, &account)),
+                            Ok(false) => self.skip(&format!(
+                                "not enrolled ({} missing), allowed by policy",
+                                path.display()
+                            )),
+                            Err(error) => self.refuse_unavailable(&error),
+                        }
+                    }
+                    Unenrolled::Enroll => self.enroll_at_login(&mut *store, &account, &path),
+                    Unenrolled::Deny => self.deny_without_secret(
                         &mut *store,
                         &format!("not enrolled ({} missing)", path.display()),
                     ),
@@ -166,10 +180,12 @@ impl Authenticator<'_> {
         };
         self.debug(|| {
             format!(
-                "secret loaded: {} digits, {} s period, {} window, {} recovery codes",
+                "secret loaded: {}, {} digits, {} s period, {} window, {} hotp_window, {} recovery codes",
+                secret.kind.name(),
                 secret.digits,
                 secret.period,
                 self.config.window,
+                self.config.hotp_window,
                 secret.recovery.len()
             )
         });
@@ -300,6 +316,13 @@ impl Authenticator<'_> {
                 );
                 PamResultCode::PAM_SUCCESS
             }
+            Outcome::Counter(counter) => {
+                self.log(
+                    LogLevel::Notice,
+                    &format!("accepted verification code for counter value {counter}"),
+                );
+                PamResultCode::PAM_SUCCESS
+            }
             Outcome::Recovery(_) => {
                 let left = recovery_left;
                 self.log(
@@ -362,6 +385,76 @@ impl Authenticator<'_> {
         Ok(state.last_success.is_some()
             || state.last_step_start.is_some()
             || state.last_counter.is_some())
+    }
+
+    /// `unenrolled = "enroll"` for a user with no secret: only one the
+    /// store has never seen log in with a code (else the secret vanished,
+    /// and that fails closed as under `allow`), and only through the
+    /// module's own prompt.
+    fn enroll_at_login(
+        &mut self,
+        store: &mut dyn Store,
+        account: &account::Account,
+        path: &std::path::Path,
+    ) -> PamResultCode {
+        match self.logged_in_with_a_code_before(store, account) {
+            Ok(false) => {}
+            Ok(true) => return self.refuse_unavailable(&vanished(path, account)),
+            Err(error) => return self.refuse_unavailable(&error),
+        }
+        if self.config.flags.use_first_pass || self.config.flags.forward_pass {
+            return self.deny_without_secret(
+                store,
+                &format!(
+                    "not enrolled ({} missing); enrollment at login needs the module's own prompt, not use_first_pass or forward_pass",
+                    path.display()
+                ),
+            );
+        }
+        self.log(
+            LogLevel::Info,
+            &format!(
+                "not enrolled ({} missing): enrollment at login offered",
+                path.display()
+            ),
+        );
+        match enroll_at_login::run(&mut *self.session, &self.config, store, account) {
+            Ending::Enrolled { place, step_start } => {
+                self.log(
+                    LogLevel::Notice,
+                    &format!(
+                        "enrolled at login ({place}); the confirming code, for the time step starting at {step_start}, is recorded as used"
+                    ),
+                );
+                PamResultCode::PAM_SUCCESS
+            }
+            Ending::WrongCodes => {
+                self.log(
+                    LogLevel::Warning,
+                    "refused: enrollment at login not confirmed (wrong codes), nothing saved",
+                );
+                PamResultCode::PAM_AUTH_ERR
+            }
+            Ending::Conversation(code) => {
+                self.log(
+                    LogLevel::Error,
+                    &format!(
+                        "refused: conversation failed during enrollment at login ({code:?}), nothing saved"
+                    ),
+                );
+                code
+            }
+            Ending::EnrolledMeanwhile => {
+                self.log(
+                    LogLevel::Warning,
+                    "refused: another login enrolled this account meanwhile, nothing saved by this one",
+                );
+                PamResultCode::PAM_AUTH_ERR
+            }
+            Ending::Failed(why) => {
+                self.refuse_unavailable(&format!("enrollment at login failed: {why}"))
+            }
+        }
     }
 
     fn locked_out(&mut self, seconds: u64) -> PamResultCode {
@@ -497,6 +590,16 @@ impl Authenticator<'_> {
         let prompt = self.config.prompt.clone();
         self.session.prompt_hidden(&prompt)
     }
+}
+
+/// Why a missing secret of an account that has logged in with a code
+/// before fails closed.
+fn vanished(path: &std::path::Path, account: &account::Account) -> String {
+    format!(
+        "no secret file {}, but this account has logged in with a code before (home not mounted, or the file was removed); if the user is really no longer enrolled, run `pam-totp disable --user {}`",
+        path.display(),
+        account.name
+    )
 }
 
 /// What an enrolled user's answer is checked against, and where it is recorded.

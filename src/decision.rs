@@ -5,9 +5,9 @@
 
 use crate::answer::Answer;
 use crate::config::Config;
-use crate::otp::{Generator, InvalidParameters, Verdict};
+use crate::otp::{CounterGenerator, CounterVerdict, Generator, InvalidParameters, Verdict};
 use crate::recovery::RecoveryHash;
-use crate::secret::SecretFile;
+use crate::secret::{SecretFile, TokenKind};
 use crate::state::State;
 
 /// The configuration keys the decision depends on.
@@ -32,16 +32,25 @@ impl Policy {
     }
 }
 
-/// A usable enrollment: the secret file and the code generator made from it.
+/// How a credential's codes are checked: from the time or a counter.
+pub enum Checker {
+    Time(Generator),
+    Counter(CounterGenerator),
+}
+
+/// A usable enrollment: the secret file and the code checker made from it.
 pub struct Credential {
     pub secret: SecretFile,
-    pub generator: Generator,
+    pub checker: Checker,
 }
 
 impl Credential {
     pub fn new(secret: SecretFile) -> Result<Credential, InvalidParameters> {
-        let generator = secret.generator()?;
-        Ok(Credential { secret, generator })
+        let checker = match secret.kind {
+            TokenKind::Totp => Checker::Time(secret.generator()?),
+            TokenKind::Hotp { .. } => Checker::Counter(secret.counter_generator()?),
+        };
+        Ok(Credential { secret, checker })
     }
 }
 
@@ -49,6 +58,8 @@ impl Credential {
 pub enum Outcome {
     /// A code for this time step, later than the last accepted one.
     Code(u64),
+    /// An HOTP code for this counter value, after the last accepted one.
+    Counter(u64),
     /// A recovery code not used before (its id).
     Recovery(String),
     /// A valid code for a step already accepted.
@@ -62,12 +73,15 @@ pub enum Outcome {
 
 impl Outcome {
     pub fn is_success(&self) -> bool {
-        matches!(self, Outcome::Code(_) | Outcome::Recovery(_))
+        matches!(
+            self,
+            Outcome::Code(_) | Outcome::Counter(_) | Outcome::Recovery(_)
+        )
     }
 
     pub fn describe(&self) -> &'static str {
         match self {
-            Outcome::Code(_) => "code accepted",
+            Outcome::Code(_) | Outcome::Counter(_) => "code accepted",
             Outcome::Recovery(_) => "recovery code accepted",
             Outcome::Reused => "code already used (replay)",
             Outcome::RecoveryUsed => "recovery code already used",
@@ -102,17 +116,34 @@ pub fn decide(
     let secret = &credential.secret;
     let outcome = match answer {
         Answer::Totp(code) => {
-            let last = state.last_step_for_period(secret.period);
-            match credential.generator.verify(code, now, policy.window, last) {
-                Verdict::Accepted(step) => Outcome::Code(step),
-                Verdict::Reused(_) => Outcome::Reused,
-                // Eight digits may be a scratch code imported from
-                // google-authenticator, kept as a recovery code.
-                Verdict::Wrong => match crate::recovery::normalize(code) {
-                    Some(canonical) => recovery_outcome(&secret.recovery, state, &canonical),
-                    None => Outcome::Wrong,
-                },
-            }
+            let verdict = match &credential.checker {
+                Checker::Time(generator) => {
+                    let last = state.last_step_for_period(secret.period);
+                    match generator.verify(code, now, policy.window, last) {
+                        Verdict::Accepted(step) => Some(Outcome::Code(step)),
+                        Verdict::Reused(_) => Some(Outcome::Reused),
+                        Verdict::Wrong => None,
+                    }
+                }
+                Checker::Counter(generator) => {
+                    // The state's counter wins; the file's only starts it.
+                    let next = match secret.kind {
+                        TokenKind::Hotp { counter } => counter,
+                        TokenKind::Totp => 0,
+                    };
+                    match generator.verify(code, state.last_counter, next, policy.hotp_window) {
+                        CounterVerdict::Accepted(counter) => Some(Outcome::Counter(counter)),
+                        CounterVerdict::Reused(_) => Some(Outcome::Reused),
+                        CounterVerdict::Wrong => None,
+                    }
+                }
+            };
+            // Eight digits may be a scratch code imported from
+            // google-authenticator, kept as a recovery code.
+            verdict.unwrap_or_else(|| match crate::recovery::normalize(code) {
+                Some(canonical) => recovery_outcome(&secret.recovery, state, &canonical),
+                None => Outcome::Wrong,
+            })
         }
         Answer::Recovery(code) => recovery_outcome(&secret.recovery, state, code),
         Answer::Malformed => Outcome::Malformed,
@@ -120,7 +151,18 @@ pub fn decide(
     let mut next = state.clone();
     match &outcome {
         Outcome::Code(step) => {
-            next.record_success(now, Some(credential.generator.step_start(*step)))
+            let start = match &credential.checker {
+                Checker::Time(generator) => Some(generator.step_start(*step)),
+                Checker::Counter(_) => None,
+            };
+            next.record_success(now, start)
+        }
+        Outcome::Counter(counter) => {
+            next.last_counter = Some(
+                next.last_counter
+                    .map_or(*counter, |last| last.max(*counter)),
+            );
+            next.record_success(now, None);
         }
         Outcome::Recovery(id) => {
             next.used_recovery.push(id.clone());
@@ -169,6 +211,53 @@ fn recovery_outcome(hashes: &[RecoveryHash], state: &State, code: &str) -> Outco
     }
 }
 
+/// How many counter values after the last accepted one `pam-totp resync`
+/// searches for two consecutive codes.
+pub const RESYNC_RANGE: u32 = 1000;
+
+/// Why a resync changed nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ResyncError {
+    /// The enrollment is time-based.
+    NotCounterBased,
+    /// The two codes are not consecutive codes within the range.
+    NotFound { first: u64 },
+}
+
+/// The counter value after which two consecutive codes `first_code` and
+/// `second_code` were found, searching `RESYNC_RANGE` values from the next
+/// one the state (or the file) expects: the value to store as the last
+/// accepted one. Every candidate is computed, the lowest pair wins.
+pub fn resync(
+    credential: &Credential,
+    state: &State,
+    first_code: &str,
+    second_code: &str,
+) -> Result<u64, ResyncError> {
+    let Checker::Counter(generator) = &credential.checker else {
+        return Err(ResyncError::NotCounterBased);
+    };
+    let next = credential
+        .secret
+        .next_counter(state.last_counter)
+        .ok_or(ResyncError::NotCounterBased)?;
+    let range = crate::otp::counter_candidates(state.last_counter, next, RESYNC_RANGE);
+    let first = range.start;
+    let mut found = None;
+    let mut previous_matched = false;
+    for counter in range {
+        let matched =
+            generator.verify(first_code, None, counter, 1) == CounterVerdict::Accepted(counter);
+        let second =
+            generator.verify(second_code, None, counter, 1) == CounterVerdict::Accepted(counter);
+        if previous_matched && second && found.is_none() {
+            found = Some(counter);
+        }
+        previous_matched = matched;
+    }
+    found.ok_or(ResyncError::NotFound { first })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,9 +291,10 @@ mod tests {
 
     /// The code of the step `offset` steps from NOW's.
     fn code(credential: &Credential, offset: i64) -> String {
-        credential
-            .generator
-            .code_for_step(STEP.checked_add_signed(offset).unwrap())
+        let Checker::Time(generator) = &credential.checker else {
+            panic!("a TOTP credential")
+        };
+        generator.code_for_step(STEP.checked_add_signed(offset).unwrap())
     }
 
     fn wrong(credential: &Credential) -> String {
@@ -482,6 +572,255 @@ mod tests {
         assert_eq!(
             decide(&c, &State::default(), &answer, NOW, &narrow).outcome,
             Outcome::Wrong
+        );
+    }
+
+    fn hotp_credential(counter: u64, recovery_codes: &[&str]) -> Credential {
+        let text = format!(
+            "version = 1\ntype = \"hotp\"\nsecret = \"JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP\"\ncounter = {counter}\n"
+        );
+        let mut credential = Credential::new(SecretFile::parse(text.as_bytes()).unwrap()).unwrap();
+        credential.secret.recovery = recovery_codes
+            .iter()
+            .map(|code| RecoveryHash::new(&crate::recovery::normalize(code).unwrap(), vec![7; 16]))
+            .collect();
+        credential
+    }
+
+    fn hotp_code(credential: &Credential, counter: u64) -> String {
+        let Checker::Counter(generator) = &credential.checker else {
+            panic!("an HOTP credential")
+        };
+        generator.code_for_counter(counter)
+    }
+
+    #[test]
+    fn the_hotp_decision_table() {
+        const LAST: u64 = 500;
+        let c = hotp_credential(20, &["abcd-efgh"]);
+        let window = u64::from(policy().hotp_window);
+        let fresh = State::default();
+        let after = State {
+            last_counter: Some(LAST),
+            ..State::default()
+        };
+        let two_failures = State {
+            failures: 2,
+            ..after.clone()
+        };
+        let locked = State {
+            failures: 3,
+            locked_until: NOW + 10,
+            ..after.clone()
+        };
+        let all_codes: Vec<String> = (0..LAST + 2 * window).map(|n| hotp_code(&c, n)).collect();
+        let wrong = (0..1_000_000)
+            .map(|n| format!("{n:06}"))
+            .find(|code| !all_codes.contains(code))
+            .unwrap();
+        // (name, state, typed, outcome, failures after, last_counter after)
+        type Row<'a> = (&'a str, &'a State, String, Outcome, u32, Option<u64>);
+        let table: Vec<Row> = vec![
+            (
+                "last + 1",
+                &after,
+                hotp_code(&c, LAST + 1),
+                Outcome::Counter(LAST + 1),
+                0,
+                Some(LAST + 1),
+            ),
+            (
+                "last + hotp_window",
+                &after,
+                hotp_code(&c, LAST + window),
+                Outcome::Counter(LAST + window),
+                0,
+                Some(LAST + window),
+            ),
+            (
+                "last itself: a replay",
+                &after,
+                hotp_code(&c, LAST),
+                Outcome::Reused,
+                1,
+                Some(LAST),
+            ),
+            (
+                "last + hotp_window + 1",
+                &after,
+                hotp_code(&c, LAST + window + 1),
+                Outcome::Wrong,
+                1,
+                Some(LAST),
+            ),
+            (
+                "an earlier value",
+                &after,
+                hotp_code(&c, LAST - 1),
+                Outcome::Wrong,
+                1,
+                Some(LAST),
+            ),
+            (
+                "the file's counter once the state has one",
+                &after,
+                hotp_code(&c, 20),
+                Outcome::Wrong,
+                1,
+                Some(LAST),
+            ),
+            (
+                "fresh: the file's counter",
+                &fresh,
+                hotp_code(&c, 20),
+                Outcome::Counter(20),
+                0,
+                Some(20),
+            ),
+            (
+                "fresh: counter + hotp_window - 1",
+                &fresh,
+                hotp_code(&c, 20 + window - 1),
+                Outcome::Counter(20 + window - 1),
+                0,
+                Some(20 + window - 1),
+            ),
+            (
+                "fresh: counter + hotp_window",
+                &fresh,
+                hotp_code(&c, 20 + window),
+                Outcome::Wrong,
+                1,
+                None,
+            ),
+            (
+                "fresh: before the file's counter",
+                &fresh,
+                hotp_code(&c, 19),
+                Outcome::Wrong,
+                1,
+                None,
+            ),
+            (
+                "wrong code",
+                &after,
+                wrong.clone(),
+                Outcome::Wrong,
+                1,
+                Some(LAST),
+            ),
+            (
+                "third wrong code",
+                &two_failures,
+                wrong.clone(),
+                Outcome::Wrong,
+                3,
+                Some(LAST),
+            ),
+            (
+                "right code clears failures",
+                &two_failures,
+                hotp_code(&c, LAST + 2),
+                Outcome::Counter(LAST + 2),
+                0,
+                Some(LAST + 2),
+            ),
+            (
+                "locked out: right code not checked",
+                &locked,
+                hotp_code(&c, LAST + 1),
+                Outcome::LockedOut(10),
+                3,
+                Some(LAST),
+            ),
+            (
+                "recovery code",
+                &after,
+                "abcd-efgh".into(),
+                Outcome::Recovery(c.secret.recovery[0].id()),
+                0,
+                Some(LAST),
+            ),
+            (
+                "malformed",
+                &after,
+                "%s".into(),
+                Outcome::Malformed,
+                1,
+                Some(LAST),
+            ),
+        ];
+        for (name, state, typed, outcome, failures, last_counter) in table {
+            let decision = decide(&c, state, &parse_answer(typed.as_bytes()), NOW, &policy());
+            assert_eq!(decision.outcome, outcome, "{name}");
+            let after = decision.state.clone().unwrap_or_else(|| state.clone());
+            assert_eq!(
+                (after.failures, after.last_counter),
+                (failures, last_counter),
+                "{name}"
+            );
+            assert_eq!(after.last_step_start, None, "{name}: HOTP has no time step");
+            if outcome.is_success() {
+                assert_eq!(after.last_success, Some(NOW), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_accepted_counter_is_refused_afterwards() {
+        let c = hotp_credential(0, &[]);
+        let mut state = State::default();
+        for counter in [0, 1, 5, 6] {
+            let answer = parse_answer(hotp_code(&c, counter).as_bytes());
+            let decision = decide(&c, &state, &answer, NOW, &policy());
+            assert_eq!(decision.outcome, Outcome::Counter(counter));
+            state = decision.state.unwrap();
+            let again = decide(&c, &state, &answer, NOW, &policy());
+            assert_eq!(again.outcome, Outcome::Reused, "counter {counter} replayed");
+        }
+        // Values skipped over (2 to 4) never work again.
+        for counter in 2..=4 {
+            let answer = parse_answer(hotp_code(&c, counter).as_bytes());
+            assert_eq!(
+                decide(&c, &state, &answer, NOW, &policy()).outcome,
+                Outcome::Wrong
+            );
+        }
+    }
+
+    #[test]
+    fn resync_finds_two_consecutive_codes() {
+        let c = hotp_credential(0, &[]);
+        let state = State {
+            last_counter: Some(10),
+            ..State::default()
+        };
+        let at = |n: u64| hotp_code(&c, n);
+        // Pressed 100 times since: codes 111 and 112.
+        assert_eq!(resync(&c, &state, &at(111), &at(112)), Ok(112));
+        // The range edges: 11/12 is the first pair, 1009/1010 the last.
+        assert_eq!(resync(&c, &state, &at(11), &at(12)), Ok(12));
+        assert_eq!(resync(&c, &state, &at(1009), &at(1010)), Ok(1010));
+        let not_found = Err(ResyncError::NotFound { first: 11 });
+        assert_eq!(resync(&c, &state, &at(1010), &at(1011)), not_found);
+        // Not consecutive, reversed, repeated, or already used.
+        assert_eq!(resync(&c, &state, &at(111), &at(113)), not_found);
+        assert_eq!(resync(&c, &state, &at(112), &at(111)), not_found);
+        assert_eq!(resync(&c, &state, &at(111), &at(111)), not_found);
+        assert_eq!(resync(&c, &state, &at(9), &at(10)), not_found);
+        assert_eq!(resync(&c, &state, &at(10), &at(11)), not_found);
+        // Nothing accepted yet: from the file's counter.
+        let c = hotp_credential(500, &[]);
+        let at = |n: u64| hotp_code(&c, n);
+        assert_eq!(resync(&c, &State::default(), &at(500), &at(501)), Ok(501));
+        assert_eq!(
+            resync(&c, &State::default(), &at(498), &at(499)),
+            Err(ResyncError::NotFound { first: 500 })
+        );
+        // A TOTP enrollment has no counter.
+        assert_eq!(
+            resync(&credential(&[]), &state, "123456", "654321"),
+            Err(ResyncError::NotCounterBased)
         );
     }
 }

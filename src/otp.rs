@@ -1,4 +1,9 @@
-//! TOTP codes (RFC 6238) checked within a window of time steps.
+//! One-time codes: TOTP (RFC 6238) checked within a window of time steps,
+//! and HOTP (RFC 4226) checked over the counter values after the last
+//! accepted one.
+//!
+//! RFC 6238 defines TOTP as HOTP of the time step, so one totp-rs generator
+//! serves both: with a period of one second, its "time" is the HOTP counter.
 
 use totp_rs::{Algorithm, Builder, Totp};
 
@@ -122,6 +127,95 @@ impl Generator {
     }
 }
 
+/// Outcome of checking a code against the counter values a token may show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CounterVerdict {
+    /// Valid for this counter value, after the last accepted one.
+    Accepted(u64),
+    /// Valid only for the last accepted counter value (a replay).
+    Reused(u64),
+    /// Not valid for any counter value tried.
+    Wrong,
+}
+
+/// An HOTP (RFC 4226) generator/checker for one secret.
+pub struct CounterGenerator {
+    /// A period of one second: the "time" given to totp-rs is the counter.
+    hotp: Totp,
+}
+
+impl CounterGenerator {
+    /// `digits` 6 to 8, secret at least 128 bits.
+    pub fn new(
+        secret: &[u8],
+        algorithm: HashAlgorithm,
+        digits: u8,
+    ) -> Result<CounterGenerator, InvalidParameters> {
+        let hotp = Builder::new()
+            .with_algorithm(algorithm.to_totp_rs())
+            .with_digits(digits)
+            .with_secret(secret.to_vec())
+            .with_step_duration(1)
+            .with_skew(0)
+            .build()
+            .map_err(|error| InvalidParameters(error.to_string()))?;
+        Ok(CounterGenerator { hotp })
+    }
+
+    /// The code for counter value `counter`.
+    pub fn code_for_counter(&self, counter: u64) -> String {
+        self.hotp.generate(counter).to_string()
+    }
+
+    fn matches(&self, code: &str, counter: u64) -> bool {
+        self.hotp.check(code, counter).is_some()
+    }
+
+    /// Check `code` against the `window` counter values after `last_accepted`
+    /// (or from `next` on when none was accepted yet). Every candidate, and
+    /// the last accepted value itself (to tell a replay), is computed and
+    /// compared in constant time, whatever matches; the lowest match wins.
+    pub fn verify(
+        &self,
+        code: &str,
+        last_accepted: Option<u64>,
+        next: u64,
+        window: u32,
+    ) -> CounterVerdict {
+        let candidates = counter_candidates(last_accepted, next, window);
+        let mut accepted = None;
+        for counter in candidates.rev() {
+            if self.matches(code, counter) {
+                accepted = Some(counter);
+            }
+        }
+        let replay = last_accepted.filter(|&last| self.matches(code, last));
+        match (accepted, replay) {
+            (Some(counter), _) => CounterVerdict::Accepted(counter),
+            (None, Some(counter)) => CounterVerdict::Reused(counter),
+            (None, None) => CounterVerdict::Wrong,
+        }
+    }
+}
+
+/// The counter values an HOTP code is tried against: `window` values
+/// starting after `last_accepted`, or at `next` when nothing was accepted.
+/// Empty past the end of the counter range.
+pub fn counter_candidates(
+    last_accepted: Option<u64>,
+    next: u64,
+    window: u32,
+) -> std::ops::Range<u64> {
+    let first = match last_accepted {
+        Some(last) => last.checked_add(1),
+        None => Some(next),
+    };
+    match first {
+        Some(first) => first..first.saturating_add(u64::from(window)),
+        None => 0..0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,5 +316,108 @@ mod tests {
         assert!(Generator::new(SEED_SHA1, HashAlgorithm::Sha1, 9, 30).is_err());
         assert!(Generator::new(SEED_SHA1, HashAlgorithm::Sha1, 5, 30).is_err());
         assert!(Generator::new(SEED_SHA1, HashAlgorithm::Sha1, 6, 0).is_err());
+    }
+
+    /// RFC 4226 appendix D: HOTP values for counters 0 to 9, secret
+    /// "12345678901234567890", SHA1, 6 digits.
+    const RFC4226: [&str; 10] = [
+        "755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583", "399871",
+        "520489",
+    ];
+
+    #[test]
+    fn rfc4226_appendix_d_vectors() {
+        let hotp = CounterGenerator::new(SEED_SHA1, HashAlgorithm::Sha1, 6).unwrap();
+        for (counter, code) in RFC4226.iter().enumerate() {
+            let counter = counter as u64;
+            assert_eq!(hotp.code_for_counter(counter), *code, "counter {counter}");
+            assert_eq!(
+                hotp.verify(code, None, counter, 1),
+                CounterVerdict::Accepted(counter)
+            );
+        }
+    }
+
+    /// The SHA256/SHA512 and 8-digit paths agree with RFC 6238 appendix B,
+    /// whose TOTP values are HOTP values of counter time / 30.
+    #[test]
+    fn hotp_matches_totp_at_the_same_counter() {
+        let seeds = [
+            (HashAlgorithm::Sha1, SEED_SHA1),
+            (HashAlgorithm::Sha256, SEED_SHA256),
+            (HashAlgorithm::Sha512, SEED_SHA512),
+        ];
+        for &(time, c1, c256, c512) in VECTORS {
+            for ((algorithm, seed), expected) in seeds.iter().zip([c1, c256, c512]) {
+                let hotp = CounterGenerator::new(seed, *algorithm, 8).unwrap();
+                assert_eq!(hotp.code_for_counter(time / 30), expected, "{algorithm:?}");
+            }
+        }
+        let hotp = CounterGenerator::new(SEED_SHA1, HashAlgorithm::Sha1, 7).unwrap();
+        assert_eq!(hotp.code_for_counter(0), "4755224");
+    }
+
+    #[test]
+    fn counter_look_ahead_edges() {
+        let hotp = CounterGenerator::new(SEED_SHA1, HashAlgorithm::Sha1, 6).unwrap();
+        let last = 1_000u64;
+        let window = 10;
+        let verdict =
+            |counter: u64| hotp.verify(&hotp.code_for_counter(counter), Some(last), 0, window);
+        assert_eq!(verdict(last + 1), CounterVerdict::Accepted(last + 1));
+        assert_eq!(verdict(last + 10), CounterVerdict::Accepted(last + 10));
+        assert_eq!(verdict(last + 11), CounterVerdict::Wrong);
+        assert_eq!(verdict(last), CounterVerdict::Reused(last));
+        assert_eq!(verdict(last - 1), CounterVerdict::Wrong);
+        // Nothing accepted yet: from `next` on, `window` values.
+        let code = |counter: u64| hotp.code_for_counter(counter);
+        assert_eq!(
+            hotp.verify(&code(5), None, 5, 3),
+            CounterVerdict::Accepted(5)
+        );
+        assert_eq!(
+            hotp.verify(&code(7), None, 5, 3),
+            CounterVerdict::Accepted(7)
+        );
+        assert_eq!(hotp.verify(&code(8), None, 5, 3), CounterVerdict::Wrong);
+        assert_eq!(hotp.verify(&code(4), None, 5, 3), CounterVerdict::Wrong);
+        // The state wins over the file's next value.
+        assert_eq!(
+            hotp.verify(&code(5), Some(5), 5, 3),
+            CounterVerdict::Reused(5)
+        );
+        // A window of zero accepts nothing.
+        assert_eq!(hotp.verify(&code(5), None, 5, 0), CounterVerdict::Wrong);
+    }
+
+    #[test]
+    fn counter_candidates_stay_in_range() {
+        assert_eq!(counter_candidates(None, 0, 10), 0..10);
+        assert_eq!(counter_candidates(Some(0), 0, 10), 1..11);
+        assert_eq!(counter_candidates(Some(u64::MAX), 0, 10), 0..0);
+        assert_eq!(
+            counter_candidates(Some(u64::MAX - 1), 0, 10),
+            u64::MAX..u64::MAX
+        );
+        assert_eq!(
+            counter_candidates(None, u64::MAX - 2, 10),
+            u64::MAX - 2..u64::MAX
+        );
+        // The counter's top value itself is never reachable; it would be
+        // the last one, with nothing after it.
+    }
+
+    #[test]
+    fn malformed_hotp_codes_are_wrong() {
+        let hotp = CounterGenerator::new(SEED_SHA1, HashAlgorithm::Sha1, 6).unwrap();
+        for code in ["", "75522", "7552244", "+55224", "75 224", "１２３４５６"] {
+            assert_eq!(
+                hotp.verify(code, None, 0, 10),
+                CounterVerdict::Wrong,
+                "{code:?}"
+            );
+        }
+        assert!(CounterGenerator::new(b"short", HashAlgorithm::Sha1, 6).is_err());
+        assert!(CounterGenerator::new(SEED_SHA1, HashAlgorithm::Sha1, 9).is_err());
     }
 }

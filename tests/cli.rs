@@ -451,6 +451,34 @@ fn interactive_enroll_saves_after_the_right_code_with_mode_0600() {
 }
 
 #[test]
+fn the_code_that_confirmed_enroll_cannot_log_in_again() {
+    if !is_root() {
+        eprintln!("skipped: only root's enroll reaches the module's state");
+        return;
+    }
+    let setup = Setup::new();
+    let config = setup.config();
+    let mut terminal = Terminal::spawn(
+        &cli_path(),
+        &["--config", config.to_str().unwrap(), "enroll"],
+    );
+    let secret = secret_on_screen(&terminal.wait_for(PROMPT, 1));
+    let code = oathtool_code(&secret, 0);
+    terminal.type_line(&code);
+    terminal.wait_for("Keep them somewhere safe", 1);
+    let screen = terminal.screen();
+    assert_eq!(terminal.exit_code(), Some(0), "{screen}");
+
+    let user = current_user();
+    let replay = setup.service().authenticate(&user, answer(&code));
+    assert_eq!(replay.code, PAM_AUTH_ERR, "the confirming code logged in");
+    let next = setup
+        .service()
+        .authenticate(&user, answer(&oathtool_code(&secret, 1)));
+    assert_eq!(next.code, PAM_SUCCESS);
+}
+
+#[test]
 fn recovery_code_logs_in_once_and_regenerated_codes_replace_the_old() {
     let setup = Setup::new();
     let user = current_user();
@@ -794,21 +822,25 @@ fn imported_google_authenticator_file_logs_in_and_its_scratch_codes_work_once() 
     );
 }
 
+/// Counter-based files import (see tests/hotp.rs); a file that is neither
+/// time- nor counter-based is refused in one sentence, and nothing is written.
 #[test]
-fn counter_based_google_authenticator_files_are_refused() {
+fn google_authenticator_files_of_no_known_kind_are_refused() {
     let setup = Setup::new();
-    let file = setup.dir.path().join("hotp");
-    let made = Command::new("google-authenticator")
-        .args(["-c", "-f", "-Q", "NONE", "-C", "-w", "3", "-u", "-s"])
-        .arg(&file)
-        .stdin(Stdio::null())
-        .output()
-        .expect("google-authenticator is installed (libpam-google-authenticator)");
-    assert!(made.status.success(), "{}", text(&made.stderr));
+    let file = setup.dir.path().join("neither");
+    std::fs::write(
+        &file,
+        "ZTOBY62LWWAU4CCJGBMQU4U5XI\n\" WINDOW_SIZE 3\n12345678\n",
+    )
+    .unwrap();
+    set_mode(&file, 0o600);
     let imported = setup.cli(&["import", "--from", file.to_str().unwrap()]);
     assert_eq!(imported.status.code(), Some(1));
     let stderr = text(&imported.stderr);
-    assert!(stderr.contains("counter-based codes (HOTP)"), "{stderr}");
+    assert!(
+        stderr.contains("it has neither TOTP_AUTH nor HOTP_COUNTER"),
+        "{stderr}"
+    );
     assert_eq!(stderr.lines().count(), 1);
     assert!(!setup.secret_file(&current_user()).exists());
 }

@@ -15,6 +15,8 @@ fuzz_target!(|data: &[u8]| {
             (file.algorithm, file.digits, file.period)
         );
         assert_eq!(again.recovery, file.recovery);
+        assert_eq!(again.kind, file.kind);
+        assert!(file.check_usable().is_ok());
         let generator = file.generator().expect("accepted file gives a generator");
         let _ = generator.verify("123456", 1_700_000_000, 1, None);
     }

@@ -8,5 +8,6 @@ pub mod clock;
 pub mod files;
 pub mod host;
 pub mod identity;
+pub mod local_time;
 pub mod random;
 pub mod syslog;

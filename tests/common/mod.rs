@@ -12,8 +12,11 @@ use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+pub mod pam_oath;
+pub mod pg;
 pub mod sshd;
 pub mod syslog;
+pub mod terminal;
 
 pub const PAM_SUCCESS: c_int = 0;
 pub const PAM_SERVICE_ERR: c_int = 3;
@@ -71,7 +74,15 @@ pub struct Script {
     pub shown: Vec<(String, String)>,
     /// What the conversation returns when it fails (a real client's may return anything).
     pub failure_code: c_int,
+    /// Answers decided on the spot, from what was shown so far and the
+    /// prompt (used instead of `answers` when set).
+    pub responder: Option<Responder>,
+    /// How many messages each conversation call carried.
+    pub calls: Vec<usize>,
 }
+
+/// Given everything shown so far and the prompt, the answer (`None` fails).
+pub type Responder = Box<dyn FnMut(&[(String, String)], &str) -> Option<Vec<u8>>>;
 
 extern "C" fn conversation(
     count: c_int,
@@ -84,6 +95,7 @@ extern "C" fn conversation(
     let script = unsafe { &*(appdata as *const Mutex<Script>) };
     let mut script = script.lock().unwrap();
     let count = count as usize;
+    script.calls.push(count);
     // SAFETY: calloc of `count` zeroed responses; libpam frees it.
     let replies =
         unsafe { libc::calloc(count, std::mem::size_of::<PamResponse>()) } as *mut PamResponse;
@@ -101,8 +113,17 @@ extern "C" fn conversation(
             PAM_TEXT_INFO => "info",
             _ => "other",
         };
-        script.shown.push((style.to_string(), text));
-        if message.msg_style == PAM_PROMPT_ECHO_OFF || message.msg_style == PAM_PROMPT_ECHO_ON {
+        script.shown.push((style.to_string(), text.clone()));
+        let is_prompt =
+            message.msg_style == PAM_PROMPT_ECHO_OFF || message.msg_style == PAM_PROMPT_ECHO_ON;
+        if is_prompt && script.responder.is_some() {
+            let Script {
+                responder, shown, ..
+            } = &mut *script;
+            let answer = responder.as_mut().unwrap()(shown, &text);
+            script.answers.insert(0, answer);
+        }
+        if is_prompt {
             if script.answers.is_empty() {
                 // SAFETY: replies came from calloc and is not handed out.
                 unsafe { libc::free(replies as *mut c_void) };
@@ -179,6 +200,21 @@ impl Service {
         authenticate_in(self.dir.path(), &self.name, user, answers, rhost)
     }
 
+    /// Run pam_authenticate for `user`, each prompt answered by `responder`.
+    pub fn authenticate_responding(&self, user: &str, responder: Responder) -> Outcome {
+        run_script(
+            self.dir.path(),
+            &self.name,
+            user,
+            None,
+            Script {
+                responder: Some(responder),
+                failure_code: PAM_CONV_ERR,
+                ..Script::default()
+            },
+        )
+    }
+
     /// A login whose conversation fails at the first prompt, returning `code`.
     pub fn authenticate_with_failing_conversation(&self, user: &str, code: c_int) -> Outcome {
         run(self.dir.path(), &self.name, user, vec![None], None, code)
@@ -204,11 +240,22 @@ fn run(
     rhost: Option<&str>,
     failure_code: c_int,
 ) -> Outcome {
-    let script = Box::new(Mutex::new(Script {
+    let script = Script {
         answers,
-        shown: Vec::new(),
         failure_code,
-    }));
+        ..Script::default()
+    };
+    run_script(confdir, name, user, rhost, script)
+}
+
+fn run_script(
+    confdir: &Path,
+    name: &str,
+    user: &str,
+    rhost: Option<&str>,
+    script: Script,
+) -> Outcome {
+    let script = Box::new(Mutex::new(script));
     let conv = PamConv {
         conv: conversation,
         appdata_ptr: &*script as *const Mutex<Script> as *mut c_void,
@@ -243,6 +290,7 @@ fn run(
         code,
         shown: script.shown,
         unanswered: script.answers.len(),
+        calls: script.calls,
     }
 }
 
@@ -250,6 +298,8 @@ pub struct Outcome {
     pub code: c_int,
     pub shown: Vec<(String, String)>,
     pub unanswered: usize,
+    /// How many messages each conversation call carried.
+    pub calls: Vec<usize>,
 }
 
 impl Outcome {

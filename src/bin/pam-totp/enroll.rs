@@ -5,23 +5,19 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use clap::{Args, ValueEnum};
 use pam_totp::answer::{Answer, parse_answer};
-use pam_totp::config::Config;
-use pam_totp::otp::{Generator, HashAlgorithm, Verdict};
-use pam_totp::secret::{SecretFile, encode_base32};
-use pam_totp::store::{Repair, Replacing};
+use pam_totp::config::{Config, StoreKind};
+use pam_totp::new_enrollment::{NewEnrollment, TRIES, confirming_code_used};
+use pam_totp::otp::HashAlgorithm;
+use pam_totp::provisioning::{self, Provisioning};
+use pam_totp::secret::{TokenKind, decode_base32, decode_hex};
+use pam_totp::store::{Repair, Replacing, Store};
 use pam_totp::system::account::Account;
 use zeroize::Zeroizing;
 
 use crate::Failure;
-use crate::qr::{Matrix, QrStyle};
+use crate::qr::QrStyle;
 use crate::state_access;
 use crate::target;
-use crate::uri::KeyUri;
-
-/// Secret length: 160 bits, as RFC 4226 recommends.
-const SECRET_BYTES: usize = 20;
-/// Codes typed before `enroll` gives up without saving.
-const TRIES: u32 = 3;
 
 #[derive(Args)]
 #[command(
@@ -30,7 +26,11 @@ const TRIES: u32 = 3;
 and the secret in groups of four, ask for the code the app then shows, and only after a correct \
 code save the secret file (mode 0600) and print single-use recovery codes, once.\n\n\
 An existing enrollment is replaced only with --force; the old app entry and recovery codes \
-then stop working."
+then stop working.\n\n\
+With --hotp the codes come from a counter (RFC 4226), as with hardware OATH tokens and YubiKey \
+HOTP slots: the URI is otpauth://hotp/...&counter=N. For a hardware token, root gives its seed \
+with --secret-hex or --secret (and --counter, the counter value the token shows next), and \
+confirms with the token's next code or --no-confirm."
 )]
 pub struct EnrollArgs {
     /// Enroll this user instead of yourself (root only)
@@ -57,6 +57,18 @@ pub struct EnrollArgs {
     /// How to draw the QR code
     #[arg(long, value_enum, default_value = "utf8")]
     qr: QrStyle,
+    /// Codes from a counter (HOTP, RFC 4226) instead of the time
+    #[arg(long)]
+    hotp: bool,
+    /// With --hotp: the counter value the token shows next
+    #[arg(long, value_name = "N", requires = "hotp", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=i64::MAX as u64))]
+    counter: u64,
+    /// With --hotp: the token's seed in hexadecimal (root only)
+    #[arg(long, value_name = "HEX", requires = "hotp", conflicts_with = "secret")]
+    secret_hex: Option<String>,
+    /// With --hotp: the token's seed in base32 (root only)
+    #[arg(long, value_name = "BASE32", requires = "hotp")]
+    secret: Option<String>,
     /// Replace an existing enrollment
     #[arg(long)]
     force: bool,
@@ -87,23 +99,10 @@ impl From<AlgorithmArg> for HashAlgorithm {
     }
 }
 
-/// `ABCD EFGH IJKL ...`, for typing the secret by hand.
-pub fn in_groups_of_four(secret_base32: &str) -> String {
-    secret_base32
-        .as_bytes()
-        .chunks(4)
-        .map(String::from_utf8_lossy)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// The smallest common terminal's height: the QR code and the prompt
-/// below it fit in it.
-const SCREEN_LINES: usize = 24;
-
 pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
     let account = target::resolve(args.user.as_deref())?;
     target::require_own_store(config, &account)?;
+    let seed = given_seed(&args)?;
     let mut store = state_access::open(config)?;
     if store.is_enrolled(&account)? && !args.force {
         return Err(Failure(format!(
@@ -111,42 +110,32 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
             account.name
         )));
     }
-    let host = pam_totp::system::host::host_name();
     let issuer = args
         .issuer
-        .or_else(|| config.issuer.clone())
-        .unwrap_or_else(|| host.clone());
+        .unwrap_or_else(|| provisioning::issuer(config.issuer.as_deref()));
     let label = args
         .label
-        .unwrap_or_else(|| format!("{}@{host}", account.name));
+        .unwrap_or_else(|| provisioning::label(&account.name));
     if issuer.contains(':') || label.contains(':') {
         return Err(Failure("the issuer and label must not contain ':'".into()));
     }
-    let secret = Zeroizing::new(pam_totp::system::random::bytes(SECRET_BYTES)?);
     let count = args.recovery_codes.unwrap_or(config.recovery_codes);
-    let (codes, hashes) = pam_totp::recovery::generate(count as usize)?;
-    let file = SecretFile {
-        secret,
-        algorithm: args.algorithm.into(),
-        digits: args.digits,
-        period: args.period,
-        recovery: hashes,
+    let seed_given = seed.is_some();
+    let kind = match args.hotp {
+        true => TokenKind::Hotp {
+            counter: args.counter,
+        },
+        false => TokenKind::Totp,
     };
-    let generator = file
-        .generator()
-        .map_err(|error| Failure(format!("cannot use the new secret: {}", error.0)))?;
-    let secret_base32 = encode_base32(&file.secret);
-    let uri = Zeroizing::new(
-        KeyUri {
-            issuer: &issuer,
-            label: &label,
-            secret_base32: &secret_base32,
-            algorithm: file.algorithm,
-            digits: file.digits,
-            period: file.period,
-        }
-        .to_uri(),
-    );
+    let mut new = NewEnrollment::with_secret(
+        kind,
+        seed,
+        args.algorithm.into(),
+        args.digits,
+        args.period,
+        count as usize,
+    )?;
+    let shown = Provisioning::new(&issuer, &label, &new.file);
 
     // Human-readable text goes to stdout, or to stderr when stdout is JSON.
     let mut out: Box<dyn Write> = if args.json {
@@ -154,35 +143,37 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
     } else {
         Box::new(std::io::stdout())
     };
-    let show = !(args.json && args.no_confirm);
+    // A seed root typed in is already in the token: not shown again.
+    let show = !(seed_given || args.json && args.no_confirm);
     if show {
         let qr = if args.json { QrStyle::None } else { args.qr };
-        show_secret(&mut out, &file, &issuer, &label, &secret_base32, &uri, qr)?;
+        show_secret(&mut out, &shown, qr)?;
+    } else if seed_given {
+        writeln!(out, "Token:   {}", shown.kind_line())?;
     }
-    if !args.no_confirm {
-        confirm(
-            &mut out,
-            &generator,
-            config.window.max(1),
-            &file,
-            &config.state_dir,
-        )?;
-    }
+    let confirmed = match args.no_confirm {
+        true => None,
+        false => confirm(&mut out, &mut new, config, &shown)?,
+    };
 
     let repair = Repair::With(state_access::repaired(config, &mut *store, &account));
     let place = store
-        .save_enrollment(&account, &file, Replacing::Secret, repair)
+        .save_enrollment(&account, &new.file, Replacing::Secret, repair)
         .map_err(|error| Failure(error.to_string()))?;
+    if let Some(step_start) = confirmed {
+        record_confirming_code(config, &mut *store, &account, step_start);
+    }
     crate::log_change(
-        &format!("enrolled ({}, saved in {place})", file.kind_name()),
+        &format!("enrolled ({}, saved in {place})", new.file.kind_name()),
         &account.name,
     );
+    let codes = &new.recovery_codes;
 
     if args.json {
         let object = serde_json::json!({
             "user": account.name,
-            "secret": secret_base32.as_str(),
-            "uri": uri.as_str(),
+            "secret": shown.secret_base32.as_str(),
+            "uri": shown.uri.as_str(),
             "recovery_codes": codes.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
         });
         println!("{object}");
@@ -193,71 +184,78 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
         "Saved: two-factor authentication is on for {} ({place}).",
         account.name
     )?;
-    print_recovery_codes(&mut out, &account, &codes)?;
+    print_recovery_codes(&mut out, &account, codes)?;
     Ok(())
 }
 
-fn show_secret(
-    out: &mut dyn Write,
-    file: &SecretFile,
-    issuer: &str,
-    label: &str,
-    secret_base32: &str,
-    uri: &str,
-    qr: QrStyle,
-) -> Result<(), Failure> {
-    writeln!(
-        out,
-        "Add this account to your authenticator app (2FAS, Aegis, Ente Auth, FreeOTP, Google Authenticator ...):"
-    )?;
-    if qr == QrStyle::None {
-        writeln!(out, "type the secret below, or open the URI on the phone.")?;
-    } else {
-        writeln!(out, "scan the QR code below, or type the secret by hand.")?;
+/// The smallest common terminal's height: the QR code and the prompt
+/// below it fit in it.
+const SCREEN_LINES: usize = 24;
+
+fn show_secret(out: &mut dyn Write, shown: &Provisioning, qr: QrStyle) -> Result<(), Failure> {
+    writeln!(out, "{}", provisioning::ADD_TO_APP)?;
+    match qr.drawing() {
+        None => writeln!(out, "{}", provisioning::TYPE_OR_OPEN)?,
+        Some(_) => writeln!(out, "scan the QR code below, or type the secret by hand.")?,
     }
     writeln!(out)?;
-    writeln!(out, "Issuer:  {issuer}")?;
-    writeln!(out, "Account: {label}")?;
-    writeln!(out, "Secret:  {}", in_groups_of_four(secret_base32))?;
-    writeln!(
-        out,
-        "Type:    time-based (TOTP), {}, {} digits, every {} seconds",
-        file.algorithm.name(),
-        file.digits,
-        file.period
-    )?;
-    writeln!(out, "URI:     {uri}")?;
+    for line in shown.details() {
+        writeln!(out, "{line}")?;
+    }
     writeln!(out)?;
     // The code last, right above the prompt, and small enough that its top
     // is still on an 80x24 screen when the prompt is shown.
-    if qr != QrStyle::None {
-        let mut matrix = Matrix::encode(uri).map_err(|error| {
+    if let Some(drawing) = qr.drawing() {
+        let mut matrix = shown.qr_code().map_err(|error| {
             Failure(format!("cannot draw the QR code ({error}); use --qr none"))
         })?;
         matrix.fit_lines(SCREEN_LINES - 1);
-        write!(out, "{}", matrix.render(qr))?;
+        write!(out, "{}", matrix.render(drawing))?;
     }
     out.flush()?;
     Ok(())
 }
 
+/// The seed root gave (`--secret-hex`, `--secret`), checked.
+fn given_seed(args: &EnrollArgs) -> Result<Option<Zeroizing<Vec<u8>>>, Failure> {
+    let (option, decoded, form) = match (&args.secret_hex, &args.secret) {
+        (None, None) => return Ok(None),
+        (Some(hex), _) => (
+            "--secret-hex",
+            decode_hex(hex),
+            "hexadecimal (an even number of 0-9 a-f)",
+        ),
+        (None, Some(base32)) => ("--secret", decode_base32(base32), "base32 (A-Z, 2-7)"),
+    };
+    if !state_access::may_use_state() {
+        return Err(Failure(format!(
+            "only root can give the seed with {option}; enroll without it for a new random secret"
+        )));
+    }
+    let seed = decoded.ok_or_else(|| Failure(format!("the {option} value is not {form}")))?;
+    if seed.len() < pam_totp::migrate::MIN_SECRET_BYTES {
+        return Err(Failure(format!(
+            "the seed has only {} bits, fewer than the 128 pam-totp requires",
+            seed.len() * 8
+        )));
+    }
+    Ok(Some(seed))
+}
+
 /// Ask for the current code until one is right, at most `TRIES` times.
+/// For TOTP, the start of its time step (to record as used); an HOTP
+/// token's confirming code moves the new file's counter past it instead.
 fn confirm(
     out: &mut dyn Write,
-    generator: &Generator,
-    window: u32,
-    file: &SecretFile,
-    state_dir: &std::path::Path,
-) -> Result<(), Failure> {
+    new: &mut NewEnrollment,
+    config: &Config,
+    shown: &Provisioning,
+) -> Result<Option<u64>, Failure> {
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
     let mut tries_left = TRIES;
     while tries_left > 0 {
-        write!(
-            out,
-            "Type the {}-digit code the app shows now: ",
-            file.digits
-        )?;
+        write!(out, "{}", shown.code_prompt())?;
         out.flush()?;
         let mut line = Zeroizing::new(String::new());
         let read = input.read_line(&mut line)?;
@@ -273,30 +271,46 @@ fn confirm(
         if line.trim().is_empty() {
             continue;
         }
-        let now = pam_totp::system::clock::now(state_dir)
+        let now = pam_totp::system::clock::now(&config.state_dir)
             .ok_or_else(|| Failure("the system clock is set before 1970".into()))?;
-        let right = match parse_answer(line.as_bytes()) {
-            Answer::Totp(code) => matches!(
-                generator.verify(&code, now, window, None),
-                Verdict::Accepted(_)
-            ),
-            _ => false,
-        };
-        if right {
-            return Ok(());
+        let answer: Answer = parse_answer(line.as_bytes());
+        if let TokenKind::Hotp { .. } = new.file.kind {
+            if new.confirm_counter(&answer, config.hotp_window).is_some() {
+                return Ok(None);
+            }
+        } else if let Some(step_start) = new.confirmed_step_start(&answer, now, config.window) {
+            return Ok(Some(step_start));
         }
         tries_left -= 1;
         if tries_left > 0 {
-            writeln!(
-                out,
-                "That is not the current code ({tries_left} {} left). Check that the phone sets its clock automatically.",
-                if tries_left == 1 { "try" } else { "tries" }
-            )?;
+            writeln!(out, "{}", shown.wrong_code(tries_left))?;
         }
     }
     Err(Failure(format!(
         "{TRIES} wrong codes, so nothing was saved; remove the entry from the app and run `pam-totp enroll` again"
     )))
+}
+
+/// Record the confirming code's time step as used, so it cannot log in
+/// once more. A user's own command cannot reach root's state in the files
+/// store (the module then accepts that code once, within its window).
+fn record_confirming_code(
+    config: &Config,
+    store: &mut dyn Store,
+    account: &Account,
+    step_start: u64,
+) {
+    if config.store == StoreKind::Files && !state_access::may_use_state() {
+        return;
+    }
+    let recorded = store.update(account, Repair::Refuse, &mut |state, _| {
+        Some(confirming_code_used(state, step_start))
+    });
+    if let Err(error) = recorded {
+        eprintln!(
+            "pam-totp: warning: the code you typed was not recorded as used ({error}); it may log in once more within a minute"
+        );
+    }
 }
 
 /// The codes, once, and what to do with them.
@@ -305,41 +319,12 @@ pub fn print_recovery_codes(
     account: &Account,
     codes: &[Zeroizing<String>],
 ) -> Result<(), Failure> {
-    if codes.is_empty() {
-        writeln!(
-            out,
-            "No recovery codes were created; run `pam-totp recovery-codes` to create some."
-        )?;
-        return Ok(());
+    if !codes.is_empty() {
+        writeln!(out)?;
     }
-    writeln!(out)?;
-    writeln!(
-        out,
-        "Recovery codes for {} (each works once at the code prompt; shown only now):",
-        account.name
-    )?;
-    for code in codes {
-        writeln!(out, "  {}", code.as_str())?;
+    for line in provisioning::recovery_code_lines(&account.name, codes) {
+        writeln!(out, "{line}")?;
     }
-    writeln!(
-        out,
-        "Keep them somewhere safe away from your phone (a password manager, or on paper): \
-         they are how you log in if you lose it."
-    )?;
     out.flush()?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secret_is_shown_in_groups_of_four() {
-        assert_eq!(
-            in_groups_of_four("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"),
-            "JBSW Y3DP EHPK 3PXP JBSW Y3DP EHPK 3PXP"
-        );
-        assert_eq!(in_groups_of_four("ABCDEF"), "ABCD EF");
-    }
 }

@@ -4,14 +4,15 @@ mod check;
 mod disable;
 mod enroll;
 mod import;
+mod import_oath;
 mod list;
 mod qr;
 mod recovery_codes;
+mod resync;
 mod state_access;
 mod status;
 mod target;
 mod unlock;
-mod uri;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +40,7 @@ enum Command {
     RecoveryCodes(recovery_codes::RecoveryCodesArgs),
     Disable(disable::DisableArgs),
     Unlock(unlock::UnlockArgs),
+    Resync(resync::ResyncArgs),
     Import(import::ImportArgs),
     List(list::ListArgs),
     Check(check::CheckArgs),
@@ -85,6 +87,7 @@ fn main() -> ExitCode {
         Command::RecoveryCodes(args) => recovery_codes::run(&config, args),
         Command::Disable(args) => disable::run(&config, args),
         Command::Unlock(args) => unlock::run(&config, args),
+        Command::Resync(args) => resync::run(&config, args),
         Command::Import(args) => import::run(&config, args),
         Command::List(args) => list::run(&config, args),
         Command::Check(_) => Ok(()), // run above, before the configuration is loaded

@@ -2,6 +2,7 @@
 //! state only as root (the state directory is root's, mode 0700).
 
 use pam_totp::config::Config;
+use pam_totp::secret::TokenKind;
 use pam_totp::state::State;
 use pam_totp::store::{self, Store, files::FilesStore};
 use pam_totp::system::account::{self, Account};
@@ -34,11 +35,19 @@ pub fn repaired(config: &Config, store: &mut dyn Store, account: &Account) -> St
     let now = pam_totp::system::clock::now(&config.state_dir).unwrap_or(u64::MAX);
     match store.enrollment(account) {
         Ok(secret) => {
-            if let Ok(generator) = secret.generator() {
-                let last = generator
-                    .step_at(now)
-                    .saturating_add(u64::from(config.window));
-                state.last_step_start = Some(generator.step_start(last));
+            match secret.kind {
+                TokenKind::Totp => {
+                    if let Ok(generator) = secret.generator() {
+                        let last = generator
+                            .step_at(now)
+                            .saturating_add(u64::from(config.window));
+                        state.last_step_start = Some(generator.step_start(last));
+                    }
+                }
+                // How far the token went is lost with the state: no counter
+                // value works until root runs `pam-totp enroll --hotp --force`
+                // with the token's current counter.
+                TokenKind::Hotp { .. } => state.last_counter = Some(u64::MAX),
             }
             state.used_recovery = secret.recovery.iter().map(|hash| hash.id()).collect();
         }

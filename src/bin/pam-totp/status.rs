@@ -3,6 +3,7 @@
 use clap::Args;
 use pam_totp::config::Config;
 use pam_totp::enrollment::{self, LoadError};
+use pam_totp::secret::TokenKind;
 use pam_totp::state::State;
 use pam_totp::store::StoreError;
 
@@ -59,9 +60,24 @@ pub fn run(config: &Config, args: StatusArgs) -> Result<(), Failure> {
             "secret_path": path.display().to_string(),
         });
         if let (Some(secret), Some(map)) = (&secret, object.as_object_mut()) {
+            map.insert(
+                "type".into(),
+                secret.kind.name().to_ascii_lowercase().into(),
+            );
             map.insert("algorithm".into(), secret.algorithm.name().into());
             map.insert("digits".into(), secret.digits.into());
-            map.insert("period".into(), secret.period.into());
+            match secret.kind {
+                TokenKind::Totp => {
+                    map.insert("period".into(), secret.period.into());
+                }
+                TokenKind::Hotp { .. } => {
+                    let last = state.as_ref().and_then(|state| state.last_counter);
+                    map.insert("counter".into(), secret.next_counter(last).into());
+                    if state.is_some() {
+                        map.insert("last_counter".into(), last.into());
+                    }
+                }
+            }
             map.insert("recovery_codes".into(), secret.recovery.len().into());
             if state.is_some() {
                 map.insert(
@@ -96,9 +112,30 @@ pub fn run(config: &Config, args: StatusArgs) -> Result<(), Failure> {
         }
         Some(secret) => {
             println!("Enrolled:        yes ({})", path.display());
+            println!(
+                "Type:            {}",
+                match secret.kind {
+                    TokenKind::Totp => "TOTP (codes from the time)",
+                    TokenKind::Hotp { .. } => "HOTP (codes from a counter)",
+                }
+            );
             println!("Algorithm:       {}", secret.algorithm.name());
             println!("Digits:          {}", secret.digits);
-            println!("Period:          {} seconds", secret.period);
+            match secret.kind {
+                TokenKind::Totp => println!("Period:          {} seconds", secret.period),
+                TokenKind::Hotp { counter } => match &state {
+                    Some(state) => match state.last_counter {
+                        Some(last) => println!(
+                            "Counter:         last accepted {last}, next {}",
+                            last.saturating_add(1)
+                        ),
+                        None => println!("Counter:         none accepted yet, next {counter}"),
+                    },
+                    None => println!(
+                        "Counter:         {counter} at enrollment (the last accepted one, only root can see)"
+                    ),
+                },
+            }
             let total = secret.recovery.len();
             match &state {
                 Some(_) => println!(

@@ -1,6 +1,6 @@
 //! The `otpauth://` Key URI that authenticator apps scan.
 
-use pam_totp::otp::HashAlgorithm;
+use crate::otp::HashAlgorithm;
 
 pub struct KeyUri<'a> {
     pub issuer: &'a str,
@@ -8,20 +8,29 @@ pub struct KeyUri<'a> {
     pub secret_base32: &'a str,
     pub algorithm: HashAlgorithm,
     pub digits: u8,
-    pub period: u64,
+    pub kind: UriKind,
+}
+
+/// `otpauth://totp/...&period=P` or `otpauth://hotp/...&counter=N`.
+pub enum UriKind {
+    Totp { period: u64 },
+    Hotp { counter: u64 },
 }
 
 impl KeyUri<'_> {
     pub fn to_uri(&self) -> String {
+        let (kind, last) = match self.kind {
+            UriKind::Totp { period } => ("totp", format!("period={period}")),
+            UriKind::Hotp { counter } => ("hotp", format!("counter={counter}")),
+        };
         format!(
-            "otpauth://totp/{}:{}?secret={}&issuer={}&algorithm={}&digits={}&period={}",
+            "otpauth://{kind}/{}:{}?secret={}&issuer={}&algorithm={}&digits={}&{last}",
             encode(self.issuer),
             encode(self.label),
             self.secret_base32,
             encode(self.issuer),
             self.algorithm.name(),
             self.digits,
-            self.period
         )
     }
 }
@@ -51,12 +60,25 @@ mod tests {
             secret_base32: "JBSWY3DPEHPK3PXP",
             algorithm: HashAlgorithm::Sha256,
             digits: 8,
-            period: 60,
+            kind: UriKind::Totp { period: 60 },
         }
         .to_uri();
         assert_eq!(
             uri,
             "otpauth://totp/My%20Host:alice%40my%20host?secret=JBSWY3DPEHPK3PXP&issuer=My%20Host&algorithm=SHA256&digits=8&period=60"
+        );
+        let uri = KeyUri {
+            issuer: "h",
+            label: "bob@h",
+            secret_base32: "JBSWY3DPEHPK3PXP",
+            algorithm: HashAlgorithm::Sha1,
+            digits: 6,
+            kind: UriKind::Hotp { counter: 7 },
+        }
+        .to_uri();
+        assert_eq!(
+            uri,
+            "otpauth://hotp/h:bob%40h?secret=JBSWY3DPEHPK3PXP&issuer=h&algorithm=SHA1&digits=6&counter=7"
         );
     }
 }

@@ -1,0 +1,278 @@
+//! What went wrong with the database, said so that an administrator knows
+//! what to check. No message holds the password.
+
+use std::time::Duration;
+
+use super::conninfo::ConfigError;
+
+/// What was under way when the time ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutDuring {
+    /// Connecting: TCP, TLS, authentication, the read-write check.
+    Connect,
+    /// A statement, timed by us or by the server's `statement_timeout`.
+    Statement,
+    /// Waiting for a row lock (the server's `lock_timeout`).
+    Lock,
+}
+
+/// Why a database operation failed. Every variant means "fail closed".
+#[derive(Debug)]
+pub enum DbError {
+    /// `database_file` or its connection string.
+    Config(ConfigError),
+    /// No connection to `host` (refused, no route, closed under us ...).
+    Unreachable { host: String, reason: String },
+    /// `host` did not answer in time.
+    Timeout {
+        during: TimeoutDuring,
+        host: String,
+        after: Duration,
+    },
+    /// The server refused the role or password (SQLSTATE 28P01, 28000), or
+    /// asked for a password the string does not have.
+    Authentication { host: String, message: String },
+    /// TLS failed: the handshake, the chain, the host name, or the server
+    /// does not offer TLS where the string requires it.
+    Tls { host: String, reason: String },
+    /// `target_session_attrs=read-write` and `host` is a read-only standby.
+    ReadOnly { host: String },
+    /// The server refused the session for another reason: the database
+    /// does not exist (3D000), too many connections (53300), starting up or
+    /// shutting down (57P03) ...
+    Rejected {
+        host: String,
+        code: String,
+        message: String,
+    },
+    /// Every host of a list failed; one error per host, in order.
+    AllHostsFailed(Vec<DbError>),
+    /// The schema is missing (`found` = None) or at another version.
+    Schema {
+        found: Option<String>,
+        expected: u32,
+    },
+    /// A statement failed on the server.
+    Query {
+        code: Option<String>,
+        message: String,
+    },
+}
+
+impl DbError {
+    /// The SQLSTATE of a server error, e.g. "23505" (unique violation) or
+    /// "40001" (serialization failure), for callers that handle some.
+    pub fn sqlstate(&self) -> Option<&str> {
+        match self {
+            DbError::Query { code, .. } => code.as_deref(),
+            DbError::Rejected { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DbError::Config(error) => write!(f, "{error}"),
+            DbError::Unreachable { host, reason } => write!(
+                f,
+                "database {host} unreachable: {reason}; check that PostgreSQL runs there and accepts TCP connections from this host (listen_addresses, pg_hba.conf, firewall)"
+            ),
+            DbError::Timeout {
+                during,
+                host,
+                after,
+            } => {
+                let seconds = after.as_secs_f64();
+                match during {
+                    TimeoutDuring::Connect => write!(
+                        f,
+                        "database {host} did not complete the connection within {seconds:.1} s; check that the server is up and not hung or overloaded (database_timeout)"
+                    ),
+                    TimeoutDuring::Statement => write!(
+                        f,
+                        "a statement on database {host} took longer than {seconds:.1} s; check the server's load and locks (database_timeout)"
+                    ),
+                    TimeoutDuring::Lock => write!(
+                        f,
+                        "a row lock on database {host} was held longer than {seconds:.1} s by another session; check pg_stat_activity for stuck sessions"
+                    ),
+                }
+            }
+            DbError::Authentication { host, message } => write!(
+                f,
+                "database {host} refused the credentials: {message}; check user and password in database_file and the server's pg_hba.conf"
+            ),
+            DbError::Tls { host, reason } => write!(
+                f,
+                "TLS with database {host} failed: {reason}; check sslmode and sslrootcert in database_file and the server's certificate"
+            ),
+            DbError::ReadOnly { host } => write!(
+                f,
+                "database {host} is a read-only standby (target_session_attrs=read-write); check which host is the primary"
+            ),
+            DbError::Rejected {
+                host,
+                code,
+                message,
+            } => write!(
+                f,
+                "database {host} refused the session: {message} (SQLSTATE {code}); check dbname in database_file and the server"
+            ),
+            DbError::AllHostsFailed(errors) => {
+                write!(f, "no database host could be used: ")?;
+                for (index, error) in errors.iter().enumerate() {
+                    if index > 0 {
+                        write!(f, " | ")?;
+                    }
+                    write!(f, "{error}")?;
+                }
+                Ok(())
+            }
+            DbError::Schema {
+                found: None,
+                expected,
+            } => write!(
+                f,
+                "the database has no pam-totp schema (version {expected} expected); run `pam-totp db init` as root"
+            ),
+            DbError::Schema {
+                found: Some(found),
+                expected,
+            } => write!(
+                f,
+                "the database schema is at version {found}, this pam-totp uses version {expected}; run `pam-totp db init` if the database is older, upgrade pam-totp on this host if it is newer"
+            ),
+            DbError::Query {
+                code: Some(code),
+                message,
+            } => write!(f, "database statement failed: {message} (SQLSTATE {code})"),
+            DbError::Query {
+                code: None,
+                message,
+            } => write!(f, "database statement failed: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for DbError {}
+
+impl From<ConfigError> for DbError {
+    fn from(error: ConfigError) -> DbError {
+        DbError::Config(error)
+    }
+}
+
+/// Classify a tokio-postgres error from connecting to `host`.
+pub(crate) fn from_connect(error: &tokio_postgres::Error, host: &str) -> DbError {
+    let host = host.to_string();
+    if let Some(db) = error.as_db_error() {
+        let code = db.code().code();
+        let message = db.message().to_string();
+        return match code {
+            "28P01" | "28000" => DbError::Authentication { host, message },
+            _ => DbError::Rejected {
+                host,
+                code: code.to_string(),
+                message,
+            },
+        };
+    }
+    if let Some(reason) = tls_reason(error) {
+        return DbError::Tls { host, reason };
+    }
+    let text = error.to_string();
+    // tokio-postgres's error kinds are private; these two are told apart by text.
+    if text.starts_with("error performing TLS handshake") {
+        return DbError::Tls {
+            host,
+            reason: source_text(error).unwrap_or(text),
+        };
+    }
+    if text.contains("password missing") {
+        return DbError::Authentication {
+            host,
+            message: "the server asks for a password and database_file has none".to_string(),
+        };
+    }
+    DbError::Unreachable {
+        host,
+        reason: source_text(error).unwrap_or(text),
+    }
+}
+
+/// Classify a tokio-postgres error from a statement on `host`.
+pub(crate) fn from_statement(
+    error: &tokio_postgres::Error,
+    host: &str,
+    timeout: Duration,
+) -> DbError {
+    if let Some(db) = error.as_db_error() {
+        let code = db.code().code();
+        let during = match code {
+            "57014" => Some(TimeoutDuring::Statement),
+            "55P03" => Some(TimeoutDuring::Lock),
+            _ => None,
+        };
+        return match during {
+            Some(during) => DbError::Timeout {
+                during,
+                host: host.to_string(),
+                after: timeout,
+            },
+            None => DbError::Query {
+                code: Some(code.to_string()),
+                message: db.message().to_string(),
+            },
+        };
+    }
+    if error.is_closed() || io_error(error).is_some() {
+        return DbError::Unreachable {
+            host: host.to_string(),
+            reason: format!(
+                "the connection was lost ({})",
+                source_text(error).unwrap_or_else(|| error.to_string())
+            ),
+        };
+    }
+    DbError::Query {
+        code: None,
+        message: error.to_string(),
+    }
+}
+
+fn source_text(error: &tokio_postgres::Error) -> Option<String> {
+    std::error::Error::source(error).map(|source| source.to_string())
+}
+
+fn io_error(error: &tokio_postgres::Error) -> Option<&std::io::Error> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(error) = current {
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            return Some(io);
+        }
+        current = error.source();
+    }
+    None
+}
+
+/// The rustls reason, if TLS is what failed. tokio-rustls wraps it in an
+/// `io::Error`, whose `source()` skips it, so look inside by hand.
+fn tls_reason(error: &tokio_postgres::Error) -> Option<String> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(error) = current {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        if let Some(tls) = error
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Some(tls.to_string());
+        }
+        current = error.source();
+    }
+    None
+}

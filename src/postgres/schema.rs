@@ -1,0 +1,204 @@
+//! The database schema, versioned. `init` creates it or upgrades it in one
+//! transaction (two hosts running `pam-totp db init` at once are
+//! serialized by an advisory lock); running it again changes nothing.
+//! The module checks the version with `check_version` and refuses any
+//! other (older: run `db init`; newer: upgrade pam-totp).
+//!
+//! Tables of version 1 (these comments are the reference for
+//! pam-totp.toml(5); a hosting panel may provision rows itself):
+//!
+//! `pam_totp_meta` -- facts about the schema.
+//! - `key`   text, primary key; `schema_version` is the one key so far.
+//! - `value` text; for `schema_version`, the version as a decimal number.
+//!
+//! `pam_totp_enrollment` -- one row per enrolled user.
+//! - `user_name`   text, primary key: the login name (uids may differ between hosts).
+//! - `kind`        `totp` (default) or `hotp`.
+//! - `secret`      bytea: the shared secret sealed with `secret_key_file`
+//!   (AES-256-GCM, the user name as associated data: `0x01`, 12-byte
+//!   nonce, ciphertext and tag; see `pam-totp db init` / sealing). Never
+//!   the plain secret.
+//! - `algorithm`   `SHA1` (default), `SHA256` or `SHA512`.
+//! - `digits`      6 (default) to 8.
+//! - `period`      TOTP step in seconds, 1-3600, default 30.
+//! - `counter`     HOTP: the next counter value at enrollment, >= 0, default 0.
+//! - `recovery`    text[]: recovery codes as salted hashes, the same text as
+//!   the secret file's `recovery` entries; default empty.
+//! - `enrolled_at` timestamptz, default now().
+//!
+//! `pam_totp_state` -- what the module has seen of a user (a missing row
+//! is the same as a row of defaults).
+//! - `user_name`       text, primary key.
+//! - `version`         bigint, bumped by every update (compare-and-set), default 0.
+//! - `last_step_start` bigint: Unix time the last accepted TOTP step began; NULL: none yet.
+//! - `last_counter`    bigint: HOTP, the last accepted counter value; NULL: none yet.
+//! - `failures`        integer: consecutive wrong codes, default 0.
+//! - `locked_until`    bigint: Unix seconds by the database's clock; 0 (default): not locked.
+//! - `last_success`    bigint: Unix seconds of the last accepted code; NULL: never.
+//! - `used_recovery`   text[]: the hashes of recovery codes already used; default empty.
+//!
+//! No privilege is granted by `init`: the role in `database_file` needs
+//! SELECT, INSERT, UPDATE and DELETE on `pam_totp_enrollment` and
+//! `pam_totp_state` and SELECT on `pam_totp_meta`; `init` itself needs a
+//! role that may create tables in the schema (on PostgreSQL 15 and later
+//! `public` is no longer open to every role: use the database's owner).
+
+use super::client::Database;
+use super::error::DbError;
+
+/// The version this pam-totp reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// `MIGRATIONS[n]` takes the schema from version n to n + 1.
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1];
+
+const V1: &str = "
+CREATE TABLE pam_totp_meta (
+  key text PRIMARY KEY,
+  value text NOT NULL
+);
+CREATE TABLE pam_totp_enrollment (
+  user_name text PRIMARY KEY,
+  kind text NOT NULL DEFAULT 'totp' CHECK (kind IN ('totp', 'hotp')),
+  secret bytea NOT NULL,
+  algorithm text NOT NULL DEFAULT 'SHA1' CHECK (algorithm IN ('SHA1', 'SHA256', 'SHA512')),
+  digits smallint NOT NULL DEFAULT 6 CHECK (digits BETWEEN 6 AND 8),
+  period integer NOT NULL DEFAULT 30 CHECK (period BETWEEN 1 AND 3600),
+  counter bigint NOT NULL DEFAULT 0 CHECK (counter >= 0),
+  recovery text[] NOT NULL DEFAULT '{}',
+  enrolled_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE pam_totp_state (
+  user_name text PRIMARY KEY,
+  version bigint NOT NULL DEFAULT 0,
+  last_step_start bigint,
+  last_counter bigint,
+  failures integer NOT NULL DEFAULT 0,
+  locked_until bigint NOT NULL DEFAULT 0,
+  last_success bigint,
+  used_recovery text[] NOT NULL DEFAULT '{}'
+);
+";
+
+/// An arbitrary constant: the advisory lock key of `init`.
+const INIT_LOCK: i64 = 0x0070_616d_746f_7470; // "pamtotp"
+
+/// What `init` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InitReport {
+    Created { version: u32 },
+    Upgraded { from: u32, to: u32 },
+    AlreadyCurrent { version: u32 },
+}
+
+impl std::fmt::Display for InitReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InitReport::Created { version } => write!(f, "schema created (version {version})"),
+            InitReport::Upgraded { from, to } => {
+                write!(f, "schema upgraded from version {from} to {to}")
+            }
+            InitReport::AlreadyCurrent { version } => {
+                write!(f, "schema already at version {version}; nothing changed")
+            }
+        }
+    }
+}
+
+/// Create the schema, or upgrade it to [`SCHEMA_VERSION`], in one
+/// transaction. A newer schema is refused and left alone.
+pub fn init(db: &mut Database) -> Result<InitReport, DbError> {
+    db.transaction(|db| {
+        db.execute("SELECT pg_advisory_xact_lock($1)", &[&INIT_LOCK])?;
+        let from = match stored_version_in_transaction(db)? {
+            None => 0,
+            Some(text) => parse_version(&text)?,
+        };
+        if from > SCHEMA_VERSION {
+            return Err(DbError::Schema {
+                found: Some(from.to_string()),
+                expected: SCHEMA_VERSION,
+            });
+        }
+        if from == SCHEMA_VERSION {
+            return Ok(InitReport::AlreadyCurrent { version: from });
+        }
+        for migration in MIGRATIONS.iter().skip(from as usize) {
+            db.batch_execute(migration)?;
+        }
+        let version = SCHEMA_VERSION.to_string();
+        db.execute(
+            "INSERT INTO pam_totp_meta (key, value) VALUES ('schema_version', $1) \
+             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            &[&version],
+        )?;
+        Ok(if from == 0 {
+            InitReport::Created {
+                version: SCHEMA_VERSION,
+            }
+        } else {
+            InitReport::Upgraded {
+                from,
+                to: SCHEMA_VERSION,
+            }
+        })
+    })
+}
+
+/// Check the schema is exactly at [`SCHEMA_VERSION`] (one statement).
+pub fn check_version(db: &mut Database) -> Result<u32, DbError> {
+    match stored_version(db)? {
+        None => Err(DbError::Schema {
+            found: None,
+            expected: SCHEMA_VERSION,
+        }),
+        Some(text) => match parse_version(&text)? {
+            SCHEMA_VERSION => Ok(SCHEMA_VERSION),
+            other => Err(DbError::Schema {
+                found: Some(other.to_string()),
+                expected: SCHEMA_VERSION,
+            }),
+        },
+    }
+}
+
+/// The stored version text (empty if the row is missing), or None when
+/// there is no schema at all.
+fn stored_version(db: &mut Database) -> Result<Option<String>, DbError> {
+    let rows = db.query(
+        "SELECT coalesce((SELECT value FROM pam_totp_meta WHERE key = 'schema_version'), '')",
+        &[],
+    );
+    match rows {
+        Ok(rows) => Ok(Some(
+            rows.first()
+                .and_then(|row| row.try_get::<_, String>(0).ok())
+                .unwrap_or_default(),
+        )),
+        // 42P01 undefined_table: no schema.
+        Err(error) if error.sqlstate() == Some("42P01") => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// Like `stored_version`, without an error inside a transaction when the
+/// table is missing (an error would abort the transaction).
+fn stored_version_in_transaction(db: &mut Database) -> Result<Option<String>, DbError> {
+    let rows = db.simple_query("SELECT to_regclass('pam_totp_meta') IS NOT NULL")?;
+    let exists = rows
+        .first()
+        .and_then(|row| row.first())
+        .is_some_and(|value| value.as_deref() == Some("t"));
+    if exists { stored_version(db) } else { Ok(None) }
+}
+
+fn parse_version(text: &str) -> Result<u32, DbError> {
+    text.parse().map_err(|_| DbError::Schema {
+        found: Some(if text.is_empty() {
+            "(none recorded)".to_string()
+        } else {
+            text.to_string()
+        }),
+        expected: SCHEMA_VERSION,
+    })
+}
