@@ -78,6 +78,8 @@ install-files:
 	install -D -m 0644 config/pam-totp.toml $(DESTDIR)$(DOCDIR)/examples/config.toml
 	install -d -m 0755 $(DESTDIR)$(DOCDIR)/examples/pam.d
 	install -m 0644 pam.d/* $(DESTDIR)$(DOCDIR)/examples/pam.d/
+	install -d -m 0755 $(DESTDIR)$(DOCDIR)/examples/sshd_config.d
+	install -m 0644 sshd_config.d/* $(DESTDIR)$(DOCDIR)/examples/sshd_config.d/
 
 # Removes what install put there, except the configuration and the state
 # (remove /etc/pam-totp and /var/lib/pam-totp by hand if you want them gone).
@@ -107,7 +109,7 @@ clean:
 # with RUSTC_BOOTSTRAP=1. Seeds live in fuzz/seeds/, the growing corpus in
 # fuzz/corpus/ (not committed). Not part of `make test`.
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS = secret_file state config answer toml_fast_path google_authenticator pam_oath authenticate
+FUZZ_TARGETS = secret_file state config answer toml_fast_path google_authenticator pam_oath authenticate pam_stack
 FUZZ_CARGO = $(shell rustup toolchain list 2>/dev/null | grep -q '^nightly' && echo 'cargo +nightly' || echo 'RUSTC_BOOTSTRAP=1 cargo')
 
 .PHONY: fuzz

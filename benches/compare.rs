@@ -1024,16 +1024,22 @@ extern "C" fn answer_with_code(
     responses: *mut *mut PamResponse,
     appdata: *mut c_void,
 ) -> c_int {
+    // SAFETY: appdata is the CString authenticate_timed passes, alive for
+    // the whole transaction.
     let code = unsafe { &*(appdata as *const CString) };
     let count = count as usize;
+    // SAFETY: calloc of `count` zeroed responses; libpam frees it.
     let replies =
         unsafe { libc::calloc(count, std::mem::size_of::<PamResponse>()) } as *mut PamResponse;
     for i in 0..count {
+        // SAFETY: libpam passes `count` valid message pointers.
         let message = unsafe { &**messages.add(i) };
         if message.msg_style == 1 || message.msg_style == 2 {
+            // SAFETY: reply i < count; strdup copies a NUL-terminated string.
             unsafe { (*replies.add(i)).resp = libc::strdup(code.as_ptr()) };
         }
     }
+    // SAFETY: libpam gives a valid place for the responses pointer.
     unsafe { *responses = replies };
     0
 }
@@ -1048,11 +1054,15 @@ fn authenticate_timed(service: &str, user: &str, code: &str) -> (c_int, Duration
     let service = CString::new(service).unwrap();
     let user = CString::new(user).unwrap();
     let mut handle: *mut c_void = std::ptr::null_mut();
+    // SAFETY: NUL-terminated strings and a conversation that outlive the
+    // transaction, and a place for the handle.
     let rc = unsafe { pam_start(service.as_ptr(), user.as_ptr(), &conv, &mut handle) };
     assert_eq!(rc, 0, "pam_start failed");
     let started = Instant::now();
+    // SAFETY: the handle pam_start returned, ended once below.
     let rc = unsafe { pam_authenticate(handle, 0) };
     let elapsed = started.elapsed();
+    // SAFETY: as above.
     unsafe { pam_end(handle, rc) };
     (rc, elapsed)
 }

@@ -33,7 +33,7 @@ command -v apt-get >/dev/null || fail "this demo is for Debian and derivatives (
 
 # --- what it needs ---------------------------------------------------------
 step "Checking the Debian packages the demo needs"
-needed="gcc libc6-dev libpam0g-dev openssh-server openssh-client oathtool passwd procps make"
+needed="gcc libc6-dev libpam0g-dev openssh-server openssh-client oathtool passwd procps make python3 util-linux"
 missing=""
 for package in $needed; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
@@ -198,8 +198,58 @@ cp /usr/sbin/sshd "$tmp/$service"
 # system's sshd and any other running sshd need it.
 mkdir -p -m 0755 /run/sshd
 
+# The module logs through syslog (/dev/log), not to sshd's stderr. So that
+# the demo can show those lines whatever runs on this machine (journald,
+# rsyslog or nothing at all), sshd runs in its own mount namespace whose
+# /dev is a copy of the real one plus a /dev/log socket the demo reads;
+# nothing else on the machine sees it.
+cat >"$tmp/syslog-listener.py" <<'EOF_LISTENER'
+import os, socket, sys
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+sock.bind("/dev/log")
+with open(sys.argv[1], "a", buffering=1) as out:
+    while True:
+        data = sock.recv(65536).decode("utf-8", "replace")
+        # Drop the "<PRI>" header; glibc's lines carry no newline.
+        out.write(data.split(">", 1)[-1] + "\n")
+EOF_LISTENER
+cat >"$tmp/in-namespace.sh" <<'EOF_NAMESPACE'
+#!/bin/bash
+# Inside `unshare --mount`: /dev with a log socket of our own, then sshd.
+set -e
+tmp=$1
+shift
+mkdir "$tmp/dev"
+mount -t tmpfs -o mode=0755 tmpfs "$tmp/dev"
+for entry in /dev/* /dev/.[!.]*; do
+    [ -e "$entry" ] || [ -L "$entry" ] || continue
+    name=${entry#/dev/}
+    [ "$name" = log ] && continue
+    if [ -L "$entry" ]; then
+        cp -P "$entry" "$tmp/dev/$name"
+    elif [ -d "$entry" ]; then
+        mkdir "$tmp/dev/$name" && mount --rbind "$entry" "$tmp/dev/$name"
+    else
+        : >"$tmp/dev/$name" && mount --bind "$entry" "$tmp/dev/$name"
+    fi
+done
+mount --rbind "$tmp/dev" /dev
+python3 "$tmp/syslog-listener.py" "$tmp/syslog" &
+for _ in $(seq 1 50); do [ -S /dev/log ] && break; sleep 0.1; done
+exec "$@"
+EOF_NAMESPACE
+chmod 0700 "$tmp/in-namespace.sh"
+: >"$tmp/syslog"
+sshd_command=("$tmp/$service" -D -e -f "$tmp/sshd_config")
+if unshare --mount --propagation private true 2>/dev/null; then
+    sshd_command=(unshare --mount --propagation private "$tmp/in-namespace.sh" "$tmp" "${sshd_command[@]}")
+    own_syslog=1
+else
+    own_syslog=0
+fi
+
 step "Starting sshd on 127.0.0.1:$port (PAM service $service)"
-"$tmp/$service" -D -e -f "$tmp/sshd_config" 2>"$tmp/sshd.log" &
+"${sshd_command[@]}" 2>"$tmp/sshd.log" &
 sshd_pid=$!
 for _ in $(seq 1 100); do
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
@@ -264,10 +314,16 @@ fi
 grep -q "Permission denied" "$tmp/out" || fail "the replay was refused for another reason: $(cat "$tmp/out")"
 echo "REPLAY REFUSED: the same code does not work a second time"
 
-step "What sshd logged"
-grep -E "Partial publickey|(Accepted|Failed) keyboard-interactive|pam_totp" "$tmp/sshd.log" | sed -e 's/^/    /' || true
-if [ -d /run/systemd/system ] && command -v journalctl >/dev/null; then
-    journalctl --no-pager -q -o cat -t "$service" --since "-5min" 2>/dev/null | grep pam_totp | sed 's/^/    /' || true
+step "What sshd logged, with the module's own lines (pam_totp, through syslog)"
+echo "sshd:"
+grep -E "Partial publickey|(Accepted|Failed) keyboard-interactive" "$tmp/sshd.log" | sed -e 's/^/    /' || true
+echo "the module (syslog, facility authpriv):"
+grep "pam_totp" "$tmp/syslog" | sed -e 's/^/    /' || true
+if [ "$own_syslog" = 0 ]; then
+    echo "    ${dim}(no mount namespace here, so the module's lines went to this machine's syslog)${off}"
+    if [ -d /run/systemd/system ] && command -v journalctl >/dev/null; then
+        journalctl --no-pager -q -o cat -t "$service" --since "-5min" 2>/dev/null | grep pam_totp | sed 's/^/    /' || true
+    fi
 fi
 
 # --- by hand ----------------------------------------------------------------

@@ -18,7 +18,10 @@ use crate::system::account;
 
 /// What the user sees when a code is refused because of a lockout.
 pub fn lockout_message(seconds: u64) -> String {
-    format!("Too many failed attempts. Try again in {seconds} seconds.")
+    format!(
+        "Too many failed attempts. Try again in {}.",
+        crate::text::plural(seconds, "second")
+    )
 }
 
 const UNAVAILABLE_MESSAGE: &str = "Two-factor authentication is not set up correctly for this account. Contact your administrator.";
@@ -340,7 +343,10 @@ impl Authenticator<'_> {
     fn refuse_counted(&mut self, what: &str, state: &State, now: u64) -> PamResultCode {
         let locked = state.lockout_remaining(now);
         let lock = match locked {
-            Some(seconds) => format!(", locked out for {seconds} seconds"),
+            Some(seconds) => format!(
+                ", locked out for {}",
+                crate::text::plural(seconds, "second")
+            ),
             None => String::new(),
         };
         self.log(
@@ -454,7 +460,10 @@ impl Authenticator<'_> {
     fn locked_out(&mut self, seconds: u64) -> PamResultCode {
         self.log(
             LogLevel::Warning,
-            &format!("refused: locked out for {seconds} more seconds, no code checked"),
+            &format!(
+                "refused: locked out for {} more, no code checked",
+                crate::text::plural(seconds, "second")
+            ),
         );
         self.session.show_error(&lockout_message(seconds));
         self.lockout_code()

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::network::Cidr;
+use crate::text::escape_controls;
 
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/pam-totp/config.toml";
 pub const DEFAULT_SECRET_PATH: &str = "~/.config/pam-totp/secret.toml";
@@ -137,11 +138,13 @@ impl std::fmt::Display for ConfigError {
             ConfigError::Unreadable { path, reason } => {
                 write!(f, "cannot read configuration {}: {reason}", path.display())
             }
+            // Keys, values and TOML messages quote the file: escaped.
             ConfigError::Syntax {
                 path,
                 line: Some(line),
                 message,
             } => {
+                let message = escape_controls(message);
                 write!(f, "{}:{line}: not valid TOML: {message}", path.display())
             }
             ConfigError::Syntax {
@@ -149,24 +152,100 @@ impl std::fmt::Display for ConfigError {
                 line: None,
                 message,
             } => {
+                let message = escape_controls(message);
                 write!(f, "{}: not valid TOML: {message}", path.display())
             }
             ConfigError::UnknownKey {
                 key,
                 origin: Origin::Argument,
             } => {
-                write!(f, "unknown module argument \"{key}\"")
+                write!(f, "unknown module argument \"{}\"", escape_controls(key))?;
+                write_suggestion(f, key, KEYS.iter().chain(FLAGS))
             }
-            ConfigError::UnknownKey { key, origin } => write!(f, "{origin}: unknown key \"{key}\""),
+            ConfigError::UnknownKey { key, origin } => {
+                write!(f, "{origin}: unknown key \"{}\"", escape_controls(key))?;
+                write_suggestion(f, key, KEYS.iter())
+            }
             ConfigError::BadValue {
                 key,
                 origin,
                 reason,
             } => {
+                let (key, reason) = (escape_controls(key), escape_controls(reason));
                 write!(f, "{origin}: bad value for \"{key}\": {reason}")
             }
         }
     }
+}
+
+/// Every configuration key (file and `key=value` argument), for
+/// did-you-mean suggestions; `apply` is what reads them.
+pub const KEYS: &[&str] = &[
+    "secret_path",
+    "state_dir",
+    "window",
+    "unenrolled",
+    "exempt_groups",
+    "exempt_networks",
+    "prompt",
+    "max_failures",
+    "lockout",
+    "lockout_max",
+    "issuer",
+    "recovery_codes",
+    "store",
+    "database_file",
+    "secret_key_file",
+    "database_timeout",
+    "hotp_window",
+];
+
+/// Module-only flags (arguments without a value).
+pub const FLAGS: &[&str] = &[
+    "debug",
+    "nullok",
+    "use_first_pass",
+    "try_first_pass",
+    "forward_pass",
+];
+
+/// `; did you mean "KEY"?` for the known name nearest to `key`, if one
+/// is near enough to be a typo.
+fn write_suggestion<'a>(
+    f: &mut std::fmt::Formatter<'_>,
+    key: &str,
+    known: impl Iterator<Item = &'a &'a str>,
+) -> std::fmt::Result {
+    let key = key.split_once('=').map_or(key, |(name, _)| name);
+    let nearest = known
+        .map(|name| (edit_distance(key, name), *name))
+        .filter(|(distance, name)| *distance > 0 && *distance <= (name.len() / 3).max(1))
+        .min();
+    match nearest {
+        Some((_, name)) => write!(f, "; did you mean \"{name}\"?"),
+        None => Ok(()),
+    }
+}
+
+/// Levenshtein distance, for short ASCII keys (longer input is far anyway).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() > 64 {
+        return usize::MAX;
+    }
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, &ca) in a.iter().enumerate() {
+        let mut current = Vec::with_capacity(b.len() + 1);
+        current.push(i + 1);
+        for (j, &cb) in b.iter().enumerate() {
+            let substitute = previous.get(j).copied().unwrap_or(0) + usize::from(ca != cb);
+            let delete = previous.get(j + 1).copied().unwrap_or(0) + 1;
+            let insert = current.last().copied().unwrap_or(0) + 1;
+            current.push(substitute.min(delete).min(insert));
+        }
+        previous = current;
+    }
+    previous.last().copied().unwrap_or(0)
 }
 
 /// A value from either source, converted per key.
@@ -298,20 +377,108 @@ impl Config {
             path: path.to_path_buf(),
             line,
         };
-        for (key, value) in &table {
-            // apply changes nothing when it fails; the error names the
-            // line, which is looked for only then (not on every login).
-            if config
+        let valid = table.iter().all(|(key, value)| {
+            config
                 .apply(key, RawValue::Toml(value), origin(None))
-                .is_err()
-            {
-                config.apply(key, RawValue::Toml(value), origin(line_of_key(text, key)))?;
+                .is_ok()
+        }) && config.validate(&origin(None)).is_ok();
+        if valid {
+            return Ok(config);
+        }
+        // Only on a bad file (not on every login): the first problem in
+        // line order, with its line, as `pam-totp check` lists them.
+        match Config::parse_all(text, path) {
+            Ok(config) => Ok(config),
+            Err(errors) => Err(errors.into_iter().next().unwrap_or(ConfigError::Syntax {
+                path: path.to_path_buf(),
+                line: None,
+                message: "invalid".into(),
+            })),
+        }
+    }
+
+    /// Every problem of the configuration file at `path` (or the default
+    /// file), in line order, for `pam-totp check`; the module itself stops
+    /// at the first ([`Config::load`]). `Ok` holds the configuration.
+    pub fn load_all(path: Option<&Path>) -> Result<Config, Vec<ConfigError>> {
+        let (path, must_exist) = match path {
+            Some(path) => (path, true),
+            None => (Path::new(DEFAULT_CONFIG_PATH), false),
+        };
+        match read_config_file(path) {
+            Ok(text) => Config::parse_all(&text, path),
+            Err(None) if !must_exist => Ok(Config::default()),
+            Err(reason) => Err(vec![ConfigError::Unreadable {
+                path: path.to_path_buf(),
+                reason: reason.unwrap_or_else(|| "no such file".into()),
+            }]),
+        }
+    }
+
+    /// [`Config::parse`], reporting every bad key and value in line order
+    /// (a TOML syntax error stops the reading, so it is the only one).
+    pub fn parse_all(text: &str, path: &Path) -> Result<Config, Vec<ConfigError>> {
+        let table: toml::Table =
+            crate::simple_toml::parse(text).map_err(|error: toml::de::Error| {
+                vec![ConfigError::Syntax {
+                    path: path.to_path_buf(),
+                    line: error.span().map(|span| line_of_offset(text, span.start)),
+                    message: error.message().to_string(),
+                }]
+            })?;
+        let mut config = Config::default();
+        let mut errors: Vec<(Option<usize>, ConfigError)> = Vec::new();
+        for (key, value) in &table {
+            let line = line_of_key(text, key);
+            let origin = Origin::File {
+                path: path.to_path_buf(),
+                line,
+            };
+            if let Err(error) = config.apply(key, RawValue::Toml(value), origin) {
+                errors.push((line, error));
             }
         }
-        config.validate(&Origin::File {
-            path: path.to_path_buf(),
-            line: None,
-        })?;
+        // lockout_max against lockout only when both were read.
+        let lockouts_read = !errors.iter().any(|(_, error)| {
+            matches!(error, ConfigError::BadValue { key, .. } if key == "lockout" || key == "lockout_max")
+        });
+        if lockouts_read {
+            let line = line_of_key(text, "lockout_max");
+            if let Err(error) = config.validate(&Origin::File {
+                path: path.to_path_buf(),
+                line,
+            }) {
+                errors.push((line, error));
+            }
+        }
+        if errors.is_empty() {
+            return Ok(config);
+        }
+        // Lines in order; a problem without a line last.
+        errors.sort_by_key(|(line, _)| line.unwrap_or(usize::MAX));
+        Err(errors.into_iter().map(|(_, error)| error).collect())
+    }
+
+    /// Every problem of module arguments `args` (the file they name
+    /// included), in order, for `pam-totp check`.
+    pub fn module_args_all(args: &[&str]) -> Result<Config, Vec<ConfigError>> {
+        let mut config_path = None;
+        for arg in args {
+            if let Some(path) = arg.strip_prefix("config=") {
+                config_path = Some(PathBuf::from(path));
+            }
+        }
+        let mut config = Config::load_all(config_path.as_deref())?;
+        let errors: Vec<ConfigError> = args
+            .iter()
+            .filter_map(|arg| config.apply_argument(arg).err())
+            .collect();
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        config
+            .validate(&Origin::Argument)
+            .map_err(|error| vec![error])?;
         Ok(config)
     }
 
@@ -555,8 +722,86 @@ recovery_codes = 4
         let error = parse("window = 1\nwindw = 2\n").unwrap_err();
         assert_eq!(
             error.to_string(),
-            "/etc/pam-totp/config.toml:2: unknown key \"windw\""
+            "/etc/pam-totp/config.toml:2: unknown key \"windw\"; did you mean \"window\"?"
         );
+        let error = parse("colour = 1\n").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "/etc/pam-totp/config.toml:1: unknown key \"colour\""
+        );
+        let error = Config::from_module_args(&["try_frist_pass"]).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .ends_with("did you mean \"try_first_pass\"?"),
+            "{error}"
+        );
+    }
+
+    /// Issue 11 point 8: every bad key and value in one run, in line order.
+    #[test]
+    fn every_problem_is_reported_in_line_order() {
+        let text = "windw = 2\nunenrolled = \"maybe\"\nwindow = 1\nlockout = 100\nlockout_max = 50\nexempt_networks = [\"10.0.0.0/40\"]\nprompt = 3\nmax_falures = 2\n";
+        let errors = Config::parse_all(text, Path::new("/etc/pam-totp/config.toml")).unwrap_err();
+        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(shown.len(), 6, "{shown:#?}");
+        for (error, start) in shown.iter().zip([
+            "/etc/pam-totp/config.toml:1: unknown key \"windw\"; did you mean \"window\"?",
+            "/etc/pam-totp/config.toml:2: bad value for \"unenrolled\"",
+            "/etc/pam-totp/config.toml:5: bad value for \"lockout_max\": 50 is shorter than lockout (100)",
+            "/etc/pam-totp/config.toml:6: bad value for \"exempt_networks\"",
+            "/etc/pam-totp/config.toml:7: bad value for \"prompt\"",
+            "/etc/pam-totp/config.toml:8: unknown key \"max_falures\"; did you mean \"max_failures\"?",
+        ]) {
+            assert!(error.starts_with(start), "{error} does not start with {start}");
+        }
+        // The first of them is what the module stops at.
+        assert_eq!(parse(text).unwrap_err(), errors[0]);
+        assert_eq!(
+            Config::parse_all("window = 2\n", Path::new("/c.toml")).unwrap(),
+            parse("window = 2\n").unwrap()
+        );
+        // The fleet keys too.
+        let fleet = "store = \"mysql\"\ndatabase_file = \"relative\"\ndatabase_timout = 5\nhotp_window = 0\nunenrolled = \"enroll\"\n";
+        let shown: Vec<String> = Config::parse_all(fleet, Path::new("/c.toml"))
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            shown
+                .iter()
+                .map(|e| e.split(':').nth(1).unwrap())
+                .collect::<Vec<_>>(),
+            ["1", "2", "3", "4"],
+            "{shown:#?}"
+        );
+        assert!(
+            shown[2].ends_with("did you mean \"database_timeout\"?"),
+            "{}",
+            shown[2]
+        );
+        let args =
+            Config::module_args_all(&["window=x", "bogus", "debug", "lockout=0"]).unwrap_err();
+        assert_eq!(args.len(), 3, "{args:?}");
+    }
+
+    #[test]
+    fn every_listed_key_is_known() {
+        for key in KEYS {
+            let mut config = Config::default();
+            let error = config.apply(key, RawValue::Argument("x"), Origin::Argument);
+            assert!(
+                !matches!(error, Err(ConfigError::UnknownKey { .. })),
+                "{key} is listed but not read"
+            );
+        }
+        for flag in FLAGS {
+            assert!(
+                Config::from_module_args_without_file(&[flag]).is_ok(),
+                "{flag}"
+            );
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@
 )]
 
 pub mod answer;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod decision;
@@ -31,6 +32,7 @@ pub mod simple_toml;
 pub mod state;
 pub mod store;
 pub mod system;
+pub mod text;
 
 /// Unit tests record their skips the way the integration tests do.
 #[cfg(test)]

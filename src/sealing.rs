@@ -316,7 +316,7 @@ mod tests {
             Err(KeyError::AlreadyExists(_))
         ));
         assert_eq!(std::fs::read(&path).unwrap(), before);
-        if unsafe { libc::geteuid() } != 0 {
+        if crate::system::account::effective_uid() != 0 {
             return; // load insists on root ownership
         }
         let loaded = SecretKey::load(&path).unwrap();
@@ -326,7 +326,7 @@ mod tests {
 
     #[test]
     fn load_refuses_bad_files() {
-        if unsafe { libc::geteuid() } != 0 {
+        if crate::system::account::effective_uid() != 0 {
             return; // load insists on root ownership
         }
         let dir = tempfile::tempdir().unwrap();

@@ -4,6 +4,7 @@ use zeroize::Zeroizing;
 
 use crate::otp::{CounterGenerator, Generator, HashAlgorithm, InvalidParameters};
 use crate::recovery::RecoveryHash;
+use crate::text::escape_controls;
 
 /// Largest secret file accepted, in bytes.
 pub const MAX_SECRET_FILE_SIZE: u64 = 64 * 1024;
@@ -65,10 +66,15 @@ impl std::fmt::Display for SecretError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SecretError::NotUtf8 => write!(f, "not UTF-8 text"),
-            SecretError::Syntax(message) => write!(f, "not valid TOML: {message}"),
+            // The file's own text, quoted: its control characters escaped.
+            SecretError::Syntax(message) => {
+                write!(f, "not valid TOML: {}", escape_controls(message))
+            }
             SecretError::Missing(key) => write!(f, "missing key \"{key}\""),
-            SecretError::UnknownKey(key) => write!(f, "unknown key \"{key}\""),
-            SecretError::Bad { key, reason } => write!(f, "bad \"{key}\": {reason}"),
+            SecretError::UnknownKey(key) => write!(f, "unknown key \"{}\"", escape_controls(key)),
+            SecretError::Bad { key, reason } => {
+                write!(f, "bad \"{key}\": {}", escape_controls(reason))
+            }
         }
     }
 }

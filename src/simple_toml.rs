@@ -125,10 +125,11 @@ fn basic_string(text: &str) -> Option<(&str, &str)> {
     Some((contents, rest))
 }
 
-/// The text before and after the first `byte` (ASCII), found with the C
-/// library's memchr: core's `char` searcher cost more than the parsing.
+/// The text before and after the first `byte` (ASCII), found with the
+/// `memchr` crate (vectorised): core's `char` searcher cost more than the
+/// parsing (see BENCHMARKS.md).
 fn split_at_byte(text: &str, byte: u8) -> Option<(&str, &str)> {
-    let at = crate::system::memchr::find(text.as_bytes(), byte)?;
+    let at = memchr::memchr(byte, text.as_bytes())?;
     Some((text.get(..at)?, text.get(at + 1..)?))
 }
 

@@ -5,7 +5,7 @@
 //! writers hold an exclusive lock on `<user>.lock` for read-modify-write.
 
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use crate::system::files::{self, FileRules, LockGuard, ReadError};
@@ -52,8 +52,9 @@ impl std::fmt::Display for StateError {
             StateError::Read { path, error } => write!(f, "state file {} {error}", path.display()),
             StateError::Corrupt { path, reason } => write!(
                 f,
-                "state file {} is corrupt ({reason}); check it, then remove it or run `pam-totp unlock`",
-                path.display()
+                "state file {} is corrupt ({}); check it, then remove it or run `pam-totp unlock`",
+                path.display(),
+                crate::text::escape_controls(reason)
             ),
             StateError::Write { path, error } => write!(
                 f,
@@ -371,33 +372,26 @@ pub fn check_directory(dir: &Path) -> Result<(), StateError> {
         path: dir.to_path_buf(),
         reason,
     };
-    let meta = match std::fs::symlink_metadata(dir) {
-        Ok(meta) => meta,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            // Concurrent first logins may race to create it: that is fine.
-            match std::fs::DirBuilder::new().mode(0o700).create(dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(bad(format!("does not exist and cannot be created: {e}"))),
-            }
-            std::fs::symlink_metadata(dir).map_err(|e| bad(e.to_string()))?
-        }
-        Err(error) => return Err(bad(error.to_string())),
-    };
-    if !meta.is_dir() {
-        return Err(bad("is not a directory".into()));
-    }
+    use crate::audit::paths::{StateDirProblem, state_directory};
+    // The rule `pam-totp check` reports, written once.
     let owner = crate::system::account::effective_uid();
-    if meta.uid() != owner {
-        return Err(bad(format!("is owned by uid {}, not {owner}", meta.uid())));
+    let mut problems = state_directory(dir, owner);
+    if problems.first() == Some(&StateDirProblem::Missing) {
+        // Concurrent first logins may race to create it: that is fine.
+        match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(bad(format!("does not exist and cannot be created: {e}"))),
+        }
+        problems = state_directory(dir, owner);
     }
-    if meta.mode() & 0o022 != 0 {
-        return Err(bad(format!(
-            "mode {:04o} lets others write; chmod 700",
-            meta.mode() & 0o7777
-        )));
+    match problems.first() {
+        None => Ok(()),
+        Some(problem) => Err(bad(match problem.fix(dir) {
+            Some(fix) => format!("{problem}; run: {fix}"),
+            None => problem.to_string(),
+        })),
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -172,6 +172,37 @@ fn unknown_key_is_named_with_its_line() {
         .assert_one_problem(&[&expected, "refuses every login"]);
 }
 
+/// Issue 11 point 8: every bad key and value in one run, in line order.
+#[test]
+fn every_configuration_problem_is_reported_in_line_order() {
+    if skip_unless_root("the check needs root") {
+        return;
+    }
+    let setup = Setup::new();
+    setup.config(&format!(
+        "state_dir = \"{}\"\nwindw = 2\nmax_failures = 0\nunenrolled = \"maybe\"\nprompt = \"Code: \"\nexempt_networks = [\"300.0.0.1\"]\n",
+        setup.state().display()
+    ));
+    let run = setup.check();
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let problems = run.problems();
+    let config = setup.path("config.toml").display().to_string();
+    let expected = [
+        format!("{config}:2: unknown key \"windw\"; did you mean \"window\"?"),
+        format!("{config}:3: bad value for \"max_failures\""),
+        format!("{config}:4: bad value for \"unenrolled\""),
+        format!("{config}:6: bad value for \"exempt_networks\""),
+    ];
+    assert_eq!(problems.len(), expected.len(), "{}", run.stdout);
+    for (problem, start) in problems.iter().zip(&expected) {
+        assert!(
+            problem.starts_with(&format!("problem: {start}")),
+            "{problem} is not {start}"
+        );
+    }
+    assert!(run.stderr.contains("4 problems found"), "{}", run.stderr);
+}
+
 #[test]
 fn bad_module_argument_is_named_with_its_pam_line() {
     if skip_unless_root(ROOT_NEEDED) {
@@ -242,6 +273,16 @@ fn sufficient_or_skippable_pam_totp() {
         (
             "[success=done new_authtok_reqd=done default=die]",
             vec!["pam-sshd:1", "success=done"],
+        ),
+        // Debian's pam_selinux pattern: a missing pam_totp.so is ignored
+        // and pam_permit then logs everyone in (issue 11 point 4).
+        (
+            "[success=ok ignore=ignore module_unknown=ignore default=die]",
+            vec!["pam-sshd:1", "skipped", "module_unknown"],
+        ),
+        (
+            "[success=ok ignore=ignore open_err=ok symbol_err=ignore default=bad]",
+            vec!["pam-sshd:1", "open_err, symbol_err"],
         ),
     ] {
         let setup = Setup::new();
@@ -481,4 +522,118 @@ fn without_sshd_config_the_output_of_sshd_t_is_checked() {
         from_sshd_t.stdout, from_file.stdout
     );
     assert_eq!(from_sshd_t.problems().len(), from_file.problems().len());
+}
+
+/// Issue 11 point 9: with nothing at /dev/log every log line is lost;
+/// check says so (a warning: the exit status stays 0).
+#[test]
+fn nothing_listening_on_dev_log_is_said() {
+    if skip_unless_root("the check needs root") || !syslog::can_capture() {
+        return;
+    }
+    let setup = Setup::new();
+    let lost = syslog::without_dev_log(|| setup.check());
+    assert_eq!(lost.code, 0, "{}", lost.stdout);
+    assert!(
+        lost.stdout
+            .contains("warning: nothing at /dev/log, so every log line of the module"),
+        "{}",
+        lost.stdout
+    );
+    assert!(
+        lost.stdout.contains("all is well (1 warning above)"),
+        "{}",
+        lost.stdout
+    );
+    let (heard, _) = syslog::capture(|| setup.check());
+    assert!(
+        heard
+            .stdout
+            .contains("ok: /dev/log receives the module's log lines"),
+        "{}",
+        heard.stdout
+    );
+    assert!(!heard.stdout.contains("warning:"), "{}", heard.stdout);
+}
+
+/// Issue 13's check point: `unenrolled = "enroll"` with no first factor
+/// before the module lets a stranger enroll for a user without a secret.
+#[test]
+fn enroll_at_login_without_a_first_factor_is_warned_about() {
+    if skip_unless_root("the check needs root") {
+        return;
+    }
+    let module = module_path().display().to_string();
+    for (stack, methods, warned) in [
+        ("", "keyboard-interactive", true),
+        ("", "publickey,keyboard-interactive", false),
+        ("auth required pam_unix.so\n", "keyboard-interactive", false),
+        ("auth optional pam_unix.so\n", "keyboard-interactive", true),
+    ] {
+        let setup = Setup::new();
+        setup.config(&format!(
+            "unenrolled = \"enroll\"\nstate_dir = \"{}\"\n",
+            setup.state().display()
+        ));
+        setup.pam(&format!(
+            "{stack}auth required {module}\nauth required pam_permit.so\n"
+        ));
+        setup.sshd(&format!(
+            "UsePAM yes\nKbdInteractiveAuthentication yes\nAuthenticationMethods {methods}\n"
+        ));
+        let run = setup.check();
+        let warning = run
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("warning: unenrolled = \"enroll\" but a login can reach"));
+        assert_eq!(warning, warned, "{stack} / {methods}:\n{}", run.stdout);
+    }
+}
+
+/// Issue 11 point 6: under "deny" with no one enrolled, every login is
+/// refused: check warns, and stops warning once someone is enrolled.
+#[test]
+fn deny_with_no_one_enrolled_is_warned_about() {
+    if skip_unless_root("the check needs root") {
+        return;
+    }
+    let setup = Setup::new();
+    let store = setup.path("secrets");
+    std::fs::create_dir(&store).unwrap();
+    set_mode(&store, 0o755);
+    setup.config(&format!(
+        "unenrolled = \"deny\"\nstate_dir = \"{}\"\nsecret_path = \"{}/%u.toml\"\n",
+        setup.state().display(),
+        store.display()
+    ));
+    let run = setup.check();
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("warning: unenrolled = \"deny\" and the store knows of no enrolled user"),
+        "{}",
+        run.stdout
+    );
+    let enrolled = Command::new(cli_path())
+        .arg("--config")
+        .arg(setup.path("config.toml"))
+        .args([
+            "enroll",
+            "--user",
+            &current_user(),
+            "--no-confirm",
+            "--qr",
+            "none",
+        ])
+        .output()
+        .unwrap();
+    assert!(enrolled.status.success());
+    let run = setup.check();
+    assert!(!run.stdout.contains("no enrolled user"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("ok: 1 enrolled user known to the store"),
+        "{}",
+        run.stdout
+    );
 }

@@ -239,8 +239,9 @@ fn uri_follows_key_uri_format_and_round_trips_through_the_drawn_qr_code() {
         assert!(line.ends_with("\x1b[0m"), "{line:?}");
     }
     let modules = modules_from_half_blocks(&qr_lines);
-    // A light quiet zone of at least four modules around the code.
-    for row in modules.iter().take(4) {
+    // A light quiet zone around the code: four modules at the sides, at
+    // least two above and below (narrowed to fit an 80x24 terminal).
+    for row in modules.iter().take(2).chain(modules.iter().rev().take(2)) {
         assert!(row.iter().all(|dark| !dark));
     }
     for row in &modules {
@@ -759,13 +760,14 @@ fn imported_google_authenticator_file_logs_in_and_its_scratch_codes_work_once() 
     );
 
     let state = tempfile::tempdir().unwrap();
+    // The module's rule: the state directory is 0700 (tempdir makes 0755).
+    set_mode(state.path(), 0o700);
     let service = Service::with_args(&format!("state_dir={}", state.path().display()));
+    let (outcome, logs) =
+        syslog::capture(|| service.authenticate(&user.name, answer(&oathtool_code(&secret, 0))));
     assert_eq!(
-        service
-            .authenticate(&user.name, answer(&oathtool_code(&secret, 0)))
-            .code,
-        PAM_SUCCESS,
-        "the imported secret does not log in"
+        outcome.code, PAM_SUCCESS,
+        "the imported secret does not log in: {logs:?}"
     );
     assert_eq!(
         service.authenticate(&user.name, answer(&scratch[0])).code,
@@ -809,6 +811,7 @@ fn imported_google_authenticator_file_logs_in_and_its_scratch_codes_work_once() 
         "a used scratch code works again after a re-import"
     );
     let fresh_state = tempfile::tempdir().unwrap();
+    set_mode(fresh_state.path(), 0o700);
     let service = Service::with_args(&format!("state_dir={}", fresh_state.path().display()));
     assert_eq!(
         service.authenticate(&user.name, answer(&scratch[2])).code,
@@ -917,4 +920,115 @@ fn users_are_told_at_once_when_the_administrator_keeps_the_secrets() {
         "showed a QR code it could not save"
     );
     assert!(!store.path().join("pt3-carol.toml").exists());
+}
+
+/// Issue 11 points 6 and 11: `list` shows who is enrolled, with kind,
+/// last login and lockout; counts read "1 failed attempt".
+#[test]
+fn list_shows_enrolled_users_and_counts_are_singular_at_one() {
+    if !is_root() {
+        eprintln!("skipped: list is for root");
+        return;
+    }
+    let setup = Setup::new();
+    let user = current_user();
+    let empty = setup.cli(&["list"]);
+    assert!(empty.status.success(), "{}", text(&empty.stderr));
+    assert!(text(&empty.stdout).contains("No enrolled user is known"));
+    let enrolled = setup.cli(&[
+        "enroll",
+        "--user",
+        &user,
+        "--no-confirm",
+        "--qr",
+        "none",
+        "--json",
+    ]);
+    assert!(enrolled.status.success(), "{}", text(&enrolled.stderr));
+    let secret = json_of(&enrolled)["secret"].as_str().unwrap().to_string();
+    // One wrong code through the module.
+    let right = oathtool_code(&secret, 0);
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    assert_eq!(
+        setup.service().authenticate(&user, answer(wrong)).code,
+        PAM_AUTH_ERR
+    );
+    let status = text(&setup.cli(&["status", "--user", &user]).stdout);
+    assert!(
+        status.contains("Lockout:         none (1 failed attempt since the last login)"),
+        "{status}"
+    );
+    let listed = setup.cli(&["list"]);
+    let table = text(&listed.stdout);
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    let row = table
+        .lines()
+        .find(|l| l.starts_with(&user))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(row.contains("TOTP"), "{row}");
+    assert!(row.contains("never"), "{row}");
+    assert!(row.ends_with("none (1 failed attempt)"), "{row}");
+    let json = json_of(&setup.cli(&["list", "--json"]));
+    assert_eq!(json[0]["user"], user.as_str());
+    assert_eq!(json[0]["kind"], "TOTP");
+    assert_eq!(json[0]["failures"], 1);
+    let unlocked = text(&setup.cli(&["unlock", "--user", &user]).stdout);
+    assert!(unlocked.contains("cleared 1 failed attempt."), "{unlocked}");
+}
+
+/// Issue 11 point 11: in an 80x24 terminal the whole QR code is still on
+/// screen when the prompt for the code is shown (it comes last, fitted).
+#[test]
+fn the_whole_qr_code_is_on_an_80x24_screen_at_the_prompt() {
+    let setup = Setup::new();
+    let mut child = Command::new(cli_path())
+        .arg("--config")
+        .arg(setup.config())
+        .args(["enroll"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"x\nx\nx\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = text(&output.stdout);
+    let lines: Vec<&str> = stdout.split('\n').collect();
+    let first_qr = lines
+        .iter()
+        .position(|line| line.starts_with("\x1b[30;47"))
+        .unwrap_or_else(|| panic!("no QR code in:\n{stdout}"));
+    let prompt = lines
+        .iter()
+        .position(|line| line.starts_with("Type the 6-digit code"))
+        .unwrap();
+    assert!(
+        prompt > first_qr,
+        "the QR code comes after the prompt:\n{stdout}"
+    );
+    // Screen lines from the top of the code to the prompt, long lines wrapped.
+    let screen: usize = lines[first_qr..=prompt]
+        .iter()
+        .map(|line| strip_colours(line).chars().count().div_ceil(80).max(1))
+        .sum();
+    assert!(
+        screen <= 24,
+        "{screen} lines from the code's top to the prompt:\n{stdout}"
+    );
+    let qr: Vec<&str> = lines[first_qr..prompt]
+        .iter()
+        .copied()
+        .filter(|line| line.starts_with("\x1b[30;47"))
+        .collect();
+    let uri = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("URI:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(decode_qr(&modules_from_half_blocks(&qr)), uri);
 }

@@ -31,7 +31,7 @@ fn secret_in_home_is_read_as_the_user() {
     // read it, the user cannot, so the module must not.
     std::os::unix::fs::chown(
         user.home.join(".config"),
-        Some(unsafe { libc::getuid() }),
+        Some(pam_totp::system::account::real_uid()),
         None,
     )
     .unwrap();

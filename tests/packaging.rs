@@ -314,6 +314,14 @@ fn debian_package_installs_logs_in_and_purges_cleanly() {
     }
     assert_eq!(entry("/usr/bin/pam-totp").1, "-rwxr-xr-x");
     assert_eq!(entry(&module).1, "-rw-r--r--");
+    for name in std::fs::read_dir(repo().join("sshd_config.d")).unwrap() {
+        let name = name.unwrap().file_name();
+        let (_, mode, _) = entry(&format!(
+            "/usr/share/doc/pam-totp/examples/sshd_config.d/{}",
+            name.to_string_lossy()
+        ));
+        assert_eq!(mode, "-rw-r--r--");
+    }
     assert_eq!(
         entry("/var/lib/pam-totp"),
         (
@@ -477,6 +485,10 @@ fn debian_package_installs_logs_in_and_purges_cleanly() {
     guard.extra.push(other_copy.clone());
     let remove = dpkg(&["-r", "pam-totp"]);
     assert!(remove.status.success(), "{}", text(&remove.stderr));
+    // Issue 11 point 10: no "directory '/var/lib/pam-totp' not empty so
+    // not removed" (the state stays until purge, by design).
+    let said = format!("{}{}", text(&remove.stdout), text(&remove.stderr));
+    assert!(!said.contains("not empty"), "dpkg -r warned: {said}");
     assert!(
         text(&remove.stderr).contains("/etc/pam.d/pt6-still-used"),
         "no warning about the PAM file still using the module: {}",
@@ -503,6 +515,16 @@ fn debian_package_installs_logs_in_and_purges_cleanly() {
     // Purge: nothing of the package is left, only what others made.
     let purge = dpkg(&["--purge", "pam-totp"]);
     assert!(purge.status.success(), "{}", text(&purge.stderr));
+    // Nor at purge about the state directory. dpkg still says "not empty" about
+    // /etc/pam-totp when an administrator's files are in it (true: they
+    // stay) and, on merged-/usr Debian 12, about the PAM module directory.
+    let said = format!("{}{}", text(&purge.stdout), text(&purge.stderr));
+    assert!(
+        !said
+            .lines()
+            .any(|l| l.contains("not empty") && l.contains("/var/lib/pam-totp")),
+        "dpkg --purge warned: {said}"
+    );
     assert!(!config_files_left(), "dpkg still knows pam-totp");
     for (path, mode, _) in &entries {
         let path = Path::new(path.trim_end_matches('/'));
@@ -577,6 +599,14 @@ fn make_demo_unattended_logs_in_refuses_the_replay_and_cleans_up() {
         stdout[login..replay].contains("Permission denied"),
         "{stdout}"
     );
+    // Issue 11 point 9: the module's own lines, not only sshd's.
+    let logged = &stdout[stdout.find("What sshd logged").expect("no log shown")..];
+    for line in [
+        "pam_totp(pt6-demo-sshd:auth): accepted verification code",
+        "pam_totp(pt6-demo-sshd:auth): refused: ",
+    ] {
+        assert!(logged.contains(line), "{line:?} not in:\n{logged}");
+    }
     assert!(
         stdout.contains("otpauth://totp/"),
         "enroll output not shown"

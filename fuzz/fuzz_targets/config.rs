@@ -11,9 +11,17 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     // The whole input as a file...
-    match Config::parse(text, Path::new("/etc/pam-totp/config.toml")) {
+    let path = Path::new("/etc/pam-totp/config.toml");
+    let first = Config::parse(text, path);
+    match &first {
         Ok(config) => assert!(config.lockout <= config.lockout_max),
         Err(error) => assert!(!error.to_string().is_empty()),
+    }
+    // ...where `check`'s list of every problem starts with the module's one.
+    match (first, Config::parse_all(text, path)) {
+        (Ok(one), Ok(all)) => assert_eq!(one, all),
+        (Err(one), Err(all)) => assert_eq!(all.first(), Some(&one)),
+        (one, all) => panic!("parse and parse_all disagree: {one:?} / {all:?}"),
     }
     // ...and as module arguments (never reading a file: drop config=).
     let args: Vec<&str> = text

@@ -15,13 +15,6 @@ pub const MAX_FILE_SIZE: u64 = 1024 * 1024;
 
 /// `text` with control characters escaped, for messages that quote a file.
 pub(crate) fn printable(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
+    // The one escaping rule (C0, DEL, C1, bidi and format controls).
+    crate::text::escape_controls(text).into_owned()
 }

@@ -460,7 +460,7 @@ mod tests {
         assert_eq!(file.tokens.len(), 1);
         assert_eq!(file.tokens[0].user, "judy");
         let shown = file.skipped[10].to_string();
-        assert_eq!(shown, "line 12 (mallory\\u{1b}[2J): it has no secret field");
+        assert_eq!(shown, "line 12 (mallory\\x1b[2J): it has no secret field");
         assert!(
             file.skipped[0]
                 .to_string()

@@ -117,6 +117,8 @@ impl Session for PamSession<'_> {
         let token = Zeroizing::new(token.to_vec());
         let c_token = CString::new(token.as_slice()).map_err(|_| PamResultCode::PAM_BUF_ERR)?;
         // libpam copies the string, so our copy can be zeroed afterwards.
+        // SAFETY: the handle is the live one libpam gave this call, and
+        // c_token is a NUL-terminated string that outlives the call.
         let rc = unsafe {
             pam_set_item(
                 &raw mut *self.handle,
@@ -141,10 +143,15 @@ impl Session for PamSession<'_> {
                 LogLevel::Info => libc::LOG_INFO,
                 LogLevel::Debug => libc::LOG_DEBUG,
             };
-        // Never hand user-influenced text to a format string: always "%s".
-        let Ok(text) = CString::new(message.replace('\0', "\\0")) else {
+        // Every log line, here and only here, with its control characters
+        // made visible: a newline from a file cannot forge another line.
+        // NUL is among them, so the CString cannot fail.
+        let Ok(text) = CString::new(crate::text::escape_controls(message).as_bytes()) else {
             return;
         };
+        // SAFETY: the handle is the live one libpam gave this call; the
+        // format is the literal "%s" with exactly one NUL-terminated string
+        // argument, so no user text is ever read as a format.
         unsafe {
             pam_syslog(
                 &raw const *self.handle,

@@ -968,7 +968,7 @@ mod tests {
 
     #[test]
     fn load_checks_the_file() {
-        if unsafe { libc::geteuid() } != 0 {
+        if crate::system::account::effective_uid() != 0 {
             return;
         }
         let dir = tempfile::tempdir().unwrap();

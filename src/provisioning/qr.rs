@@ -37,6 +37,8 @@ pub enum Drawing {
 /// A QR code as rows of modules, `true` for dark, quiet zone included.
 pub struct Matrix {
     rows: Vec<Vec<bool>>,
+    /// Light modules above and below the code.
+    vertical_zone: usize,
 }
 
 impl Matrix {
@@ -55,7 +57,24 @@ impl Matrix {
             rows.push(row);
         }
         rows.extend(std::iter::repeat_n(vec![false; full], QUIET_ZONE));
-        Ok(Matrix { rows })
+        Ok(Matrix {
+            rows,
+            vertical_zone: QUIET_ZONE,
+        })
+    }
+
+    /// Make the drawing in half blocks (two rows a line) at most `lines`
+    /// high, if it can be done by narrowing the light margin above and
+    /// below to no less than two modules (the sides keep four): so that in
+    /// an 80x24 terminal the whole code is on screen at the prompt below it.
+    pub fn fit_lines(&mut self, lines: usize) {
+        const MIN_ZONE: usize = 2;
+        while self.vertical_zone > MIN_ZONE && self.rows.len().div_ceil(2) > lines {
+            // One light row off the top and one off the bottom.
+            self.rows.remove(0);
+            self.rows.pop();
+            self.vertical_zone -= 1;
+        }
     }
 
     /// The modules, row by row, quiet zone included.
@@ -207,6 +226,24 @@ mod tests {
         assert!(rows.last().unwrap().iter().all(|dark| !dark));
         rows.pop();
         rows
+    }
+
+    #[test]
+    fn fitting_trims_only_light_rows_above_and_below() {
+        let uri = "otpauth://totp/vm:root%40vm?secret=TMOT6JQMC6DDG46FO6CDUFBWJYIUJQRS&issuer=vm&algorithm=SHA1&digits=6&period=30";
+        let mut matrix = Matrix::encode(uri).unwrap();
+        let before = matrix.rows().len();
+        assert_eq!(before.div_ceil(2), 25);
+        matrix.fit_lines(23);
+        let rows = matrix.rows();
+        assert_eq!(rows.len(), before - 4);
+        assert!(rows.len().div_ceil(2) <= 23);
+        for row in rows.iter().take(2).chain(rows.iter().rev().take(2)) {
+            assert!(row.iter().all(|dark| !dark));
+        }
+        // Never below two light modules.
+        matrix.fit_lines(1);
+        assert_eq!(matrix.rows().len(), before - 4);
     }
 
     #[test]

@@ -71,6 +71,8 @@ fn passwd_lookup(
     ) -> libc::c_int,
 ) -> Result<Account, LookupError> {
     with_nss_buffer(|buffer| {
+        // SAFETY: libc::passwd is plain data (integers and pointers), for
+        // which all zero bytes are a valid value.
         let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
         let mut result: *mut libc::passwd = std::ptr::null_mut();
         let rc = lookup(&mut entry, buffer, &mut result);
@@ -98,6 +100,9 @@ fn passwd_lookup(
 /// Look up a user by name.
 pub fn lookup_user(name: &str) -> Result<Account, LookupError> {
     let c_name = CString::new(name).map_err(|_| LookupError::NotFound)?;
+    // SAFETY: c_name is a NUL-terminated string that outlives the call;
+    // entry, buffer (with its true length) and result are valid and
+    // writable for getpwnam_r, which writes only within them.
     passwd_lookup(|entry, buffer, result| unsafe {
         libc::getpwnam_r(
             c_name.as_ptr(),
@@ -111,6 +116,8 @@ pub fn lookup_user(name: &str) -> Result<Account, LookupError> {
 
 /// Look up a user by uid.
 pub fn lookup_uid(uid: u32) -> Result<Account, LookupError> {
+    // SAFETY: entry, buffer (with its true length) and result are valid
+    // and writable for getpwuid_r, which writes only within them.
     passwd_lookup(|entry, buffer, result| unsafe {
         libc::getpwuid_r(uid, entry, buffer.as_mut_ptr(), buffer.len(), result)
     })
@@ -123,6 +130,9 @@ pub fn group_names(account: &Account) -> Result<Vec<String>, LookupError> {
     let mut gids: Vec<libc::gid_t> = vec![0; 64];
     loop {
         let capacity = count;
+        // SAFETY: c_name is NUL-terminated; gids holds `count` elements
+        // (capacity == count here), and getgrouplist writes at most that
+        // many and stores the number it needs in count.
         let rc = unsafe {
             libc::getgrouplist(c_name.as_ptr(), account.gid, gids.as_mut_ptr(), &mut count)
         };
@@ -146,8 +156,11 @@ pub fn group_names(account: &Account) -> Result<Vec<String>, LookupError> {
 
 fn group_name(gid: u32) -> Result<Option<String>, LookupError> {
     with_nss_buffer(|buffer| {
+        // SAFETY: libc::group is plain data, valid when all zero.
         let mut entry: libc::group = unsafe { std::mem::zeroed() };
         let mut result: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: entry, buffer (with its true length) and result are valid
+        // and writable; getgrgid_r writes only within them.
         let rc = unsafe {
             libc::getgrgid_r(
                 gid,
@@ -168,11 +181,13 @@ fn group_name(gid: u32) -> Result<Option<String>, LookupError> {
 
 /// The effective user id of this process.
 pub fn effective_uid() -> u32 {
+    // SAFETY: geteuid takes no arguments and cannot fail.
     unsafe { libc::geteuid() }
 }
 
 /// The real user id of this process (who ran the command).
 pub fn real_uid() -> u32 {
+    // SAFETY: getuid takes no arguments and cannot fail.
     unsafe { libc::getuid() }
 }
 

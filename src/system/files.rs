@@ -189,41 +189,19 @@ fn crash_point(name: &str) {
 fn crash_point(_name: &str) {}
 
 /// Refuse to let this (root) process write or remove at `path` unless
-/// every directory on the way is owned by root or by us and not writable
-/// by group or others (sticky directories such as /tmp excepted):
-/// otherwise whoever can write one of them could swap in a symbolic link
-/// and redirect the write or removal anywhere. Symbolic links on the way
-/// are followed (their targets are what gets checked); directories that do
-/// not exist yet are created by us.
+/// the secret store rule holds for its directory
+/// ([`crate::audit::paths::secret_store`]: every directory on the way
+/// owned by root or by us, the store's own not writable by anyone else,
+/// those above it only if sticky, like /tmp): otherwise whoever can write
+/// one of them could swap in a symbolic link and redirect the write or
+/// removal anywhere.
 pub fn check_trusted_directories(path: &Path) -> io::Result<()> {
-    let euid = unsafe { libc::geteuid() };
-    // The deepest directory that exists, with links resolved.
-    let mut existing = path.parent();
-    while let Some(dir) = existing {
-        if dir.as_os_str().is_empty() || dir.exists() {
-            break;
-        }
-        existing = dir.parent();
-    }
-    let Some(existing) = existing.filter(|dir| !dir.as_os_str().is_empty()) else {
+    let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) else {
         return Ok(());
     };
-    let real = std::fs::canonicalize(existing)?;
-    for dir in real.ancestors() {
-        let meta = std::fs::metadata(dir)?;
-        let trusted_owner = meta.uid() == 0 || meta.uid() == euid;
-        let sticky = meta.mode() & 0o1000 != 0;
-        let shared = meta.mode() & 0o022 != 0;
-        if !trusted_owner || (shared && !sticky) {
-            return Err(io::Error::other(format!(
-                "{} is owned by uid {} with mode {:04o}: only root may be able to change the directories above a secret store",
-                dir.display(),
-                meta.uid(),
-                meta.mode() & 0o7777
-            )));
-        }
-    }
-    Ok(())
+    let euid = crate::system::account::effective_uid();
+    crate::audit::paths::secret_store(dir, euid)
+        .map_err(|problem| io::Error::other(problem.to_string()))
 }
 
 /// An exclusive advisory lock (flock) on a lock file, released on drop.
@@ -294,7 +272,7 @@ mod tests {
     use std::os::unix::fs::symlink;
 
     fn me() -> u32 {
-        unsafe { libc::geteuid() }
+        crate::system::account::effective_uid()
     }
 
     fn rules(owners: &[u32]) -> FileRules<'_> {
@@ -383,8 +361,9 @@ mod tests {
         check_trusted_directories(&store.join("new/dir/alice.toml")).unwrap();
         std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o777)).unwrap();
         assert!(check_trusted_directories(&secret).is_err());
+        // The store's own directory may not be shared even if sticky.
         std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o1777)).unwrap();
-        check_trusted_directories(&secret).unwrap();
+        assert!(check_trusted_directories(&secret).is_err());
         // A link on the way is followed: its target is what counts.
         std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o755)).unwrap();
         let link = dir.path().join("link");

@@ -31,7 +31,7 @@ impl FsIdentity {
     /// Switch to `account`'s identity. A no-op when not running as root
     /// (an unprivileged process can only read what it may read anyway).
     pub fn switch_to(account: &Account) -> io::Result<FsIdentity> {
-        let euid = unsafe { libc::geteuid() };
+        let euid = crate::system::account::effective_uid();
         if euid != 0 || account.uid == 0 {
             return Ok(FsIdentity {
                 previous: None,
@@ -49,7 +49,10 @@ impl FsIdentity {
             }),
             _same_thread: PhantomData,
         };
+        // SAFETY: setfsgid and setfsuid take plain ids and change only
+        // this thread's file-system identity; the guard restores it.
         let fsgid = unsafe { libc::setfsgid(account.gid) } as u32;
+        // SAFETY: as above.
         let fsuid = unsafe { libc::setfsuid(account.uid) } as u32;
         if let Some(previous) = guard.previous.as_mut() {
             previous.fsgid = fsgid;
@@ -67,6 +70,7 @@ impl Drop for FsIdentity {
         let Some(previous) = self.previous.take() else {
             return;
         };
+        // SAFETY: plain ids, this thread only: back to what was in force.
         unsafe {
             libc::setfsuid(previous.fsuid);
             libc::setfsgid(previous.fsgid);
@@ -85,19 +89,23 @@ impl Drop for FsIdentity {
 /// setfsuid returns the value in force; asking for an invalid id (-1)
 /// changes nothing, so this reads it.
 fn current_fsuid() -> u32 {
+    // SAFETY: an invalid id (-1) changes nothing; only the old value is read.
     unsafe { libc::setfsuid(u32::MAX) as u32 }
 }
 
 fn current_fsgid() -> u32 {
+    // SAFETY: as in current_fsuid.
     unsafe { libc::setfsgid(u32::MAX) as u32 }
 }
 
 fn thread_groups() -> io::Result<Vec<libc::gid_t>> {
+    // SAFETY: with a size of 0 getgroups writes nothing and only counts.
     let count = unsafe { libc::getgroups(0, std::ptr::null_mut()) };
     let Ok(size) = usize::try_from(count) else {
         return Err(io::Error::last_os_error());
     };
     let mut groups: Vec<libc::gid_t> = vec![0; size];
+    // SAFETY: `groups` holds `count` elements, the most getgroups writes.
     let got = unsafe { libc::getgroups(count, groups.as_mut_ptr()) };
     let Ok(got) = usize::try_from(got) else {
         return Err(io::Error::last_os_error());
@@ -113,6 +121,8 @@ fn set_thread_groups(groups: &[libc::gid_t]) -> io::Result<()> {
     let call = libc::SYS_setgroups32;
     #[cfg(not(any(target_arch = "x86", target_arch = "arm")))]
     let call = libc::SYS_setgroups;
+    // SAFETY: the raw setgroups call reads `groups.len()` ids from a live
+    // slice; it changes only this thread's supplementary groups.
     let rc = unsafe { libc::syscall(call, groups.len(), groups.as_ptr()) };
     if rc == 0 {
         Ok(())
@@ -127,7 +137,7 @@ mod tests {
 
     #[test]
     fn switching_changes_only_this_thread_and_is_undone() {
-        if unsafe { libc::geteuid() } != 0 {
+        if crate::system::account::effective_uid() != 0 {
             return crate::test_skip::skip("needs root to switch the file-system identity");
         }
         let nobody = Account {

@@ -9,5 +9,5 @@ pub mod files;
 pub mod host;
 pub mod identity;
 pub mod local_time;
-pub mod memchr;
 pub mod random;
+pub mod syslog;

@@ -9,6 +9,8 @@ pub fn fill(buffer: &mut [u8]) -> io::Result<()> {
         let Some(rest) = buffer.get_mut(filled..) else {
             break;
         };
+        // SAFETY: the pointer and length describe `rest`, a live mutable
+        // slice; getrandom writes at most that many bytes into it.
         let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
         if n < 0 {
             let error = io::Error::last_os_error();

@@ -18,6 +18,7 @@ pub mod pg;
 pub mod ports;
 pub mod skip;
 pub mod sshd;
+pub mod syslog;
 pub mod terminal;
 
 pub use skip::skip;
@@ -99,14 +100,19 @@ extern "C" fn conversation(
     responses: *mut *mut PamResponse,
     appdata: *mut c_void,
 ) -> c_int {
+    // SAFETY: appdata is the Mutex<Script> `run` boxed, alive for the whole
+    // transaction; libpam passes it back unchanged.
     let script = unsafe { &*(appdata as *const Mutex<Script>) };
     let mut script = script.lock().unwrap();
     let count = count as usize;
     script.calls.push(count);
+    // SAFETY: calloc of `count` zeroed responses; libpam frees it.
     let replies =
         unsafe { libc::calloc(count, std::mem::size_of::<PamResponse>()) } as *mut PamResponse;
     for i in 0..count {
+        // SAFETY: libpam passes `count` valid message pointers.
         let message = unsafe { &**messages.add(i) };
+        // SAFETY: each message's text is a NUL-terminated string.
         let text = unsafe { CStr::from_ptr(message.msg) }
             .to_string_lossy()
             .into_owned();
@@ -129,23 +135,31 @@ extern "C" fn conversation(
         }
         if is_prompt {
             if script.answers.is_empty() {
+                // SAFETY: replies came from calloc and is not handed out.
                 unsafe { libc::free(replies as *mut c_void) };
                 return script.failure_code;
             }
             match script.answers.remove(0) {
                 Some(answer) => {
                     // The C string ends at the first NUL, as a real client's would.
+                    // SAFETY: a zeroed buffer one byte longer than the answer
+                    // (so NUL-terminated), filled from the answer, stored in
+                    // reply i < count; libpam frees it.
                     let copy = unsafe { libc::calloc(answer.len() + 1, 1) } as *mut u8;
+                    // SAFETY: as above.
                     unsafe { std::ptr::copy_nonoverlapping(answer.as_ptr(), copy, answer.len()) };
+                    // SAFETY: as above.
                     unsafe { (*replies.add(i)).resp = copy as *mut c_char };
                 }
                 None => {
+                    // SAFETY: replies came from calloc and is not handed out.
                     unsafe { libc::free(replies as *mut c_void) };
                     return script.failure_code;
                 }
             }
         }
     }
+    // SAFETY: libpam gives a valid place for the responses pointer.
     unsafe { *responses = replies };
     PAM_SUCCESS
 }
@@ -275,6 +289,8 @@ fn run_script(
     let user = CString::new(user).unwrap();
     let confdir = CString::new(confdir.to_str().unwrap()).unwrap();
     let mut handle: *mut c_void = std::ptr::null_mut();
+    // SAFETY: NUL-terminated strings and a conversation that outlive the
+    // transaction, and a place for the handle.
     let rc = unsafe {
         pam_start_confdir(
             service.as_ptr(),
@@ -287,9 +303,12 @@ fn run_script(
     assert_eq!(rc, PAM_SUCCESS, "pam_start_confdir failed");
     if let Some(host) = rhost {
         let host = CString::new(host).unwrap();
+        // SAFETY: a live handle and a NUL-terminated string libpam copies.
         unsafe { pam_set_item(handle, PAM_RHOST, host.as_ptr() as *const c_void) };
     }
+    // SAFETY: the handle pam_start_confdir returned, ended once here.
     let code = unsafe { pam_authenticate(handle, 0) };
+    // SAFETY: as above.
     unsafe { pam_end(handle, code) };
     let script = script.into_inner().unwrap();
     Outcome {
@@ -452,13 +471,13 @@ pub fn now() -> u64 {
 }
 
 pub fn current_user() -> String {
-    pam_totp::system::account::lookup_uid(unsafe { libc::geteuid() })
+    pam_totp::system::account::lookup_uid(pam_totp::system::account::effective_uid())
         .unwrap()
         .name
 }
 
 pub fn is_root() -> bool {
-    unsafe { libc::geteuid() == 0 }
+    pam_totp::system::account::effective_uid() == 0
 }
 
 /// Not root: the test is recorded as skipped with `reason` (a failure

@@ -451,6 +451,7 @@ impl PgCluster {
         let mut pids = vec![pid];
         pids.extend(PgCluster::children(pid));
         for pid in &pids {
+            // SAFETY: kill takes plain integers; the pids are our own cluster's.
             unsafe { libc::kill(*pid, libc::SIGSTOP) };
         }
         self.frozen = pids;
@@ -459,6 +460,7 @@ impl PgCluster {
     /// Undo [`freeze`](Self::freeze).
     pub fn thaw(&mut self) {
         for pid in self.frozen.drain(..) {
+            // SAFETY: kill takes plain integers; the pids are the ones frozen.
             unsafe { libc::kill(pid, libc::SIGCONT) };
         }
     }
@@ -536,10 +538,13 @@ impl Drop for PgCluster {
             .status();
         if let Some(pid) = pid {
             // Still there (pg_ctl failed or timed out): kill it and its children.
+            // SAFETY: kill takes plain integers (signal 0 only probes).
             if unsafe { libc::kill(pid, 0) } == 0 {
                 for child in PgCluster::children(pid) {
+                    // SAFETY: as above; children of our own postmaster.
                     unsafe { libc::kill(child, libc::SIGKILL) };
                 }
+                // SAFETY: as above.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
         }

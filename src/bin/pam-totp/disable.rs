@@ -28,6 +28,19 @@ pub fn run(config: &Config, args: DisableArgs) -> Result<(), Failure> {
     let mut store = state_access::open(config)?;
     let removed = store.remove(&account).map_err(|e| Failure(e.to_string()))?;
     let name = &account.name;
+    if removed.enrollment.is_some() || removed.state {
+        crate::log_change(
+            &format!(
+                "disabled two-factor authentication ({})",
+                match (&removed.enrollment, removed.state) {
+                    (Some(place), true) => format!("removed {place} and the state"),
+                    (Some(place), false) => format!("removed {place}"),
+                    _ => "removed the state".to_string(),
+                }
+            ),
+            name,
+        );
+    }
     match (&removed.enrollment, removed.state) {
         (None, false) => {
             return Err(Failure(format!(

@@ -163,6 +163,10 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
     if let Some(step_start) = confirmed {
         record_confirming_code(config, &mut *store, &account, step_start);
     }
+    crate::log_change(
+        &format!("enrolled ({}, saved in {place})", new.file.kind_name()),
+        &account.name,
+    );
     let codes = &new.recovery_codes;
 
     if args.json {
@@ -184,24 +188,30 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The smallest common terminal's height: the QR code and the prompt
+/// below it fit in it.
+const SCREEN_LINES: usize = 24;
+
 fn show_secret(out: &mut dyn Write, shown: &Provisioning, qr: QrStyle) -> Result<(), Failure> {
     writeln!(out, "{}", provisioning::ADD_TO_APP)?;
     match qr.drawing() {
         None => writeln!(out, "{}", provisioning::TYPE_OR_OPEN)?,
-        Some(drawing) => {
-            writeln!(out, "{}", provisioning::SCAN_OR_TYPE)?;
-            let matrix = shown.qr_code().map_err(|error| {
-                Failure(format!("cannot draw the QR code ({error}); use --qr none"))
-            })?;
-            writeln!(out)?;
-            write!(out, "{}", matrix.render(drawing))?;
-        }
+        Some(_) => writeln!(out, "scan the QR code below, or type the secret by hand.")?,
     }
     writeln!(out)?;
     for line in shown.details() {
         writeln!(out, "{line}")?;
     }
     writeln!(out)?;
+    // The code last, right above the prompt, and small enough that its top
+    // is still on an 80x24 screen when the prompt is shown.
+    if let Some(drawing) = qr.drawing() {
+        let mut matrix = shown.qr_code().map_err(|error| {
+            Failure(format!("cannot draw the QR code ({error}); use --qr none"))
+        })?;
+        matrix.fit_lines(SCREEN_LINES - 1);
+        write!(out, "{}", matrix.render(drawing))?;
+    }
     out.flush()?;
     Ok(())
 }

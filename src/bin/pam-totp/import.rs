@@ -200,7 +200,8 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<(), Failure> {
     let count = file.recovery.len();
     if count > 0 {
         println!(
-            "Its {count} scratch codes now work as recovery codes, once each (8 digits are weaker than pam-totp's own: `pam-totp recovery-codes` replaces them)."
+            "Its {} now work as recovery codes, once each (8 digits are weaker than pam-totp's own: `pam-totp recovery-codes` replaces them).",
+            crate::plural(count as u64, "scratch code")
         );
     } else {
         println!(
@@ -227,7 +228,8 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<(), Failure> {
     if !imported.ignored.is_empty() {
         println!(
             "Not carried over: {} (pam-totp always refuses reused codes and locks out after max_failures wrong codes).",
-            imported.ignored.join(", ")
+            // Option names from the user's file, shown to root.
+            pam_totp::text::escape_controls(&imported.ignored.join(", "))
         );
     }
     println!(

@@ -6,6 +6,7 @@ mod disable;
 mod enroll;
 mod import;
 mod import_oath;
+mod list;
 mod qr;
 mod recovery_codes;
 mod resync;
@@ -42,9 +43,23 @@ enum Command {
     Unlock(unlock::UnlockArgs),
     Resync(resync::ResyncArgs),
     Import(import::ImportArgs),
+    List(list::ListArgs),
     Check(check::CheckArgs),
     Db(db::DbArgs),
 }
+
+/// Record in the system log what this command changed for `user`, and
+/// who ran it (`SUDO_USER` too, when root got there through sudo).
+pub fn log_change(what: &str, user: &str) {
+    let uid = pam_totp::system::account::real_uid();
+    let by = match std::env::var("SUDO_USER") {
+        Ok(sudo) if uid == 0 => format!("uid {uid} (sudo from {sudo})"),
+        _ => format!("uid {uid}"),
+    };
+    pam_totp::system::syslog::notice(&format!("{what} for user {user} by {by}"));
+}
+
+pub use pam_totp::text::plural;
 
 /// An error for the user: one sentence on stderr, exit status 1.
 pub struct Failure(pub String);
@@ -77,12 +92,14 @@ fn main() -> ExitCode {
         Command::Resync(args) => resync::run(&config, args),
         Command::Import(args) => import::run(&config, args),
         Command::Db(args) => db::run(&config, args),
+        Command::List(args) => list::run(&config, args),
         Command::Check(_) => Ok(()), // run above, before the configuration is loaded
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure(message)) => {
-            eprintln!("pam-totp: {message}");
+            // Errors may quote a file: escaped like every message.
+            eprintln!("pam-totp: {}", pam_totp::text::escape_controls(&message));
             ExitCode::from(1)
         }
     }

@@ -50,6 +50,10 @@ pub fn run(config: &Config, args: RecoveryCodesArgs) -> Result<(), Failure> {
     store
         .save_enrollment(&account, &file, Replacing::RecoveryCodes, repair)
         .map_err(|error| Failure(error.to_string()))?;
+    crate::log_change(
+        &format!("replaced the recovery codes ({count} new)"),
+        &account.name,
+    );
     if args.json {
         let object = serde_json::json!({
             "user": account.name,

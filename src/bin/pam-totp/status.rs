@@ -165,12 +165,14 @@ pub fn run(config: &Config, args: StatusArgs) -> Result<(), Failure> {
             println!("Last login:      {last}");
             match state.lockout_remaining(now) {
                 Some(seconds) => println!(
-                    "Lockout:         locked for {seconds} more seconds after {} failed attempts (`pam-totp unlock --user {}` clears it)",
-                    state.failures, account.name
+                    "Lockout:         locked for {} more after {} (`pam-totp unlock --user {}` clears it)",
+                    crate::plural(seconds, "second"),
+                    crate::plural(u64::from(state.failures), "failed attempt"),
+                    account.name
                 ),
                 None if state.failures > 0 => println!(
-                    "Lockout:         none ({} failed attempts since the last login)",
-                    state.failures
+                    "Lockout:         none ({} since the last login)",
+                    crate::plural(u64::from(state.failures), "failed attempt")
                 ),
                 None => println!("Lockout:         none"),
             }

@@ -45,6 +45,21 @@ pub fn run(config: &Config, args: UnlockArgs) -> Result<(), Failure> {
         .map_err(|e| Failure(e.to_string()))?;
     let corrupt = updated.repaired;
     let (failures, remaining) = before.unwrap_or((0, None));
+    crate::log_change(
+        &match (corrupt, remaining) {
+            (true, _) => "unlock replaced an unreadable state".to_string(),
+            (false, Some(seconds)) => format!(
+                "unlocked (cleared {} and a lockout with {} left)",
+                crate::plural(u64::from(failures), "failed attempt"),
+                crate::plural(seconds, "second")
+            ),
+            (false, None) => format!(
+                "unlock cleared {}, no lockout",
+                crate::plural(u64::from(failures), "failed attempt")
+            ),
+        },
+        name,
+    );
     if corrupt {
         println!(
             "Replaced the unreadable state of {name}; its old recovery codes are marked used: run `pam-totp recovery-codes --user {name}` for new ones."
@@ -53,10 +68,15 @@ pub fn run(config: &Config, args: UnlockArgs) -> Result<(), Failure> {
     }
     match remaining {
         Some(seconds) => println!(
-            "Unlocked {name}: cleared {failures} failed attempts and a lockout that had {seconds} seconds to run."
+            "Unlocked {name}: cleared {} and a lockout that had {} to run.",
+            crate::plural(u64::from(failures), "failed attempt"),
+            crate::plural(seconds, "second")
         ),
         None if failures > 0 => {
-            println!("{name} was not locked out; cleared {failures} failed attempts.")
+            println!(
+                "{name} was not locked out; cleared {}.",
+                crate::plural(u64::from(failures), "failed attempt")
+            )
         }
         None => println!("{name} has no failed attempts and is not locked out."),
     }

@@ -1,0 +1,108 @@
+//! What the module sends to syslog, caught for a test.
+//!
+//! `pam_syslog` writes to `/dev/log`, which nothing listens on in CI (and a
+//! test must not read the machine's real log). [`capture`] runs a closure
+//! on a thread with its own mount namespace whose `/dev` holds a few device
+//! nodes and a datagram socket the test listens on, so everything glibc's
+//! syslog sends from that thread is caught, and nothing else on the machine
+//! sees a `/dev/log` appear.
+#![allow(dead_code)]
+
+use std::ffi::CString;
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+
+fn mount(source: &Path, target: &Path, fstype: Option<&str>, flags: libc::c_ulong) {
+    let source = CString::new(source.to_str().unwrap()).unwrap();
+    let target_c = CString::new(target.to_str().unwrap()).unwrap();
+    let fstype = fstype.map(|t| CString::new(t).unwrap());
+    // SAFETY: NUL-terminated strings (or null) that outlive the call.
+    let rc = unsafe {
+        libc::mount(
+            source.as_ptr(),
+            target_c.as_ptr(),
+            fstype.as_ref().map_or(std::ptr::null(), |t| t.as_ptr()),
+            flags,
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(
+        rc,
+        0,
+        "mount {} on {}: {}",
+        source.to_string_lossy(),
+        target.display(),
+        std::io::Error::last_os_error()
+    );
+}
+
+/// Whether this process may make mount namespaces (root, not in a locked
+/// down container).
+pub fn can_capture() -> bool {
+    if pam_totp::system::account::effective_uid() != 0 {
+        return false;
+    }
+    std::process::Command::new("unshare")
+        .args(["--mount", "true"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Run `f` where `/dev/log` is a socket of ours; returns what it returned
+/// and every syslog datagram sent meanwhile, as text.
+pub fn capture<T: Send>(f: impl FnOnce() -> T + Send) -> (T, Vec<String>) {
+    private_dev(true, f)
+}
+
+/// Run `f` (and the processes it starts) where nothing is at `/dev/log`,
+/// as on a machine without journald or rsyslog.
+pub fn without_dev_log<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    private_dev(false, f).0
+}
+
+fn private_dev<T: Send>(listen: bool, f: impl FnOnce() -> T + Send) -> (T, Vec<String>) {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(move || {
+                // This thread alone gets the new namespace (CLONE_NEWNS
+                // implies CLONE_FS, which a thread may unshare).
+                // SAFETY: unshare takes flags only.
+                let unshared = unsafe { libc::unshare(libc::CLONE_NEWNS) };
+                assert_eq!(unshared, 0, "unshare: {}", std::io::Error::last_os_error());
+                mount(
+                    Path::new("none"),
+                    Path::new("/"),
+                    None,
+                    libc::MS_REC | libc::MS_PRIVATE,
+                );
+                let dir = tempfile::tempdir().unwrap();
+                let dev = dir.path().join("dev");
+                std::fs::create_dir(&dev).unwrap();
+                for node in ["null", "zero", "full", "random", "urandom"] {
+                    let target = dev.join(node);
+                    std::fs::write(&target, "").unwrap();
+                    mount(&Path::new("/dev").join(node), &target, None, libc::MS_BIND);
+                }
+                let socket = listen.then(|| UnixDatagram::bind(dev.join("log")).unwrap());
+                mount(&dev, Path::new("/dev"), None, libc::MS_BIND | libc::MS_REC);
+                // glibc keeps one syslog connection per process: drop it,
+                // so the next line connects to this namespace's /dev/log.
+                // SAFETY: closelog takes nothing; syslog reopens on use.
+                unsafe { libc::closelog() };
+                let result = f();
+                // SAFETY: as above.
+                unsafe { libc::closelog() };
+                let mut lines = Vec::new();
+                if let Some(socket) = socket {
+                    socket.set_nonblocking(true).unwrap();
+                    let mut buffer = vec![0u8; 65536];
+                    while let Ok(n) = socket.recv(&mut buffer) {
+                        lines.push(String::from_utf8_lossy(&buffer[..n]).into_owned());
+                    }
+                }
+                (result, lines)
+            })
+            .join()
+            .unwrap()
+    })
+}
