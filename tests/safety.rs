@@ -22,7 +22,11 @@ fn seconds_in(message: &str) -> u64 {
     let rest = message
         .strip_prefix("Too many failed attempts. Try again in ")
         .unwrap();
-    rest.strip_suffix(" seconds.").unwrap().parse().unwrap()
+    rest.strip_suffix(" seconds.")
+        .or_else(|| rest.strip_suffix(" second."))
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 #[test]
