@@ -618,3 +618,124 @@ fn a_user_who_is_not_root_is_told_where_enrollments_are_and_nothing_is_written()
         before
     );
 }
+
+fn hotp_code(hex: &str, counter: u64) -> String {
+    let out = std::process::Command::new("oathtool")
+        .args(["--hotp", "-c", &counter.to_string(), hex])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    text(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn an_hotp_counter_is_accepted_once_across_hosts_by_the_same_conditional_update() {
+    let fleet = Fleet::start();
+    let user = current_user();
+    let hex = "3132333435363738393031323334353637383930";
+    let enroll = fleet.cli(&[
+        "enroll",
+        "--user",
+        &user,
+        "--hotp",
+        "--secret-hex",
+        hex,
+        "--no-confirm",
+        "--json",
+        "--force",
+    ]);
+    assert!(enroll.status.success(), "{}", text(&enroll.stderr));
+    let hosts = std::sync::Arc::new([
+        fleet.pam_host("hotp-a", "max_failures=1000"),
+        fleet.pam_host("hotp-b", "max_failures=1000"),
+    ]);
+    // 50 concurrent logins over two hosts with the code for counter 2.
+    let code = hotp_code(hex, 2);
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(50));
+    let threads: Vec<_> = (0..50)
+        .map(|i| {
+            let (barrier, hosts, user, code) =
+                (barrier.clone(), hosts.clone(), user.clone(), code.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                hosts[i % 2].authenticate(&user, answer(&code)).code
+            })
+        })
+        .collect();
+    let codes: Vec<i32> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(
+        codes.iter().filter(|c| **c == PAM_SUCCESS).count(),
+        1,
+        "{codes:?}"
+    );
+    assert!(
+        codes
+            .iter()
+            .all(|c| *c == PAM_SUCCESS || *c == PAM_AUTH_ERR),
+        "{codes:?}"
+    );
+    let last = fleet.db.psql(&format!(
+        "SELECT last_counter FROM pam_totp_state WHERE user_name = '{user}'"
+    ));
+    assert_eq!(last.trim(), "2");
+    // Earlier counters never work again, on either host; the next one does.
+    for counter in 0..=2 {
+        let outcome = hosts[1].authenticate(&user, answer(&hotp_code(hex, counter)));
+        assert_eq!(outcome.code, PAM_AUTH_ERR, "counter {counter}");
+    }
+    assert_eq!(
+        hosts[0]
+            .authenticate(&user, answer(&hotp_code(hex, 3)))
+            .code,
+        PAM_SUCCESS
+    );
+}
+
+#[test]
+fn enrolled_at_a_login_on_one_host_asked_for_a_code_on_another() {
+    let fleet = Fleet::start();
+    let user = current_user();
+    let a = fleet.pam_host("enroll-a", "unenrolled=enroll");
+    let b = fleet.pam_host("enroll-b", "unenrolled=enroll");
+    let shown_secret = |shown: &[(String, String)]| {
+        shown
+            .iter()
+            .flat_map(|(_, text)| text.lines())
+            .find_map(|line| line.strip_prefix("Secret:  "))
+            .map(|grouped| grouped.replace(' ', ""))
+    };
+    let outcome = a.authenticate_responding(
+        &user,
+        Box::new(move |shown, prompt| {
+            if prompt.contains("code the app shows now") {
+                let secret = shown_secret(shown).expect("the secret is shown");
+                Some(oathtool_code(&secret, 0).into_bytes())
+            } else {
+                Some(Vec::new())
+            }
+        }),
+    );
+    assert_eq!(outcome.code, PAM_SUCCESS, "{:?}", outcome.shown);
+    let secret = outcome
+        .shown
+        .iter()
+        .flat_map(|(_, text)| text.lines())
+        .find_map(|line| line.strip_prefix("Secret:  "))
+        .map(|grouped| grouped.replace(' ', ""))
+        .unwrap();
+    let rows = fleet.db.psql(&format!(
+        "SELECT count(*) FROM pam_totp_enrollment WHERE user_name = '{user}'"
+    ));
+    assert_eq!(rows.trim(), "1", "the enrollment is a database row");
+    // On B: asked for a code, not enrolled again; the confirming code is used.
+    let replay = b.authenticate(&user, answer(&oathtool_code(&secret, 0)));
+    assert_eq!(replay.code, PAM_AUTH_ERR, "{:?}", replay.shown);
+    assert!(
+        replay.shown.iter().all(|(_, t)| !t.contains("otpauth://")),
+        "enrolled again on B: {:?}",
+        replay.shown
+    );
+    assert_eq!(replay.prompts().len(), 1);
+    let next = b.authenticate(&user, answer(&oathtool_code(&secret, 1)));
+    assert_eq!(next.code, PAM_SUCCESS, "{:?}", next.shown);
+}

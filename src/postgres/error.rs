@@ -118,7 +118,7 @@ impl std::fmt::Display for DbError {
                 message,
             } => write!(
                 f,
-                "database {host} refused the session: {message} (SQLSTATE {code}); check dbname in database_file and the server"
+                "database {host} refused the session: {message} (SQLSTATE {code}); check dbname in database_file, and the server's max_connections and state"
             ),
             DbError::AllHostsFailed(errors) => {
                 write!(f, "no database host could be used: ")?;

@@ -4,8 +4,10 @@
 //! one conditional statement on the row's `version` (compare-and-set):
 //! of any number of concurrent logins on any hosts, exactly one writes
 //! each version, and the others run the pure decision again on what it
-//! wrote. No lock is held between statements, and the clock is the
-//! database's, so lockouts end at the same moment everywhere.
+//! wrote. No lock is held between statements (after a few lost races for
+//! one user the row is locked for one read and write, so a crowd of logins
+//! is serialised rather than refused), and the clock is the database's, so
+//! lockouts end at the same moment everywhere.
 //!
 //! The connection is opened at the first call and closed when the store
 //! is dropped, at the end of the authentication.
@@ -24,9 +26,9 @@ use crate::secret::{SecretFile, TokenKind};
 use crate::state::State;
 use crate::system::account::Account;
 
-/// Updates that lose the compare-and-set are retried this often before the
-/// login is refused (each loss means another login changed the state).
-const MAX_CONFLICTS: usize = 16;
+/// Compare-and-set tries before the row is locked instead (each lost try
+/// means another login changed the state in between).
+const OPTIMISTIC_TRIES: usize = 4;
 
 /// Names standing for users without an enrollment share this many decoy
 /// rows (see `decision::decide_without_credential`).
@@ -68,109 +70,32 @@ impl PostgresStore {
         Ok(self.key.insert(key))
     }
 
-    /// Read `user`'s state row (defaults if there is none), its version
-    /// (`None`: no row yet) and the database's time.
-    fn read_state(&mut self, user: &str) -> Result<(State, Option<i64>, u64), StoreError> {
-        let row = self
-            .db()?
-            .query_opt(
-                "SELECT s.version, s.last_step_start, s.last_counter, s.failures, s.locked_until, \
-                 s.last_success, s.used_recovery, extract(epoch FROM now())::bigint AS now \
-                 FROM (SELECT 1) AS one LEFT JOIN pam_totp_state s ON s.user_name = $1",
-                &[&user],
-            )
-            .map_err(database)?
-            .ok_or_else(|| StoreError::Other("the database returned no row for now()".into()))?;
-        let now = unsigned(get::<i64>(&row, "now")?);
-        let Some(version) = get::<Option<i64>>(&row, "version")? else {
-            return Ok((State::default(), None, now));
-        };
-        let state = State {
-            last_step_start: get::<Option<i64>>(&row, "last_step_start")?.map(unsigned),
-            last_counter: get::<Option<i64>>(&row, "last_counter")?.map(unsigned),
-            failures: u32::try_from(get::<i32>(&row, "failures")?).unwrap_or(0),
-            locked_until: unsigned(get::<i64>(&row, "locked_until")?),
-            last_success: get::<Option<i64>>(&row, "last_success")?.map(unsigned),
-            used_recovery: get::<Vec<String>>(&row, "used_recovery")?,
-        };
-        Ok((state, Some(version), now))
-    }
-
-    /// Write `next` if the row is still at `version`; `false` if another
-    /// login changed it first.
-    fn write_state(
-        &mut self,
-        user: &str,
-        version: Option<i64>,
-        next: &State,
-    ) -> Result<bool, StoreError> {
-        let last_step_start = next.last_step_start.map(signed);
-        let last_counter = next.last_counter.map(signed);
-        let failures = i32::try_from(next.failures).unwrap_or(i32::MAX);
-        let locked_until = signed(next.locked_until);
-        let last_success = next.last_success.map(signed);
-        let used = &next.used_recovery;
-        let db = self.db()?;
-        let written = match version {
-            // The first record of this user: an insert that a concurrent
-            // first record makes a no-op (then this login decides again).
-            None => db.execute(
-                "INSERT INTO pam_totp_state (user_name, version, last_step_start, last_counter, \
-                 failures, locked_until, last_success, used_recovery) \
-                 VALUES ($1, 1, $2, $3, $4, $5, $6, $7) ON CONFLICT (user_name) DO NOTHING",
-                &[
-                    &user,
-                    &last_step_start,
-                    &last_counter,
-                    &failures,
-                    &locked_until,
-                    &last_success,
-                    used,
-                ],
-            ),
-            Some(version) => db.execute(
-                "UPDATE pam_totp_state SET version = version + 1, last_step_start = $3, \
-                 last_counter = $4, failures = $5, locked_until = $6, last_success = $7, \
-                 used_recovery = $8 WHERE user_name = $1 AND version = $2",
-                &[
-                    &user,
-                    &version,
-                    &last_step_start,
-                    &last_counter,
-                    &failures,
-                    &locked_until,
-                    &last_success,
-                    used,
-                ],
-            ),
-        }
-        .map_err(database)?;
-        Ok(written == 1)
-    }
-
     /// Read, change, and write with compare-and-set, running `change` again
-    /// on the newer state each time another login wrote first.
+    /// on the newer state each time another login wrote first. After a few
+    /// lost races (many logins at once for one user) the row is locked for
+    /// one read and write instead, so a busy user is never refused.
     fn update_row(&mut self, user: &str, change: &mut Change<'_>) -> Result<Updated, StoreError> {
-        for _ in 0..MAX_CONFLICTS {
-            let (state, version, now) = self.read_state(user)?;
+        let db = self.db()?;
+        for _ in 0..OPTIMISTIC_TRIES {
+            let (state, version, now) = read_state(db, user, false)?;
             let Some(next) = change(&state, now) else {
-                return Ok(Updated {
-                    state,
-                    now,
-                    repaired: false,
-                });
+                return Ok(stored(state, now));
             };
-            if self.write_state(user, version, &next)? {
-                return Ok(Updated {
-                    state: next,
-                    now,
-                    repaired: false,
-                });
+            if write_state(db, user, version, &next)? {
+                return Ok(stored(next, now));
             }
         }
-        Err(StoreError::Other(format!(
-            "the state of {user} was changed by {MAX_CONFLICTS} other logins during this one; try again"
-        )))
+        let mut outcome = None;
+        db.transaction(|db| {
+            db.execute(
+                "INSERT INTO pam_totp_state (user_name) VALUES ($1) ON CONFLICT (user_name) DO NOTHING",
+                &[&user],
+            )?;
+            outcome = Some(locked_update(db, user, change));
+            Ok(())
+        })
+        .map_err(database)?;
+        outcome.unwrap_or_else(|| Err(StoreError::Other("the locked update did not run".into())))
     }
 
     /// The decoy row for `name`: chosen with a hash keyed by the secret
@@ -201,6 +126,121 @@ pub fn connect(config: &Config) -> Result<Database, StoreError> {
     let mut db = Database::connect(&info, timeout).map_err(database)?;
     postgres::check_version(&mut db).map_err(database)?;
     Ok(db)
+}
+
+/// What an update returns: the state as stored now.
+fn stored(state: State, now: u64) -> Updated {
+    Updated {
+        state,
+        now,
+        repaired: false,
+    }
+}
+
+/// Inside a transaction, with the row present: lock it, change, write.
+fn locked_update(
+    db: &mut Database,
+    user: &str,
+    change: &mut Change<'_>,
+) -> Result<Updated, StoreError> {
+    let (state, version, now) = read_state(db, user, true)?;
+    let Some(next) = change(&state, now) else {
+        return Ok(stored(state, now));
+    };
+    match write_state(db, user, version, &next)? {
+        true => Ok(stored(next, now)),
+        false => Err(StoreError::Other(format!(
+            "the state row of {user} changed while locked; check for other writers"
+        ))),
+    }
+}
+
+/// Read `user`'s state row (defaults if there is none), its version
+/// (`None`: no row yet) and the database's time; `lock`: FOR UPDATE (the
+/// row must exist).
+fn read_state(
+    db: &mut Database,
+    user: &str,
+    lock: bool,
+) -> Result<(State, Option<i64>, u64), StoreError> {
+    const COLUMNS: &str = "s.version, s.last_step_start, s.last_counter, s.failures, \
+        s.locked_until, s.last_success, s.used_recovery, extract(epoch FROM now())::bigint AS now";
+    let sql = match lock {
+        false => format!(
+            "SELECT {COLUMNS} FROM (SELECT 1) AS one LEFT JOIN pam_totp_state s ON s.user_name = $1"
+        ),
+        true => format!("SELECT {COLUMNS} FROM pam_totp_state s WHERE s.user_name = $1 FOR UPDATE"),
+    };
+    let row = db
+        .query_opt(&sql, &[&user])
+        .map_err(database)?
+        .ok_or_else(|| {
+            StoreError::Other(format!("the database returned no state row for {user}"))
+        })?;
+    let now = unsigned(get::<i64>(&row, "now")?);
+    let Some(version) = get::<Option<i64>>(&row, "version")? else {
+        return Ok((State::default(), None, now));
+    };
+    let state = State {
+        last_step_start: get::<Option<i64>>(&row, "last_step_start")?.map(unsigned),
+        last_counter: get::<Option<i64>>(&row, "last_counter")?.map(unsigned),
+        failures: u32::try_from(get::<i32>(&row, "failures")?).unwrap_or(0),
+        locked_until: unsigned(get::<i64>(&row, "locked_until")?),
+        last_success: get::<Option<i64>>(&row, "last_success")?.map(unsigned),
+        used_recovery: get::<Vec<String>>(&row, "used_recovery")?,
+    };
+    Ok((state, Some(version), now))
+}
+
+/// Write `next` if the row is still at `version` (one conditional
+/// statement); `false` if another login changed it first.
+fn write_state(
+    db: &mut Database,
+    user: &str,
+    version: Option<i64>,
+    next: &State,
+) -> Result<bool, StoreError> {
+    let last_step_start = next.last_step_start.map(signed);
+    let last_counter = next.last_counter.map(signed);
+    let failures = i32::try_from(next.failures).unwrap_or(i32::MAX);
+    let locked_until = signed(next.locked_until);
+    let last_success = next.last_success.map(signed);
+    let used = &next.used_recovery;
+    let written = match version {
+        // The first record of this user: an insert that a concurrent
+        // first record makes a no-op (then this login decides again).
+        None => db.execute(
+            "INSERT INTO pam_totp_state (user_name, version, last_step_start, last_counter, \
+             failures, locked_until, last_success, used_recovery) \
+             VALUES ($1, 1, $2, $3, $4, $5, $6, $7) ON CONFLICT (user_name) DO NOTHING",
+            &[
+                &user,
+                &last_step_start,
+                &last_counter,
+                &failures,
+                &locked_until,
+                &last_success,
+                used,
+            ],
+        ),
+        Some(version) => db.execute(
+            "UPDATE pam_totp_state SET version = version + 1, last_step_start = $3, \
+             last_counter = $4, failures = $5, locked_until = $6, last_success = $7, \
+             used_recovery = $8 WHERE user_name = $1 AND version = $2",
+            &[
+                &user,
+                &version,
+                &last_step_start,
+                &last_counter,
+                &failures,
+                &locked_until,
+                &last_success,
+                used,
+            ],
+        ),
+    }
+    .map_err(database)?;
+    Ok(written == 1)
 }
 
 fn database(error: DbError) -> StoreError {
@@ -298,7 +338,7 @@ impl Store for PostgresStore {
     }
 
     fn snapshot(&mut self, account: &Account) -> Result<Snapshot, StoreError> {
-        let (state, _, now) = self.read_state(&account.name)?;
+        let (state, _, now) = read_state(self.db()?, &account.name, false)?;
         Ok(Snapshot { state, now })
     }
 
@@ -403,7 +443,7 @@ impl Store for PostgresStore {
 
     fn decoy_snapshot(&mut self, name: &str) -> Result<Snapshot, StoreError> {
         let row = self.decoy_row(name)?;
-        let (state, _, now) = self.read_state(&row)?;
+        let (state, _, now) = read_state(self.db()?, &row, false)?;
         Ok(Snapshot { state, now })
     }
 

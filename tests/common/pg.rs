@@ -239,7 +239,7 @@ impl PgCluster {
             "listen_addresses = '127.0.0.1'\n\
              unix_socket_directories = '{dir}'\n\
              fsync = off\nfull_page_writes = off\n\
-             max_connections = 40\nshared_buffers = 16MB\n\
+             max_connections = 150\nshared_buffers = 16MB\n\
              max_wal_senders = 4\nwal_level = replica\nhot_standby = on\n\
              ssl = off\n"
         );
