@@ -13,9 +13,13 @@ out=target/pam-totp_${version}_${arch}.deb
 
 rm -rf target/deb
 mkdir -p "$root/DEBIAN"
+# /lib/MULTIARCH/security, as Debian 12's own PAM modules (libpam-modules,
+# libpam-google-authenticator) list it: on merged-/usr systems it is the same
+# directory as /usr/lib/MULTIARCH/security, and listing the /usr spelling
+# would make dpkg think the directory ours alone ("not empty" on purge).
 make --no-print-directory install-files DESTDIR="$PWD/$root" PREFIX=/usr \
-    PAMDIR="/usr/lib/$multiarch/security" >/dev/null
-strip --strip-unneeded "$root/usr/lib/$multiarch/security/pam_totp.so" "$root/usr/bin/pam-totp"
+    PAMDIR="/lib/$multiarch/security" >/dev/null
+strip --strip-unneeded "$root/lib/$multiarch/security/pam_totp.so" "$root/usr/bin/pam-totp"
 gzip -9n "$root"/usr/share/man/man*/*
 install -m 0644 packaging/deb/copyright "$root/usr/share/doc/pam-totp/copyright"
 
@@ -23,7 +27,7 @@ install -m 0644 packaging/deb/copyright "$root/usr/share/doc/pam-totp/copyright"
 mkdir -p target/deb/shlibdeps/debian
 printf 'Source: pam-totp\n\nPackage: pam-totp\nArchitecture: any\n' >target/deb/shlibdeps/debian/control
 depends=$(cd target/deb/shlibdeps &&
-    dpkg-shlibdeps -O "../../../$root/usr/lib/$multiarch/security/pam_totp.so" \
+    dpkg-shlibdeps -O "../../../$root/lib/$multiarch/security/pam_totp.so" \
         "../../../$root/usr/bin/pam-totp" 2>/dev/null |
     sed -n 's/^shlibs:Depends=//p')
 [ -n "$depends" ] || depends="libc6, libgcc-s1, libpam0g"
