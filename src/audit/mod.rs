@@ -1,9 +1,11 @@
 //! What `pam-totp check` examines, as library functions returning typed
 //! findings: the PAM stack ([`pam_stack`]), sshd's settings ([`sshd`]),
 //! the module's directories ([`paths`], whose rules the module applies
-//! too) and whether anything receives the log ([`syslog`]). The command
-//! only formats what these return.
+//! too), the PostgreSQL store ([`database`]) and whether anything
+//! receives the log ([`syslog`]). The command only formats what these
+//! return.
 
+pub mod database;
 pub mod pam_stack;
 pub mod paths;
 pub mod sshd;

@@ -91,6 +91,93 @@ pub fn state_directory(dir: &Path, owner: u32) -> Vec<StateDirProblem> {
     problems
 }
 
+/// Why a root-only file (`database_file`, `secret_key_file`) is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootFileProblem {
+    Missing,
+    Unreadable(String),
+    /// The module opens it with `O_NOFOLLOW`.
+    Symlink,
+    NotRegular,
+    Owner {
+        uid: u32,
+    },
+    /// Group or other permission bits: the database password or the key
+    /// that opens every secret would be open to them.
+    Mode {
+        mode: u32,
+    },
+}
+
+impl RootFileProblem {
+    /// The command that fixes it, for `path`.
+    pub fn fix(&self, path: &Path) -> Option<String> {
+        let path = path.display();
+        match self {
+            RootFileProblem::Owner { .. } => Some(format!("chown root: {path}")),
+            RootFileProblem::Mode { .. } => Some(format!("chmod 600 {path}")),
+            _ => None,
+        }
+    }
+
+    /// Whether the file is still there to be read (by `check`, which goes
+    /// on to examine what it holds): only its owner or mode is wrong.
+    pub fn leaves_it_readable(&self) -> bool {
+        matches!(
+            self,
+            RootFileProblem::Owner { .. } | RootFileProblem::Mode { .. }
+        )
+    }
+}
+
+impl std::fmt::Display for RootFileProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RootFileProblem::Missing => write!(f, "does not exist"),
+            RootFileProblem::Unreadable(error) => write!(f, "cannot be examined: {error}"),
+            RootFileProblem::Symlink => write!(
+                f,
+                "is a symbolic link, which the module does not follow; put the file itself there"
+            ),
+            RootFileProblem::NotRegular => write!(f, "is not a regular file"),
+            RootFileProblem::Owner { uid } => write!(f, "is owned by uid {uid}, not root"),
+            RootFileProblem::Mode { mode } => write!(
+                f,
+                "has mode {mode:04o}: group or others may read it; it must be 0600"
+            ),
+        }
+    }
+}
+
+/// The rule for root-only files, as `system::files::read_protected` applies
+/// it with root as the only owner (the module reads both files that way):
+/// a regular file, not a link, owned by root, no group or other bits.
+/// Every problem found, the worst first.
+pub fn root_only_file(path: &Path) -> Vec<RootFileProblem> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return vec![RootFileProblem::Missing];
+        }
+        Err(error) => return vec![RootFileProblem::Unreadable(error.to_string())],
+    };
+    if meta.file_type().is_symlink() {
+        return vec![RootFileProblem::Symlink];
+    }
+    if !meta.is_file() {
+        return vec![RootFileProblem::NotRegular];
+    }
+    let mut problems = Vec::new();
+    if meta.uid() != 0 {
+        problems.push(RootFileProblem::Owner { uid: meta.uid() });
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        problems.push(RootFileProblem::Mode { mode });
+    }
+    problems
+}
+
 /// Why an administrator-managed secret store may not be trusted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreProblem {
@@ -257,6 +344,62 @@ mod tests {
         assert_eq!(
             StateDirProblem::Mode { mode: 0o755 }.fix(&dir),
             Some(format!("chmod 700 {}", dir.display()))
+        );
+    }
+
+    /// `check` reports a root-only file exactly when the module refuses it.
+    #[test]
+    fn root_only_file_agrees_with_the_module() {
+        use crate::system::files::{FileRules, read_protected};
+        if me() != 0 {
+            crate::test_skip::skip("root-only files must be owned by root: needs root");
+            return;
+        }
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("database.conf");
+        let rules = FileRules {
+            owners: &[0],
+            max_size: 1024,
+        };
+        assert_eq!(root_only_file(&file), vec![RootFileProblem::Missing]);
+        std::fs::write(&file, "host=db").unwrap();
+        for (mode, expected) in [
+            (0o600, vec![]),
+            (0o400, vec![]),
+            (0o640, vec![RootFileProblem::Mode { mode: 0o640 }]),
+            (0o644, vec![RootFileProblem::Mode { mode: 0o644 }]),
+            (0o604, vec![RootFileProblem::Mode { mode: 0o604 }]),
+        ] {
+            set_mode(&file, mode);
+            assert_eq!(root_only_file(&file), expected, "{mode:o}");
+            assert_eq!(
+                read_protected(&file, &rules).is_ok(),
+                expected.is_empty(),
+                "{mode:o}"
+            );
+        }
+        set_mode(&file, 0o600);
+        std::os::unix::fs::chown(&file, Some(65534), None).unwrap();
+        assert_eq!(
+            root_only_file(&file),
+            vec![RootFileProblem::Owner { uid: 65534 }]
+        );
+        assert!(read_protected(&file, &rules).is_err());
+        set_mode(&file, 0o644);
+        let problems = root_only_file(&file);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems.iter().all(RootFileProblem::leaves_it_readable));
+        assert_eq!(
+            problems[1].fix(&file),
+            Some(format!("chmod 600 {}", file.display()))
+        );
+        let link = root.path().join("link");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        assert_eq!(root_only_file(&link), vec![RootFileProblem::Symlink]);
+        assert!(read_protected(&link, &rules).is_err());
+        assert_eq!(
+            root_only_file(root.path()),
+            vec![RootFileProblem::NotRegular]
         );
     }
 

@@ -25,7 +25,7 @@ use zeroize::Zeroizing;
 use crate::system::files::{self, FileRules, ReadError};
 
 /// The largest `database_file` we read.
-const MAX_FILE_SIZE: u64 = 64 * 1024;
+pub const MAX_FILE_SIZE: u64 = 64 * 1024;
 /// The port when none is given, as libpq.
 pub const DEFAULT_PORT: u16 = 5432;
 
@@ -302,8 +302,15 @@ impl ConnInfo {
                 error,
             }
         })?);
+        ConnInfo::parse_file(path, &bytes)
+    }
+
+    /// Parse the contents of `database_file` (read from `path`, already
+    /// checked or, for `pam-totp check`, examined separately): UTF-8, `#`
+    /// lines are comments, the other lines joined by spaces.
+    pub fn parse_file(path: &Path, bytes: &[u8]) -> Result<ConnInfo, ConfigError> {
         let text =
-            std::str::from_utf8(&bytes).map_err(|_| ConfigError::NotText(path.to_path_buf()))?;
+            std::str::from_utf8(bytes).map_err(|_| ConfigError::NotText(path.to_path_buf()))?;
         let joined: Zeroizing<String> = Zeroizing::new(
             text.lines()
                 .filter(|line| !line.trim_start().starts_with('#'))
@@ -435,7 +442,8 @@ fn is_local(endpoint: &Endpoint) -> bool {
         .hostaddr
         .or_else(|| endpoint.host.parse::<IpAddr>().ok());
     match address {
-        Some(address) => address.is_loopback(),
+        // Canonical: ::ffff:127.0.0.1 is loopback too.
+        Some(address) => address.to_canonical().is_loopback(),
         None => endpoint.host == "localhost",
     }
 }
@@ -961,6 +969,17 @@ mod tests {
             .map(|e| e.host.as_str())
             .collect();
         assert_eq!(remote, ["db.example"]);
+        // The address connected to decides: hostaddr over host.
+        let info = ConnInfo::parse(
+            "host=127.0.0.2,::1,::ffff:127.0.0.1,db1,localhost,10.0.0.5 hostaddr=,,,127.0.0.1,192.0.2.7, user=u sslmode=require",
+        )
+        .unwrap();
+        let remote: Vec<_> = info
+            .unverified_remote_hosts()
+            .iter()
+            .map(|e| e.host.as_str())
+            .collect();
+        assert_eq!(remote, ["localhost", "10.0.0.5"]);
         let info = ConnInfo::parse("host=db.example user=u sslmode=verify-full sslrootcert=system")
             .unwrap();
         assert!(info.unverified_remote_hosts().is_empty());

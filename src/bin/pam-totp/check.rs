@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use pam_totp::audit::{self, pam_stack, paths, sshd};
-use pam_totp::config::{Config, DEFAULT_CONFIG_PATH, Unenrolled};
+use pam_totp::audit::{self, database, pam_stack, paths, sshd};
+use pam_totp::config::{Config, DEFAULT_CONFIG_PATH, StoreKind, Unenrolled};
 use pam_totp::text::escape_controls;
 
 const DEFAULT_PAM_FILE: &str = "/etc/pam.d/sshd";
@@ -36,6 +36,10 @@ secret store, the PAM stack (/etc/pam.d/sshd, or --pam-file: pam_totp.so require
 skippable, no module before it that skips it), sshd's effective settings (sshd -T, or \
 --sshd-config: UsePAM, KbdInteractiveAuthentication, AuthenticationMethods) and whether anything \
 listens on /dev/log.\n\n\
+With store = \"postgresql\", instead of the state directory and secret store: database_file and \
+secret_key_file (root, mode 0600), the connection string (a warning when sslmode is below \
+verify-full on a host reached over the network), a connection within database_timeout, the schema \
+version, and whether secret_key_file opens the enrolled secrets.\n\n\
 Prints one line per finding and exits 0 only when there is no problem (warnings do not count)."
 )]
 pub struct CheckArgs {
@@ -98,7 +102,14 @@ pub fn run(config_path: Option<&Path>, args: &CheckArgs) -> ExitCode {
     configs.extend(pam.configs.iter().cloned());
     let mut state_dirs: Vec<&Path> = Vec::new();
     let mut stores: Vec<&str> = Vec::new();
+    let mut databases: Vec<&Config> = Vec::new();
     for config in &configs {
+        if config.store == StoreKind::Postgresql {
+            if !databases.iter().any(|seen| same_database(seen, config)) {
+                databases.push(config);
+            }
+            continue;
+        }
         if !state_dirs.contains(&config.state_dir.as_path()) {
             state_dirs.push(&config.state_dir);
         }
@@ -112,9 +123,13 @@ pub fn run(config_path: Option<&Path>, args: &CheckArgs) -> ExitCode {
     for template in stores {
         check_secret_store(&mut report, template);
     }
+    let audits: Vec<(&Config, database::DatabaseAudit)> = databases
+        .into_iter()
+        .map(|config| (config, check_database(&mut report, config)))
+        .collect();
     let settings = check_sshd(&mut report, args.sshd_config.as_deref());
     check_enroll_first_factor(&mut report, &configs, &pam.entries, settings.as_ref());
-    check_someone_enrolled(&mut report, &configs);
+    check_someone_enrolled(&mut report, &configs, &audits);
     check_syslog(&mut report);
     let warnings = match report.warnings {
         0 => String::new(),
@@ -227,6 +242,33 @@ fn check_secret_store(report: &mut Report, template: &str) {
         }
         Err(problem) => report.problem(&format!("secret store {shown}: {problem}")),
     }
+}
+
+// -------------------------------------------------------------- database
+
+/// Whether two configurations name the same PostgreSQL store.
+fn same_database(a: &Config, b: &Config) -> bool {
+    a.database_file == b.database_file
+        && a.secret_key_file == b.secret_key_file
+        && a.database_timeout == b.database_timeout
+}
+
+/// `store = "postgresql"` (`pam_totp::audit::database`): the files, the
+/// connection, the schema and the key.
+fn check_database(report: &mut Report, config: &Config) -> database::DatabaseAudit {
+    report.ok(
+        "store = \"postgresql\": enrollments and state are in the database (state_dir and secret_path are not used)",
+    );
+    let audit = database::examine(config);
+    for finding in &audit.findings {
+        let text = finding.to_string();
+        match finding.severity() {
+            database::Severity::Ok => report.ok(&text),
+            database::Severity::Warning => report.warning(&text),
+            database::Severity::Problem => report.problem(&text),
+        }
+    }
+    audit
 }
 
 // ------------------------------------------------------------------- PAM
@@ -419,10 +461,25 @@ fn enrolls_at_login(config: &Config) -> bool {
 
 /// Issue 11 point 6: under `deny`, a PAM stack with pam_totp and no one
 /// enrolled refuses every login, root's included.
-fn check_someone_enrolled(report: &mut Report, configs: &[Config]) {
+fn check_someone_enrolled(
+    report: &mut Report,
+    configs: &[Config],
+    audits: &[(&Config, database::DatabaseAudit)],
+) {
     let Some(config) = configs.iter().find(|c| c.unenrolled == Unenrolled::Deny) else {
         return;
     };
+    if config.store == StoreKind::Postgresql {
+        // Counted by the database check; nothing to add if it could not.
+        let enrolled = audits
+            .iter()
+            .find(|(seen, _)| same_database(seen, config))
+            .and_then(|(_, audit)| audit.enrolled);
+        if let Some(enrolled) = enrolled {
+            enrolled_finding(report, enrolled);
+        }
+        return;
+    }
     let listed = match crate::state_access::open(config).map(|mut store| store.list()) {
         Ok(Ok(listed)) => listed,
         Ok(Err(error)) => {
@@ -435,6 +492,10 @@ fn check_someone_enrolled(report: &mut Report, configs: &[Config]) {
         }
     };
     let enrolled = listed.iter().filter(|user| user.kind.is_some()).count();
+    enrolled_finding(report, enrolled as u64);
+}
+
+fn enrolled_finding(report: &mut Report, enrolled: u64) {
     if enrolled == 0 {
         report.warning(
             "unenrolled = \"deny\" and the store knows of no enrolled user: once pam_totp.so is in the stack every login through it, root's included, is refused; enroll yourself first (`pam-totp enroll`, then log in with a code in a second session), or start with the rollout stack (sshd-key-and-code-rollout, unenrolled = \"allow\")",
@@ -442,7 +503,7 @@ fn check_someone_enrolled(report: &mut Report, configs: &[Config]) {
     } else {
         report.ok(&format!(
             "{} known to the store (`pam-totp list`)",
-            crate::plural(enrolled as u64, "enrolled user")
+            crate::plural(enrolled, "enrolled user")
         ));
     }
 }
