@@ -181,15 +181,19 @@ fn read_state(
     let Some(version) = get::<Option<i64>>(&row, "version")? else {
         return Ok((State::default(), None, now));
     };
-    let state = State {
-        last_step_start: get::<Option<i64>>(&row, "last_step_start")?.map(unsigned),
-        last_counter: get::<Option<i64>>(&row, "last_counter")?.map(unsigned),
-        failures: u32::try_from(get::<i32>(&row, "failures")?).unwrap_or(0),
-        locked_until: unsigned(get::<i64>(&row, "locked_until")?),
-        last_success: get::<Option<i64>>(&row, "last_success")?.map(unsigned),
-        used_recovery: get::<Vec<String>>(&row, "used_recovery")?,
-    };
-    Ok((state, Some(version), now))
+    Ok((state_of(&row)?, Some(version), now))
+}
+
+/// The state columns of a `pam_totp_state` row.
+fn state_of(row: &Row) -> Result<State, StoreError> {
+    Ok(State {
+        last_step_start: get::<Option<i64>>(row, "last_step_start")?.map(unsigned),
+        last_counter: get::<Option<i64>>(row, "last_counter")?.map(unsigned),
+        failures: u32::try_from(get::<i32>(row, "failures")?).unwrap_or(0),
+        locked_until: unsigned(get::<i64>(row, "locked_until")?),
+        last_success: get::<Option<i64>>(row, "last_success")?.map(unsigned),
+        used_recovery: get::<Vec<String>>(row, "used_recovery")?,
+    })
 }
 
 /// Write `next` if the row is still at `version` (one conditional
@@ -423,14 +427,7 @@ impl Store for PostgresStore {
             let kind = get::<Option<String>>(row, "kind")?.map(|kind| kind.to_ascii_uppercase());
             let state = match get::<Option<i64>>(row, "version")? {
                 None => None,
-                Some(_) => Some(State {
-                    last_step_start: get::<Option<i64>>(row, "last_step_start")?.map(unsigned),
-                    last_counter: get::<Option<i64>>(row, "last_counter")?.map(unsigned),
-                    failures: u32::try_from(get::<i32>(row, "failures")?).unwrap_or(0),
-                    locked_until: unsigned(get::<i64>(row, "locked_until")?),
-                    last_success: get::<Option<i64>>(row, "last_success")?.map(unsigned),
-                    used_recovery: get::<Vec<String>>(row, "used_recovery")?,
-                }),
+                Some(_) => Some(state_of(row)?),
             };
             listed.push(Listed {
                 user: get(row, "user_name")?,
