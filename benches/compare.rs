@@ -1479,6 +1479,8 @@ fn machine() -> String {
             "openssh-server",
             "pamtester",
             "valgrind",
+            "postgresql-15",
+            "openssl",
         ],
     );
     format!(
