@@ -16,7 +16,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 packages=(libpam-google-authenticator libpam-oath pamtester valgrind oathtool
-          openssh-server openssh-client time passwd libpam0g-dev)
+          openssh-server openssh-client time passwd libpam0g-dev postgresql openssl
+          binutils)
 missing=()
 for package in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then

@@ -15,6 +15,8 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "compare/stores.rs"]
+mod stores;
 
 use std::ffi::{CString, c_char, c_int, c_void};
 use std::fmt::Write as _;
@@ -27,6 +29,13 @@ use std::time::{Duration, Instant};
 use common::sshd::{Sshd, TestUser, ssh_login};
 
 const USER: &str = "pt7-bench";
+/// Instructions added over pam_permit for a right code through the files
+/// store, as BENCHMARKS.md recorded them before the PostgreSQL store was
+/// added (the same measurement: callgrind, pamtester, median of three).
+const RECORDED_FILES_RIGHT: u64 = 313_032;
+/// An SSH login through the PostgreSQL store at most this many times one
+/// through the files store (median, same run).
+const TARGET_RATIO: f64 = 1.10;
 const PAM_DIR: &str = "/etc/pam.d";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -35,10 +44,17 @@ enum Module {
     Totp,
     Gauth,
     Oath,
+    /// pam_totp with `store = "postgresql"`, plain TCP on 127.0.0.1.
+    TotpPg,
+    /// The same over TLS, `sslmode=verify-full` against a test CA.
+    TotpPgTls,
 }
 
 const MODULES: [Module; 4] = [Module::Permit, Module::Totp, Module::Gauth, Module::Oath];
 const PEERS: [Module; 3] = [Module::Totp, Module::Gauth, Module::Oath];
+/// pam_totp's stores, side by side (the second table).
+const STORES: [Module; 3] = [Module::Totp, Module::TotpPg, Module::TotpPgTls];
+const PG_STORES: [Module; 2] = [Module::TotpPg, Module::TotpPgTls];
 
 impl Module {
     fn service(self) -> &'static str {
@@ -47,6 +63,8 @@ impl Module {
             Module::Totp => "pt7-totp",
             Module::Gauth => "pt7-gauth",
             Module::Oath => "pt7-oath",
+            Module::TotpPg => "pt7-totp-pg",
+            Module::TotpPgTls => "pt7-totp-pgtls",
         }
     }
 
@@ -56,6 +74,8 @@ impl Module {
             Module::Totp => "pam_totp (this)",
             Module::Gauth => "google-authenticator",
             Module::Oath => "pam_oath",
+            Module::TotpPg => "pam_totp, PostgreSQL",
+            Module::TotpPgTls => "pam_totp, PostgreSQL + TLS",
         }
     }
 }
@@ -84,6 +104,8 @@ struct Bench {
     /// pam_totp's state files for USER after one login, per state
     /// directory: written back before each measured authentication.
     totp_state: std::sync::Mutex<Vec<(PathBuf, Files)>>,
+    /// The PostgreSQL stores (one cluster each: plain, TLS).
+    pg: Vec<stores::PgStore>,
 }
 
 fn main() {
@@ -95,12 +117,14 @@ fn main() {
     let _cleanup = PamFiles;
     let _syslog = SyslogSink::start();
     let bench = Bench::new(out, quick);
-    let mut table = Table::default();
+    let mut report = Report::new();
 
     // BENCH_ONLY=wall,ssh (for example) runs only those parts.
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
-    let parts: [(&str, Part); 6] = [
+    let parts: [(&str, Part); 8] = [
+        ("libraries", Bench::libraries),
         ("instructions", Bench::instructions),
+        ("stores", Bench::stores),
         ("wall", Bench::wall_time),
         ("memory", Bench::memory),
         ("window", Bench::windows),
@@ -110,12 +134,12 @@ fn main() {
     for (name, part) in parts {
         if only.is_empty() || only.split(',').any(|o| o == name) {
             eprintln!("[{:>4}s] {name}", started.elapsed().as_secs());
-            part(&bench, &mut table);
+            part(&bench, &mut report);
         }
     }
     eprintln!("[{:>4}s] done", started.elapsed().as_secs());
 
-    let text = format!("{}\n{}", machine(), table.render());
+    let text = format!("{}\n{}", machine(), report.render());
     println!("{text}");
     std::fs::write(bench.out.join("results.md"), &text).unwrap();
 }
@@ -123,15 +147,15 @@ fn main() {
 /// Files with their contents.
 type Files = Vec<(PathBuf, Vec<u8>)>;
 
-/// One part of the bench, adding rows to the table.
-type Part = fn(&Bench, &mut Table);
+/// One part of the bench, adding rows to the tables.
+type Part = fn(&Bench, &mut Report);
 
 /// Removes every /etc/pam.d/pt7-* file on the way out, even after a panic.
 struct PamFiles;
 
 impl Drop for PamFiles {
     fn drop(&mut self) {
-        for module in MODULES {
+        for module in MODULES.iter().chain(&PG_STORES) {
             let _ = std::fs::remove_file(Path::new(PAM_DIR).join(module.service()));
         }
     }
@@ -250,6 +274,7 @@ impl Bench {
             quick,
             user,
             totp_state: std::sync::Mutex::new(Vec::new()),
+            pg: stores::PgStore::start_all(),
         }
     }
 
@@ -319,6 +344,22 @@ impl Bench {
                 format!("auth required pam_google_authenticator.so {gauth}"),
             ),
             (Module::Oath, format!("auth required pam_oath.so {oath}")),
+            (
+                Module::TotpPg,
+                format!(
+                    "auth required {} {}",
+                    self.module.display(),
+                    self.pg_args(Module::TotpPg, window)
+                ),
+            ),
+            (
+                Module::TotpPgTls,
+                format!(
+                    "auth required {} {}",
+                    self.module.display(),
+                    self.pg_args(Module::TotpPgTls, window)
+                ),
+            ),
         ];
         for (module, stack) in stacks {
             std::fs::write(Path::new(PAM_DIR).join(module.service()), stack + "\n").unwrap();
@@ -328,14 +369,15 @@ impl Bench {
 
     /// Put every module's files for USER back to "enrolled, not used yet".
     fn reset_all(&self, layout: Layout, window: u32) {
-        for module in PEERS {
-            self.reset(module, layout, window);
+        for module in PEERS.iter().chain(&PG_STORES) {
+            self.reset(*module, layout, window);
         }
     }
 
     fn reset(&self, module: Module, layout: Layout, window: u32) {
         match (module, layout) {
             (Module::Permit, _) => {}
+            (Module::TotpPg | Module::TotpPgTls, _) => self.restore_pg_state(module),
             (Module::Totp, Layout::Home) => self.restore_totp_state(&self.path("state")),
             (Module::Totp, Layout::Shared) => {
                 self.restore_totp_state(&self.path("shared/totp-state"))
@@ -413,12 +455,32 @@ impl Bench {
         common::sshd::oathtool_code(&self.secret_b32, 0)
     }
 
-    /// A code that no step near now produces.
+    /// USER's secret (base32) in `module`'s store.
+    fn secret_of(&self, module: Module) -> &str {
+        match module {
+            Module::TotpPg | Module::TotpPgTls => &self.pg_store(module).secret_b32,
+            _ => &self.secret_b32,
+        }
+    }
+
+    fn right_code_for(&self, module: Module) -> String {
+        common::sshd::oathtool_code(self.secret_of(module), 0)
+    }
+
+    /// A code that no step near now produces (for any of the secrets).
     fn wrong_code(&self) -> String {
-        let generator = generator(&self.secret_b32);
-        let current = generator.step_at(common::now());
-        let near: Vec<String> = (current - 12..=current + 12)
-            .map(|step| generator.code_for_step(step))
+        let secrets: Vec<&str> = std::iter::once(self.secret_b32.as_str())
+            .chain(self.pg.iter().map(|pg| pg.secret_b32.as_str()))
+            .collect();
+        let near: Vec<String> = secrets
+            .iter()
+            .flat_map(|secret| {
+                let generator = generator(secret);
+                let current = generator.step_at(common::now());
+                (current - 12..=current + 12)
+                    .map(|step| generator.code_for_step(step))
+                    .collect::<Vec<_>>()
+            })
             .collect();
         let mut candidate: u32 = 0;
         loop {
@@ -435,7 +497,7 @@ impl Bench {
     /// Instructions of one `pamtester SERVICE pt7-bench authenticate`.
     fn callgrind(&self, module: Module, right: bool, label: &str) -> u64 {
         let answer = if right {
-            self.right_code()
+            self.right_code_for(module)
         } else {
             self.wrong_code()
         };
@@ -493,15 +555,20 @@ impl Bench {
         counts[counts.len() / 2]
     }
 
-    fn instructions(&self, table: &mut Table) {
+    fn instructions(&self, report: &mut Report) {
+        let table = &mut report.main;
         self.configure(Layout::Home, 1);
         let base = self.instructions_of(Module::Permit, true, Layout::Home, 1, "permit");
+        let mut files_right = 0;
         for (right, name) in [(true, "right"), (false, "wrong")] {
             let mut cells = vec![format!("{} (whole run)", group(base))];
             let mut inside = vec![String::new()];
             for module in PEERS {
                 let label = format!("{}.{name}", module.service());
                 let count = self.instructions_of(module, right, Layout::Home, 1, &label);
+                if module == Module::Totp && right {
+                    files_right = count.saturating_sub(base);
+                }
                 cells.push(group(count.saturating_sub(base)));
                 inside.push(group(self.inside_module(&label)));
             }
@@ -514,6 +581,18 @@ impl Bench {
                 inside,
             );
         }
+        let change = files_right as f64 / RECORDED_FILES_RIGHT as f64 - 1.0;
+        report.note(format!(
+            "Right code, files store: {} instructions added over pam_permit; {} recorded in BENCHMARKS.md before the PostgreSQL store ({:+.1} %): {}",
+            group(files_right),
+            group(RECORDED_FILES_RIGHT),
+            change * 100.0,
+            if files_right <= RECORDED_FILES_RIGHT {
+                "did not grow"
+            } else {
+                "**grew**"
+            }
+        ));
     }
 
     /// Inclusive instructions of pam_sm_authenticate in a callgrind profile.
@@ -543,7 +622,7 @@ impl Bench {
         layout: Layout,
         count: usize,
     ) -> Vec<f64> {
-        let generator = generator(&self.secret_b32);
+        let generator = generator(self.secret_of(module));
         let mut samples = Vec::with_capacity(count);
         for _ in 0..count {
             self.reset(module, layout, 1);
@@ -566,7 +645,8 @@ impl Bench {
         samples
     }
 
-    fn wall_time(&self, table: &mut Table) {
+    fn wall_time(&self, report: &mut Report) {
+        let table = &mut report.main;
         self.configure(Layout::Home, 1);
         let count = if self.quick { 50 } else { 200 };
         for (right, name) in [(true, "right"), (false, "wrong")] {
@@ -605,7 +685,7 @@ impl Bench {
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap();
-            let code = self.right_code();
+            let code = self.right_code_for(module);
             child
                 .stdin
                 .take()
@@ -629,7 +709,8 @@ impl Bench {
         values[values.len() / 2]
     }
 
-    fn memory(&self, table: &mut Table) {
+    fn memory(&self, report: &mut Report) {
+        let table = &mut report.main;
         self.configure(Layout::Home, 1);
         let base = self.max_rss_kib(Module::Permit);
         let mut cells = vec![format!("{base} KiB (whole process)")];
@@ -645,7 +726,8 @@ impl Bench {
 
     // ---- (5) window and enrolled users ----------------------------------
 
-    fn windows(&self, table: &mut Table) {
+    fn windows(&self, report: &mut Report) {
+        let table = &mut report.main;
         let windows: &[u32] = if self.quick { &[1, 10] } else { &[1, 3, 10] };
         for &window in windows {
             self.configure(Layout::Home, window);
@@ -745,7 +827,8 @@ impl Bench {
         write_file(&shared.join("users.oath.pristine"), &oath, 0o600, None);
     }
 
-    fn enrolled_users(&self, table: &mut Table) {
+    fn enrolled_users(&self, report: &mut Report) {
+        let table = &mut report.main;
         let sizes: &[usize] = if self.quick {
             &[1, 1_000]
         } else {
@@ -797,7 +880,7 @@ impl Bench {
 
     // ---- (4) ssh -----------------------------------------------------------
 
-    fn ssh(&self, table: &mut Table) {
+    fn ssh(&self, report: &mut Report) {
         // Sequential logins per module, and logins per module under load.
         let logins = if self.quick { 16 } else { 64 };
         let concurrent_logins = if self.quick { 16 } else { 128 };
@@ -832,9 +915,19 @@ impl Bench {
                 Some(owner),
             );
         }
+        // The same users enrolled in each PostgreSQL store, as root would.
+        let names: Vec<String> = users.iter().map(|user| user.name.clone()).collect();
+        for pg in &self.pg {
+            pg.enroll_ssh_users(&names);
+        }
+        // Every module's and store's state as before any login (the two
+        // files-store "hosts" start with empty state directories of their own).
         let reset = || {
-            for entry in std::fs::read_dir(self.path("ssh-state")).unwrap() {
-                std::fs::remove_file(entry.unwrap().path()).unwrap();
+            for dir in ["ssh-state", "ssh-state-a", "ssh-state-b"] {
+                let dir = self.path(dir);
+                let _ = std::fs::remove_dir_all(&dir);
+                std::fs::create_dir(&dir).unwrap();
+                set_mode(&dir, 0o700);
             }
             let mut oath = String::new();
             for user in &users {
@@ -848,50 +941,58 @@ impl Bench {
                 oath.push_str(&self.oath_line(&user.name));
             }
             write_file(&self.path("ssh-users.oath"), &oath, 0o600, None);
+            for pg in &self.pg {
+                pg.forget_state();
+            }
         };
         reset();
-        let line = |module: Module| -> String {
+        // The module line of `module`'s stack on a host keeping its own
+        // state in `state` (a directory name).
+        let line = |module: Module, state: &str| -> String {
             match module {
                 Module::Permit => "pam_permit.so".to_string(),
                 Module::Totp => format!(
                     "{} config={} state_dir={}",
                     self.module.display(),
                     self.path("config.toml").display(),
-                    self.path("ssh-state").display()
+                    self.path(state).display()
                 ),
                 Module::Gauth => "pam_google_authenticator.so".to_string(),
                 Module::Oath => format!(
                     "pam_oath.so usersfile={} window=1 digits=6",
                     self.path("ssh-users.oath").display()
                 ),
+                Module::TotpPg | Module::TotpPgTls => {
+                    let fleet = &self.pg_store(module).fleet;
+                    format!(
+                        "{} {}",
+                        self.module.display(),
+                        fleet.module_args(&fleet.dir.path().join(state))
+                    )
+                }
             }
         };
-        let servers: Vec<(Module, Sshd)> = MODULES
-            .iter()
-            .map(|&module| {
-                let stack = format!(
-                    "auth required {}\n@include common-account\n@include common-session\n",
-                    line(module)
-                );
-                let sshd = Sshd::start(
-                    &format!("{}-ssh", module.service()),
-                    &stack,
-                    "AuthenticationMethods publickey,keyboard-interactive\nMaxStartups 100:30:200\nMaxSessions 100\n",
-                );
-                (module, sshd)
-            })
-            .collect();
+        let start = |module: Module, name: &str, state: &str| -> Sshd {
+            let stack = format!(
+                "auth required {}\n@include common-account\n@include common-session\n",
+                line(module, state)
+            );
+            Sshd::start(
+                name,
+                &stack,
+                "AuthenticationMethods publickey,keyboard-interactive\nMaxStartups 100:30:200\nMaxSessions 100\n",
+            )
+        };
         // One login; a failure panics unless `tolerate` (then it is counted).
-        let login = |port: u16, user: &str, tolerate: bool| -> Option<Duration> {
-            let code = self.right_code();
+        let login = |module: Module, sshd: &Sshd, user: &str, tolerate: bool| -> Option<Duration> {
+            let code = self.ssh_code(module, user);
             let started = Instant::now();
-            let result = ssh_login(port, user, Some(&key), &[&code]);
+            let result = ssh_login(sshd.port, user, Some(&key), &[&code]);
             let elapsed = started.elapsed();
             if !result.success && tolerate {
                 return None;
             }
             if !result.success {
-                let (module, sshd) = servers.iter().find(|(_, s)| s.port == port).unwrap();
                 let log = sshd.log();
                 let tail: Vec<&str> = log.lines().rev().take(15).collect();
                 panic!(
@@ -902,24 +1003,33 @@ impl Bench {
             }
             Some(elapsed)
         };
-        // Latency: logins one at a time, modules interleaved (rotating order).
-        let mut latency: Vec<Vec<f64>> = vec![Vec::new(); MODULES.len()];
+        // One sshd per module, and one per PostgreSQL store.
+        let kinds: Vec<Module> = MODULES.iter().chain(&PG_STORES).copied().collect();
+        let servers: Vec<(Module, Sshd)> = kinds
+            .iter()
+            .map(|&module| {
+                let name = format!("{}-ssh", module.service());
+                (module, start(module, &name, "ssh-state"))
+            })
+            .collect();
+        // Latency: logins one at a time, all interleaved (rotating order).
+        let mut latency: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
         for (i, user) in users.iter().take(logins).enumerate() {
             for k in 0..servers.len() {
                 let index = (i + k) % servers.len();
-                if let Some(elapsed) = login(servers[index].1.port, &user.name, false) {
+                let (module, sshd) = &servers[index];
+                if let Some(elapsed) = login(*module, sshd, &user.name, false) {
                     latency[index].push(elapsed.as_secs_f64() * 1e3);
                 }
             }
         }
-        table.row(
+        report.main.row(
             &format!(
                 "SSH login (key + code) on 127.0.0.1, median (p10–p90), {logins} sequential logins"
             ),
-            latency
-                .iter()
-                .enumerate()
-                .map(|(index, samples)| {
+            (0..MODULES.len())
+                .map(|index| {
+                    let samples = &latency[index];
                     if index == 0 {
                         spread(samples, "ms")
                     } else {
@@ -932,56 +1042,147 @@ impl Bench {
                 })
                 .collect(),
         );
+        let of = |module: Module| &latency[kinds.iter().position(|&m| m == module).unwrap()];
+        let files = median(of(Module::Totp));
+        report.stores.row(
+            &format!(
+                "SSH login (key + code) on 127.0.0.1, median (p10–p90), {logins} sequential logins, interleaved with the table above"
+            ),
+            STORES
+                .iter()
+                .map(|&module| {
+                    let samples = of(module);
+                    if module == Module::Totp {
+                        spread(samples, "ms")
+                    } else {
+                        format!(
+                            "{}; {:+.1} ms over files",
+                            spread(samples, "ms"),
+                            median(samples) - files
+                        )
+                    }
+                })
+                .collect(),
+        );
+        let mut verdicts = vec!["(the reference)".to_string()];
+        for module in PG_STORES {
+            let ratio = median(of(module)) / files;
+            let verdict = if ratio <= TARGET_RATIO {
+                "met"
+            } else {
+                "**not met**"
+            };
+            eprintln!(
+                "  target: {} SSH login / files = {ratio:.3} (at most {TARGET_RATIO:.2}): {verdict}",
+                module.title()
+            );
+            verdicts.push(format!("{ratio:.3}×: {verdict}"));
+        }
+        report.stores.row(
+            &format!(
+                "Target: SSH login through PostgreSQL at most {TARGET_RATIO:.2}× one through files (median, this run)"
+            ),
+            verdicts,
+        );
         // Throughput: 16 clients at once, each logging in its share of
         // users. Two rounds on different users, modules in rotating order,
         // so a drift in the machine's load does not favour one module.
-        reset();
         let rounds = 2;
         let per_round = concurrent_logins / rounds;
-        let mut seconds = vec![0.0f64; servers.len()];
-        let mut failures = vec![0usize; servers.len()];
-        for round in 0..rounds {
+        // Runs `hosts` (one or more sshd of one module, clients spread
+        // over them) for each round's users; seconds and refusals.
+        let burst = |module: Module, hosts: &[Sshd], round: usize| -> (f64, usize) {
             let round_users = &users[round * per_round..(round + 1) * per_round];
-            for k in 0..servers.len() {
-                let index = (round + k) % servers.len();
-                let sshd = &servers[index].1;
-                let failed = std::sync::atomic::AtomicUsize::new(0);
-                let started = Instant::now();
-                std::thread::scope(|scope| {
-                    for client in 0..clients {
-                        let login = &login;
-                        let failed = &failed;
-                        let port = sshd.port;
-                        scope.spawn(move || {
-                            for user in round_users.iter().skip(client).step_by(clients) {
-                                if login(port, &user.name, true).is_none() {
-                                    failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                                }
+            let failed = std::sync::atomic::AtomicUsize::new(0);
+            let started = Instant::now();
+            std::thread::scope(|scope| {
+                for client in 0..clients {
+                    let login = &login;
+                    let failed = &failed;
+                    let sshd = &hosts[client % hosts.len()];
+                    scope.spawn(move || {
+                        for user in round_users.iter().skip(client).step_by(clients) {
+                            if login(module, sshd, &user.name, true).is_none() {
+                                failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             }
-                        });
-                    }
-                });
-                seconds[index] += started.elapsed().as_secs_f64();
-                failures[index] += failed.into_inner();
+                        }
+                    });
+                }
+            });
+            (started.elapsed().as_secs_f64(), failed.into_inner())
+        };
+        let rate = |seconds: f64, failed: usize| {
+            let rate = (concurrent_logins - failed) as f64 / seconds;
+            if failed == 0 {
+                format!("{rate:.1} logins/s")
+            } else {
+                format!("{rate:.1} logins/s; {failed} of {concurrent_logins} refused")
+            }
+        };
+        reset();
+        let single = &servers[..MODULES.len()];
+        let mut seconds = vec![0.0f64; single.len()];
+        let mut failures = vec![0usize; single.len()];
+        for round in 0..rounds {
+            for k in 0..single.len() {
+                let index = (round + k) % single.len();
+                let (module, sshd) = &single[index];
+                let (spent, failed) = burst(*module, std::slice::from_ref(sshd), round);
+                seconds[index] += spent;
+                failures[index] += failed;
             }
         }
-        let rates = seconds
-            .iter()
-            .zip(&failures)
-            .map(|(&seconds, &failed)| {
-                let rate = (concurrent_logins - failed) as f64 / seconds;
-                if failed == 0 {
-                    format!("{rate:.1} logins/s")
-                } else {
-                    format!("{rate:.1} logins/s; {failed} of {concurrent_logins} refused")
-                }
-            })
-            .collect();
-        table.row(
+        report.main.row(
             &format!("SSH throughput, {clients} concurrent clients ({concurrent_logins} logins)"),
-            rates,
+            seconds
+                .iter()
+                .zip(&failures)
+                .map(|(&seconds, &failed)| rate(seconds, failed))
+                .collect(),
         );
         drop(servers);
+        // Two "hosts" per store: two sshd, each with a state_dir of its
+        // own; the files store's secrets are the users' own files, the
+        // PostgreSQL hosts share one database.
+        reset();
+        let fleets: Vec<(Module, Vec<Sshd>)> = STORES
+            .iter()
+            .map(|&module| {
+                let hosts = ["a", "b"]
+                    .iter()
+                    .map(|host| {
+                        start(
+                            module,
+                            &format!("{}-{host}", module.service()),
+                            &format!("ssh-state-{host}"),
+                        )
+                    })
+                    .collect();
+                (module, hosts)
+            })
+            .collect();
+        let mut seconds = vec![0.0f64; fleets.len()];
+        let mut failures = vec![0usize; fleets.len()];
+        for round in 0..rounds {
+            for k in 0..fleets.len() {
+                let index = (round + k) % fleets.len();
+                let (module, hosts) = &fleets[index];
+                let (spent, failed) = burst(*module, hosts, round);
+                seconds[index] += spent;
+                failures[index] += failed;
+            }
+        }
+        report.stores.row(
+            &format!(
+                "SSH throughput, {clients} concurrent clients over two sshd (hosts) sharing the store ({concurrent_logins} logins)"
+            ),
+            seconds
+                .iter()
+                .zip(&failures)
+                .map(|(&seconds, &failed)| rate(seconds, failed))
+                .collect(),
+        );
+        drop(fleets);
     }
 }
 
@@ -1168,12 +1369,20 @@ fn spread(samples: &[f64], unit: &str) -> String {
     )
 }
 
-#[derive(Default)]
+/// A Markdown table: one column per module (or store).
 struct Table {
+    columns: Vec<Module>,
     rows: Vec<(String, Vec<String>)>,
 }
 
 impl Table {
+    fn new(columns: &[Module]) -> Table {
+        Table {
+            columns: columns.to_vec(),
+            rows: Vec::new(),
+        }
+    }
+
     fn row(&mut self, title: &str, cells: Vec<String>) {
         eprintln!("  {title}: {}", cells.join(" | "));
         self.rows.push((title.to_string(), cells));
@@ -1181,11 +1390,11 @@ impl Table {
 
     fn render(&self) -> String {
         let mut text = String::from("| measure |");
-        for module in MODULES {
+        for module in &self.columns {
             write!(text, " {} |", module.title()).unwrap();
         }
         text.push_str("\n|---|");
-        for _ in MODULES {
+        for _ in &self.columns {
             text.push_str("---:|");
         }
         text.push('\n');
@@ -1195,6 +1404,44 @@ impl Table {
                 write!(text, " {cell} |").unwrap();
             }
             text.push('\n');
+        }
+        text
+    }
+}
+
+/// What the bench prints: the modules side by side, pam_totp's stores
+/// side by side, and notes (figures that are no table cell).
+struct Report {
+    main: Table,
+    stores: Table,
+    notes: Vec<String>,
+}
+
+impl Report {
+    fn new() -> Report {
+        Report {
+            main: Table::new(&MODULES),
+            stores: Table::new(&STORES),
+            notes: Vec::new(),
+        }
+    }
+
+    fn note(&mut self, text: String) {
+        eprintln!("  note: {text}");
+        self.notes.push(text);
+    }
+
+    fn render(&self) -> String {
+        let mut text = self.main.render();
+        if !self.stores.rows.is_empty() {
+            text.push_str("\npam_totp's stores (same run):\n\n");
+            text.push_str(&self.stores.render());
+        }
+        if !self.notes.is_empty() {
+            text.push('\n');
+            for note in &self.notes {
+                writeln!(text, "- {note}").unwrap();
+            }
         }
         text
     }
@@ -1232,6 +1479,8 @@ fn machine() -> String {
             "openssh-server",
             "pamtester",
             "valgrind",
+            "postgresql-15",
+            "openssl",
         ],
     );
     format!(
