@@ -42,6 +42,7 @@ target/man/%: man/%.in Cargo.toml
 # line is "total: N passed, M failed, K skipped".
 TEST_SKIPS := $(CURDIR)/target/test-skips
 test:
+	scripts/install-test-packages.sh
 	mkdir -p target
 	rm -rf $(TEST_SKIPS)
 	@set -o pipefail; status=0; \

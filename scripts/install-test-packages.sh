@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install the Debian packages the test suite needs (scripts/test-packages),
+# when some are missing: `make test` on a fresh Debian machine runs this
+# first, as .ci/run installs the same list. Elsewhere it only says what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+read -r -a packages <<<"$(tr '\n' ' ' <scripts/test-packages)"
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+        || missing+=("$package")
+done
+[ "${#missing[@]}" -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    echo "make test: missing packages (install them as root): ${missing[*]}" >&2
+    exit 0
+fi
+echo "make test: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null
+apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
