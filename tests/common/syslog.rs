@@ -89,17 +89,38 @@ fn private_dev<T: Send>(listen: bool, f: impl FnOnce() -> T + Send) -> (T, Vec<S
                 // so the next line connects to this namespace's /dev/log.
                 // SAFETY: closelog takes nothing; syslog reopens on use.
                 unsafe { libc::closelog() };
-                let result = f();
-                // SAFETY: as above.
-                unsafe { libc::closelog() };
-                let mut lines = Vec::new();
-                if let Some(socket) = socket {
-                    socket.set_nonblocking(true).unwrap();
-                    let mut buffer = vec![0u8; 65536];
-                    while let Ok(n) = socket.recv(&mut buffer) {
-                        lines.push(String::from_utf8_lossy(&buffer[..n]).into_owned());
-                    }
-                }
+                // Drain the socket while `f` runs: a datagram socket holds
+                // only net.unix.max_dgram_qlen (10) unread lines, after which
+                // every syslog() in the process would block.
+                let stop = std::sync::atomic::AtomicBool::new(false);
+                let (result, lines) = std::thread::scope(|inner| {
+                    let reader = socket.as_ref().map(|socket| {
+                        let stop = &stop;
+                        inner.spawn(move || {
+                            socket
+                                .set_read_timeout(Some(std::time::Duration::from_millis(20)))
+                                .unwrap();
+                            let mut lines = Vec::new();
+                            let mut buffer = vec![0u8; 65536];
+                            loop {
+                                match socket.recv(&mut buffer) {
+                                    Ok(n) => lines
+                                        .push(String::from_utf8_lossy(&buffer[..n]).into_owned()),
+                                    Err(_) if stop.load(std::sync::atomic::Ordering::SeqCst) => {
+                                        break lines;
+                                    }
+                                    Err(_) => {}
+                                }
+                            }
+                        })
+                    });
+                    let result = f();
+                    // SAFETY: as above.
+                    unsafe { libc::closelog() };
+                    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                    let lines = reader.map(|r| r.join().unwrap()).unwrap_or_default();
+                    (result, lines)
+                });
                 (result, lines)
             })
             .join()
