@@ -302,8 +302,19 @@ fn refused_in_time(
 ) -> String {
     let timeout = Duration::from_secs(common::fleet::DATABASE_TIMEOUT);
     let started = Instant::now();
-    let outcome = pam.authenticate(user, answer(&oathtool_code(secret, 0)));
+    let (outcome, logged) =
+        common::syslog::capture(|| pam.authenticate(user, answer(&oathtool_code(secret, 0))));
     let took = started.elapsed();
+    // The module's log line says why, and what to check.
+    let refusal = logged
+        .iter()
+        .find(|line| line.contains("refused:"))
+        .unwrap_or_else(|| panic!("{what}: no refusal logged: {logged:?}"));
+    assert!(refusal.contains("database"), "{what}: {refusal}");
+    assert!(
+        refusal.contains("check") || refusal.contains("run `"),
+        "{what}: says what to do: {refusal}"
+    );
     assert_eq!(
         outcome.code, PAM_AUTHINFO_UNAVAIL,
         "{what}: {:?}",
@@ -330,7 +341,7 @@ fn refused_in_time(
     // The command names the cause.
     let status = fleet.cli(&["status", "--user", user]);
     assert!(!status.status.success());
-    text(&status.stderr)
+    format!("{refusal}\n{}", text(&status.stderr))
 }
 
 #[test]
