@@ -190,16 +190,33 @@ impl Sshd {
     }
 }
 
+/// Run `spawn` again while it fails with ETXTBSY: the copied sshd binary
+/// is still open for writing in a child another test thread forked while
+/// the copy was being written (it closes at that child's exec).
+fn spawn_retrying_busy(mut spawn: impl FnMut() -> std::io::Result<Child>) -> Child {
+    let mut tries = 0;
+    loop {
+        match spawn() {
+            Err(error) if error.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            result => return result.unwrap(),
+        }
+    }
+}
+
 /// Start sshd and wait until it accepts connections on `port`; an sshd
 /// that exits (the port was taken) or stays silent is killed and an error.
 fn spawn_listening(binary: &Path, config: &Path, log: &Path, port: u16) -> Result<Child, String> {
-    let mut child = Command::new(binary)
-        .args(["-D", "-e", "-f"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_retrying_busy(|| {
+        Command::new(binary)
+            .args(["-D", "-e", "-f"])
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+    });
     let said = || std::fs::read_to_string(log).unwrap_or_default();
     // sshd logs this once its socket listens.
     let listening = format!("Server listening on 127.0.0.1 port {port}.");
