@@ -619,10 +619,7 @@ enum Trial {
 
 /// "1 consecutive failure", "2 consecutive failures".
 fn failures(count: u32) -> String {
-    match count {
-        1 => "1 consecutive failure".to_string(),
-        n => format!("{n} consecutive failures"),
-    }
+    crate::text::plural(u64::from(count), "consecutive failure")
 }
 
 #[cfg(test)]
