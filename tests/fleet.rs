@@ -305,10 +305,12 @@ fn refused_in_time(
     let (outcome, logged) =
         common::syslog::capture(|| pam.authenticate(user, answer(&oathtool_code(secret, 0))));
     let took = started.elapsed();
-    // The module's log line says why, and what to check.
+    // The module's log line says why, and what to check. glibc's syslog
+    // connection is one per process, so other tests' lines arrive too:
+    // keep this user's.
     let refusal = logged
         .iter()
-        .find(|line| line.contains("refused:"))
+        .find(|line| line.contains("refused:") && line.contains(&format!("(user={user} ")))
         .unwrap_or_else(|| panic!("{what}: no refusal logged: {logged:?}"));
     assert!(refusal.contains("database"), "{what}: {refusal}");
     assert!(

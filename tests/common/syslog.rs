@@ -4,7 +4,8 @@
 //! test must not read the machine's real log). [`capture`] runs a closure
 //! on a thread with its own mount namespace whose `/dev` holds a few device
 //! nodes and a datagram socket the test listens on, so everything glibc's
-//! syslog sends from that thread is caught, and nothing else on the machine
+//! syslog sends from that thread is caught (and, through glibc's one connection per
+//! process, what other threads log meanwhile), and nothing else on the machine
 //! sees a `/dev/log` appear.
 #![allow(dead_code)]
 
@@ -49,7 +50,10 @@ pub fn can_capture() -> bool {
 }
 
 /// Run `f` where `/dev/log` is a socket of ours; returns what it returned
-/// and every syslog datagram sent meanwhile, as text.
+/// and every syslog datagram sent meanwhile, as text. glibc keeps one
+/// syslog connection per process, so lines other test threads log
+/// meanwhile arrive too: a caller keeps the lines of its own user or
+/// service.
 pub fn capture<T: Send>(f: impl FnOnce() -> T + Send) -> (T, Vec<String>) {
     private_dev(true, f)
 }
