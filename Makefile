@@ -35,7 +35,9 @@ target/man/%: man/%.in Cargo.toml
 # The whole test suite: unit tests, the module through the real libpam,
 # end-to-end logins through a real sshd, the Debian package, the demo and
 # the manual pages (those need root; CI runs as root).
-# test-hooks adds a fake clock and crash points, for tests only.
+# test-hooks adds a fake clock and crash points, for tests only. The module
+# and pam_totp_postgres.so are built first: `cargo test` does not build a
+# package's shared object (the tests load them from target/debug).
 # Every test binary runs (--no-fail-fast); a test that cannot run here
 # records a skip in target/test-skips (tests/common/skip.rs), which is
 # counted apart from the passes, and with CI=true is a failure. The last
@@ -45,6 +47,7 @@ test:
 	scripts/install-test-packages.sh
 	mkdir -p target
 	rm -rf $(TEST_SKIPS)
+	$(CARGO) build --locked --features test-hooks
 	@set -o pipefail; status=0; \
 	PAM_TOTP_TEST_SKIPS=$(TEST_SKIPS) $(CARGO) test --locked --no-fail-fast --features test-hooks -- --test-threads=4 2>&1 | tee target/test.log || status=$$?; \
 	scripts/test-summary.sh target/test.log $(TEST_SKIPS) || status=1; \
@@ -67,6 +70,7 @@ install: build man
 # The same without building (used by the package builds).
 install-files:
 	install -D -m 0644 target/release/libpam_totp.so $(DESTDIR)$(PAMDIR)/pam_totp.so
+	install -D -m 0644 target/release/libpam_totp_postgres.so $(DESTDIR)$(PAMDIR)/pam_totp_postgres.so
 	install -D -m 0755 target/release/pam-totp $(DESTDIR)$(BINDIR)/pam-totp
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/pam-totp
 	[ -e $(DESTDIR)$(SYSCONFDIR)/pam-totp/config.toml ] || \
@@ -85,7 +89,8 @@ install-files:
 # Removes what install put there, except the configuration and the state
 # (remove /etc/pam-totp and /var/lib/pam-totp by hand if you want them gone).
 uninstall:
-	rm -f $(DESTDIR)$(PAMDIR)/pam_totp.so $(DESTDIR)$(BINDIR)/pam-totp
+	rm -f $(DESTDIR)$(PAMDIR)/pam_totp.so $(DESTDIR)$(PAMDIR)/pam_totp_postgres.so \
+		$(DESTDIR)$(BINDIR)/pam-totp
 	rm -f $(DESTDIR)$(MANDIR)/man8/pam_totp.8 $(DESTDIR)$(MANDIR)/man1/pam-totp.1 \
 		$(DESTDIR)$(MANDIR)/man5/pam-totp.toml.5
 	rm -rf $(DESTDIR)$(DOCDIR)

@@ -71,7 +71,9 @@ pub fn authenticate(session: &mut dyn Session, args: &[&str]) -> PamResultCode {
             return PamResultCode::PAM_SERVICE_ERR;
         }
     };
-    authenticate_with(session, config, &mut store::open)
+    authenticate_with(session, config, &mut |config| {
+        store::open(config, store::plugin::open)
+    })
 }
 
 /// One authentication with `config` and the store `open` gives: the

@@ -1,5 +1,6 @@
-//! pam_totp: a Linux-PAM module for RFC 6238 TOTP second factors, and the
-//! library shared with the `pam-totp` command.
+//! pam-totp: what the PAM module (`module/`, pam_totp.so), its PostgreSQL
+//! store (`postgres-store/`, pam_totp_postgres.so) and the `pam-totp`
+//! command share. The module's work starts at [`auth::authenticate`].
 #![cfg_attr(
     test,
     allow(
@@ -38,49 +39,3 @@ pub mod text;
 #[cfg(test)]
 #[path = "../tests/common/skip.rs"]
 pub(crate) mod test_skip;
-
-use std::ffi::CStr;
-
-use ::pam::constants::{PamFlag, PamResultCode};
-use ::pam::module::{PamHandle, PamHooks};
-
-struct PamTotp;
-::pam::pam_hooks!(PamTotp);
-
-impl PamHooks for PamTotp {
-    fn sm_authenticate(pamh: &mut PamHandle, args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
-        let mut session = crate::pam::PamSession::new(pamh);
-        let mut text_args = Vec::with_capacity(args.len());
-        for arg in &args {
-            match arg.to_str() {
-                Ok(arg) => text_args.push(arg),
-                Err(_) => {
-                    use crate::session::Session;
-                    session.log(
-                        session::LogLevel::Error,
-                        "configuration error: a module argument is not UTF-8",
-                    );
-                    return PamResultCode::PAM_SERVICE_ERR;
-                }
-            }
-        }
-        #[cfg(feature = "test-hooks")]
-        test_panic(&text_args);
-        auth::authenticate(&mut session, &text_args)
-    }
-
-    fn sm_setcred(_pamh: &mut PamHandle, _args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
-        PamResultCode::PAM_SUCCESS
-    }
-}
-
-/// Test builds only: the module argument `test_panic` panics inside
-/// `pam_sm_authenticate`, so tests can show a panic stays inside the
-/// module (pam-bindings answers PAM_ABORT) and never reads as success.
-#[cfg(feature = "test-hooks")]
-#[allow(clippy::panic)]
-fn test_panic(args: &[&str]) {
-    if args.contains(&"test_panic") {
-        panic!("test_panic: a deliberate panic inside pam_sm_authenticate");
-    }
-}

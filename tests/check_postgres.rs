@@ -160,6 +160,12 @@ fn a_good_fleet_setup_passes_and_each_mistake_in_files_or_key_is_one_problem() {
     run.assert_ok_line("database schema version 1");
     run.assert_ok_line("the secrets of all 2 enrolled users open with secret_key_file");
     run.assert_ok_line("2 enrolled users known to the store");
+    run.assert_ok_line(&format!(
+        "store = \"postgresql\": {} is in place",
+        pam_totp::store::plugin::library_beside(&module_path())
+            .unwrap()
+            .display()
+    ));
     // The files store's rules do not apply.
     assert!(!run.stdout.contains("state directory"), "{}", run.stdout);
     assert!(!run.stdout.contains("secret store"), "{}", run.stdout);
@@ -176,6 +182,27 @@ fn a_good_fleet_setup_passes_and_each_mistake_in_files_or_key_is_one_problem() {
     ]);
     run.assert_ok_line("connected to database");
     set_mode(&setup.fleet.database_file(), 0o600);
+    setup.check().assert_all_well();
+
+    // A module without pam_totp_postgres.so beside it: the one problem.
+    let lone = setup.path("lone");
+    std::fs::create_dir(&lone).unwrap();
+    std::fs::copy(module_path(), lone.join("pam_totp.so")).unwrap();
+    let good_pam = std::fs::read_to_string(setup.path("pam-sshd")).unwrap();
+    std::fs::write(
+        setup.path("pam-sshd"),
+        good_pam.replace(
+            &module_path().display().to_string(),
+            &lone.join("pam_totp.so").display().to_string(),
+        ),
+    )
+    .unwrap();
+    setup.check().assert_one_problem(&[
+        &lone.join("pam_totp_postgres.so").display().to_string(),
+        "is missing: it is installed with the module",
+        "every login through this line is refused",
+    ]);
+    std::fs::write(setup.path("pam-sshd"), good_pam).unwrap();
     setup.check().assert_all_well();
 
     // The key readable by the group.

@@ -282,6 +282,7 @@ fn debian_package_installs_logs_in_and_purges_cleanly() {
     // As Debian 12's PAM module packages list it (the same file as
     // /usr/lib/MULTIARCH/security/pam_totp.so on merged-/usr systems).
     let module = format!("/lib/{multiarch}/security/pam_totp.so");
+    let postgres_store = format!("/lib/{multiarch}/security/pam_totp_postgres.so");
 
     // The file list.
     let listing = text(&run(Command::new("dpkg-deb").arg("-c").arg(&deb)).stdout);
@@ -302,6 +303,7 @@ fn debian_package_installs_logs_in_and_purges_cleanly() {
     };
     for path in [
         module.as_str(),
+        postgres_store.as_str(),
         "/usr/bin/pam-totp",
         "/etc/pam-totp/config.toml",
         "/usr/share/man/man8/pam_totp.8.gz",
@@ -325,6 +327,7 @@ fn debian_package_installs_logs_in_and_purges_cleanly() {
     }
     assert_eq!(entry("/usr/bin/pam-totp").1, "-rwxr-xr-x");
     assert_eq!(entry(&module).1, "-rw-r--r--");
+    assert_eq!(entry(&postgres_store).1, "-rw-r--r--");
     for name in std::fs::read_dir(repo().join("sshd_config.d")).unwrap() {
         let name = name.unwrap().file_name();
         let (_, mode, _) = entry(&format!(
@@ -382,11 +385,13 @@ fn debian_package_installs_logs_in_and_purges_cleanly() {
     assert!(installed());
     for path in [
         module.as_str(),
+        postgres_store.as_str(),
         "/usr/bin/pam-totp",
         "/etc/pam-totp/config.toml",
     ] {
         assert!(Path::new(path).is_file(), "{path} not installed");
     }
+    installed_module_loads_its_postgres_store(&module);
     let state_dir = std::fs::metadata("/var/lib/pam-totp").unwrap();
     assert_eq!(state_dir.mode() & 0o7777, 0o700);
     assert_eq!((state_dir.uid(), state_dir.gid()), (0, 0));
@@ -685,6 +690,7 @@ fn rpm_package_has_the_files_in_rpm_paths() {
         .collect();
     for (path, mode) in [
         ("/usr/lib64/security/pam_totp.so", "-rw-r--r--"),
+        ("/usr/lib64/security/pam_totp_postgres.so", "-rw-r--r--"),
         ("/usr/bin/pam-totp", "-rwxr-xr-x"),
         ("/etc/pam-totp/config.toml", "-rw-r--r--"),
         ("/var/lib/pam-totp", "drwx------"),
@@ -739,6 +745,7 @@ fn make_install_honours_destdir_and_prefix_and_keeps_the_configuration() {
     };
     for (path, mode) in [
         (format!("{pamdir}/pam_totp.so"), 0o644),
+        (format!("{pamdir}/pam_totp_postgres.so"), 0o644),
         ("usr/local/bin/pam-totp".into(), 0o755),
         ("etc/pam-totp/config.toml".into(), 0o644),
         ("var/lib/pam-totp".into(), 0o700),
@@ -767,6 +774,7 @@ fn make_install_honours_destdir_and_prefix_and_keeps_the_configuration() {
         .arg(format!("DESTDIR={}", root.display()))
         .current_dir(repo()));
     assert!(!root.join(format!("{pamdir}/pam_totp.so")).exists());
+    assert!(!root.join(format!("{pamdir}/pam_totp_postgres.so")).exists());
     assert!(!root.join("usr/local/bin/pam-totp").exists());
     assert!(!root.join("usr/local/share/doc/pam-totp").exists());
     assert!(!root.join("usr/local/share/man/man8/pam_totp.8").exists());
@@ -777,4 +785,35 @@ fn make_install_honours_destdir_and_prefix_and_keeps_the_configuration() {
 fn installed_state_file(user: &str) -> std::path::PathBuf {
     let uid = pam_totp::system::account::lookup_user(user).unwrap().uid;
     Path::new("/var/lib/pam-totp").join(pam_totp::state::state_file_name(uid, None))
+}
+
+/// The installed (stripped) module finds the installed PostgreSQL store
+/// beside it and accepts it as its own build: with `store = "postgresql"`
+/// and no database set up, the login gets as far as the connection string.
+fn installed_module_loads_its_postgres_store(module: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "store = \"postgresql\"\ndatabase_file = \"{0}/database.conf\"\nsecret_key_file = \"{0}/secret.key\"\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let service = Service::with_stack(&format!(
+        "auth required {module} config={} state_dir={}/state\n",
+        config.display(),
+        dir.path().display()
+    ));
+    let user = current_user();
+    let (outcome, logged) = syslog::capture(|| service.authenticate(&user, answer("123456")));
+    assert_eq!(outcome.code, PAM_AUTHINFO_UNAVAIL, "{:?}", outcome.shown);
+    let ours = dir.path().display().to_string();
+    let line = logged
+        .iter()
+        .find(|line| line.contains("refused:") && line.contains(&ours))
+        .unwrap_or_else(|| panic!("no refusal naming {ours}: {logged:?}"));
+    assert!(line.contains("database.conf"), "{line}");
+    assert!(!line.contains("pam_totp_postgres.so"), "{line}");
 }

@@ -249,7 +249,7 @@ fn run(case: &Case, faults: Faults) -> PamResultCode {
     };
     let mut open = |config: &Config| -> Result<Box<dyn Store>, StoreError> {
         Ok(Box::new(FaultyStore {
-            inner: store::open(config)?,
+            inner: store::open(config, store::postgres::open)?,
             faults,
         }))
     };

@@ -19,7 +19,8 @@ mkdir -p "$root/DEBIAN"
 # would make dpkg think the directory ours alone ("not empty" on purge).
 make --no-print-directory install-files DESTDIR="$PWD/$root" PREFIX=/usr \
     PAMDIR="/lib/$multiarch/security" >/dev/null
-strip --strip-unneeded "$root/lib/$multiarch/security/pam_totp.so" "$root/usr/bin/pam-totp"
+strip --strip-unneeded "$root/lib/$multiarch/security/pam_totp.so" \
+    "$root/lib/$multiarch/security/pam_totp_postgres.so" "$root/usr/bin/pam-totp"
 gzip -9n "$root"/usr/share/man/man*/*
 install -m 0644 packaging/deb/copyright "$root/usr/share/doc/pam-totp/copyright"
 
@@ -28,6 +29,7 @@ mkdir -p target/deb/shlibdeps/debian
 printf 'Source: pam-totp\n\nPackage: pam-totp\nArchitecture: any\n' >target/deb/shlibdeps/debian/control
 depends=$(cd target/deb/shlibdeps &&
     dpkg-shlibdeps -O "../../../$root/lib/$multiarch/security/pam_totp.so" \
+        "../../../$root/lib/$multiarch/security/pam_totp_postgres.so" \
         "../../../$root/usr/bin/pam-totp" 2>/dev/null |
     sed -n 's/^shlibs:Depends=//p')
 [ -n "$depends" ] || depends="libc6, libgcc-s1, libpam0g"

@@ -4,6 +4,7 @@
 //! through [`Store`]; nothing else reads or writes state.
 
 pub mod files;
+pub mod plugin;
 pub mod postgres;
 
 use crate::config::{Config, StoreKind};
@@ -100,6 +101,12 @@ impl From<StateError> for StoreError {
     }
 }
 
+impl From<StoreError> for LoadError {
+    fn from(error: StoreError) -> LoadError {
+        LoadError::Store(error.to_string())
+    }
+}
+
 /// The change an update makes: given the stored state and the store's
 /// time, the state to store (`None`: leave it). It cannot talk to the user,
 /// and it may run more than once (a store that finds another host changed
@@ -150,11 +157,16 @@ pub trait Store {
     fn decoy_update(&mut self, name: &str, change: &mut Change<'_>) -> Result<Updated, StoreError>;
 }
 
+/// How a PostgreSQL store is reached: [`plugin::open`] in the module (a
+/// second shared object, loaded only then), [`postgres::open`] in the
+/// command (linked in).
+pub type OpenPostgres = fn(&Config) -> Result<Box<dyn Store>, StoreError>;
+
 /// The store `config` names.
-pub fn open(config: &Config) -> Result<Box<dyn Store>, StoreError> {
+pub fn open(config: &Config, open_postgres: OpenPostgres) -> Result<Box<dyn Store>, StoreError> {
     match config.store {
         StoreKind::Files => Ok(Box::new(files::FilesStore::new(config.clone()))),
-        StoreKind::Postgresql => Ok(Box::new(postgres::PostgresStore::new(config.clone()))),
+        StoreKind::Postgresql => open_postgres(config),
     }
 }
 

@@ -40,6 +40,11 @@ pub struct PostgresStore {
     key: Option<SecretKey>,
 }
 
+/// The PostgreSQL store for `config`, linked in (see [`super::OpenPostgres`]).
+pub fn open(config: &Config) -> Result<Box<dyn Store>, StoreError> {
+    Ok(Box::new(PostgresStore::new(config.clone())))
+}
+
 impl PostgresStore {
     pub fn new(config: Config) -> PostgresStore {
         PostgresStore {

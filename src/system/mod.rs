@@ -1,10 +1,12 @@
 //! Operating-system services: user accounts, file-system identity, files
-//! read and written safely, the clock and the random source.
+//! read and written safely, the clock, the random source, and loading the
+//! PostgreSQL store.
 //!
 //! Every call into libc that needs `unsafe` is wrapped here.
 
 pub mod account;
 pub mod clock;
+pub mod dl;
 pub mod files;
 pub mod host;
 pub mod identity;

@@ -164,13 +164,18 @@ extern "C" fn conversation(
     PAM_SUCCESS
 }
 
-/// The module as cargo built it for this test run. `cargo test` builds the
-/// cdylib into `deps/` beside the test binary (it does not refresh the copy
-/// in `target/debug`, which may be stale or built with other features).
+/// The module as `make test` built it for this run (`cargo build
+/// --features test-hooks`, before `cargo test`, which does not build
+/// another package's shared object), in `deps/` beside the test binary;
+/// pam_totp_postgres.so is beside it.
 pub fn module_path() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let path = exe.parent().unwrap().join("libpam_totp.so");
-    assert!(path.exists(), "{} not built", path.display());
+    assert!(
+        path.exists(),
+        "{} not built: run `make test`, or `cargo build --features test-hooks` before `cargo test`",
+        path.display()
+    );
     path
 }
 

@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use clap::Args;
 use pam_totp::audit::{self, database, pam_stack, paths, sshd};
 use pam_totp::config::{Config, DEFAULT_CONFIG_PATH, StoreKind, Unenrolled};
+use pam_totp::store::plugin;
 use pam_totp::text::escape_controls;
 
 const DEFAULT_PAM_FILE: &str = "/etc/pam.d/sshd";
@@ -306,6 +307,9 @@ fn check_pam(report: &mut Report, config_path: Option<&Path>, pam_file: Option<&
         };
         match module_config(report, entry, config_path) {
             Some(config) => {
+                if config.store == StoreKind::Postgresql {
+                    check_postgres_library(report, entry);
+                }
                 can_ignore.push(can_be_ignored(&config));
                 pam.configs.push(config);
             }
@@ -334,13 +338,39 @@ fn check_pam(report: &mut Report, config_path: Option<&Path>, pam_file: Option<&
 }
 
 fn module_exists(module: &str) -> bool {
+    module_file(module).is_some()
+}
+
+/// The file libpam loads for a module line's name.
+fn module_file(module: &str) -> Option<PathBuf> {
     let path = Path::new(module);
     if path.is_absolute() {
-        return path.is_file();
+        return path.is_file().then(|| path.to_path_buf());
     }
     MODULE_DIRS
         .iter()
-        .any(|dir| Path::new(dir).join(module).is_file())
+        .map(|dir| Path::new(dir).join(module))
+        .find(|path| path.is_file())
+}
+
+/// A pam_totp line with `store = "postgresql"` needs pam_totp_postgres.so
+/// beside the module, as safe to load as the module itself.
+fn check_postgres_library(report: &mut Report, entry: &pam_stack::Entry) {
+    // A module that is not there is reported by the stack analysis.
+    let Some(module) = module_file(&entry.module) else {
+        return;
+    };
+    match plugin::checked_library(&module) {
+        Ok(library) => report.ok(&format!(
+            "{}: store = \"postgresql\": {} is in place",
+            entry.place,
+            library.display()
+        )),
+        Err(error) => report.problem(&format!(
+            "{}: {error}; until it is fixed every login through this line is refused",
+            entry.place
+        )),
+    }
 }
 
 /// The configuration the module builds from this line's arguments (the

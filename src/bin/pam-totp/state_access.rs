@@ -33,7 +33,7 @@ pub fn open(config: &Config) -> Result<Box<dyn Store>, Failure> {
             config.clone(),
             account::effective_uid(),
         ))),
-        _ => store::open(config).map_err(|error| Failure(error.to_string())),
+        _ => store::open(config, store::postgres::open).map_err(|error| Failure(error.to_string())),
     }
 }
 

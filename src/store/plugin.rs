@@ -1,0 +1,263 @@
+//! The PostgreSQL store as a second shared object, pam_totp_postgres.so,
+//! which the module loads only for `store = "postgresql"`: a files-store
+//! host never maps the database client, TLS or their relocations (about
+//! 85,000 instructions per login, see BENCHMARKS.md). The command links
+//! the store in directly ([`super::postgres::open`]).
+//!
+//! Both objects are built from this crate in one build. The module passes
+//! Rust values (the configuration, the store it gets back) across, which is
+//! sound only between objects of the same build: the entry point first
+//! compares the caller's [`BUILD`] with its own, and a library of another
+//! build answers [`OTHER_BUILD`] without looking at the request.
+//!
+//! Both halves are here: [`open`] (the module's side) and [`serve`] (what
+//! `postgres-store/` exports as [`ENTRY`]).
+
+use std::ffi::{CStr, c_int};
+use std::os::unix::fs::MetadataExt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+use super::{
+    Change, Listed, Removed, Repair, Replacing, Snapshot, Store, StoreError, Updated, postgres,
+};
+use crate::config::Config;
+use crate::enrollment::LoadError;
+use crate::secret::SecretFile;
+use crate::system::account::Account;
+use crate::system::dl::{self, Library};
+
+/// The entry point pam_totp_postgres.so exports (its signature is
+/// `system::dl`'s `Entry`; a new signature gets a new name).
+pub const ENTRY: &CStr = c"pam_totp_postgres_store_v1";
+
+/// This build's identity (build.rs): sources, compiler, settings.
+pub const BUILD: &str = env!("PAM_TOTP_BUILD");
+
+/// The entry point filled in the request's answer.
+pub const ANSWERED: c_int = 0;
+/// The library is of another build and did not touch the request.
+pub const OTHER_BUILD: c_int = 1;
+
+/// What the module asks the library, behind the entry point's pointer.
+pub struct Request<'a> {
+    pub config: &'a Config,
+    pub answer: Option<Result<Box<dyn Store>, StoreError>>,
+}
+
+/// The module's side: the PostgreSQL store from the library next to the
+/// module's own file.
+pub fn open(config: &Config) -> Result<Box<dyn Store>, StoreError> {
+    let module = dl::own_file()
+        .ok_or_else(|| unavailable("the module cannot tell which file it was loaded from"))?;
+    let path = checked_library(&module)?;
+    let library = Library::open(&path)
+        .map_err(|error| unavailable(&format!("cannot load {}: {error}", path.display())))?;
+    let mut request = Request {
+        config,
+        answer: None,
+    };
+    let said = library.call_entry(ENTRY, BUILD.as_bytes(), &mut request);
+    match (said, request.answer) {
+        (Some(ANSWERED), Some(answer)) => answer,
+        (None, _) => Err(unavailable(&format!(
+            "{} is not pam-totp's PostgreSQL store (no {})",
+            path.display(),
+            ENTRY.to_string_lossy()
+        ))),
+        (Some(OTHER_BUILD), _) => Err(unavailable(&format!(
+            "{} is from another build than {}: install both from the same package",
+            path.display(),
+            module.display()
+        ))),
+        (Some(_), _) => Err(unavailable(&format!(
+            "{} did not answer as expected",
+            path.display()
+        ))),
+    }
+}
+
+/// `…/pam_totp.so` → `…/pam_totp_postgres.so` (and in a build tree
+/// `libpam_totp.so` → `libpam_totp_postgres.so`).
+pub fn library_beside(module: &Path) -> Option<PathBuf> {
+    let name = module.file_name()?.to_str()?;
+    let stem = name.strip_suffix(".so").unwrap_or(name);
+    Some(module.with_file_name(format!("{stem}_postgres.so")))
+}
+
+/// The library beside `module`, if it may be loaded (`pam-totp check`
+/// asks the same).
+pub fn checked_library(module: &Path) -> Result<PathBuf, StoreError> {
+    let path = library_beside(module)
+        .ok_or_else(|| unavailable(&format!("{} has no file name", module.display())))?;
+    check_library(&path, module)?;
+    Ok(path)
+}
+
+/// Code loaded into sshd as root must be as trustworthy as the module:
+/// a regular file owned by root (or by the module's owner, in a build
+/// tree) that neither group nor others may write.
+fn check_library(path: &Path, module: &Path) -> Result<(), StoreError> {
+    let meta = std::fs::symlink_metadata(path).map_err(|error| {
+        if error.kind() == std::io::ErrorKind::NotFound {
+            unavailable(&format!(
+                "{} is missing: it is installed with the module (the same package)",
+                path.display()
+            ))
+        } else {
+            unavailable(&format!("cannot read {}: {error}", path.display()))
+        }
+    })?;
+    let module_owner = std::fs::metadata(module).map(|m| m.uid()).unwrap_or(0);
+    if !meta.file_type().is_file() {
+        return Err(unavailable(&format!(
+            "{} is not a regular file",
+            path.display()
+        )));
+    }
+    if meta.uid() != 0 && meta.uid() != module_owner {
+        return Err(unavailable(&format!(
+            "{} is owned by uid {}, not root: not loading it",
+            path.display(),
+            meta.uid()
+        )));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(unavailable(&format!(
+            "{} has mode {:04o}, writable by group or others: not loading it",
+            path.display(),
+            meta.mode() & 0o7777
+        )));
+    }
+    Ok(())
+}
+
+fn unavailable(why: &str) -> StoreError {
+    StoreError::Other(format!("the PostgreSQL store cannot be used: {why}"))
+}
+
+/// The library's side, after the entry point found the same build: the
+/// store, wrapped so that no panic unwinds out of the library (the module
+/// has its own copy of the standard library and could not catch it).
+pub fn serve(request: &mut Request<'_>) {
+    let config = request.config;
+    let opened = catch_unwind(AssertUnwindSafe(|| postgres::open(config)));
+    request.answer = Some(match opened {
+        Ok(Ok(store)) => Ok(Box::new(Contained(Some(store)))),
+        Ok(Err(error)) => Err(error),
+        Err(_) => Err(panicked()),
+    });
+}
+
+fn panicked() -> StoreError {
+    StoreError::Other("the PostgreSQL store failed unexpectedly (a bug: please report it)".into())
+}
+
+/// A store whose every call runs under `catch_unwind`, in the library.
+/// (`None` only while it is dropped.)
+struct Contained(Option<Box<dyn Store>>);
+
+fn contained<T, E: From<StoreError>>(call: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+    catch_unwind(AssertUnwindSafe(call)).unwrap_or_else(|_| Err(E::from(panicked())))
+}
+
+impl Contained {
+    fn inner(&mut self) -> Result<&mut Box<dyn Store>, StoreError> {
+        self.0.as_mut().ok_or_else(panicked)
+    }
+}
+
+impl Store for Contained {
+    fn enrollment(&mut self, account: &Account) -> Result<SecretFile, LoadError> {
+        contained(|| self.inner()?.enrollment(account))
+    }
+
+    fn is_enrolled(&mut self, account: &Account) -> Result<bool, LoadError> {
+        contained(|| self.inner()?.is_enrolled(account))
+    }
+
+    fn snapshot(&mut self, account: &Account) -> Result<Snapshot, StoreError> {
+        contained(|| self.inner()?.snapshot(account))
+    }
+
+    fn update(
+        &mut self,
+        account: &Account,
+        repair: Repair,
+        change: &mut Change<'_>,
+    ) -> Result<Updated, StoreError> {
+        contained(|| self.inner()?.update(account, repair, change))
+    }
+
+    fn save_enrollment(
+        &mut self,
+        account: &Account,
+        secret: &SecretFile,
+        replacing: Replacing,
+        repair: Repair,
+    ) -> Result<String, StoreError> {
+        contained(|| {
+            self.inner()?
+                .save_enrollment(account, secret, replacing, repair)
+        })
+    }
+
+    fn remove(&mut self, account: &Account) -> Result<Removed, StoreError> {
+        contained(|| self.inner()?.remove(account))
+    }
+
+    fn list(&mut self) -> Result<Vec<Listed>, StoreError> {
+        contained(|| self.inner()?.list())
+    }
+
+    fn decoy_snapshot(&mut self, name: &str) -> Result<Snapshot, StoreError> {
+        contained(|| self.inner()?.decoy_snapshot(name))
+    }
+
+    fn decoy_update(&mut self, name: &str, change: &mut Change<'_>) -> Result<Updated, StoreError> {
+        contained(|| self.inner()?.decoy_update(name, change))
+    }
+}
+
+impl Drop for Contained {
+    fn drop(&mut self) {
+        // Closing the connection and the runtime: no panic may escape here
+        // either.
+        let store = self.0.take();
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(store)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_library_is_named_after_the_module() {
+        for (module, library) in [
+            (
+                "/usr/lib/x86_64-linux-gnu/security/pam_totp.so",
+                "/usr/lib/x86_64-linux-gnu/security/pam_totp_postgres.so",
+            ),
+            (
+                "/w/target/debug/libpam_totp.so",
+                "/w/target/debug/libpam_totp_postgres.so",
+            ),
+            (
+                "/lib64/security/pam_totp2.so",
+                "/lib64/security/pam_totp2_postgres.so",
+            ),
+        ] {
+            assert_eq!(
+                library_beside(Path::new(module)),
+                Some(PathBuf::from(library))
+            );
+        }
+    }
+
+    #[test]
+    fn the_build_identity_is_a_hash() {
+        assert_eq!(BUILD.len(), 16);
+        assert!(BUILD.bytes().all(|b| b.is_ascii_hexdigit()), "{BUILD}");
+    }
+}
