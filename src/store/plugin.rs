@@ -88,6 +88,14 @@ pub fn library_beside(module: &Path) -> Option<PathBuf> {
 /// The library beside `module`, if it may be loaded (`pam-totp check`
 /// asks the same).
 pub fn checked_library(module: &Path) -> Result<PathBuf, StoreError> {
+    // libpam loads modules by absolute path; anything else would make the
+    // library's place depend on the current directory.
+    if !module.is_absolute() {
+        return Err(unavailable(&format!(
+            "the module was loaded as {}, not by an absolute path",
+            module.display()
+        )));
+    }
     let path = library_beside(module)
         .ok_or_else(|| unavailable(&format!("{} has no file name", module.display())))?;
     check_library(&path, module)?;
@@ -253,6 +261,15 @@ mod tests {
                 Some(PathBuf::from(library))
             );
         }
+    }
+
+    #[test]
+    fn a_module_loaded_by_a_relative_path_loads_no_library() {
+        let error = checked_library(Path::new("pam_totp.so")).unwrap_err();
+        assert!(
+            error.to_string().contains("not by an absolute path"),
+            "{error}"
+        );
     }
 
     #[test]
