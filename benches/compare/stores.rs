@@ -243,7 +243,7 @@ impl Bench {
             if needed.iter().any(|name| database_or_tls(name)) {
                 "**a database or TLS library among them**"
             } else {
-                "no database or TLS library (the PostgreSQL client and rustls are linked in, and only run with store = \"postgresql\")"
+                "no database or TLS library (the PostgreSQL client and rustls are in libpam_totp_postgres.so, which the module loads only with store = \"postgresql\")"
             }
         ));
         self.configure(Layout::Home, 1);
@@ -253,10 +253,18 @@ impl Bench {
                 .iter()
                 .filter(|name| database_or_tls(name))
                 .collect();
+            let store_loaded = libraries
+                .iter()
+                .any(|name| name.starts_with("libpam_totp_postgres"));
             report.note(format!(
-                "/proc/PID/maps of pamtester after one {} authentication (at the next prompt): {}; {}",
+                "/proc/PID/maps of pamtester after one {} authentication (at the next prompt): {}; {}; {}",
                 module.title(),
                 libraries.join(", "),
+                if store_loaded {
+                    "the PostgreSQL store loaded"
+                } else {
+                    "no PostgreSQL store"
+                },
                 if bad.is_empty() {
                     "no libssl, libcrypto or libpq".to_string()
                 } else {
