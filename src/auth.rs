@@ -294,18 +294,14 @@ impl Authenticator<'_> {
                 .lockout_remaining(now)
                 .map(|seconds| self.locked_out(seconds));
         }
-        let recovery_left = crate::recovery::unused_count(
-            &attempt.credential.secret.recovery,
-            &state.used_recovery,
-        );
-        Some(self.finish(&outcome, &state, recovery_left, now))
+        Some(self.finish(&outcome, &state, &attempt.credential.secret.recovery, now))
     }
 
     fn finish(
         &mut self,
         outcome: &Outcome,
         state: &State,
-        recovery_left: usize,
+        recovery: &[crate::recovery::RecoveryHash],
         now: u64,
     ) -> PamResultCode {
         match outcome {
@@ -324,7 +320,8 @@ impl Authenticator<'_> {
                 PamResultCode::PAM_SUCCESS
             }
             Outcome::Recovery(_) => {
-                let left = recovery_left;
+                // Counted only here: a code or a refusal does not say it.
+                let left = crate::recovery::unused_count(recovery, &state.used_recovery);
                 self.log(
                     LogLevel::Warning,
                     &format!("accepted recovery code ({left} left)"),
