@@ -158,34 +158,36 @@ impl State {
     }
 
     pub fn to_toml(&self) -> String {
-        let mut text = format!("version = {STATE_VERSION}\n");
+        use std::fmt::Write as _;
+        // One buffer written in place (writing to a String cannot fail).
+        let mut text = String::with_capacity(128 + 20 * self.used_recovery.len());
+        let _ = writeln!(text, "version = {STATE_VERSION}");
         if let Some(start) = self.last_step_start {
-            text.push_str(&format!(
-                "last_step_start = {}\n",
-                start.min(i64::MAX as u64)
-            ));
+            let _ = writeln!(text, "last_step_start = {}", start.min(i64::MAX as u64));
         }
         if let Some(counter) = self.last_counter {
-            text.push_str(&format!(
-                "last_counter = {}\n",
-                counter.min(i64::MAX as u64)
-            ));
+            let _ = writeln!(text, "last_counter = {}", counter.min(i64::MAX as u64));
         }
-        text.push_str(&format!("failures = {}\n", self.failures));
-        text.push_str(&format!(
-            "locked_until = {}\n",
+        let _ = writeln!(text, "failures = {}", self.failures);
+        let _ = writeln!(
+            text,
+            "locked_until = {}",
             self.locked_until.min(i64::MAX as u64)
-        ));
+        );
         if let Some(time) = self.last_success {
-            text.push_str(&format!("last_success = {}\n", time.min(i64::MAX as u64)));
+            let _ = writeln!(text, "last_success = {}", time.min(i64::MAX as u64));
         }
-        let used: Vec<String> = self
-            .used_recovery
-            .iter()
-            .filter(|id| is_recovery_id(id))
-            .map(|id| format!("\"{id}\""))
-            .collect();
-        text.push_str(&format!("used_recovery = [{}]\n", used.join(", ")));
+        text.push_str("used_recovery = [");
+        let used = self.used_recovery.iter().filter(|id| is_recovery_id(id));
+        for (index, id) in used.enumerate() {
+            if index > 0 {
+                text.push_str(", ");
+            }
+            text.push('"');
+            text.push_str(id);
+            text.push('"');
+        }
+        text.push_str("]\n");
         text
     }
 }
