@@ -277,11 +277,7 @@ impl StateStore {
     /// directory is created (mode 0700) if its parent exists.
     pub fn open(dir: &Path, uid: u32, name: Option<&str>) -> Result<StateStore, StateError> {
         check_directory(dir)?;
-        let key = state_key(uid, name);
-        Ok(StateStore {
-            path: dir.join(format!("{key}.state")),
-            lock_path: dir.join(format!("{key}.lock")),
-        })
+        Ok(StateStore::in_directory(dir, &state_key(uid, name)))
     }
 
     /// The decoy record `bucket` (see `decision::decide_without_credential`):
@@ -289,10 +285,28 @@ impl StateStore {
     /// trying names cannot fill the disk.
     pub fn decoy(dir: &Path, bucket: u16) -> Result<StateStore, StateError> {
         check_directory(dir)?;
-        Ok(StateStore {
-            path: dir.join(format!("decoy-{bucket:04x}.state")),
-            lock_path: dir.join(format!("decoy-{bucket:04x}.lock")),
-        })
+        Ok(StateStore::in_directory(
+            dir,
+            &format!("decoy-{bucket:04x}"),
+        ))
+    }
+
+    /// `dir/KEY.state` and `dir/KEY.lock`, each path built in one
+    /// allocation (the key may hold dots: appended, not an extension set).
+    fn in_directory(dir: &Path, key: &str) -> StateStore {
+        let capacity = dir.as_os_str().len() + key.len() + ".state".len() + 1;
+        let mut base = PathBuf::with_capacity(capacity);
+        base.push(dir);
+        base.push(key);
+        let mut lock_path = std::ffi::OsString::with_capacity(capacity);
+        lock_path.push(&base);
+        lock_path.push(".lock");
+        let mut path = base.into_os_string();
+        path.push(".state");
+        StateStore {
+            path: path.into(),
+            lock_path: lock_path.into(),
+        }
     }
 
     /// The store of `account` under `config` (see [`state_file_name`]).
@@ -511,6 +525,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state_dir = dir.path().join("state");
         let store = StateStore::open(&state_dir, 1000, None).unwrap();
+        // The paths are the names above, in the directory (a name with dots
+        // keeps them all).
+        for name in [None, Some("alice.smith"), Some(".x.y")] {
+            let named = StateStore::open(&state_dir, 7, name).unwrap();
+            let file_name = state_file_name(7, name);
+            assert_eq!(named.path(), state_dir.join(&file_name));
+            let lock_name = file_name.replace(".state", ".lock");
+            assert_eq!(named.lock_path, state_dir.join(lock_name));
+        }
+        let decoy = StateStore::decoy(&state_dir, 0x1a).unwrap();
+        assert_eq!(decoy.path(), state_dir.join("decoy-001a.state"));
+        assert_eq!(decoy.lock_path, state_dir.join("decoy-001a.lock"));
         assert_eq!(store.read().unwrap(), State::default());
         let lock = store.lock().unwrap();
         let state = State {
