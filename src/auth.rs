@@ -39,9 +39,10 @@ struct Context {
 }
 
 impl Context {
-    fn describe(&self) -> String {
+    /// `WHAT (user=.. service=.. rhost=..)`, the form of every log line.
+    fn describe(&self, what: &str) -> String {
         format!(
-            "user={} service={} rhost={}",
+            "{what} (user={} service={} rhost={})",
             self.user.escape_debug(),
             self.service.escape_debug(),
             self.remote_host.escape_debug()
@@ -107,8 +108,7 @@ pub fn authenticate_with(
 
 impl Authenticator<'_> {
     fn log(&self, level: LogLevel, what: &str) {
-        self.session
-            .log(level, &format!("{what} ({})", self.context.describe()));
+        self.session.log(level, &self.context.describe(what));
     }
 
     /// A debug line, only with the `debug` flag; the text is built only then.
