@@ -200,6 +200,15 @@ fn is_recovery_id(id: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// A state as read from its file, with the text it was parsed from
+/// (`None`: there was no file).
+#[derive(Clone, Debug)]
+pub struct StateRead {
+    path: PathBuf,
+    text: Option<String>,
+    pub state: State,
+}
+
 /// The state files of one user.
 pub struct StateStore {
     path: PathBuf,
@@ -327,28 +336,57 @@ impl StateStore {
 
     /// The current state; a missing file is a fresh state.
     pub fn read(&self) -> Result<State, StateError> {
+        self.read_again(None).map(|read| read.state)
+    }
+
+    /// [`StateStore::read`], keeping the text with the state. When the file
+    /// holds exactly the text of `earlier` (a read of this same file, such
+    /// as the snapshot taken before the prompt), that read's state is
+    /// reused: the same text parses to the same state. The file itself is
+    /// opened and checked afresh either way.
+    pub fn read_again(&self, earlier: Option<&StateRead>) -> Result<StateRead, StateError> {
         let owner = crate::system::account::effective_uid();
         let rules = FileRules {
             owners: &[owner],
             max_size: MAX_STATE_SIZE,
         };
-        match files::read_protected(&self.path, &rules) {
-            Ok(bytes) => {
-                let text = String::from_utf8(bytes).map_err(|_| StateError::Corrupt {
-                    path: self.path.clone(),
-                    reason: "not UTF-8".into(),
-                })?;
-                State::parse(&text).map_err(|reason| StateError::Corrupt {
-                    path: self.path.clone(),
-                    reason,
-                })
-            }
-            Err(ReadError::Missing) => Ok(State::default()),
-            Err(error) => Err(StateError::Read {
+        let text = match files::read_protected(&self.path, &rules) {
+            Ok(bytes) => String::from_utf8(bytes).map_err(|_| StateError::Corrupt {
                 path: self.path.clone(),
-                error,
-            }),
+                reason: "not UTF-8".into(),
+            })?,
+            Err(ReadError::Missing) => {
+                return Ok(StateRead {
+                    path: self.path.clone(),
+                    text: None,
+                    state: State::default(),
+                });
+            }
+            Err(error) => {
+                return Err(StateError::Read {
+                    path: self.path.clone(),
+                    error,
+                });
+            }
+        };
+        if let Some(earlier) = earlier.filter(|earlier| {
+            earlier.path == self.path && earlier.text.as_deref() == Some(text.as_str())
+        }) {
+            return Ok(StateRead {
+                path: self.path.clone(),
+                state: earlier.state.clone(),
+                text: Some(text),
+            });
         }
+        let state = State::parse(&text).map_err(|reason| StateError::Corrupt {
+            path: self.path.clone(),
+            reason,
+        })?;
+        Ok(StateRead {
+            path: self.path.clone(),
+            text: Some(text),
+            state,
+        })
     }
 
     /// Lock the user's state for a read-modify-write.
@@ -518,6 +556,52 @@ mod tests {
         ] {
             assert_eq!(parse_state_file_name(other), None, "{other}");
         }
+    }
+
+    #[test]
+    fn a_read_again_sees_every_change_and_every_unsafe_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(&dir.path().join("state"), 1000, None).unwrap();
+        let other = StateStore::open(&dir.path().join("state"), 1001, None).unwrap();
+        let write = |store: &StateStore, failures| {
+            let lock = store.lock().unwrap();
+            let state = State {
+                failures,
+                ..State::default()
+            };
+            store.write(&state, &lock).unwrap();
+        };
+        write(&store, 1);
+        write(&other, 1);
+        let first = store.read_again(None).unwrap();
+        assert_eq!(first.state.failures, 1);
+        // Unchanged: the same state (from the earlier parse).
+        assert_eq!(store.read_again(Some(&first)).unwrap().state, first.state);
+        // Changed meanwhile (to a text of the same length): the new state.
+        write(&store, 2);
+        assert_eq!(store.read_again(Some(&first)).unwrap().state.failures, 2);
+        // Another file's read is never reused, even with the same text.
+        let mut elsewhere = other.read_again(None).unwrap();
+        elsewhere.state.failures = 9;
+        write(&store, 1);
+        assert_eq!(
+            store.read_again(Some(&elsewhere)).unwrap().state.failures,
+            1
+        );
+        // The file is checked again: unsafe now, refused whatever was read.
+        let first = store.read_again(None).unwrap();
+        std::fs::set_permissions(store.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(
+            store.read_again(Some(&first)),
+            Err(StateError::Read { .. })
+        ));
+        // Gone: a fresh state.
+        std::fs::remove_file(store.path()).unwrap();
+        assert_eq!(
+            store.read_again(Some(&first)).unwrap().state,
+            State::default()
+        );
     }
 
     #[test]
