@@ -39,9 +39,10 @@ struct Context {
 }
 
 impl Context {
-    fn describe(&self) -> String {
+    /// `WHAT (user=.. service=.. rhost=..)`, the form of every log line.
+    fn describe(&self, what: &str) -> String {
         format!(
-            "user={} service={} rhost={}",
+            "{what} (user={} service={} rhost={})",
             self.user.escape_debug(),
             self.service.escape_debug(),
             self.remote_host.escape_debug()
@@ -109,8 +110,7 @@ pub fn authenticate_with(
 
 impl Authenticator<'_> {
     fn log(&self, level: LogLevel, what: &str) {
-        self.session
-            .log(level, &format!("{what} ({})", self.context.describe()));
+        self.session.log(level, &self.context.describe(what));
     }
 
     /// A debug line, only with the `debug` flag; the text is built only then.
@@ -296,18 +296,14 @@ impl Authenticator<'_> {
                 .lockout_remaining(now)
                 .map(|seconds| self.locked_out(seconds));
         }
-        let recovery_left = crate::recovery::unused_count(
-            &attempt.credential.secret.recovery,
-            &state.used_recovery,
-        );
-        Some(self.finish(&outcome, &state, recovery_left, now))
+        Some(self.finish(&outcome, &state, &attempt.credential.secret.recovery, now))
     }
 
     fn finish(
         &mut self,
         outcome: &Outcome,
         state: &State,
-        recovery_left: usize,
+        recovery: &[crate::recovery::RecoveryHash],
         now: u64,
     ) -> PamResultCode {
         match outcome {
@@ -326,7 +322,8 @@ impl Authenticator<'_> {
                 PamResultCode::PAM_SUCCESS
             }
             Outcome::Recovery(_) => {
-                let left = recovery_left;
+                // Counted only here: a code or a refusal does not say it.
+                let left = crate::recovery::unused_count(recovery, &state.used_recovery);
                 self.log(
                     LogLevel::Warning,
                     &format!("accepted recovery code ({left} left)"),

@@ -638,7 +638,10 @@ fn read_config_file(path: &Path) -> Result<String, Option<String>> {
             meta.mode() & 0o7777
         )));
     }
-    let mut text = String::new();
+    // Sized from the metadata: read_to_end through `take` cannot see it,
+    // and would probe and grow the buffer.
+    let size = usize::try_from(meta.len().min(MAX_CONFIG_SIZE)).unwrap_or(0);
+    let mut text = String::with_capacity(size);
     file.take(MAX_CONFIG_SIZE + 1)
         .read_to_string(&mut text)
         .map_err(|error| Some(error.to_string()))?;

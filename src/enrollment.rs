@@ -67,7 +67,11 @@ pub fn secret_path(config: &Config, account: &Account) -> Result<PathBuf, LoadEr
         Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("{home}{rest}"),
         _ => template.clone(),
     };
-    let expanded = expanded.replace("%h", &home).replace("%u", name);
+    // Most templates (the default included) have no `%`: nothing to replace.
+    let expanded = match memchr::memchr(b'%', expanded.as_bytes()) {
+        Some(_) => expanded.replace("%h", &home).replace("%u", name),
+        None => expanded,
+    };
     if !expanded.starts_with('/') {
         return Err(LoadError::BadPath(format!(
             "\"{template}\" does not give an absolute path"

@@ -96,7 +96,11 @@ fn scalar(text: &str) -> Option<(Value, &str)> {
         let (string, rest) = basic_string(text)?;
         return Some((Value::String(string.to_string()), rest));
     }
-    let end = text.find([' ', '\t', '#']).unwrap_or(text.len());
+    // Bytes, not a char pattern: the three are ASCII, so `end` is a boundary.
+    let end = text
+        .bytes()
+        .position(|b| matches!(b, b' ' | b'\t' | b'#'))
+        .unwrap_or(text.len());
     let (token, rest) = text.split_at(end);
     let value = match token {
         "true" => Value::Boolean(true),
@@ -119,7 +123,7 @@ fn scalar(text: &str) -> Option<(Value, &str)> {
 fn basic_string(text: &str) -> Option<(&str, &str)> {
     let body = text.strip_prefix('"')?;
     let (contents, rest) = split_at_byte(body, b'"')?;
-    if contents.contains('\\') {
+    if memchr::memchr(b'\\', contents.as_bytes()).is_some() {
         return None;
     }
     Some((contents, rest))
@@ -154,8 +158,18 @@ impl<'a> Iterator for Lines<'a> {
     }
 }
 
+/// `text` without leading and trailing spaces and tabs. On bytes: the
+/// char-pattern `trim_matches` decoded UTF-8 at both ends of every line.
 fn trim(text: &str) -> &str {
-    text.trim_matches([' ', '\t'])
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let bytes = text.as_bytes();
+    let start = bytes.iter().position(|b| !blank(b)).unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !blank(b))
+        .map_or(start, |last| last + 1);
+    // Both ends are next to ASCII bytes (or the ends of `text`): boundaries.
+    text.get(start..end).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -173,6 +187,21 @@ mod tests {
         "empty = \"\"\n",
         include_str!("../config/pam-totp.toml"),
     ];
+
+    #[test]
+    fn trim_takes_only_spaces_and_tabs_off_both_ends() {
+        for (text, trimmed) in [
+            ("", ""),
+            ("   ", ""),
+            (" \t a b \t", "a b"),
+            ("\t# c", "# c"),
+            ("é \u{a0}", "é \u{a0}"),
+            ("x\n", "x\n"),
+        ] {
+            assert_eq!(trim(text), trimmed, "{text:?}");
+            assert_eq!(trim(text), text.trim_matches([' ', '\t']), "{text:?}");
+        }
+    }
 
     /// Whenever the fast path answers, the answer is the full parser's;
     /// true if it answered (and so the two were compared).

@@ -158,34 +158,36 @@ impl State {
     }
 
     pub fn to_toml(&self) -> String {
-        let mut text = format!("version = {STATE_VERSION}\n");
+        use std::fmt::Write as _;
+        // One buffer written in place (writing to a String cannot fail).
+        let mut text = String::with_capacity(128 + 20 * self.used_recovery.len());
+        let _ = writeln!(text, "version = {STATE_VERSION}");
         if let Some(start) = self.last_step_start {
-            text.push_str(&format!(
-                "last_step_start = {}\n",
-                start.min(i64::MAX as u64)
-            ));
+            let _ = writeln!(text, "last_step_start = {}", start.min(i64::MAX as u64));
         }
         if let Some(counter) = self.last_counter {
-            text.push_str(&format!(
-                "last_counter = {}\n",
-                counter.min(i64::MAX as u64)
-            ));
+            let _ = writeln!(text, "last_counter = {}", counter.min(i64::MAX as u64));
         }
-        text.push_str(&format!("failures = {}\n", self.failures));
-        text.push_str(&format!(
-            "locked_until = {}\n",
+        let _ = writeln!(text, "failures = {}", self.failures);
+        let _ = writeln!(
+            text,
+            "locked_until = {}",
             self.locked_until.min(i64::MAX as u64)
-        ));
+        );
         if let Some(time) = self.last_success {
-            text.push_str(&format!("last_success = {}\n", time.min(i64::MAX as u64)));
+            let _ = writeln!(text, "last_success = {}", time.min(i64::MAX as u64));
         }
-        let used: Vec<String> = self
-            .used_recovery
-            .iter()
-            .filter(|id| is_recovery_id(id))
-            .map(|id| format!("\"{id}\""))
-            .collect();
-        text.push_str(&format!("used_recovery = [{}]\n", used.join(", ")));
+        text.push_str("used_recovery = [");
+        let used = self.used_recovery.iter().filter(|id| is_recovery_id(id));
+        for (index, id) in used.enumerate() {
+            if index > 0 {
+                text.push_str(", ");
+            }
+            text.push('"');
+            text.push_str(id);
+            text.push('"');
+        }
+        text.push_str("]\n");
         text
     }
 }
@@ -196,6 +198,15 @@ fn is_recovery_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A state as read from its file, with the text it was parsed from
+/// (`None`: there was no file).
+#[derive(Clone, Debug)]
+pub struct StateRead {
+    path: PathBuf,
+    text: Option<String>,
+    pub state: State,
 }
 
 /// The state files of one user.
@@ -275,11 +286,7 @@ impl StateStore {
     /// directory is created (mode 0700) if its parent exists.
     pub fn open(dir: &Path, uid: u32, name: Option<&str>) -> Result<StateStore, StateError> {
         check_directory(dir)?;
-        let key = state_key(uid, name);
-        Ok(StateStore {
-            path: dir.join(format!("{key}.state")),
-            lock_path: dir.join(format!("{key}.lock")),
-        })
+        Ok(StateStore::in_directory(dir, &state_key(uid, name)))
     }
 
     /// The decoy record `bucket` (see `decision::decide_without_credential`):
@@ -287,10 +294,28 @@ impl StateStore {
     /// trying names cannot fill the disk.
     pub fn decoy(dir: &Path, bucket: u16) -> Result<StateStore, StateError> {
         check_directory(dir)?;
-        Ok(StateStore {
-            path: dir.join(format!("decoy-{bucket:04x}.state")),
-            lock_path: dir.join(format!("decoy-{bucket:04x}.lock")),
-        })
+        Ok(StateStore::in_directory(
+            dir,
+            &format!("decoy-{bucket:04x}"),
+        ))
+    }
+
+    /// `dir/KEY.state` and `dir/KEY.lock`, each path built in one
+    /// allocation (the key may hold dots: appended, not an extension set).
+    fn in_directory(dir: &Path, key: &str) -> StateStore {
+        let capacity = dir.as_os_str().len() + key.len() + ".state".len() + 1;
+        let mut base = PathBuf::with_capacity(capacity);
+        base.push(dir);
+        base.push(key);
+        let mut lock_path = std::ffi::OsString::with_capacity(capacity);
+        lock_path.push(&base);
+        lock_path.push(".lock");
+        let mut path = base.into_os_string();
+        path.push(".state");
+        StateStore {
+            path: path.into(),
+            lock_path: lock_path.into(),
+        }
     }
 
     /// The store of `account` under `config` (see [`state_file_name`]).
@@ -311,28 +336,57 @@ impl StateStore {
 
     /// The current state; a missing file is a fresh state.
     pub fn read(&self) -> Result<State, StateError> {
+        self.read_again(None).map(|read| read.state)
+    }
+
+    /// [`StateStore::read`], keeping the text with the state. When the file
+    /// holds exactly the text of `earlier` (a read of this same file, such
+    /// as the snapshot taken before the prompt), that read's state is
+    /// reused: the same text parses to the same state. The file itself is
+    /// opened and checked afresh either way.
+    pub fn read_again(&self, earlier: Option<&StateRead>) -> Result<StateRead, StateError> {
         let owner = crate::system::account::effective_uid();
         let rules = FileRules {
             owners: &[owner],
             max_size: MAX_STATE_SIZE,
         };
-        match files::read_protected(&self.path, &rules) {
-            Ok(bytes) => {
-                let text = String::from_utf8(bytes).map_err(|_| StateError::Corrupt {
-                    path: self.path.clone(),
-                    reason: "not UTF-8".into(),
-                })?;
-                State::parse(&text).map_err(|reason| StateError::Corrupt {
-                    path: self.path.clone(),
-                    reason,
-                })
-            }
-            Err(ReadError::Missing) => Ok(State::default()),
-            Err(error) => Err(StateError::Read {
+        let text = match files::read_protected(&self.path, &rules) {
+            Ok(bytes) => String::from_utf8(bytes).map_err(|_| StateError::Corrupt {
                 path: self.path.clone(),
-                error,
-            }),
+                reason: "not UTF-8".into(),
+            })?,
+            Err(ReadError::Missing) => {
+                return Ok(StateRead {
+                    path: self.path.clone(),
+                    text: None,
+                    state: State::default(),
+                });
+            }
+            Err(error) => {
+                return Err(StateError::Read {
+                    path: self.path.clone(),
+                    error,
+                });
+            }
+        };
+        if let Some(earlier) = earlier.filter(|earlier| {
+            earlier.path == self.path && earlier.text.as_deref() == Some(text.as_str())
+        }) {
+            return Ok(StateRead {
+                path: self.path.clone(),
+                state: earlier.state.clone(),
+                text: Some(text),
+            });
         }
+        let state = State::parse(&text).map_err(|reason| StateError::Corrupt {
+            path: self.path.clone(),
+            reason,
+        })?;
+        Ok(StateRead {
+            path: self.path.clone(),
+            text: Some(text),
+            state,
+        })
     }
 
     /// Lock the user's state for a read-modify-write.
@@ -505,10 +559,68 @@ mod tests {
     }
 
     #[test]
+    fn a_read_again_sees_every_change_and_every_unsafe_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(&dir.path().join("state"), 1000, None).unwrap();
+        let other = StateStore::open(&dir.path().join("state"), 1001, None).unwrap();
+        let write = |store: &StateStore, failures| {
+            let lock = store.lock().unwrap();
+            let state = State {
+                failures,
+                ..State::default()
+            };
+            store.write(&state, &lock).unwrap();
+        };
+        write(&store, 1);
+        write(&other, 1);
+        let first = store.read_again(None).unwrap();
+        assert_eq!(first.state.failures, 1);
+        // Unchanged: the same state (from the earlier parse).
+        assert_eq!(store.read_again(Some(&first)).unwrap().state, first.state);
+        // Changed meanwhile (to a text of the same length): the new state.
+        write(&store, 2);
+        assert_eq!(store.read_again(Some(&first)).unwrap().state.failures, 2);
+        // Another file's read is never reused, even with the same text.
+        let mut elsewhere = other.read_again(None).unwrap();
+        elsewhere.state.failures = 9;
+        write(&store, 1);
+        assert_eq!(
+            store.read_again(Some(&elsewhere)).unwrap().state.failures,
+            1
+        );
+        // The file is checked again: unsafe now, refused whatever was read.
+        let first = store.read_again(None).unwrap();
+        std::fs::set_permissions(store.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(
+            store.read_again(Some(&first)),
+            Err(StateError::Read { .. })
+        ));
+        // Gone: a fresh state.
+        std::fs::remove_file(store.path()).unwrap();
+        assert_eq!(
+            store.read_again(Some(&first)).unwrap().state,
+            State::default()
+        );
+    }
+
+    #[test]
     fn store_reads_writes_and_checks_the_directory() {
         let dir = tempfile::tempdir().unwrap();
         let state_dir = dir.path().join("state");
         let store = StateStore::open(&state_dir, 1000, None).unwrap();
+        // The paths are the names above, in the directory (a name with dots
+        // keeps them all).
+        for name in [None, Some("alice.smith"), Some(".x.y")] {
+            let named = StateStore::open(&state_dir, 7, name).unwrap();
+            let file_name = state_file_name(7, name);
+            assert_eq!(named.path(), state_dir.join(&file_name));
+            let lock_name = file_name.replace(".state", ".lock");
+            assert_eq!(named.lock_path, state_dir.join(lock_name));
+        }
+        let decoy = StateStore::decoy(&state_dir, 0x1a).unwrap();
+        assert_eq!(decoy.path(), state_dir.join("decoy-001a.state"));
+        assert_eq!(decoy.lock_path, state_dir.join("decoy-001a.lock"));
         assert_eq!(store.read().unwrap(), State::default());
         let lock = store.lock().unwrap();
         let state = State {

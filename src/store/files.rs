@@ -8,7 +8,7 @@ use super::{Change, Listed, Removed, Repair, Replacing, Snapshot, Store, StoreEr
 use crate::config::Config;
 use crate::enrollment::{self, LoadError};
 use crate::secret::SecretFile;
-use crate::state::{State, StateError, StateStore};
+use crate::state::{State, StateError, StateRead, StateStore};
 use crate::system::account::{self, Account};
 use crate::system::clock;
 
@@ -17,6 +17,10 @@ pub struct FilesStore {
     /// Whether this process may use the state: the module always, a
     /// command only as root (the state directory is root's, mode 0700).
     state_access: bool,
+    /// The user's state as [`Store::snapshot`] read it before the prompt:
+    /// the update under the lock reads the file again, and parses it again
+    /// only if its text changed meanwhile.
+    before_prompt: Option<StateRead>,
 }
 
 impl FilesStore {
@@ -25,6 +29,7 @@ impl FilesStore {
         FilesStore {
             config,
             state_access: true,
+            before_prompt: None,
         }
     }
 
@@ -33,6 +38,7 @@ impl FilesStore {
         FilesStore {
             config,
             state_access: uid == 0,
+            before_prompt: None,
         }
     }
 
@@ -77,7 +83,10 @@ impl FilesStore {
     ) -> Result<Updated, StoreError> {
         let lock = store.lock()?;
         let now = self.now()?;
-        let (state, repaired) = match (store.read(), repair) {
+        let read = store
+            .read_again(self.before_prompt.as_ref())
+            .map(|read| read.state);
+        let (state, repaired) = match (read, repair) {
             (Ok(state), _) => (state, false),
             (Err(StateError::Corrupt { .. }), Repair::With(state)) => (state, true),
             (Err(error), _) => return Err(error.into()),
@@ -122,7 +131,9 @@ impl Store for FilesStore {
                 now,
             });
         }
-        let state = self.state_store(account)?.read()?;
+        let read = self.state_store(account)?.read_again(None)?;
+        let state = read.state.clone();
+        self.before_prompt = Some(read);
         Ok(Snapshot { state, now })
     }
 
