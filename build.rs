@@ -19,14 +19,27 @@ use std::process::Command;
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=src");
-    println!("cargo:rerun-if-changed=Cargo.lock");
+    for manifest in IDENTITY_FILES {
+        println!("cargo:rerun-if-changed={manifest}");
+    }
     println!("cargo:rerun-if-env-changed=CC");
     println!("cargo:rustc-env=PAM_TOTP_BUILD={}", build_identity());
     link_unwinder_statically();
 }
 
+/// Besides src/, the files whose changes make another build: the manifests
+/// (dependencies and their features) and the lock file (their versions).
+const IDENTITY_FILES: [&str; 4] = [
+    "Cargo.toml",
+    "Cargo.lock",
+    "module/Cargo.toml",
+    "postgres-store/Cargo.toml",
+];
+
 /// A hash of everything that decides the layout of the types the module
-/// and its PostgreSQL store pass each other.
+/// and its PostgreSQL store pass each other. Not covered: flags given only
+/// to one object (`cargo rustc -- …`, a RUSTC_WRAPPER); build both with one
+/// `cargo build`, as `make` and the packages do.
 fn build_identity() -> String {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());

@@ -206,7 +206,19 @@ fn is_recovery_id(id: &str) -> bool {
 pub struct StateRead {
     path: PathBuf,
     text: Option<String>,
-    pub state: State,
+    /// Always the parse of `text`: private, so a reused read cannot carry
+    /// a state that is not what the file said.
+    state: State,
+}
+
+impl StateRead {
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    pub fn into_state(self) -> State {
+        self.state
+    }
 }
 
 /// The state files of one user.

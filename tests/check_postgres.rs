@@ -161,7 +161,7 @@ fn a_good_fleet_setup_passes_and_each_mistake_in_files_or_key_is_one_problem() {
     run.assert_ok_line("the secrets of all 2 enrolled users open with secret_key_file");
     run.assert_ok_line("2 enrolled users known to the store");
     run.assert_ok_line(&format!(
-        "store = \"postgresql\": {} is in place",
+        "store = \"postgresql\": {} is in place, of this build",
         pam_totp::store::plugin::library_beside(&module_path())
             .unwrap()
             .display()

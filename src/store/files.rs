@@ -85,7 +85,7 @@ impl FilesStore {
         let now = self.now()?;
         let read = store
             .read_again(self.before_prompt.as_ref())
-            .map(|read| read.state);
+            .map(StateRead::into_state);
         let (state, repaired) = match (read, repair) {
             (Ok(state), _) => (state, false),
             (Err(StateError::Corrupt { .. }), Repair::With(state)) => (state, true),
@@ -132,7 +132,7 @@ impl Store for FilesStore {
             });
         }
         let read = self.state_store(account)?.read_again(None)?;
-        let state = read.state.clone();
+        let state = read.state().clone();
         self.before_prompt = Some(read);
         Ok(Snapshot { state, now })
     }

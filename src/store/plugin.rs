@@ -10,6 +10,16 @@
 //! compares the caller's [`BUILD`] with its own, and a library of another
 //! build answers [`OTHER_BUILD`] without looking at the request.
 //!
+//! Values made in one object are dropped in the other (the store, the
+//! `String`s of an error): sound because both allocate with the C
+//! library's `malloc`, Rust's default. Neither may get a
+//! `#[global_allocator]` of its own.
+//!
+//! Panics cannot cross between the two (each has its own standard
+//! library): the library runs every call into its store under
+//! `catch_unwind` ([`Contained`]), and the module runs the changes it
+//! passes in under its own ([`Guarded`]).
+//!
 //! Both halves are here: [`open`] (the module's side) and [`serve`] (what
 //! `postgres-store/` exports as [`ENTRY`]).
 
@@ -24,6 +34,7 @@ use super::{
 use crate::config::Config;
 use crate::enrollment::LoadError;
 use crate::secret::SecretFile;
+use crate::state::State;
 use crate::system::account::Account;
 use crate::system::dl::{self, Library};
 
@@ -50,8 +61,16 @@ pub struct Request<'a> {
 pub fn open(config: &Config) -> Result<Box<dyn Store>, StoreError> {
     let module = dl::own_file()
         .ok_or_else(|| unavailable("the module cannot tell which file it was loaded from"))?;
-    let path = checked_library(&module)?;
-    let library = Library::open(&path)
+    let library = checked_library(&module)?;
+    let store = load(&library, &module, config)?;
+    Ok(Box::new(Guarded(store)))
+}
+
+/// The store from the library at `path` (checked already), which must be
+/// of this build (`module` names the other side in messages).
+/// `pam-totp check` loads it the same way to find a mismatched upgrade.
+pub fn load(path: &Path, module: &Path, config: &Config) -> Result<Box<dyn Store>, StoreError> {
+    let library = Library::open(path)
         .map_err(|error| unavailable(&format!("cannot load {}: {error}", path.display())))?;
     let mut request = Request {
         config,
@@ -66,7 +85,7 @@ pub fn open(config: &Config) -> Result<Box<dyn Store>, StoreError> {
             ENTRY.to_string_lossy()
         ))),
         (Some(OTHER_BUILD), _) => Err(unavailable(&format!(
-            "{} is from another build than {}: install both from the same package",
+            "{} is from another build than {}: install both from the same package (during an upgrade, until both are unpacked)",
             path.display(),
             module.display()
         ))),
@@ -77,11 +96,88 @@ pub fn open(config: &Config) -> Result<Box<dyn Store>, StoreError> {
     }
 }
 
+/// The module's wrapper around the library's store: the changes it passes
+/// in are the module's code, and a panic in one must be caught by the
+/// module's own standard library, not unwind through the library's frames
+/// (whose copy would abort the process). A caught panic changes nothing
+/// and fails the update.
+struct Guarded(Box<dyn Store>);
+
+impl Guarded {
+    fn guarded_change<T>(
+        change: &mut Change<'_>,
+        call: impl FnOnce(&mut Change<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut panicked = false;
+        let mut guarded = |state: &State, now: u64| {
+            catch_unwind(AssertUnwindSafe(|| change(state, now))).unwrap_or_else(|_| {
+                panicked = true;
+                None
+            })
+        };
+        let result = call(&mut guarded);
+        if panicked {
+            return Err(panicked_error());
+        }
+        result
+    }
+}
+
+impl Store for Guarded {
+    fn enrollment(&mut self, account: &Account) -> Result<SecretFile, LoadError> {
+        self.0.enrollment(account)
+    }
+
+    fn is_enrolled(&mut self, account: &Account) -> Result<bool, LoadError> {
+        self.0.is_enrolled(account)
+    }
+
+    fn snapshot(&mut self, account: &Account) -> Result<Snapshot, StoreError> {
+        self.0.snapshot(account)
+    }
+
+    fn update(
+        &mut self,
+        account: &Account,
+        repair: Repair,
+        change: &mut Change<'_>,
+    ) -> Result<Updated, StoreError> {
+        let store = &mut self.0;
+        Guarded::guarded_change(change, |change| store.update(account, repair, change))
+    }
+
+    fn save_enrollment(
+        &mut self,
+        account: &Account,
+        secret: &SecretFile,
+        replacing: Replacing,
+        repair: Repair,
+    ) -> Result<String, StoreError> {
+        self.0.save_enrollment(account, secret, replacing, repair)
+    }
+
+    fn remove(&mut self, account: &Account) -> Result<Removed, StoreError> {
+        self.0.remove(account)
+    }
+
+    fn list(&mut self) -> Result<Vec<Listed>, StoreError> {
+        self.0.list()
+    }
+
+    fn decoy_snapshot(&mut self, name: &str) -> Result<Snapshot, StoreError> {
+        self.0.decoy_snapshot(name)
+    }
+
+    fn decoy_update(&mut self, name: &str, change: &mut Change<'_>) -> Result<Updated, StoreError> {
+        let store = &mut self.0;
+        Guarded::guarded_change(change, |change| store.decoy_update(name, change))
+    }
+}
+
 /// `…/pam_totp.so` → `…/pam_totp_postgres.so` (and in a build tree
 /// `libpam_totp.so` → `libpam_totp_postgres.so`).
 pub fn library_beside(module: &Path) -> Option<PathBuf> {
-    let name = module.file_name()?.to_str()?;
-    let stem = name.strip_suffix(".so").unwrap_or(name);
+    let stem = module.file_name()?.to_str()?.strip_suffix(".so")?;
     Some(module.with_file_name(format!("{stem}_postgres.so")))
 }
 
@@ -97,7 +193,7 @@ pub fn checked_library(module: &Path) -> Result<PathBuf, StoreError> {
         )));
     }
     let path = library_beside(module)
-        .ok_or_else(|| unavailable(&format!("{} has no file name", module.display())))?;
+        .ok_or_else(|| unavailable(&format!("{} is not named NAME.so", module.display())))?;
     check_library(&path, module)?;
     Ok(path)
 }
@@ -153,39 +249,49 @@ pub fn serve(request: &mut Request<'_>) {
     request.answer = Some(match opened {
         Ok(Ok(store)) => Ok(Box::new(Contained(Some(store)))),
         Ok(Err(error)) => Err(error),
-        Err(_) => Err(panicked()),
+        Err(_) => Err(panicked_error()),
     });
 }
 
-fn panicked() -> StoreError {
+fn panicked_error() -> StoreError {
     StoreError::Other("the PostgreSQL store failed unexpectedly (a bug: please report it)".into())
 }
 
 /// A store whose every call runs under `catch_unwind`, in the library.
-/// (`None` only while it is dropped.)
+/// After a panic the store (its connection, its runtime) may be half way
+/// through something: it is dropped, and every later call fails.
 struct Contained(Option<Box<dyn Store>>);
 
-fn contained<T, E: From<StoreError>>(call: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
-    catch_unwind(AssertUnwindSafe(call)).unwrap_or_else(|_| Err(E::from(panicked())))
-}
-
 impl Contained {
-    fn inner(&mut self) -> Result<&mut Box<dyn Store>, StoreError> {
-        self.0.as_mut().ok_or_else(panicked)
+    fn contained<T, E: From<StoreError>>(
+        &mut self,
+        call: impl FnOnce(&mut Box<dyn Store>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let Some(store) = self.0.as_mut() else {
+            return Err(E::from(panicked_error()));
+        };
+        match catch_unwind(AssertUnwindSafe(|| call(store))) {
+            Ok(result) => result,
+            Err(_) => {
+                let poisoned = self.0.take();
+                let _ = catch_unwind(AssertUnwindSafe(move || drop(poisoned)));
+                Err(E::from(panicked_error()))
+            }
+        }
     }
 }
 
 impl Store for Contained {
     fn enrollment(&mut self, account: &Account) -> Result<SecretFile, LoadError> {
-        contained(|| self.inner()?.enrollment(account))
+        self.contained(|store| store.enrollment(account))
     }
 
     fn is_enrolled(&mut self, account: &Account) -> Result<bool, LoadError> {
-        contained(|| self.inner()?.is_enrolled(account))
+        self.contained(|store| store.is_enrolled(account))
     }
 
     fn snapshot(&mut self, account: &Account) -> Result<Snapshot, StoreError> {
-        contained(|| self.inner()?.snapshot(account))
+        self.contained(|store| store.snapshot(account))
     }
 
     fn update(
@@ -194,7 +300,7 @@ impl Store for Contained {
         repair: Repair,
         change: &mut Change<'_>,
     ) -> Result<Updated, StoreError> {
-        contained(|| self.inner()?.update(account, repair, change))
+        self.contained(|store| store.update(account, repair, change))
     }
 
     fn save_enrollment(
@@ -204,26 +310,23 @@ impl Store for Contained {
         replacing: Replacing,
         repair: Repair,
     ) -> Result<String, StoreError> {
-        contained(|| {
-            self.inner()?
-                .save_enrollment(account, secret, replacing, repair)
-        })
+        self.contained(|store| store.save_enrollment(account, secret, replacing, repair))
     }
 
     fn remove(&mut self, account: &Account) -> Result<Removed, StoreError> {
-        contained(|| self.inner()?.remove(account))
+        self.contained(|store| store.remove(account))
     }
 
     fn list(&mut self) -> Result<Vec<Listed>, StoreError> {
-        contained(|| self.inner()?.list())
+        self.contained(|store| store.list())
     }
 
     fn decoy_snapshot(&mut self, name: &str) -> Result<Snapshot, StoreError> {
-        contained(|| self.inner()?.decoy_snapshot(name))
+        self.contained(|store| store.decoy_snapshot(name))
     }
 
     fn decoy_update(&mut self, name: &str, change: &mut Change<'_>) -> Result<Updated, StoreError> {
-        contained(|| self.inner()?.decoy_update(name, change))
+        self.contained(|store| store.decoy_update(name, change))
     }
 }
 
@@ -264,12 +367,61 @@ mod tests {
     }
 
     #[test]
+    fn a_module_not_named_so_has_no_library() {
+        assert_eq!(
+            library_beside(Path::new("/lib/security/pam_totp.so.1")),
+            None
+        );
+        let error = checked_library(Path::new("/lib/security/pam_totp.so.1")).unwrap_err();
+        assert!(
+            error.to_string().contains("is not named NAME.so"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn a_module_loaded_by_a_relative_path_loads_no_library() {
         let error = checked_library(Path::new("pam_totp.so")).unwrap_err();
         assert!(
             error.to_string().contains("not by an absolute path"),
             "{error}"
         );
+    }
+
+    /// A panic in the module's change is caught on the module's side: the
+    /// update fails and nothing is written.
+    #[test]
+    fn a_panicking_change_fails_the_update_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let state_dir = dir.path().join("state");
+        std::fs::create_dir(&state_dir).unwrap();
+        std::fs::set_permissions(
+            &state_dir,
+            <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o700),
+        )
+        .unwrap();
+        let config = Config {
+            state_dir: state_dir.clone(),
+            ..Config::default()
+        };
+        let account =
+            crate::system::account::lookup_uid(crate::system::account::effective_uid()).unwrap();
+        let mut store = Guarded(Box::new(super::super::files::FilesStore::new(config)));
+        let mut change = |_: &State, _: u64| -> Option<State> { panic!("a bug in a change") };
+        let error = store
+            .update(&account, Repair::Refuse, &mut change)
+            .unwrap_err();
+        assert!(error.to_string().contains("failed unexpectedly"), "{error}");
+        let written: Vec<_> = std::fs::read_dir(&state_dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .filter(|name| name.to_string_lossy().ends_with(".state"))
+            .collect();
+        assert!(written.is_empty(), "{written:?}");
+        // A change that works still does.
+        let mut fine = |state: &State, _: u64| Some(state.clone());
+        assert!(store.update(&account, Repair::Refuse, &mut fine).is_ok());
     }
 
     #[test]

@@ -94,12 +94,14 @@ impl Library {
         let name = CString::new(path.as_os_str().as_bytes())
             .map_err(|_| "the path contains a NUL byte".to_string())?;
         let dlopen: DlOpen = loader_function(c"dlopen").ok_or("dlopen is not available")?;
+        // Before dlopen: any dl* call after a failure clears its message.
+        let dlerror: Option<DlError> = loader_function(c"dlerror");
         // SAFETY: a NUL-terminated path; dlopen runs the object's
         // initialisers, which for our own store do nothing unusual.
         let handle = unsafe { dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
         NonNull::new(handle)
             .map(|handle| Library { handle })
-            .ok_or_else(last_error)
+            .ok_or_else(|| loader_message(dlerror))
     }
 
     /// Call the entry point `name` with `build` and `request`. `None`: the
@@ -133,9 +135,9 @@ fn loader_function<F: Copy>(name: &CStr) -> Option<F> {
     Some(unsafe { std::mem::transmute_copy::<*mut c_void, F>(&symbol) })
 }
 
-/// dlerror's text, or a generic sentence.
-fn last_error() -> String {
-    let Some(dlerror) = loader_function::<DlError>(c"dlerror") else {
+/// dlerror's text right after the failure, or a generic sentence.
+fn loader_message(dlerror: Option<DlError>) -> String {
+    let Some(dlerror) = dlerror else {
         return "dlopen failed".to_string();
     };
     // SAFETY: dlerror returns null or a NUL-terminated string valid until

@@ -176,7 +176,28 @@ pub fn module_path() -> PathBuf {
         "{} not built: run `make test`, or `cargo build --features test-hooks` before `cargo test`",
         path.display()
     );
+    static FRESH: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    FRESH.get_or_init(|| {
+        let library = pam_totp::store::plugin::library_beside(&path).unwrap();
+        for object in [&path, &library] {
+            assert_built_with_these_sources(object);
+        }
+    });
     path
+}
+
+/// `cargo test` rebuilds the library for the test binaries but not the
+/// shared objects: a module or store built from other sources carries
+/// another build identity (build.rs), and a test would run the old code.
+fn assert_built_with_these_sources(object: &Path) {
+    let bytes =
+        std::fs::read(object).unwrap_or_else(|error| panic!("{}: {error}", object.display()));
+    let identity = pam_totp::store::plugin::BUILD.as_bytes();
+    assert!(
+        memchr::memmem::find(&bytes, identity).is_some(),
+        "{} is from other sources than this test: run `make test`, or `cargo build --features test-hooks` before `cargo test`",
+        object.display()
+    );
 }
 
 /// A throwaway PAM configuration directory with one service.

@@ -308,7 +308,7 @@ fn check_pam(report: &mut Report, config_path: Option<&Path>, pam_file: Option<&
         match module_config(report, entry, config_path) {
             Some(config) => {
                 if config.store == StoreKind::Postgresql {
-                    check_postgres_library(report, entry);
+                    check_postgres_library(report, entry, &config);
                 }
                 can_ignore.push(can_be_ignored(&config));
                 pam.configs.push(config);
@@ -354,15 +354,20 @@ fn module_file(module: &str) -> Option<PathBuf> {
 }
 
 /// A pam_totp line with `store = "postgresql"` needs pam_totp_postgres.so
-/// beside the module, as safe to load as the module itself.
-fn check_postgres_library(report: &mut Report, entry: &pam_stack::Entry) {
+/// beside the module, as safe to load as the module itself and of the same
+/// build as this command (the same package): it is loaded here as the
+/// module loads it (a half-finished upgrade shows as another build).
+fn check_postgres_library(report: &mut Report, entry: &pam_stack::Entry, config: &Config) {
     // A module that is not there is reported by the stack analysis.
     let Some(module) = module_file(&entry.module) else {
         return;
     };
-    match plugin::checked_library(&module) {
+    let command = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("pam-totp"));
+    let loaded = plugin::checked_library(&module)
+        .and_then(|library| plugin::load(&library, &command, config).map(|_| library));
+    match loaded {
         Ok(library) => report.ok(&format!(
-            "{}: store = \"postgresql\": {} is in place",
+            "{}: store = \"postgresql\": {} is in place, of this build",
             entry.place,
             library.display()
         )),
