@@ -30,6 +30,8 @@ const FORWARD_PASS_PROMPT: &str = "Password & verification code: ";
 /// instead: the module has taken over the password prompt, so it must still
 /// collect the password for `pam_unix use_first_pass`.
 const PASSWORD_ONLY_PROMPT: &str = "Password: ";
+/// After a message OpenSSH must show now (see `show_now_to_openssh`).
+const CONTINUE_PROMPT: &str = "Press Enter to continue: ";
 
 /// Who is logging in from where, for log lines.
 struct Context {
@@ -331,6 +333,7 @@ impl Authenticator<'_> {
                 self.session.show_info(&format!(
                     "Recovery code accepted; {left} left. Run `pam-totp recovery-codes` for new ones."
                 ));
+                self.show_now_to_openssh();
                 PamResultCode::PAM_SUCCESS
             }
             _ => self.refuse_counted(outcome.describe(), state, now),
@@ -358,6 +361,17 @@ impl Authenticator<'_> {
                 self.lockout_code()
             }
             None => PamResultCode::PAM_AUTH_ERR,
+        }
+    }
+
+    /// OpenSSH's sshd (`PAM_TTY` "ssh") holds text shown after the last
+    /// prompt for its login banner, which an interactive session then
+    /// prints twice. A prompt after it makes sshd send the text at once,
+    /// with the prompt, and only then. The answer does not matter, nor
+    /// does a client that gives none: the login has already succeeded.
+    fn show_now_to_openssh(&mut self) {
+        if self.session.tty().as_deref() == Some("ssh") {
+            let _ = self.session.prompt_hidden(CONTINUE_PROMPT);
         }
     }
 

@@ -31,6 +31,16 @@ impl PtySsh {
     /// `ssh user@127.0.0.1 -p PORT 'echo logged-in-as-$(id -un)'`, with the
     /// key if given (else without public keys), LANG=C.UTF-8.
     pub fn spawn(port: u16, user: &str, key: Option<&Path>) -> PtySsh {
+        PtySsh::spawn_with(port, user, key, false)
+    }
+
+    /// `ssh -tt user@127.0.0.1 -p PORT`: an interactive login shell, as a
+    /// person gets it (type `echo logged-in-as-$(id -un); exit` into it).
+    pub fn spawn_interactive(port: u16, user: &str, key: Option<&Path>) -> PtySsh {
+        PtySsh::spawn_with(port, user, key, true)
+    }
+
+    fn spawn_with(port: u16, user: &str, key: Option<&Path>, interactive: bool) -> PtySsh {
         let mut command = Command::new("python3");
         command
             .args(["-c", PTY_SPAWN, "ssh", "-p", &port.to_string()])
@@ -50,9 +60,14 @@ impl PtySsh {
                 command.args(["-o", "PubkeyAuthentication=no"]);
             }
         }
+        if interactive {
+            command.arg("-tt");
+        }
+        command.arg(format!("{user}@127.0.0.1"));
+        if !interactive {
+            command.arg("echo logged-in-as-$(id -un)");
+        }
         command
-            .arg(format!("{user}@127.0.0.1"))
-            .arg("echo logged-in-as-$(id -un)")
             .env("LANG", "C.UTF-8")
             .env("LC_ALL", "C.UTF-8")
             .env_remove("SSH_ASKPASS")
