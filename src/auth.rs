@@ -370,7 +370,7 @@ impl Authenticator<'_> {
     /// with the prompt, and only then. The answer does not matter, nor
     /// does a client that gives none: the login has already succeeded.
     fn show_now_to_openssh(&mut self) {
-        if self.session.tty().as_deref() == Some("ssh") {
+        if self.under_openssh() {
             let _ = self.session.prompt_hidden(CONTINUE_PROMPT);
         }
     }
@@ -381,10 +381,16 @@ impl Authenticator<'_> {
     /// a prompt nothing behind it can accept. `PAM_AUTH_ERR` lets `ssh`
     /// show the lockout message and end.
     fn lockout_code(&self) -> PamResultCode {
-        match self.session.tty().as_deref() {
-            Some("ssh") => PamResultCode::PAM_AUTH_ERR,
-            _ => PamResultCode::PAM_MAXTRIES,
+        if self.under_openssh() {
+            PamResultCode::PAM_AUTH_ERR
+        } else {
+            PamResultCode::PAM_MAXTRIES
         }
+    }
+
+    /// OpenSSH's sshd sets `PAM_TTY` to "ssh" (its PAM_TTY_KLUDGE).
+    fn under_openssh(&self) -> bool {
+        self.session.tty().as_deref() == Some("ssh")
     }
 
     /// Whether the module's own (root-owned) state shows this account has
