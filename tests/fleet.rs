@@ -308,9 +308,7 @@ fn refused_in_time(
     // The module's log line says why, and what to check. glibc's syslog
     // connection is one per process, so other tests' lines arrive too:
     // keep this user's.
-    let refusal = logged
-        .iter()
-        .find(|line| line.contains("refused:") && line.contains(&format!("(user={user} ")))
+    let refusal = common::syslog::refusal_naming(&logged, &format!("(user={user} "))
         .unwrap_or_else(|| panic!("{what}: no refusal logged: {logged:?}"));
     assert!(refusal.contains("database"), "{what}: {refusal}");
     assert!(

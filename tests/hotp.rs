@@ -12,9 +12,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::pam_oath::{OathService, oathtool_hotp, oathtool_totp, random_hex};
 use common::sshd::cli_path;
@@ -263,29 +263,11 @@ fn enroll_hotp_for_an_app_shows_an_hotp_uri_and_seed_options_are_roots() {
     assert_eq!(out.status.code(), Some(2));
 }
 
-/// Run in a child process by the race below: one pam_authenticate, started
-/// when the go-file appears; the exit status is the PAM code.
+/// Run in a child process by the race below (`common::child`).
 #[test]
 #[ignore = "helper run in child processes"]
 fn child_authenticate() {
-    let Ok(confdir) = std::env::var("CHILD_CONFDIR") else {
-        return;
-    };
-    let go = PathBuf::from(std::env::var("CHILD_GO").unwrap());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !go.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let user = std::env::var("CHILD_USER").unwrap();
-    let answer_text = std::env::var("CHILD_ANSWER").unwrap();
-    let outcome = authenticate_in(
-        Path::new(&confdir),
-        "pam-totp-test",
-        &user,
-        answer(&answer_text),
-        None,
-    );
-    std::process::exit(outcome.code);
+    common::child::authenticate_if_asked();
 }
 
 #[test]
@@ -303,20 +285,8 @@ fn fifty_processes_with_one_hotp_code_yield_exactly_one_success() {
     let go = go_dir.path().join("go");
     let children: Vec<_> = (0..50)
         .map(|_| {
-            Command::new(std::env::current_exe().unwrap())
-                .args([
-                    "child_authenticate",
-                    "--exact",
-                    "--ignored",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
-                .env("CHILD_CONFDIR", service.dir.path())
+            common::child::command(&service, &user, &code)
                 .env("CHILD_GO", &go)
-                .env("CHILD_USER", &user)
-                .env("CHILD_ANSWER", &code)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
                 .spawn()
                 .unwrap()
         })

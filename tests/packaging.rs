@@ -792,27 +792,12 @@ fn installed_state_file(user: &str) -> std::path::PathBuf {
 /// and no database set up, the login gets as far as the connection string.
 fn installed_module_loads_its_postgres_store(module: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "store = \"postgresql\"\ndatabase_file = \"{0}/database.conf\"\nsecret_key_file = \"{0}/secret.key\"\n",
-            dir.path().display()
-        ),
-    )
-    .unwrap();
-    let service = Service::with_stack(&format!(
-        "auth required {module} config={} state_dir={}/state\n",
-        config.display(),
-        dir.path().display()
-    ));
+    let service = common::fleet::service_without_database(Path::new(module), dir.path());
     let user = current_user();
     let (outcome, logged) = syslog::capture(|| service.authenticate(&user, answer("123456")));
     assert_eq!(outcome.code, PAM_AUTHINFO_UNAVAIL, "{:?}", outcome.shown);
     let ours = dir.path().display().to_string();
-    let line = logged
-        .iter()
-        .find(|line| line.contains("refused:") && line.contains(&ours))
+    let line = syslog::refusal_naming(&logged, &ours)
         .unwrap_or_else(|| panic!("no refusal naming {ours}: {logged:?}"));
     assert!(line.contains("database.conf"), "{line}");
     assert!(!line.contains("pam_totp_postgres.so"), "{line}");

@@ -12,9 +12,9 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use common::fleet::Fleet;
+use common::fleet::{Fleet, service_without_database};
 use common::sshd::oathtool_code;
 use common::*;
 use pam_totp::store::plugin::{self, Request};
@@ -22,40 +22,19 @@ use pam_totp::system::dl::Library;
 
 const UNAVAILABLE: &str = "Two-factor authentication is not set up correctly";
 
-/// Run in a child process by the tests below: one pam_authenticate with
-/// the service in CHILD_CONFDIR; the exit status is the PAM code.
+/// Run in a child process by the tests below (`common::child`).
 #[test]
 #[ignore = "helper run in child processes"]
-fn child_authenticate_once() {
-    let Ok(confdir) = std::env::var("CHILD_CONFDIR") else {
-        return;
-    };
-    let outcome = authenticate_in(
-        Path::new(&confdir),
-        "pam-totp-test",
-        &std::env::var("CHILD_USER").unwrap(),
-        answer(&std::env::var("CHILD_ANSWER").unwrap()),
-        None,
-    );
-    std::process::exit(outcome.code);
+fn child_authenticate() {
+    common::child::authenticate_if_asked();
 }
 
 /// A login in a fresh process with the dynamic loader reporting every
 /// object it maps (`LD_DEBUG=files`): the PAM code and what was mapped.
 fn login_listing_objects(service: &Service, user: &str, code: &str) -> (Option<i32>, Vec<String>) {
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "child_authenticate_once",
-            "--exact",
-            "--ignored",
-            "--test-threads=1",
-        ])
-        .env("CHILD_CONFDIR", service.dir.path())
-        .env("CHILD_USER", user)
-        .env("CHILD_ANSWER", code)
+    let output = common::child::command(service, user, code)
         .env("LD_DEBUG", "files")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .output()
         .unwrap();
     let mapped = String::from_utf8_lossy(&output.stderr)
@@ -122,22 +101,7 @@ impl LoneModule {
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let module = dir.path().join("pam_totp.so");
         std::fs::copy(module_path(), &module).unwrap();
-        let config = dir.path().join("config.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "store = \"postgresql\"\ndatabase_file = \"{0}/database.conf\"\nsecret_key_file = \"{0}/secret.key\"\n",
-                dir.path().display()
-            ),
-        )
-        .unwrap();
-        set_mode(&config, 0o644);
-        let service = Service::with_stack(&format!(
-            "auth required {} config={} state_dir={}/state\n",
-            module.display(),
-            config.display(),
-            dir.path().display()
-        ));
+        let service = service_without_database(&module, dir.path());
         LoneModule { dir, service }
     }
 
@@ -158,9 +122,8 @@ impl LoneModule {
             outcome.shown
         );
         let ours = self.library().display().to_string();
-        logged
-            .into_iter()
-            .find(|line| line.contains("refused:") && line.contains(&ours))
+        syslog::refusal_naming(&logged, &ours)
+            .cloned()
             .unwrap_or_else(|| panic!("no refusal naming {ours} logged"))
     }
 }
@@ -241,9 +204,7 @@ fn the_module_refuses_a_store_library_that_is_missing_unsafe_or_not_ours() {
     let (outcome, logged) = syslog::capture(|| lone.service.authenticate(&user, answer("123456")));
     assert_eq!(outcome.code, PAM_AUTHINFO_UNAVAIL, "{:?}", outcome.shown);
     let dir = lone.dir.path().display().to_string();
-    let line = logged
-        .iter()
-        .find(|line| line.contains("refused:") && line.contains(&dir))
+    let line = syslog::refusal_naming(&logged, &dir)
         .unwrap_or_else(|| panic!("no refusal naming {dir}: {logged:?}"));
     assert!(line.contains("database.conf"), "{line}");
     assert!(!line.contains("pam_totp_postgres.so"), "{line}");

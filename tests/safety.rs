@@ -10,7 +10,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -143,34 +143,11 @@ fn a_lockout_ends_on_the_real_clock() {
     assert_eq!(after.code, PAM_SUCCESS, "{:?}", after.shown);
 }
 
-/// Run in a child process by the tests below: one pam_authenticate,
-/// started when the go-file appears; the exit status is the PAM code.
-/// With CHILD_READY set, it first says it is ready there (a file named
-/// after its pid), so the parent can wait for all of them.
+/// Run in a child process by the tests below (`common::child`).
 #[test]
 #[ignore = "helper run in child processes"]
 fn child_authenticate() {
-    let Ok(confdir) = std::env::var("CHILD_CONFDIR") else {
-        return;
-    };
-    let go = PathBuf::from(std::env::var("CHILD_GO").unwrap());
-    if let Ok(ready) = std::env::var("CHILD_READY") {
-        std::fs::write(Path::new(&ready).join(std::process::id().to_string()), b"").unwrap();
-    }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !go.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let user = std::env::var("CHILD_USER").unwrap();
-    let answer_text = std::env::var("CHILD_ANSWER").unwrap();
-    let outcome = authenticate_in(
-        Path::new(&confdir),
-        "pam-totp-test",
-        &user,
-        answer(&answer_text),
-        None,
-    );
-    std::process::exit(outcome.code);
+    common::child::authenticate_if_asked();
 }
 
 fn spawn_child(
@@ -180,21 +157,9 @@ fn spawn_child(
     go: &Path,
     envs: &[(&str, &str)],
 ) -> std::process::Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "child_authenticate",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("CHILD_CONFDIR", service.dir.path())
+    common::child::command(service, user, answer)
         .env("CHILD_GO", go)
-        .env("CHILD_USER", user)
-        .env("CHILD_ANSWER", answer)
         .envs(envs.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .unwrap()
 }

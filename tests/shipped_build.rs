@@ -22,22 +22,11 @@ use common::*;
 /// A time far from now: its code is wrong on the real clock.
 const FAKE_NOW: u64 = 1_800_000_000;
 
-/// Run in a child process by the tests below: one pam_authenticate with
-/// the service in CHILD_CONFDIR; the exit status is the PAM code.
+/// Run in a child process by the tests below (`common::child`).
 #[test]
 #[ignore = "helper run in child processes"]
-fn child_authenticate_once() {
-    let Ok(confdir) = std::env::var("CHILD_CONFDIR") else {
-        return;
-    };
-    let outcome = authenticate_in(
-        Path::new(&confdir),
-        "pam-totp-test",
-        &std::env::var("CHILD_USER").unwrap(),
-        answer(&std::env::var("CHILD_ANSWER").unwrap()),
-        None,
-    );
-    std::process::exit(outcome.code);
+fn child_authenticate() {
+    common::child::authenticate_if_asked();
 }
 
 /// pam_authenticate in a fresh process (so that the module and the
@@ -48,19 +37,8 @@ fn authenticate_in_child(
     code: &str,
     envs: &[(&str, &str)],
 ) -> Option<i32> {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "child_authenticate_once",
-            "--exact",
-            "--ignored",
-            "--test-threads=1",
-        ])
-        .env("CHILD_CONFDIR", service.dir.path())
-        .env("CHILD_USER", user)
-        .env("CHILD_ANSWER", code)
+    common::child::command(service, user, code)
         .envs(envs.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .status()
         .unwrap()
         .code()

@@ -127,6 +127,28 @@ impl Fleet {
     }
 }
 
+/// A PAM service running `module` with `store = "postgresql"` and a
+/// configuration in `dir` whose `database.conf` does not exist: once the
+/// store is loaded, a login is refused before any connection.
+pub fn service_without_database(module: &Path, dir: &Path) -> Service {
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "store = \"postgresql\"\ndatabase_file = \"{0}/database.conf\"\nsecret_key_file = \"{0}/secret.key\"\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    set_mode(&config, 0o644);
+    Service::with_stack(&format!(
+        "auth required {} config={} state_dir={}/state\n",
+        module.display(),
+        config.display(),
+        dir.display()
+    ))
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }

@@ -12,6 +12,7 @@ use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+pub mod child;
 pub mod fleet;
 pub mod pam_oath;
 pub mod pg;

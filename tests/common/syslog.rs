@@ -58,6 +58,14 @@ pub fn capture<T: Send>(f: impl FnOnce() -> T + Send) -> (T, Vec<String>) {
     private_dev(true, f)
 }
 
+/// The module's refusal line among `lines` that mentions `needle` (a user
+/// as `(user=NAME `, a path): the way a caller keeps its own line.
+pub fn refusal_naming<'a>(lines: &'a [String], needle: &str) -> Option<&'a String> {
+    lines
+        .iter()
+        .find(|line| line.contains("refused:") && line.contains(needle))
+}
+
 /// Run `f` (and the processes it starts) where nothing is at `/dev/log`,
 /// as on a machine without journald or rsyslog.
 pub fn without_dev_log<T: Send>(f: impl FnOnce() -> T + Send) -> T {
