@@ -17,24 +17,7 @@ const ACCEPTED: &str =
     "Recovery code accepted; 9 left. Run `pam-totp recovery-codes` for new ones.";
 
 fn recovery_codes(user: &TestUser) -> Vec<String> {
-    let out = std::process::Command::new(cli_path())
-        .args([
-            "enroll",
-            "--user",
-            &user.name,
-            "--no-confirm",
-            "--json",
-            "--force",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    json["recovery_codes"]
+    enrollment_as_root(&user.name)["recovery_codes"]
         .as_array()
         .unwrap()
         .iter()

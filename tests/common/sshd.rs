@@ -382,6 +382,14 @@ pub fn ssh_login_with(
 /// Enroll `user` with the CLI as root would (`enroll --user U --no-confirm
 /// --json --force`) and return the base32 secret from its JSON.
 pub fn enroll_as_root(user: &str) -> String {
+    enrollment_as_root(user)["secret"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The same, returning the whole JSON (the secret, the recovery codes ...).
+pub fn enrollment_as_root(user: &str) -> serde_json::Value {
     let enroll = Command::new(cli_path())
         .args([
             "enroll",
@@ -398,8 +406,7 @@ pub fn enroll_as_root(user: &str) -> String {
         "enroll failed: {}",
         String::from_utf8_lossy(&enroll.stderr)
     );
-    let json: serde_json::Value = serde_json::from_slice(&enroll.stdout).unwrap();
-    json["secret"].as_str().unwrap().to_string()
+    serde_json::from_slice(&enroll.stdout).unwrap()
 }
 
 /// The current TOTP code for a base32 secret, from oathtool (an
