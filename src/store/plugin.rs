@@ -263,6 +263,13 @@ fn panicked_error() -> StoreError {
 struct Contained(Option<Box<dyn Store>>);
 
 impl Contained {
+    /// Drop the store (closing its connection and runtime) with no panic
+    /// escaping either.
+    fn close(&mut self) {
+        let store = self.0.take();
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(store)));
+    }
+
     fn contained<T, E: From<StoreError>>(
         &mut self,
         call: impl FnOnce(&mut Box<dyn Store>) -> Result<T, E>,
@@ -273,8 +280,7 @@ impl Contained {
         match catch_unwind(AssertUnwindSafe(|| call(store))) {
             Ok(result) => result,
             Err(_) => {
-                let poisoned = self.0.take();
-                let _ = catch_unwind(AssertUnwindSafe(move || drop(poisoned)));
+                self.close();
                 Err(E::from(panicked_error()))
             }
         }
@@ -332,10 +338,7 @@ impl Store for Contained {
 
 impl Drop for Contained {
     fn drop(&mut self) {
-        // Closing the connection and the runtime: no panic may escape here
-        // either.
-        let store = self.0.take();
-        let _ = catch_unwind(AssertUnwindSafe(move || drop(store)));
+        self.close();
     }
 }
 
