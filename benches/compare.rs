@@ -1270,10 +1270,10 @@ fn authenticate_timed(service: &str, user: &str, code: &str) -> (c_int, Duration
 
 // ---- helpers -----------------------------------------------------------------
 
-fn generator(secret_b32: &str) -> pam_totp::otp::Generator {
-    pam_totp::otp::Generator::new(
+fn generator(secret_b32: &str) -> pam_totp::otp::code::Generator {
+    pam_totp::otp::code::Generator::new(
         &common::base32_decode(secret_b32),
-        pam_totp::otp::HashAlgorithm::Sha1,
+        pam_totp::otp::code::HashAlgorithm::Sha1,
         6,
         30,
     )

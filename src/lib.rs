@@ -1,6 +1,20 @@
 //! pam-totp: what the PAM module (`module/`, pam_totp.so), its PostgreSQL
 //! store (`postgres-store/`, pam_totp_postgres.so) and the `pam-totp`
-//! command share. The module's work starts at [`auth::authenticate`].
+//! command share. The module's work starts at [`auth::flow::authenticate`].
+//!
+//! The folders are layers; each imports only from the layers below it:
+//!
+//! - [`auth`]: one PAM authentication (the flow, the session port, the PAM
+//!   adapter, enrollment at login);
+//! - [`check`] and [`import`]: what `pam-totp check` examines, and the
+//!   google-authenticator and pam_oath parsers of `pam-totp import`;
+//! - [`enroll`]: making and showing a new enrollment (secret, URI, QR);
+//! - [`store`]: the `Store` trait, the files store and the PostgreSQL store;
+//! - [`config`]: the configuration and its parser;
+//! - [`otp`]: the pure core (codes, answers, recovery codes, the secret
+//!   file's format, the state value, the decision);
+//! - [`system`] and [`text`]: OS services with the path rules the module
+//!   applies, and escaping, plurals, the small TOML reader, encodings.
 #![cfg_attr(
     test,
     allow(
@@ -11,31 +25,12 @@
     )
 )]
 
-pub mod answer;
-pub mod audit;
 pub mod auth;
+pub mod check;
 pub mod config;
-pub mod decision;
-pub mod enroll_at_login;
-pub mod enrollment;
-pub mod migrate;
-pub mod network;
-pub mod new_enrollment;
+pub mod enroll;
+pub mod import;
 pub mod otp;
-pub mod pam;
-pub mod postgres;
-pub mod provisioning;
-pub mod recovery;
-pub mod sealing;
-pub mod secret;
-pub mod session;
-pub mod simple_toml;
-pub mod state;
 pub mod store;
 pub mod system;
 pub mod text;
-
-/// Unit tests record their skips the way the integration tests do.
-#[cfg(test)]
-#[path = "../tests/common/skip.rs"]
-pub(crate) mod test_skip;

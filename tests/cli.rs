@@ -220,10 +220,10 @@ fn uri_follows_key_uri_format_and_round_trips_through_the_drawn_qr_code() {
     );
     assert_eq!(grouped.replace(' ', ""), secret);
     let saved =
-        pam_totp::secret::SecretFile::parse(&std::fs::read(setup.secret_file(&user)).unwrap())
+        pam_totp::otp::secret::SecretFile::parse(&std::fs::read(setup.secret_file(&user)).unwrap())
             .unwrap();
     assert_eq!(
-        pam_totp::secret::encode_base32(&saved.secret).as_str(),
+        pam_totp::otp::secret::encode_base32(&saved.secret).as_str(),
         secret
     );
     assert_eq!((saved.digits, saved.period), (8, 60));
@@ -431,9 +431,9 @@ fn interactive_enroll_saves_after_the_right_code_with_mode_0600() {
     let meta = std::fs::symlink_metadata(&file).unwrap();
     assert!(meta.is_file());
     assert_eq!(meta.permissions().mode() & 0o7777, 0o600);
-    let saved = pam_totp::secret::SecretFile::parse(&std::fs::read(&file).unwrap()).unwrap();
+    let saved = pam_totp::otp::secret::SecretFile::parse(&std::fs::read(&file).unwrap()).unwrap();
     assert_eq!(
-        pam_totp::secret::encode_base32(&saved.secret).as_str(),
+        pam_totp::otp::secret::encode_base32(&saved.secret).as_str(),
         secret
     );
     assert_eq!(saved.recovery.len(), 4);
@@ -619,7 +619,7 @@ fn unlock_replaces_a_corrupt_state_without_reviving_recovery_codes() {
     let uid = pam_totp::system::account::lookup_user(&user).unwrap().uid;
     let state_file = setup
         .state_dir()
-        .join(pam_totp::state::state_file_name(uid, Some(&user)));
+        .join(pam_totp::otp::state::state_file_name(uid, Some(&user)));
     std::fs::write(&state_file, "garbage").unwrap();
     assert_eq!(
         service.authenticate(&user, answer(&code)).code,
@@ -659,7 +659,7 @@ fn new_recovery_codes_work_after_a_corrupt_state() {
     let uid = pam_totp::system::account::lookup_user(&user).unwrap().uid;
     let state_file = setup
         .state_dir()
-        .join(pam_totp::state::state_file_name(uid, Some(&user)));
+        .join(pam_totp::otp::state::state_file_name(uid, Some(&user)));
     std::fs::write(&state_file, "garbage").unwrap();
     let fresh = json_of(&setup.cli(&["recovery-codes", "--user", &user, "--count", "2", "--json"]));
     let code = fresh["recovery_codes"][0].as_str().unwrap();

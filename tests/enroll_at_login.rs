@@ -12,7 +12,7 @@ mod common;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use common::*;
-use pam_totp::otp::{Generator, HashAlgorithm};
+use pam_totp::otp::code::{Generator, HashAlgorithm};
 
 /// The module's clock in these tests: the middle of a time step.
 const T: u64 = 1_800_000_015;
@@ -131,7 +131,7 @@ fn every_message_is_within_what_sshd_and_libpam_pass() {
         assert!(!text.ends_with('\n'), "{text:?}");
     }
     assert_eq!(
-        pam_totp::enroll_at_login::MAX_MESSAGE_BYTES,
+        pam_totp::auth::enroll_at_login::MAX_MESSAGE_BYTES,
         512,
         "PAM_MAX_MSG_SIZE"
     );

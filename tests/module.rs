@@ -257,7 +257,7 @@ fn non_digit_and_overlong_answers_are_wrong_codes() {
         assert_eq!(outcome.code, PAM_AUTH_ERR, "{typed:.20}");
         assert_eq!(outcome.prompts(), vec![PROMPT], "{typed:.20}");
         // Counted as one failure, and nothing broke: the right code works next.
-        let state = pam_totp::state::State::parse(&fixture.state_text()).unwrap();
+        let state = pam_totp::otp::state::State::parse(&fixture.state_text()).unwrap();
         assert_eq!(state.failures, 1, "{typed:.20}");
         assert_eq!(
             service
@@ -362,9 +362,13 @@ fn changing_the_period_neither_locks_the_user_out_nor_revives_used_codes() {
     fixture.write_secret(&format!(
         "version = 1\nsecret = \"{SECRET_B32}\"\nperiod = 60\n"
     ));
-    let sixty =
-        pam_totp::otp::Generator::new(&fixture.secret, pam_totp::otp::HashAlgorithm::Sha1, 6, 60)
-            .unwrap();
+    let sixty = pam_totp::otp::code::Generator::new(
+        &fixture.secret,
+        pam_totp::otp::code::HashAlgorithm::Sha1,
+        6,
+        60,
+    )
+    .unwrap();
     // The 60 s step that began at t0 began before the accepted 30 s step: used.
     fixture.set_clock(t0 + 45);
     let code = sixty.code_for_step(sixty.step_at(t0 + 45));

@@ -12,7 +12,7 @@ mod common;
 
 use common::pam_oath::{OathService, oathtool_hotp, oathtool_totp, random_hex};
 use common::{now, skip_unless_root};
-use pam_totp::migrate::pam_oath::{self, OathKind};
+use pam_totp::import::pam_oath::{self, OathKind};
 
 fn accepted_at(token: &pam_oath::OathToken) -> Option<u64> {
     let t = token.last_time?;

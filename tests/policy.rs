@@ -366,7 +366,7 @@ fn try_first_pass_never_counts_a_password_that_looks_like_a_code() {
         "a password token led to a lockout: {:?}",
         outcome.shown
     );
-    let state = pam_totp::state::State::parse(&fixture.state_text()).unwrap();
+    let state = pam_totp::otp::state::State::parse(&fixture.state_text()).unwrap();
     assert_eq!(state.failures, 0);
 }
 
@@ -397,7 +397,7 @@ fn try_first_pass_counts_a_wrong_code_in_the_token_so_it_cannot_be_used_to_guess
             service.authenticate(&fixture.user, vec![Some(wrong.as_bytes().to_vec()), None]);
         assert_ne!(outcome.code, PAM_SUCCESS);
     }
-    let state = pam_totp::state::State::parse(&fixture.state_text()).unwrap();
+    let state = pam_totp::otp::state::State::parse(&fixture.state_text()).unwrap();
     assert_eq!(state.failures, 3);
     // Locked out now: even the right code in the token is not checked.
     let outcome = service.authenticate(&fixture.user, vec![Some(fixture.code(0).into_bytes())]);
@@ -447,13 +447,13 @@ fn try_first_pass_checks_only_tokens_it_would_count() {
     let outcome = service.authenticate(&fixture.user, vec![Some(spaced.into_bytes()), None]);
     assert_eq!(asked_after_token(&outcome), vec![PROMPT]);
     assert_eq!(outcome.code, PAM_CONV_ERR);
-    let state = pam_totp::state::State::parse(&fixture.state_text()).unwrap_or_default();
+    let state = pam_totp::otp::state::State::parse(&fixture.state_text()).unwrap_or_default();
     assert_eq!(state.failures, 0, "an unchecked token counts nothing");
     // Exactly shaped and wrong: counted (max_failures=1 locks out at once).
     let wrong = fixture.wrong_code_at(common::now());
     let outcome = service.authenticate(&fixture.user, vec![Some(wrong.into_bytes()), None]);
     assert_eq!(outcome.code, PAM_MAXTRIES, "{:?}", outcome.shown);
-    let state = pam_totp::state::State::parse(&fixture.state_text()).unwrap();
+    let state = pam_totp::otp::state::State::parse(&fixture.state_text()).unwrap();
     assert_eq!(state.failures, 1);
 }
 

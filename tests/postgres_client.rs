@@ -13,7 +13,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::pg::{self, PgCluster, PgOptions};
-use pam_totp::postgres::{
+use pam_totp::store::postgres::{
     ConnInfo, Database, DbError, InitReport, SCHEMA_VERSION, TimeoutDuring, check_version, init,
 };
 

@@ -14,7 +14,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::pg::{PgCluster, PgOptions};
-use pam_totp::postgres::{ConnInfo, Database};
+use pam_totp::store::postgres::{ConnInfo, Database};
 
 fn threads() -> usize {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();

@@ -221,7 +221,7 @@ fn fifty_processes_with_one_valid_code_yield_exactly_one_success() {
 #[test]
 fn fifty_processes_with_one_recovery_code_yield_exactly_one_success() {
     let fixture = Fixture::new();
-    let (codes, hashes) = pam_totp::recovery::generate(2).unwrap();
+    let (codes, hashes) = pam_totp::otp::recovery::generate(2).unwrap();
     let recovery: Vec<String> = hashes
         .iter()
         .map(|h| format!("\"{}\"", h.encode()))
@@ -477,7 +477,7 @@ fn crash_in_the_middle_of_a_state_update_leaves_a_valid_state() {
             before,
             "{point}: state changed by a crashed update"
         );
-        pam_totp::state::State::parse(&fixture.state_text()).unwrap();
+        pam_totp::otp::state::State::parse(&fixture.state_text()).unwrap();
     }
     // The crashed logins never succeeded, so their code is still unused; the old one is not.
     assert_eq!(
@@ -528,7 +528,7 @@ fn hostile_answers_are_plain_wrong_codes() {
         assert_eq!(outcome.prompts(), vec!["Verification code: "], "{what}");
     }
     // Each counted as one failure, and nothing broke: the right code still works.
-    let state = pam_totp::state::State::parse(&fixture.state_text()).unwrap();
+    let state = pam_totp::otp::state::State::parse(&fixture.state_text()).unwrap();
     assert_eq!(state.failures as usize, count);
     assert_eq!(
         service

@@ -9,7 +9,7 @@ use std::io::Read as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use pam_totp::postgres::{ConnInfo, Database};
+use pam_totp::store::postgres::{ConnInfo, Database};
 
 use super::common::fleet::Fleet;
 use super::common::pg::{PgCluster, PgOptions};

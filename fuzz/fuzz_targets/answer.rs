@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pam_totp::answer::{Answer, parse_answer};
-use pam_totp::otp::{Generator, HashAlgorithm};
+use pam_totp::otp::answer::{Answer, parse_answer};
+use pam_totp::otp::code::{Generator, HashAlgorithm};
 
 fuzz_target!(|data: &[u8]| {
     match parse_answer(data) {
@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
         Answer::Malformed => {}
     }
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = pam_totp::recovery::normalize(text);
-        let _ = pam_totp::recovery::RecoveryHash::parse(text);
+        let _ = pam_totp::otp::recovery::normalize(text);
+        let _ = pam_totp::otp::recovery::RecoveryHash::parse(text);
     }
 });

@@ -11,9 +11,9 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use pam::constants::PamResultCode;
 use pam_totp::config::{Config, Unenrolled};
-use pam_totp::enrollment::LoadError;
-use pam_totp::secret::SecretFile;
-use pam_totp::session::{LogLevel, Session};
+use pam_totp::store::files::secret_file::LoadError;
+use pam_totp::otp::secret::SecretFile;
+use pam_totp::auth::session::{LogLevel, Session};
 use pam_totp::store::{
     self, Change, Listed, Removed, Repair, Replacing, Snapshot, Store, StoreError, Updated,
 };
@@ -39,7 +39,7 @@ fn fixture() -> &'static Fixture {
             .expect("current user")
             .name;
         std::fs::create_dir(dir.path().join("secrets")).expect("secrets dir");
-        let hash = pam_totp::recovery::hash_existing(RECOVERY)
+        let hash = pam_totp::otp::recovery::hash_existing(RECOVERY)
             .expect("hash")
             .expect("a recovery code");
         let text = format!(
@@ -253,7 +253,7 @@ fn run(case: &Case, faults: Faults) -> PamResultCode {
             faults,
         }))
     };
-    pam_totp::auth::authenticate_with(&mut session, case.config.clone(), &mut open)
+    pam_totp::auth::flow::authenticate_with(&mut session, case.config.clone(), &mut open)
 }
 
 /// How many different valid answers (codes within the window at `now`,

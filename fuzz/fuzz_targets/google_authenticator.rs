@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pam_totp::migrate::google_authenticator::{self, Kind};
+use pam_totp::import::google_authenticator::{self, Kind};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(file) = google_authenticator::parse(data) {

@@ -4,14 +4,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pam_totp::migrate::pam_oath::{self, OathKind};
+use pam_totp::import::pam_oath::{self, OathKind};
 
 fuzz_target!(|data: &[u8]| {
     let file = pam_oath::parse(data);
     let lines = data.split(|&b| b == b'\n').count();
     for token in &file.tokens {
         assert!((1..=lines).contains(&token.line));
-        assert!(token.secret.len() >= pam_totp::migrate::MIN_SECRET_BYTES);
+        assert!(token.secret.len() >= pam_totp::import::MIN_SECRET_BYTES);
         assert!((6..=8).contains(&token.digits));
         assert_eq!(
             file.tokens.iter().filter(|t| t.user == token.user).count(),

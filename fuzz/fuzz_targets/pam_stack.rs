@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pam_totp::audit::pam_stack::{self, Control};
+use pam_totp::check::pam_stack::{self, Control};
 use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pam_totp::secret::SecretFile;
+use pam_totp::otp::secret::SecretFile;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(file) = SecretFile::parse(data) {

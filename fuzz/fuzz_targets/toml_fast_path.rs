@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Some(fast) = pam_totp::simple_toml::parse_simple(text) {
+    if let Some(fast) = pam_totp::text::simple_toml::parse_simple(text) {
         let full: toml::Table = text
             .parse()
             .expect("the full parser accepts what the fast path accepts");

@@ -7,14 +7,14 @@ use std::ffi::CStr;
 
 use pam::constants::{PamFlag, PamResultCode};
 use pam::module::{PamHandle, PamHooks};
-use totp::session::{LogLevel, Session};
+use totp::auth::session::{LogLevel, Session};
 
 struct PamTotp;
 pam::pam_hooks!(PamTotp);
 
 impl PamHooks for PamTotp {
     fn sm_authenticate(pamh: &mut PamHandle, args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
-        let mut session = totp::pam::PamSession::new(pamh);
+        let mut session = totp::auth::pam_session::PamSession::new(pamh);
         let mut text_args = Vec::with_capacity(args.len());
         for arg in &args {
             match arg.to_str() {
@@ -30,7 +30,7 @@ impl PamHooks for PamTotp {
         }
         #[cfg(feature = "test-hooks")]
         test_panic(&text_args);
-        totp::auth::authenticate(&mut session, &text_args)
+        totp::auth::flow::authenticate(&mut session, &text_args)
     }
 
     fn sm_setcred(_pamh: &mut PamHandle, _args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {

@@ -8,9 +8,9 @@ pub mod plugin;
 pub mod postgres;
 
 use crate::config::{Config, StoreKind};
-use crate::enrollment::LoadError;
-use crate::secret::SecretFile;
-use crate::state::{State, StateError};
+use crate::otp::secret::SecretFile;
+use crate::otp::state::{State, StateError};
+use crate::store::files::secret_file::LoadError;
 use crate::system::account::Account;
 
 /// A user's state with the store's idea of the time (the database's clock
@@ -111,7 +111,7 @@ impl From<StoreError> for LoadError {
 /// time, the state to store (`None`: leave it). It cannot talk to the user,
 /// and it may run more than once (a store that finds another host changed
 /// the state in between runs it again on the new state), so it must be a
-/// pure function of its arguments such as [`crate::decision::decide`].
+/// pure function of its arguments such as [`crate::otp::decision::decide`].
 pub type Change<'a> = dyn FnMut(&State, u64) -> Option<State> + 'a;
 
 pub trait Store {
@@ -150,7 +150,7 @@ pub trait Store {
     fn list(&mut self) -> Result<Vec<Listed>, StoreError>;
 
     /// The decoy record standing for `name`, a name without a usable
-    /// enrollment (see [`crate::decision::decide_without_credential`]).
+    /// enrollment (see [`crate::otp::decision::decide_without_credential`]).
     fn decoy_snapshot(&mut self, name: &str) -> Result<Snapshot, StoreError>;
 
     /// [`Store::update`] for the decoy record standing for `name`.
@@ -175,7 +175,7 @@ pub fn open(config: &Config, open_postgres: OpenPostgres) -> Result<Box<dyn Stor
 pub fn forget(
     state: &State,
     replacing: Replacing,
-    recovery: &[crate::recovery::RecoveryHash],
+    recovery: &[crate::otp::recovery::RecoveryHash],
 ) -> State {
     let mut next = state.clone();
     match replacing {

@@ -32,9 +32,9 @@ use super::{
     Change, Listed, Removed, Repair, Replacing, Snapshot, Store, StoreError, Updated, postgres,
 };
 use crate::config::Config;
-use crate::enrollment::LoadError;
-use crate::secret::SecretFile;
-use crate::state::State;
+use crate::otp::secret::SecretFile;
+use crate::otp::state::State;
+use crate::store::files::secret_file::LoadError;
 use crate::system::account::Account;
 use crate::system::dl::{self, Library};
 

@@ -138,7 +138,7 @@ mod tests {
     #[test]
     fn switching_changes_only_this_thread_and_is_undone() {
         if crate::system::account::effective_uid() != 0 {
-            return crate::test_skip::skip("needs root to switch the file-system identity");
+            return crate::system::test_skip::skip("needs root to switch the file-system identity");
         }
         let nobody = Account {
             name: "nobody".into(),

@@ -13,3 +13,5 @@ pub mod identity;
 pub mod local_time;
 pub mod random;
 pub mod syslog;
+#[cfg(test)]
+pub(crate) mod test_skip;

@@ -17,6 +17,7 @@ pub mod fleet;
 pub mod pam_oath;
 pub mod pg;
 pub mod ports;
+#[path = "../../src/system/test_skip.rs"]
 pub mod skip;
 pub mod sshd;
 pub mod syslog;
@@ -436,9 +437,13 @@ impl Fixture {
 
     /// The code for the time step containing `time`.
     pub fn code_at(&self, time: u64) -> String {
-        let generator =
-            pam_totp::otp::Generator::new(&self.secret, pam_totp::otp::HashAlgorithm::Sha1, 6, 30)
-                .unwrap();
+        let generator = pam_totp::otp::code::Generator::new(
+            &self.secret,
+            pam_totp::otp::code::HashAlgorithm::Sha1,
+            6,
+            30,
+        )
+        .unwrap();
         generator.code_for_step(generator.step_at(time))
     }
 
@@ -459,7 +464,7 @@ impl Fixture {
             .unwrap()
             .uid;
         self.state_dir()
-            .join(pam_totp::state::state_file_name(uid, Some(&self.user)))
+            .join(pam_totp::otp::state::state_file_name(uid, Some(&self.user)))
     }
 
     /// The user's state file as the module wrote it.
@@ -469,9 +474,13 @@ impl Fixture {
 
     /// The code for the step at `now + offset_steps * 30`.
     pub fn code(&self, offset_steps: i64) -> String {
-        let generator =
-            pam_totp::otp::Generator::new(&self.secret, pam_totp::otp::HashAlgorithm::Sha1, 6, 30)
-                .unwrap();
+        let generator = pam_totp::otp::code::Generator::new(
+            &self.secret,
+            pam_totp::otp::code::HashAlgorithm::Sha1,
+            6,
+            30,
+        )
+        .unwrap();
         let step = generator
             .step_at(now())
             .checked_add_signed(offset_steps)
@@ -545,7 +554,7 @@ pub fn set_mode(path: &Path, mode: u32) {
 }
 
 pub fn base32_decode(text: &str) -> Vec<u8> {
-    pam_totp::secret::decode_base32(text).unwrap().to_vec()
+    pam_totp::otp::secret::decode_base32(text).unwrap().to_vec()
 }
 
 pub fn answer(text: &str) -> Vec<Option<Vec<u8>>> {

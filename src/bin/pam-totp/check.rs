@@ -1,7 +1,7 @@
 //! `pam-totp check`: find the mistakes that lock administrators out or
 //! let logins skip the code, before a user does.
 //!
-//! The rules live in the library (`pam_totp::audit`, and the
+//! The rules live in the library (`pam_totp::check`, and the
 //! configuration's own checks); this file runs them on this host's files
 //! and prints each finding as one line: `ok:`, `warning:` (exit status
 //! unchanged), `problem:` (exit status 1) or `skipped:`.
@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use pam_totp::audit::{self, database, pam_stack, paths, sshd};
+use pam_totp::check::{self, database, pam_stack, paths, sshd};
 use pam_totp::config::{Config, DEFAULT_CONFIG_PATH, StoreKind, Unenrolled};
 use pam_totp::store::plugin;
 use pam_totp::text::escape_controls;
@@ -198,7 +198,7 @@ fn check_config(report: &mut Report, path: Option<&Path>) -> Option<Config> {
 
 // ----------------------------------------------------------- directories
 
-/// The module's own rule (`pam_totp::audit::paths::state_directory`), for root.
+/// The module's own rule (`pam_totp::check::paths::state_directory`), for root.
 fn check_state_dir(report: &mut Report, dir: &Path) {
     let shown = dir.display();
     let problems = paths::state_directory(dir, 0);
@@ -254,7 +254,7 @@ fn same_database(a: &Config, b: &Config) -> bool {
         && a.database_timeout == b.database_timeout
 }
 
-/// `store = "postgresql"` (`pam_totp::audit::database`): the files, the
+/// `store = "postgresql"` (`pam_totp::check::database`): the files, the
 /// connection, the schema and the key.
 fn check_database(report: &mut Report, config: &Config) -> database::DatabaseAudit {
     report.ok(
@@ -484,8 +484,8 @@ fn check_enroll_first_factor(
     settings: Option<&sshd::Settings>,
 ) {
     let enrolls = configs.iter().any(enrolls_at_login);
-    if enrolls && audit::enroll_without_first_factor(entries, settings) {
-        report.warning(audit::ENROLL_WITHOUT_FIRST_FACTOR);
+    if enrolls && check::enroll_without_first_factor(entries, settings) {
+        report.warning(check::ENROLL_WITHOUT_FIRST_FACTOR);
     }
 }
 
@@ -544,10 +544,10 @@ fn enrolled_finding(report: &mut Report, enrolled: u64) {
 }
 
 fn check_syslog(report: &mut Report) {
-    match audit::syslog::probe(Path::new(audit::syslog::DEV_LOG)) {
+    match check::syslog::probe(Path::new(check::syslog::DEV_LOG)) {
         Ok(()) => report.ok(&format!(
             "{} receives the module's log lines",
-            audit::syslog::DEV_LOG
+            check::syslog::DEV_LOG
         )),
         Err(problem) => report.warning(&problem.to_string()),
     }

@@ -4,12 +4,12 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use clap::{Args, ValueEnum};
-use pam_totp::answer::{Answer, parse_answer};
 use pam_totp::config::{Config, StoreKind};
-use pam_totp::new_enrollment::{NewEnrollment, TRIES, confirming_code_used};
-use pam_totp::otp::HashAlgorithm;
-use pam_totp::provisioning::{self, Provisioning};
-use pam_totp::secret::{TokenKind, decode_base32, decode_hex};
+use pam_totp::enroll::new_enrollment::{NewEnrollment, TRIES, confirming_code_used};
+use pam_totp::enroll::provisioning::{self, Provisioning};
+use pam_totp::otp::answer::{Answer, parse_answer};
+use pam_totp::otp::code::HashAlgorithm;
+use pam_totp::otp::secret::{TokenKind, decode_base32, decode_hex};
 use pam_totp::store::{Repair, Replacing, Store};
 use pam_totp::system::account::Account;
 use zeroize::Zeroizing;
@@ -233,7 +233,7 @@ fn given_seed(args: &EnrollArgs) -> Result<Option<Zeroizing<Vec<u8>>>, Failure> 
         )));
     }
     let seed = decoded.ok_or_else(|| Failure(format!("the {option} value is not {form}")))?;
-    if seed.len() < pam_totp::migrate::MIN_SECRET_BYTES {
+    if seed.len() < pam_totp::import::MIN_SECRET_BYTES {
         return Err(Failure(format!(
             "the seed has only {} bits, fewer than the 128 pam-totp requires",
             seed.len() * 8

@@ -7,11 +7,11 @@
 
 use clap::Args;
 use pam_totp::config::Config;
-use pam_totp::enrollment::{self, LoadError};
-use pam_totp::migrate::google_authenticator::{self, Kind, equivalent_window};
-use pam_totp::migrate::{MAX_FILE_SIZE, MIN_SECRET_BYTES};
-use pam_totp::otp::HashAlgorithm;
-use pam_totp::secret::{SecretFile, TokenKind};
+use pam_totp::import::google_authenticator::{self, Kind, equivalent_window};
+use pam_totp::import::{MAX_FILE_SIZE, MIN_SECRET_BYTES};
+use pam_totp::otp::code::HashAlgorithm;
+use pam_totp::otp::secret::{SecretFile, TokenKind};
+use pam_totp::store::files::secret_file::{self, LoadError};
 use pam_totp::store::{Repair, Replacing};
 
 use crate::Failure;
@@ -105,7 +105,7 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<(), Failure> {
             account.name
         )));
     }
-    let bytes = match enrollment::read_user_file(&account, &from, MAX_FILE_SIZE) {
+    let bytes = match secret_file::read_user_file(&account, &from, MAX_FILE_SIZE) {
         Ok(bytes) => bytes,
         Err(LoadError::NotEnrolled(_)) => {
             return Err(Failure(format!(
@@ -147,7 +147,7 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<(), Failure> {
     let mut recovery = Vec::with_capacity(imported.scratch_codes.len());
     for code in &imported.scratch_codes {
         let kept = previous.as_ref().and_then(|previous| {
-            let canonical = pam_totp::recovery::normalize(code)?;
+            let canonical = pam_totp::otp::recovery::normalize(code)?;
             previous
                 .recovery
                 .iter()
@@ -156,7 +156,7 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<(), Failure> {
         });
         match kept {
             Some(hash) => recovery.push(hash),
-            None => recovery.extend(pam_totp::recovery::hash_existing(code)?),
+            None => recovery.extend(pam_totp::otp::recovery::hash_existing(code)?),
         }
     }
     let same_secret = previous.is_some();

@@ -6,10 +6,10 @@
 use std::path::Path;
 
 use pam_totp::config::Config;
-use pam_totp::migrate::MAX_FILE_SIZE;
-use pam_totp::migrate::pam_oath::{self, OathKind, OathToken};
-use pam_totp::otp::HashAlgorithm;
-use pam_totp::secret::{SecretFile, TokenKind};
+use pam_totp::import::MAX_FILE_SIZE;
+use pam_totp::import::pam_oath::{self, OathKind, OathToken};
+use pam_totp::otp::code::HashAlgorithm;
+use pam_totp::otp::secret::{SecretFile, TokenKind};
 use pam_totp::store::{Repair, Replacing, Store};
 use pam_totp::system::files::{FileRules, read_protected};
 

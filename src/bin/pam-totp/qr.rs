@@ -1,7 +1,7 @@
 //! `--qr`: how `enroll` draws the QR code (the drawings are the library's).
 
 use clap::ValueEnum;
-use pam_totp::provisioning::qr::Drawing;
+use pam_totp::enroll::provisioning::qr::Drawing;
 
 /// How `enroll` draws the QR code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

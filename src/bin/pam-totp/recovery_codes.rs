@@ -2,7 +2,7 @@
 
 use clap::Args;
 use pam_totp::config::Config;
-use pam_totp::enrollment::LoadError;
+use pam_totp::store::files::secret_file::LoadError;
 use pam_totp::store::{Repair, Replacing};
 
 use crate::Failure;
@@ -43,7 +43,7 @@ pub fn run(config: &Config, args: RecoveryCodesArgs) -> Result<(), Failure> {
         Err(error) => return Err(Failure(error.to_string())),
     };
     let count = args.count.unwrap_or(config.recovery_codes).max(1);
-    let (codes, hashes) = pam_totp::recovery::generate(count as usize)?;
+    let (codes, hashes) = pam_totp::otp::recovery::generate(count as usize)?;
     file.recovery = hashes;
     // The old codes are gone: so are the records of which of them were used.
     let repair = Repair::With(state_access::repaired(config, &mut *store, &account));

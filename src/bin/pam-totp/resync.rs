@@ -2,9 +2,9 @@
 //! codes, for a token pressed more often than `hotp_window` allows.
 
 use clap::Args;
-use pam_totp::answer::{Answer, parse_answer};
 use pam_totp::config::Config;
-use pam_totp::decision::{Credential, RESYNC_RANGE, ResyncError, resync};
+use pam_totp::otp::answer::{Answer, parse_answer};
+use pam_totp::otp::decision::{Credential, RESYNC_RANGE, ResyncError, resync};
 use pam_totp::store::Repair;
 use zeroize::Zeroizing;
 

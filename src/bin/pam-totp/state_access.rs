@@ -2,8 +2,8 @@
 //! state only as root (the state directory is root's, mode 0700).
 
 use pam_totp::config::Config;
-use pam_totp::secret::TokenKind;
-use pam_totp::state::State;
+use pam_totp::otp::secret::TokenKind;
+use pam_totp::otp::state::State;
 use pam_totp::store::{self, Store, files::FilesStore};
 use pam_totp::system::account::{self, Account};
 

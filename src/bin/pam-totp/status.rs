@@ -2,10 +2,10 @@
 
 use clap::Args;
 use pam_totp::config::Config;
-use pam_totp::enrollment::{self, LoadError};
-use pam_totp::secret::TokenKind;
-use pam_totp::state::State;
+use pam_totp::otp::secret::TokenKind;
+use pam_totp::otp::state::State;
 use pam_totp::store::StoreError;
+use pam_totp::store::files::secret_file::{self, LoadError};
 
 use crate::Failure;
 use crate::state_access;
@@ -32,7 +32,7 @@ pub fn run(config: &Config, args: StatusArgs) -> Result<(), Failure> {
     let account = target::resolve(args.user.as_deref())?;
     let path = match config.store {
         pam_totp::config::StoreKind::Postgresql => "the database".to_string(),
-        pam_totp::config::StoreKind::Files => enrollment::secret_path(config, &account)
+        pam_totp::config::StoreKind::Files => secret_file::secret_path(config, &account)
             .map_err(|e| Failure(e.to_string()))?
             .display()
             .to_string(),
@@ -88,7 +88,7 @@ pub fn run(config: &Config, args: StatusArgs) -> Result<(), Failure> {
             if state.is_some() {
                 map.insert(
                     "recovery_codes_left".into(),
-                    pam_totp::recovery::unused_count(&secret.recovery, used).into(),
+                    pam_totp::otp::recovery::unused_count(&secret.recovery, used).into(),
                 );
             }
         }
@@ -146,7 +146,7 @@ pub fn run(config: &Config, args: StatusArgs) -> Result<(), Failure> {
             match &state {
                 Some(_) => println!(
                     "Recovery codes:  {} of {total} left",
-                    pam_totp::recovery::unused_count(&secret.recovery, used)
+                    pam_totp::otp::recovery::unused_count(&secret.recovery, used)
                 ),
                 None => println!(
                     "Recovery codes:  {total} issued (how many are used, only root can see)"

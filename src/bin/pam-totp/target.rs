@@ -1,7 +1,7 @@
 //! Which user a command acts on, and who may name another user.
 
 use pam_totp::config::Config;
-use pam_totp::enrollment;
+use pam_totp::store::files::secret_file;
 use pam_totp::system::account::{self, Account};
 
 use crate::Failure;
@@ -34,8 +34,8 @@ pub fn resolve(user: Option<&str>) -> Result<Account, Failure> {
 pub fn require_own_store(config: &Config, account: &Account) -> Result<(), Failure> {
     crate::state_access::require_root_for_database(config)?;
     let path =
-        enrollment::secret_path(config, account).map_err(|error| Failure(error.to_string()))?;
-    if account::effective_uid() != 0 && !enrollment::is_under_home(&path, account) {
+        secret_file::secret_path(config, account).map_err(|error| Failure(error.to_string()))?;
+    if account::effective_uid() != 0 && !secret_file::is_under_home(&path, account) {
         return Err(Failure(format!(
             "secrets are kept by the administrator ({}); ask root to run this for you, e.g. `sudo pam-totp enroll --user {}`",
             path.display(),

@@ -1,0 +1,610 @@
+//! `pam-totp check` under `store = "postgresql"`: the two root-only files
+//! (by the rule in [`paths::root_only_file`]), the connection string, a
+//! connection (bounded by `database_timeout`, as a login is), the schema
+//! version, and whether this host's key opens the enrolled secrets. Each
+//! step gives a typed [`Finding`]; the command prints them.
+//!
+//! The files store's rules (`state_dir`, `secret_path`) do not apply: with
+//! this store the module keeps enrollments, state and decoy rows in the
+//! database (`state_dir` is read only by the test clock of test builds).
+//! A file with a wrong owner or mode is still read here, so one run
+//! reports everything wrong at once; the module itself refuses it.
+
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use super::paths::{self, RootFileProblem};
+use crate::config::Config;
+use crate::store::postgres::conninfo::MAX_FILE_SIZE;
+use crate::store::postgres::sealing::{self, SealError, SecretKey};
+use crate::store::postgres::{
+    self, ConfigError, ConnInfo, Database, DbError, SslMode, TargetSession,
+};
+
+/// Enrolled secrets opened with this host's key: all of them up to this
+/// many (it takes milliseconds), the first ones by name beyond.
+pub const MAX_SECRETS_CHECKED: i64 = 1000;
+/// User names listed in one finding; the rest are counted.
+const MAX_NAMES_SHOWN: usize = 10;
+/// The most of `secret_key_file` read: enough to say how long a wrong one is.
+const MAX_KEY_READ: u64 = 4096;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    Ok,
+    /// Worth fixing; logins work.
+    Warning,
+    /// Logins through the module are refused (or some users' are).
+    Problem,
+}
+
+/// One of the two files the PostgreSQL store reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreFile {
+    Database,
+    SecretKey,
+}
+
+impl StoreFile {
+    fn key(self) -> &'static str {
+        match self {
+            StoreFile::Database => "database_file",
+            StoreFile::SecretKey => "secret_key_file",
+        }
+    }
+
+    fn holds(self) -> &'static str {
+        match self {
+            StoreFile::Database => "it holds the database password",
+            StoreFile::SecretKey => "it holds the key that opens every enrolled secret",
+        }
+    }
+
+    fn when_missing(self) -> &'static str {
+        match self {
+            StoreFile::Database => {
+                "write the connection string into it (see pam-totp.toml(5)), owner root, mode 0600"
+            }
+            StoreFile::SecretKey => {
+                "copy it unchanged from a host of the fleet (owner root, mode 0600), or run `pam-totp db init` if this is the first host"
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum Finding {
+    FileSafe {
+        file: StoreFile,
+        path: PathBuf,
+    },
+    FileUnsafe {
+        file: StoreFile,
+        path: PathBuf,
+        problem: RootFileProblem,
+    },
+    /// The file could not be read although its metadata looked usable.
+    FileUnreadable {
+        file: StoreFile,
+        path: PathBuf,
+        error: String,
+    },
+    ConnectionString {
+        path: PathBuf,
+        hosts: Vec<String>,
+        sslmode: SslMode,
+        target: TargetSession,
+    },
+    BadConnectionString(ConfigError),
+    /// Hosts reached over the network without `sslmode=verify-full`.
+    Unverified {
+        hosts: Vec<String>,
+        sslmode: SslMode,
+    },
+    KeyLength {
+        path: PathBuf,
+        found: usize,
+    },
+    Connected {
+        host: String,
+        user: String,
+    },
+    /// Unreachable, too slow, credentials refused, TLS, read-only ...
+    CannotConnect(DbError),
+    SchemaCurrent {
+        version: u32,
+    },
+    /// Missing or at another version (or the check itself failed).
+    Schema(DbError),
+    /// A statement of the secrets check failed.
+    Query(DbError),
+    NoEnrollments,
+    SecretsOpen {
+        checked: usize,
+        total: u64,
+        key_file: PathBuf,
+    },
+    /// Secrets that do not open with this host's key for their user.
+    SecretsDoNotOpen {
+        users: Vec<String>,
+        checked: usize,
+        key_file: PathBuf,
+    },
+    /// Values that are not sealed secrets at all.
+    SecretsMalformed {
+        users: Vec<String>,
+    },
+}
+
+impl Finding {
+    pub fn severity(&self) -> Severity {
+        match self {
+            Finding::FileSafe { .. }
+            | Finding::ConnectionString { .. }
+            | Finding::Connected { .. }
+            | Finding::SchemaCurrent { .. }
+            | Finding::NoEnrollments
+            | Finding::SecretsOpen { .. } => Severity::Ok,
+            Finding::Unverified { .. } => Severity::Warning,
+            Finding::FileUnsafe { .. }
+            | Finding::FileUnreadable { .. }
+            | Finding::BadConnectionString(_)
+            | Finding::KeyLength { .. }
+            | Finding::CannotConnect(_)
+            | Finding::Schema(_)
+            | Finding::Query(_)
+            | Finding::SecretsDoNotOpen { .. }
+            | Finding::SecretsMalformed { .. } => Severity::Problem,
+        }
+    }
+}
+
+/// "a, b, c and 4 more"
+fn names(users: &[String]) -> String {
+    let shown: Vec<&str> = users
+        .iter()
+        .take(MAX_NAMES_SHOWN)
+        .map(String::as_str)
+        .collect();
+    match users.len().saturating_sub(MAX_NAMES_SHOWN) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
+const REFUSED: &str = "until it is fixed every login through pam_totp.so is refused";
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Finding::FileSafe { file, path } => {
+                write!(
+                    f,
+                    "{} {} (root, no group or other access)",
+                    file.key(),
+                    path.display()
+                )
+            }
+            Finding::FileUnsafe {
+                file,
+                path,
+                problem,
+            } => {
+                write!(f, "{} {} {problem}", file.key(), path.display())?;
+                if matches!(problem, RootFileProblem::Mode { .. }) {
+                    write!(f, " ({})", file.holds())?;
+                }
+                write!(f, "; {REFUSED}")?;
+                match (problem, problem.fix(path)) {
+                    (RootFileProblem::Missing, _) => write!(f, "; {}", file.when_missing()),
+                    (_, Some(fix)) => write!(f, "; run: {fix}"),
+                    (_, None) => Ok(()),
+                }
+            }
+            Finding::FileUnreadable { file, path, error } => write!(
+                f,
+                "{} {} cannot be read: {error}; {REFUSED}",
+                file.key(),
+                path.display()
+            ),
+            Finding::ConnectionString {
+                path,
+                hosts,
+                sslmode,
+                target,
+            } => {
+                let target = match target {
+                    TargetSession::Any => "any",
+                    TargetSession::ReadWrite => "read-write",
+                };
+                write!(
+                    f,
+                    "connection string in {}: {} ({}), sslmode {}, target_session_attrs {target}",
+                    path.display(),
+                    crate::text::plural(hosts.len() as u64, "host"),
+                    hosts.join(", "),
+                    sslmode.as_str()
+                )
+            }
+            Finding::BadConnectionString(error) => write!(f, "{error}; {REFUSED}"),
+            Finding::Unverified { hosts, sslmode } => write!(
+                f,
+                "the connection string reaches {} over the network with sslmode={}, which does not verify the server: whoever can get between this host and the database can read the database password and rewrite the login state (used codes, lockouts); use sslmode=verify-full with sslrootcert (the CA that signed the server's certificate, or system)",
+                hosts.join(", "),
+                sslmode.as_str()
+            ),
+            Finding::KeyLength { path, found } => write!(
+                f,
+                "secret_key_file {} holds {found} bytes, not 32; {REFUSED}; copy the key unchanged from a host of the fleet where logins work",
+                path.display()
+            ),
+            Finding::Connected { host, user } => {
+                write!(f, "connected to database {host} as {user}")
+            }
+            Finding::CannotConnect(error) => write!(f, "{error}; {REFUSED}"),
+            Finding::SchemaCurrent { version } => write!(f, "database schema version {version}"),
+            Finding::Schema(error) => write!(f, "{error}; {REFUSED}"),
+            Finding::Query(error) => {
+                write!(f, "cannot read the enrollments to check the key: {error}")
+            }
+            Finding::NoEnrollments => write!(f, "no user is enrolled in the database yet"),
+            Finding::SecretsOpen {
+                checked,
+                total,
+                key_file,
+            } => {
+                if *checked as u64 >= *total {
+                    write!(
+                        f,
+                        "the secrets of all {} open with secret_key_file {}",
+                        crate::text::plural(*total, "enrolled user"),
+                        key_file.display()
+                    )
+                } else {
+                    write!(
+                        f,
+                        "the secrets of the first {checked} of {total} enrolled users (by name) open with secret_key_file {}",
+                        key_file.display()
+                    )
+                }
+            }
+            Finding::SecretsDoNotOpen {
+                users,
+                checked,
+                key_file,
+            } => {
+                if users.len() == *checked {
+                    write!(
+                        f,
+                        "none of the {} checked opens with secret_key_file {}: this host's key is not the one the fleet's secrets were sealed with, and every enrolled user's login is refused; copy secret.key unchanged from a host where logins work (owner root, mode 0600)",
+                        crate::text::plural(*checked as u64, "enrolled secret"),
+                        key_file.display()
+                    )
+                } else {
+                    write!(
+                        f,
+                        "the secrets of {} ({} of {checked} checked) do not open with secret_key_file {}: they were sealed with another host's key (or copied from another user's row), and these users' logins are refused; give every host the same secret.key, then enroll them again (`pam-totp enroll --user U`)",
+                        names(users),
+                        users.len(),
+                        key_file.display()
+                    )
+                }
+            }
+            Finding::SecretsMalformed { users } => write!(
+                f,
+                "the secrets of {} are not sealed values (truncated, or not format 0x01): whoever wrote these rows did not seal them as pam-totp.toml(5) describes, and these users' logins are refused; enroll them again (`pam-totp enroll --user U`)",
+                names(users)
+            ),
+        }
+    }
+}
+
+/// What [`examine`] found.
+#[derive(Debug, Default)]
+pub struct DatabaseAudit {
+    pub findings: Vec<Finding>,
+    /// How many users are enrolled, if the database could be asked.
+    pub enrolled: Option<u64>,
+}
+
+impl DatabaseAudit {
+    fn push(&mut self, finding: Finding) {
+        self.findings.push(finding);
+    }
+}
+
+/// Examine the PostgreSQL store `config` names, as this host's module
+/// would use it (run as root).
+pub fn examine(config: &Config) -> DatabaseAudit {
+    let mut audit = DatabaseAudit::default();
+    let conninfo = examine_file(
+        &mut audit,
+        StoreFile::Database,
+        &config.database_file,
+        MAX_FILE_SIZE,
+    )
+    .and_then(
+        |bytes| match ConnInfo::parse_file(&config.database_file, &bytes) {
+            Ok(info) => Some(info),
+            Err(error) => {
+                audit.push(Finding::BadConnectionString(error));
+                None
+            }
+        },
+    );
+    if let Some(info) = &conninfo {
+        audit.push(Finding::ConnectionString {
+            path: config.database_file.clone(),
+            hosts: info.endpoints.iter().map(ToString::to_string).collect(),
+            sslmode: info.sslmode,
+            target: info.target_session_attrs,
+        });
+        if let Some(finding) = unverified(info) {
+            audit.push(finding);
+        }
+    }
+    let key = examine_file(
+        &mut audit,
+        StoreFile::SecretKey,
+        &config.secret_key_file,
+        MAX_KEY_READ,
+    )
+    .and_then(|bytes| match SecretKey::from_slice(&bytes) {
+        Some(key) => Some(key),
+        None => {
+            audit.push(Finding::KeyLength {
+                path: config.secret_key_file.clone(),
+                found: bytes.len(),
+            });
+            None
+        }
+    });
+    let Some(info) = conninfo else {
+        return audit;
+    };
+    let timeout = Duration::from_secs(config.database_timeout);
+    let mut db = match Database::connect(&info, timeout) {
+        Ok(db) => db,
+        Err(error) => {
+            audit.push(Finding::CannotConnect(error));
+            return audit;
+        }
+    };
+    audit.push(Finding::Connected {
+        host: db.host().to_string(),
+        user: info.user.clone(),
+    });
+    match postgres::check_version(&mut db) {
+        Ok(version) => audit.push(Finding::SchemaCurrent { version }),
+        Err(error) => {
+            audit.push(Finding::Schema(error));
+            return audit;
+        }
+    }
+    if let Err(error) = examine_secrets(&mut audit, &mut db, key.as_ref(), &config.secret_key_file)
+    {
+        audit.push(Finding::Query(error));
+    }
+    audit
+}
+
+/// The warning for hosts reached over the network unverified, if any.
+pub fn unverified(info: &ConnInfo) -> Option<Finding> {
+    let hosts: Vec<String> = info
+        .unverified_remote_hosts()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    (!hosts.is_empty()).then_some(Finding::Unverified {
+        hosts,
+        sslmode: info.sslmode,
+    })
+}
+
+/// The file's findings, and its contents if it can be read at all.
+fn examine_file(
+    audit: &mut DatabaseAudit,
+    file: StoreFile,
+    path: &Path,
+    max: u64,
+) -> Option<Zeroizing<Vec<u8>>> {
+    let problems = paths::root_only_file(path);
+    let readable = problems.iter().all(RootFileProblem::leaves_it_readable);
+    if problems.is_empty() {
+        audit.push(Finding::FileSafe {
+            file,
+            path: path.to_path_buf(),
+        });
+    }
+    for problem in problems {
+        audit.push(Finding::FileUnsafe {
+            file,
+            path: path.to_path_buf(),
+            problem,
+        });
+    }
+    if !readable {
+        return None;
+    }
+    match read_bounded(path, max) {
+        Ok(bytes) => Some(bytes),
+        Err(error) => {
+            audit.push(Finding::FileUnreadable {
+                file,
+                path: path.to_path_buf(),
+                error: error.to_string(),
+            });
+            None
+        }
+    }
+}
+
+/// At most `max + 1` bytes of a regular file, not following a link and not
+/// blocking on a FIFO swapped in since it was examined.
+fn read_bounded(path: &Path, max: u64) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("it is not a regular file"));
+    }
+    let mut bytes = Zeroizing::new(Vec::new());
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Open the enrolled secrets (all, or the first [`MAX_SECRETS_CHECKED`]
+/// by name) with `key`; without a key only count them.
+fn examine_secrets(
+    audit: &mut DatabaseAudit,
+    db: &mut Database,
+    key: Option<&SecretKey>,
+    key_file: &Path,
+) -> Result<(), DbError> {
+    let rows = db.query("SELECT count(*) FROM pam_totp_enrollment", &[])?;
+    let total = rows
+        .first()
+        .and_then(|row| row.try_get::<_, i64>(0).ok())
+        .map_or(0, |count| u64::try_from(count).unwrap_or(0));
+    audit.enrolled = Some(total);
+    let Some(key) = key else {
+        return Ok(());
+    };
+    if total == 0 {
+        audit.push(Finding::NoEnrollments);
+        return Ok(());
+    }
+    let rows = db.query(
+        "SELECT user_name, secret FROM pam_totp_enrollment ORDER BY user_name LIMIT $1",
+        &[&MAX_SECRETS_CHECKED],
+    )?;
+    let mut not_opening = Vec::new();
+    let mut malformed = Vec::new();
+    for row in &rows {
+        let user: String = row.try_get(0).map_err(column_error)?;
+        let sealed: Vec<u8> = row.try_get(1).map_err(column_error)?;
+        match sealing::open(key, &user, &sealed) {
+            Ok(_) => {}
+            Err(SealError::NotAuthentic) => not_opening.push(user),
+            Err(_) => malformed.push(user),
+        }
+    }
+    let checked = rows.len();
+    if not_opening.is_empty() && malformed.is_empty() {
+        audit.push(Finding::SecretsOpen {
+            checked,
+            total,
+            key_file: key_file.to_path_buf(),
+        });
+    }
+    if !not_opening.is_empty() {
+        audit.push(Finding::SecretsDoNotOpen {
+            users: not_opening,
+            checked: checked.saturating_sub(malformed.len()),
+            key_file: key_file.to_path_buf(),
+        });
+    }
+    if !malformed.is_empty() {
+        audit.push(Finding::SecretsMalformed { users: malformed });
+    }
+    Ok(())
+}
+
+fn column_error(error: tokio_postgres::Error) -> DbError {
+    DbError::Query {
+        code: None,
+        message: format!("unexpected column type ({error}); is the schema pam-totp's?"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn warning(conninfo: &str) -> Option<String> {
+        unverified(&ConnInfo::parse(conninfo).unwrap()).map(|finding| {
+            assert_eq!(finding.severity(), Severity::Warning);
+            finding.to_string()
+        })
+    }
+
+    /// The sslmode warning: only for hosts reached over the network, and
+    /// only below verify-full.
+    #[test]
+    fn sslmode_below_verify_full_on_a_remote_host_is_a_warning() {
+        for (conninfo, warned) in [
+            ("host=127.0.0.1 user=u sslmode=disable", None),
+            ("host=127.0.0.2 user=u sslmode=require", None),
+            ("host=localhost,::1 user=u", None),
+            ("host=/run/postgresql user=u sslmode=disable", None),
+            (
+                "host=db1.example,127.0.0.1 user=u sslmode=require",
+                Some("db1.example:5432 over the network with sslmode=require"),
+            ),
+            (
+                "host=10.0.0.5,10.0.0.6 port=5433 user=u sslmode=verify-ca sslrootcert=/ca.pem",
+                Some("10.0.0.5:5433, 10.0.0.6:5433 over the network with sslmode=verify-ca"),
+            ),
+            (
+                "host=db1.example hostaddr=192.0.2.7 user=u",
+                Some("db1.example (192.0.2.7) port 5432 over the network with sslmode=prefer"),
+            ),
+            (
+                "host=db1.example,db2.example user=u sslmode=verify-full sslrootcert=system",
+                None,
+            ),
+        ] {
+            let found = warning(conninfo);
+            match warned {
+                None => assert_eq!(found, None, "{conninfo}"),
+                Some(words) => {
+                    let found = found.unwrap_or_default();
+                    assert!(found.contains(words), "{conninfo}: {found}");
+                    assert!(found.contains("sslmode=verify-full"), "{found}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn long_lists_of_names_are_cut() {
+        let users: Vec<String> = (0..13).map(|n| format!("u{n}")).collect();
+        assert_eq!(
+            names(&users),
+            "u0, u1, u2, u3, u4, u5, u6, u7, u8, u9 and 3 more"
+        );
+        assert_eq!(names(&users[..2]), "u0, u1");
+    }
+
+    #[test]
+    fn a_missing_key_file_says_where_to_get_one() {
+        let finding = Finding::FileUnsafe {
+            file: StoreFile::SecretKey,
+            path: PathBuf::from("/etc/pam-totp/secret.key"),
+            problem: RootFileProblem::Missing,
+        };
+        assert_eq!(finding.severity(), Severity::Problem);
+        let text = finding.to_string();
+        assert!(text.starts_with("secret_key_file /etc/pam-totp/secret.key does not exist"));
+        assert!(
+            text.contains("copy it unchanged from a host of the fleet"),
+            "{text}"
+        );
+        let finding = Finding::FileUnsafe {
+            file: StoreFile::Database,
+            path: PathBuf::from("/etc/pam-totp/database.conf"),
+            problem: RootFileProblem::Mode { mode: 0o644 },
+        };
+        assert!(
+            finding.to_string().ends_with(
+                "has mode 0644: group or others may read it; it must be 0600 (it holds the database password); until it is fixed every login through pam_totp.so is refused; run: chmod 600 /etc/pam-totp/database.conf"
+            ),
+            "{finding}"
+        );
+    }
+}

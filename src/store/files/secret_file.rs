@@ -1,0 +1,248 @@
+//! Where a user's secret file is, and reading it safely.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+use crate::otp::secret::{MAX_SECRET_FILE_SIZE, SecretError, SecretFile};
+use crate::system::account::Account;
+use crate::system::files::{self, FileRules, ReadError};
+use crate::system::identity::FsIdentity;
+
+#[derive(Debug)]
+pub enum LoadError {
+    /// No secret file: the user has not enrolled.
+    NotEnrolled(PathBuf),
+    /// `secret_path` cannot be expanded for this user.
+    BadPath(String),
+    /// The file exists but is unsafe or unreadable.
+    Unsafe { path: PathBuf, error: ReadError },
+    /// The file is not a valid secret file.
+    Malformed { path: PathBuf, error: SecretError },
+    /// The user's file-system identity could not be taken.
+    Identity(std::io::Error),
+    /// The secret is under a home directory that is not there (unmounted
+    /// NFS, encrypted or late-mounted home): enrolled or not is unknown.
+    HomeUnavailable(PathBuf),
+    /// The store could not be read (the database: unreachable, too slow,
+    /// a secret that does not decrypt ...), said in a sentence.
+    Store(String),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::NotEnrolled(path) => write!(f, "no secret file {}", path.display()),
+            LoadError::BadPath(reason) => write!(f, "secret_path: {reason}"),
+            LoadError::Unsafe { path, error } => {
+                write!(f, "secret file {} {error}", path.display())
+            }
+            LoadError::Malformed { path, error } => {
+                write!(f, "secret file {} is malformed: {error}", path.display())
+            }
+            LoadError::HomeUnavailable(home) => write!(
+                f,
+                "home directory {} is missing or not mounted, so whether the user is enrolled is unknown (for homes mounted at login use an administrator-managed secret_path)",
+                home.display()
+            ),
+            LoadError::Store(reason) => f.write_str(reason),
+            LoadError::Identity(error) => {
+                write!(f, "cannot take the user's file-system identity: {error}")
+            }
+        }
+    }
+}
+
+/// `secret_path` for `account`: `~` (at the start) and `%h` become the
+/// home directory, `%u` the user name.
+pub fn secret_path(config: &Config, account: &Account) -> Result<PathBuf, LoadError> {
+    let name = &account.name;
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        return Err(LoadError::BadPath(format!(
+            "user name {name:?} cannot be part of a path"
+        )));
+    }
+    let home = account.home.to_string_lossy();
+    let template = &config.secret_path;
+    let expanded = match template.strip_prefix('~') {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("{home}{rest}"),
+        _ => template.clone(),
+    };
+    // Most templates (the default included) have no `%`: nothing to replace.
+    let expanded = match memchr::memchr(b'%', expanded.as_bytes()) {
+        Some(_) => expanded.replace("%h", &home).replace("%u", name),
+        None => expanded,
+    };
+    if !expanded.starts_with('/') {
+        return Err(LoadError::BadPath(format!(
+            "\"{template}\" does not give an absolute path"
+        )));
+    }
+    Ok(PathBuf::from(expanded))
+}
+
+/// Whether `path` is inside the user's home (then it is read as the user).
+pub fn is_under_home(path: &Path, account: &Account) -> bool {
+    account.home != Path::new("/") && path.starts_with(&account.home)
+}
+
+/// What an operation on a user's file does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
+
+/// Run `operation` on `path` with the right identity: the user's under
+/// their home (root's rights are not lent to a path the user controls);
+/// elsewhere this process's own, and for writes only where no one but
+/// root can change the directories on the way.
+fn as_owner<T>(
+    path: &Path,
+    account: &Account,
+    access: Access,
+    operation: impl FnOnce() -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    if is_under_home(path, account) {
+        let _identity = FsIdentity::switch_to(account)?;
+        return operation();
+    }
+    if access == Access::Write {
+        files::check_trusted_directories(path)?;
+    }
+    operation()
+}
+
+/// Read a protected file of the user's, as its owner would.
+fn read_as_owner(account: &Account, path: &Path, max_size: u64) -> Result<Vec<u8>, LoadError> {
+    let rules = FileRules {
+        owners: &[account.uid, 0],
+        max_size,
+    };
+    let mut result = Ok(Vec::new());
+    as_owner(path, account, Access::Read, || {
+        result = files::read_protected(path, &rules);
+        Ok(())
+    })
+    .map_err(LoadError::Identity)?;
+    result.map_err(|error| match error {
+        ReadError::Missing => LoadError::NotEnrolled(path.to_path_buf()),
+        error => LoadError::Unsafe {
+            path: path.to_path_buf(),
+            error,
+        },
+    })
+}
+
+/// Read and parse the user's secret file.
+pub fn load(config: &Config, account: &Account) -> Result<SecretFile, LoadError> {
+    let path = secret_path(config, account)?;
+    let bytes = match read_as_owner(account, &path, MAX_SECRET_FILE_SIZE) {
+        Ok(bytes) => zeroize::Zeroizing::new(bytes),
+        // A missing file means "not enrolled" only if the home it lives in
+        // is there: an unmounted home must not turn 2FA off (unenrolled=allow).
+        Err(LoadError::NotEnrolled(_))
+            if is_under_home(&path, account) && !account.home.is_dir() =>
+        {
+            return Err(LoadError::HomeUnavailable(account.home.clone()));
+        }
+        Err(error) => return Err(error),
+    };
+    SecretFile::parse(&bytes).map_err(|error| LoadError::Malformed { path, error })
+}
+
+/// Write `file` as `account`'s secret (atomically, mode 0600). Under the
+/// home it is written with the user's identity, so it is theirs and no
+/// link planted in the home can redirect root's write.
+pub fn store(
+    config: &Config,
+    account: &Account,
+    file: &SecretFile,
+) -> Result<PathBuf, std::io::Error> {
+    let path =
+        secret_path(config, account).map_err(|error| std::io::Error::other(error.to_string()))?;
+    as_owner(&path, account, Access::Write, || {
+        if let Some(parent) = path.parent() {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)?;
+        }
+        files::replace_atomically(&path, file.to_toml().as_bytes(), None)
+    })?;
+    Ok(path)
+}
+
+/// Whether `account` has a secret file (of any kind) at `secret_path`.
+pub fn exists(config: &Config, account: &Account) -> Result<bool, LoadError> {
+    let path = secret_path(config, account)?;
+    as_owner(&path, account, Access::Read, || {
+        Ok(std::fs::symlink_metadata(&path).is_ok())
+    })
+    .map_err(LoadError::Identity)
+}
+
+/// Remove `account`'s secret file (not following a symlink: a link is
+/// removed itself). `Ok(None)` if there was none.
+pub fn remove(config: &Config, account: &Account) -> Result<Option<PathBuf>, std::io::Error> {
+    let path =
+        secret_path(config, account).map_err(|error| std::io::Error::other(error.to_string()))?;
+    as_owner(
+        &path,
+        account,
+        Access::Write,
+        || match std::fs::remove_file(&path) {
+            Ok(()) => Ok(Some(path.clone())),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error),
+        },
+    )
+}
+
+/// Read another protected file of `account`'s (such as
+/// `~/.google_authenticator`), with the user's file-system identity when
+/// it is under their home, owned by the user or root, private.
+pub fn read_user_file(
+    account: &Account,
+    path: &Path,
+    max_size: u64,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, LoadError> {
+    read_as_owner(account, path, max_size).map(zeroize::Zeroizing::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alice() -> Account {
+        Account {
+            name: "alice".into(),
+            uid: 1000,
+            gid: 1000,
+            home: PathBuf::from("/home/alice"),
+        }
+    }
+
+    #[test]
+    fn paths_expand() {
+        let mut config = Config::default();
+        assert_eq!(
+            secret_path(&config, &alice()).unwrap(),
+            PathBuf::from("/home/alice/.config/pam-totp/secret.toml")
+        );
+        config.secret_path = "/etc/pam-totp/secrets/%u.toml".into();
+        assert_eq!(
+            secret_path(&config, &alice()).unwrap(),
+            PathBuf::from("/etc/pam-totp/secrets/alice.toml")
+        );
+        config.secret_path = "%h/.totp".into();
+        assert_eq!(
+            secret_path(&config, &alice()).unwrap(),
+            PathBuf::from("/home/alice/.totp")
+        );
+        config.secret_path = "relative/%u".into();
+        assert!(secret_path(&config, &alice()).is_err());
+        assert!(is_under_home(Path::new("/home/alice/.totp"), &alice()));
+        assert!(!is_under_home(Path::new("/home/alicex/.totp"), &alice()));
+    }
+}

@@ -1,0 +1,458 @@
+//! The PostgreSQL store: one database shared by every host of a fleet
+//! (tables in [`crate::store::postgres::schema`]). Secrets are sealed with the
+//! key in `secret_key_file`, bound to the user name. Every state change is
+//! one conditional statement on the row's `version` (compare-and-set):
+//! of any number of concurrent logins on any hosts, exactly one writes
+//! each version, and the others run the pure decision again on what it
+//! wrote. No lock is held between statements (after a few lost races for
+//! one user the row is locked for one read and write, so a crowd of logins
+//! is serialised rather than refused), and the clock is the database's, so
+//! lockouts end at the same moment everywhere.
+//!
+//! The connection is opened at the first call and closed when the store
+//! is dropped, at the end of the authentication.
+
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::otp::code::HashAlgorithm;
+use crate::otp::recovery::RecoveryHash;
+use crate::otp::secret::{SecretFile, TokenKind};
+use crate::otp::state::State;
+use crate::store::files::secret_file::LoadError;
+use crate::store::postgres::client::FromSqlOwned;
+use crate::store::postgres::sealing::{self, SecretKey};
+use crate::store::postgres::{self, ConnInfo, Database, DbError, Row};
+use crate::store::{
+    Change, Listed, Removed, Repair, Replacing, Snapshot, Store, StoreError, Updated,
+};
+use crate::system::account::Account;
+
+/// Compare-and-set tries before the row is locked instead (each lost try
+/// means another login changed the state in between).
+const OPTIMISTIC_TRIES: usize = 4;
+
+/// Names standing for users without an enrollment share this many decoy
+/// rows (see `decision::decide_without_credential`).
+const DECOY_BUCKETS: u16 = u16::MAX;
+
+pub struct PostgresStore {
+    config: Config,
+    db: Option<Database>,
+    key: Option<SecretKey>,
+}
+
+/// The PostgreSQL store for `config`, linked in (see [`crate::store::OpenPostgres`]).
+pub fn open(config: &Config) -> Result<Box<dyn Store>, StoreError> {
+    Ok(Box::new(PostgresStore::new(config.clone())))
+}
+
+impl PostgresStore {
+    pub fn new(config: Config) -> PostgresStore {
+        PostgresStore {
+            config,
+            db: None,
+            key: None,
+        }
+    }
+
+    /// The connection, opened (and its schema version checked) on first use.
+    pub fn db(&mut self) -> Result<&mut Database, StoreError> {
+        let db = match self.db.take() {
+            Some(db) => db,
+            None => connect(&self.config)?,
+        };
+        Ok(self.db.insert(db))
+    }
+
+    fn key(&mut self) -> Result<&SecretKey, StoreError> {
+        let key = match self.key.take() {
+            Some(key) => key,
+            None => SecretKey::load(&self.config.secret_key_file).map_err(|error| {
+                StoreError::Other(format!(
+                    "secret_key_file: {error}; it must be the same 32-byte file on every host (`pam-totp db init` makes one)"
+                ))
+            })?,
+        };
+        Ok(self.key.insert(key))
+    }
+
+    /// Read, change, and write with compare-and-set, running `change` again
+    /// on the newer state each time another login wrote first. After a few
+    /// lost races (many logins at once for one user) the row is locked for
+    /// one read and write instead, so a busy user is never refused.
+    fn update_row(&mut self, user: &str, change: &mut Change<'_>) -> Result<Updated, StoreError> {
+        let db = self.db()?;
+        for _ in 0..OPTIMISTIC_TRIES {
+            let (state, version, now) = read_state(db, user, false)?;
+            let Some(next) = change(&state, now) else {
+                return Ok(stored(state, now));
+            };
+            if write_state(db, user, version, &next)? {
+                return Ok(stored(next, now));
+            }
+        }
+        let mut outcome = None;
+        db.transaction(|db| {
+            db.execute(
+                "INSERT INTO pam_totp_state (user_name) VALUES ($1) ON CONFLICT (user_name) DO NOTHING",
+                &[&user],
+            )?;
+            outcome = Some(locked_update(db, user, change));
+            Ok(())
+        })
+        .map_err(database)?;
+        outcome.unwrap_or_else(|| Err(StoreError::Other("the locked update did not run".into())))
+    }
+
+    /// The decoy row for `name`: chosen with a hash keyed by the secret
+    /// key, so names cannot be steered into one bucket.
+    fn decoy_row(&mut self, name: &str) -> Result<String, StoreError> {
+        use sha2::Digest;
+        let mut hash = sha2::Sha256::new();
+        hash.update(b"pam-totp decoy\0");
+        hash.update(self.key()?.as_bytes());
+        hash.update(name.as_bytes());
+        let digest: [u8; 32] = hash.finalize().into();
+        let [first, second, ..] = digest;
+        let bucket = u16::from_be_bytes([first, second]) % DECOY_BUCKETS;
+        // ':' is in no user name (it separates passwd fields).
+        Ok(format!("decoy:{bucket:04x}"))
+    }
+}
+
+/// Open the database named in `database_file` and check its schema version.
+pub fn connect(config: &Config) -> Result<Database, StoreError> {
+    let info = ConnInfo::load(&config.database_file).map_err(|error| {
+        StoreError::Other(format!(
+            "database_file {}: {error}",
+            config.database_file.display()
+        ))
+    })?;
+    let timeout = Duration::from_secs(config.database_timeout);
+    let mut db = Database::connect(&info, timeout).map_err(database)?;
+    postgres::check_version(&mut db).map_err(database)?;
+    Ok(db)
+}
+
+/// What an update returns: the state as stored now.
+fn stored(state: State, now: u64) -> Updated {
+    Updated {
+        state,
+        now,
+        repaired: false,
+    }
+}
+
+/// Inside a transaction, with the row present: lock it, change, write.
+fn locked_update(
+    db: &mut Database,
+    user: &str,
+    change: &mut Change<'_>,
+) -> Result<Updated, StoreError> {
+    let (state, version, now) = read_state(db, user, true)?;
+    let Some(next) = change(&state, now) else {
+        return Ok(stored(state, now));
+    };
+    match write_state(db, user, version, &next)? {
+        true => Ok(stored(next, now)),
+        false => Err(StoreError::Other(format!(
+            "the state row of {user} changed while locked; check for other writers"
+        ))),
+    }
+}
+
+/// Read `user`'s state row (defaults if there is none), its version
+/// (`None`: no row yet) and the database's time; `lock`: FOR UPDATE (the
+/// row must exist).
+fn read_state(
+    db: &mut Database,
+    user: &str,
+    lock: bool,
+) -> Result<(State, Option<i64>, u64), StoreError> {
+    const COLUMNS: &str = "s.version, s.last_step_start, s.last_counter, s.failures, \
+        s.locked_until, s.last_success, s.used_recovery, extract(epoch FROM now())::bigint AS now";
+    let sql = match lock {
+        false => format!(
+            "SELECT {COLUMNS} FROM (SELECT 1) AS one LEFT JOIN pam_totp_state s ON s.user_name = $1"
+        ),
+        true => format!("SELECT {COLUMNS} FROM pam_totp_state s WHERE s.user_name = $1 FOR UPDATE"),
+    };
+    let row = db
+        .query_opt(&sql, &[&user])
+        .map_err(database)?
+        .ok_or_else(|| {
+            StoreError::Other(format!("the database returned no state row for {user}"))
+        })?;
+    let now = unsigned(get::<i64>(&row, "now")?);
+    let Some(version) = get::<Option<i64>>(&row, "version")? else {
+        return Ok((State::default(), None, now));
+    };
+    Ok((state_of(&row)?, Some(version), now))
+}
+
+/// The state columns of a `pam_totp_state` row.
+fn state_of(row: &Row) -> Result<State, StoreError> {
+    Ok(State {
+        last_step_start: get::<Option<i64>>(row, "last_step_start")?.map(unsigned),
+        last_counter: get::<Option<i64>>(row, "last_counter")?.map(unsigned),
+        failures: u32::try_from(get::<i32>(row, "failures")?).unwrap_or(0),
+        locked_until: unsigned(get::<i64>(row, "locked_until")?),
+        last_success: get::<Option<i64>>(row, "last_success")?.map(unsigned),
+        used_recovery: get::<Vec<String>>(row, "used_recovery")?,
+    })
+}
+
+/// Write `next` if the row is still at `version` (one conditional
+/// statement); `false` if another login changed it first.
+fn write_state(
+    db: &mut Database,
+    user: &str,
+    version: Option<i64>,
+    next: &State,
+) -> Result<bool, StoreError> {
+    let last_step_start = next.last_step_start.map(signed);
+    let last_counter = next.last_counter.map(signed);
+    let failures = i32::try_from(next.failures).unwrap_or(i32::MAX);
+    let locked_until = signed(next.locked_until);
+    let last_success = next.last_success.map(signed);
+    let used = &next.used_recovery;
+    let written = match version {
+        // The first record of this user: an insert that a concurrent
+        // first record makes a no-op (then this login decides again).
+        None => db.execute(
+            "INSERT INTO pam_totp_state (user_name, version, last_step_start, last_counter, \
+             failures, locked_until, last_success, used_recovery) \
+             VALUES ($1, 1, $2, $3, $4, $5, $6, $7) ON CONFLICT (user_name) DO NOTHING",
+            &[
+                &user,
+                &last_step_start,
+                &last_counter,
+                &failures,
+                &locked_until,
+                &last_success,
+                used,
+            ],
+        ),
+        Some(version) => db.execute(
+            "UPDATE pam_totp_state SET version = version + 1, last_step_start = $3, \
+             last_counter = $4, failures = $5, locked_until = $6, last_success = $7, \
+             used_recovery = $8 WHERE user_name = $1 AND version = $2",
+            &[
+                &user,
+                &version,
+                &last_step_start,
+                &last_counter,
+                &failures,
+                &locked_until,
+                &last_success,
+                used,
+            ],
+        ),
+    }
+    .map_err(database)?;
+    Ok(written == 1)
+}
+
+fn database(error: DbError) -> StoreError {
+    StoreError::Other(format!("database: {error}"))
+}
+
+fn get<T: FromSqlOwned>(row: &Row, column: &str) -> Result<T, StoreError> {
+    row.try_get::<_, T>(column).map_err(|error| {
+        StoreError::Other(format!(
+            "database: column {column} has an unexpected type or value ({error}); is the schema pam-totp's?"
+        ))
+    })
+}
+
+/// Database integers are signed; times and counters never negative.
+fn unsigned(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+fn signed(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn store_error_as_load(error: StoreError) -> LoadError {
+    LoadError::Store(error.to_string())
+}
+
+impl Store for PostgresStore {
+    fn enrollment(&mut self, account: &Account) -> Result<SecretFile, LoadError> {
+        let user = account.name.as_str();
+        let row = self
+            .db()
+            .map_err(store_error_as_load)?
+            .query_opt(
+                "SELECT kind, secret, algorithm, digits, period, counter, recovery \
+                 FROM pam_totp_enrollment WHERE user_name = $1",
+                &[&user],
+            )
+            .map_err(|error| LoadError::Store(database(error).to_string()))?;
+        let Some(row) = row else {
+            return Err(LoadError::NotEnrolled(std::path::PathBuf::from(format!(
+                "database row pam_totp_enrollment.{user}"
+            ))));
+        };
+        let bad =
+            |what: String| LoadError::Store(format!("the database's enrollment of {user}: {what}"));
+        let field = |error: StoreError| bad(error.to_string());
+        let sealed: Vec<u8> = get(&row, "secret").map_err(field)?;
+        let key = self.key().map_err(store_error_as_load)?;
+        let secret = sealing::open(key, user, &sealed).map_err(|error| {
+            bad(format!(
+                "the secret does not decrypt ({error}): secret_key_file differs from the one it was sealed with, or the row was copied from another user"
+            ))
+        })?;
+        let kind = match get::<String>(&row, "kind").map_err(field)?.as_str() {
+            "totp" => TokenKind::Totp,
+            "hotp" => TokenKind::Hotp {
+                counter: unsigned(get::<i64>(&row, "counter").map_err(field)?),
+            },
+            other => return Err(bad(format!("unknown kind {}", other.escape_debug()))),
+        };
+        let algorithm_name: String = get(&row, "algorithm").map_err(field)?;
+        let algorithm = HashAlgorithm::from_name(&algorithm_name)
+            .ok_or_else(|| bad("unknown algorithm".into()))?;
+        let digits = u8::try_from(get::<i16>(&row, "digits").map_err(field)?)
+            .map_err(|_| bad("bad digits".into()))?;
+        let period = u64::try_from(get::<i32>(&row, "period").map_err(field)?)
+            .map_err(|_| bad("bad period".into()))?;
+        let recovery = get::<Vec<String>>(&row, "recovery")
+            .map_err(field)?
+            .iter()
+            .map(|text| RecoveryHash::parse(text))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| bad("a recovery hash is malformed".into()))?;
+        Ok(SecretFile {
+            secret,
+            algorithm,
+            digits,
+            period,
+            recovery,
+            kind,
+        })
+    }
+
+    fn is_enrolled(&mut self, account: &Account) -> Result<bool, LoadError> {
+        let user = account.name.as_str();
+        self.db()
+            .map_err(store_error_as_load)?
+            .query_opt(
+                "SELECT 1 FROM pam_totp_enrollment WHERE user_name = $1",
+                &[&user],
+            )
+            .map(|row| row.is_some())
+            .map_err(|error| LoadError::Store(database(error).to_string()))
+    }
+
+    fn snapshot(&mut self, account: &Account) -> Result<Snapshot, StoreError> {
+        let (state, _, now) = read_state(self.db()?, &account.name, false)?;
+        Ok(Snapshot { state, now })
+    }
+
+    fn update(
+        &mut self,
+        account: &Account,
+        _repair: Repair,
+        change: &mut Change<'_>,
+    ) -> Result<Updated, StoreError> {
+        // Typed columns cannot be half written: there is nothing to repair.
+        self.update_row(&account.name, change)
+    }
+
+    fn save_enrollment(
+        &mut self,
+        account: &Account,
+        secret: &SecretFile,
+        replacing: Replacing,
+        _repair: Repair,
+    ) -> Result<String, StoreError> {
+        let user = account.name.as_str();
+        let sealed = sealing::seal(self.key()?, user, &secret.secret)
+            .map_err(|error| StoreError::Other(format!("cannot seal the secret: {error}")))?;
+        let (kind, counter) = match secret.kind {
+            TokenKind::Totp => ("totp", 0),
+            TokenKind::Hotp { counter } => ("hotp", signed(counter)),
+        };
+        let algorithm = secret.algorithm.name();
+        let digits = i16::from(secret.digits);
+        let period = i32::try_from(secret.period).unwrap_or(i32::MAX);
+        let recovery: Vec<String> = secret.recovery.iter().map(RecoveryHash::encode).collect();
+        self.db()?
+            .execute(
+                "INSERT INTO pam_totp_enrollment (user_name, kind, secret, algorithm, digits, \
+                 period, counter, recovery, enrolled_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now()) \
+                 ON CONFLICT (user_name) DO UPDATE SET kind = $2, secret = $3, algorithm = $4, \
+                 digits = $5, period = $6, counter = $7, recovery = $8, enrolled_at = now()",
+                &[&user, &kind, &sealed, &algorithm, &digits, &period, &counter, &recovery],
+            )
+            .map_err(database)?;
+        if replacing != Replacing::Nothing {
+            self.update_row(user, &mut |state, _| {
+                Some(crate::store::forget(state, replacing, &secret.recovery))
+            })?;
+        }
+        Ok("the database".to_string())
+    }
+
+    fn remove(&mut self, account: &Account) -> Result<Removed, StoreError> {
+        let user = account.name.as_str();
+        let (enrollment, state) = self
+            .db()?
+            .transaction(|db| {
+                let enrollment = db.execute(
+                    "DELETE FROM pam_totp_enrollment WHERE user_name = $1",
+                    &[&user],
+                )?;
+                let state =
+                    db.execute("DELETE FROM pam_totp_state WHERE user_name = $1", &[&user])?;
+                Ok((enrollment, state))
+            })
+            .map_err(database)?;
+        Ok(Removed {
+            enrollment: (enrollment > 0).then(|| "the database's enrollment".to_string()),
+            state: state > 0,
+        })
+    }
+
+    fn list(&mut self) -> Result<Vec<Listed>, StoreError> {
+        let rows = self
+            .db()?
+            .query(
+                "SELECT user_name, e.kind, s.version, s.last_step_start, s.last_counter, \
+                 s.failures, s.locked_until, s.last_success, s.used_recovery \
+                 FROM pam_totp_enrollment e FULL JOIN pam_totp_state s USING (user_name) \
+                 WHERE user_name NOT LIKE 'decoy:%' ORDER BY user_name",
+                &[],
+            )
+            .map_err(database)?;
+        let mut listed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let kind = get::<Option<String>>(row, "kind")?.map(|kind| kind.to_ascii_uppercase());
+            let state = match get::<Option<i64>>(row, "version")? {
+                None => None,
+                Some(_) => Some(state_of(row)?),
+            };
+            listed.push(Listed {
+                user: get(row, "user_name")?,
+                kind,
+                state,
+            });
+        }
+        Ok(listed)
+    }
+
+    fn decoy_snapshot(&mut self, name: &str) -> Result<Snapshot, StoreError> {
+        let row = self.decoy_row(name)?;
+        let (state, _, now) = read_state(self.db()?, &row, false)?;
+        Ok(Snapshot { state, now })
+    }
+
+    fn decoy_update(&mut self, name: &str, change: &mut Change<'_>) -> Result<Updated, StoreError> {
+        let row = self.decoy_row(name)?;
+        self.update_row(&row, change)
+    }
+}
