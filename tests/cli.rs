@@ -619,7 +619,10 @@ fn unlock_replaces_a_corrupt_state_without_reviving_recovery_codes() {
     let uid = pam_totp::system::account::lookup_user(&user).unwrap().uid;
     let state_file = setup
         .state_dir()
-        .join(pam_totp::otp::state::state_file_name(uid, Some(&user)));
+        .join(pam_totp::store::files::state::state_file_name(
+            uid,
+            Some(&user),
+        ));
     std::fs::write(&state_file, "garbage").unwrap();
     assert_eq!(
         service.authenticate(&user, answer(&code)).code,
@@ -659,7 +662,10 @@ fn new_recovery_codes_work_after_a_corrupt_state() {
     let uid = pam_totp::system::account::lookup_user(&user).unwrap().uid;
     let state_file = setup
         .state_dir()
-        .join(pam_totp::otp::state::state_file_name(uid, Some(&user)));
+        .join(pam_totp::store::files::state::state_file_name(
+            uid,
+            Some(&user),
+        ));
     std::fs::write(&state_file, "garbage").unwrap();
     let fresh = json_of(&setup.cli(&["recovery-codes", "--user", &user, "--count", "2", "--json"]));
     let code = fresh["recovery_codes"][0].as_str().unwrap();

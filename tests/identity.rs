@@ -123,7 +123,7 @@ fn with_a_secret_per_name_each_name_of_a_uid_keeps_its_own_record() {
         PAM_AUTH_ERR
     );
     for name in [user.name.as_str(), alias] {
-        let file = state_dir.join(pam_totp::otp::state::state_file_name(
+        let file = state_dir.join(pam_totp::store::files::state::state_file_name(
             account.uid,
             Some(name),
         ));

@@ -784,7 +784,7 @@ fn make_install_honours_destdir_and_prefix_and_keeps_the_configuration() {
 /// The user's state file in the installed default state directory.
 fn installed_state_file(user: &str) -> std::path::PathBuf {
     let uid = pam_totp::system::account::lookup_user(user).unwrap().uid;
-    Path::new("/var/lib/pam-totp").join(pam_totp::otp::state::state_file_name(uid, None))
+    Path::new("/var/lib/pam-totp").join(pam_totp::store::files::state::state_file_name(uid, None))
 }
 
 /// The installed (stripped) module finds the installed PostgreSQL store

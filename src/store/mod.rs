@@ -9,8 +9,9 @@ pub mod postgres;
 
 use crate::config::{Config, StoreKind};
 use crate::otp::secret::SecretFile;
-use crate::otp::state::{State, StateError};
+use crate::otp::state::State;
 use crate::store::files::secret_file::LoadError;
+use crate::store::files::state::StateError;
 use crate::system::account::Account;
 
 /// A user's state with the store's idea of the time (the database's clock

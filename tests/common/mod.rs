@@ -464,7 +464,10 @@ impl Fixture {
             .unwrap()
             .uid;
         self.state_dir()
-            .join(pam_totp::otp::state::state_file_name(uid, Some(&self.user)))
+            .join(pam_totp::store::files::state::state_file_name(
+                uid,
+                Some(&self.user),
+            ))
     }
 
     /// The user's state file as the module wrote it.

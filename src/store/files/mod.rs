@@ -3,14 +3,16 @@
 //! updated under an exclusive lock on the user's state.
 
 pub mod secret_file;
+pub mod state;
 
 use std::path::{Path, PathBuf};
 
 use self::secret_file::LoadError;
+use self::state::{StateError, StateRead, StateStore};
 use super::{Change, Listed, Removed, Repair, Replacing, Snapshot, Store, StoreError, Updated};
 use crate::config::Config;
 use crate::otp::secret::SecretFile;
-use crate::otp::state::{State, StateError, StateRead, StateStore};
+use crate::otp::state::State;
 use crate::system::account::{self, Account};
 use crate::system::clock;
 
@@ -65,7 +67,7 @@ impl FilesStore {
     /// in the state directory, so names cannot be steered into one bucket.
     fn decoy(&self, name: &str) -> Result<StateStore, StoreError> {
         use sha2::Digest;
-        crate::otp::state::check_directory(&self.config.state_dir)?;
+        state::check_directory(&self.config.state_dir)?;
         let key = decoy_key(&self.config.state_dir)?;
         let mut hash = sha2::Sha256::new();
         hash.update(key);
@@ -286,7 +288,7 @@ fn state_owners(dir: &Path) -> Vec<(u32, Option<String>)> {
         .filter_map(|entry| entry.ok())
         .filter_map(|entry| {
             let file_name = entry.file_name();
-            crate::otp::state::parse_state_file_name(file_name.to_str()?)
+            state::parse_state_file_name(file_name.to_str()?)
         })
         .collect()
 }
