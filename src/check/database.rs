@@ -17,13 +17,13 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
-use super::paths::{self, RootFileProblem};
 use crate::config::Config;
 use crate::store::postgres::conninfo::MAX_FILE_SIZE;
 use crate::store::postgres::sealing::{self, SealError, SecretKey};
 use crate::store::postgres::{
     self, ConfigError, ConnInfo, Database, DbError, SslMode, TargetSession,
 };
+use crate::system::paths::{self, RootFileProblem};
 
 /// Enrolled secrets opened with this host's key: all of them up to this
 /// many (it takes milliseconds), the first ones by name beyond.

@@ -1,13 +1,12 @@
 //! What `pam-totp check` examines, as library functions returning typed
 //! findings: the PAM stack ([`pam_stack`]), sshd's settings ([`sshd`]),
-//! the module's directories ([`paths`], whose rules the module applies
-//! too), the PostgreSQL store ([`database`]) and whether anything
+//! the module's directories (by the rules in [`crate::system::paths`], which
+//! the module applies too), the PostgreSQL store ([`database`]) and whether anything
 //! receives the log ([`syslog`]). The command only formats what these
 //! return.
 
 pub mod database;
 pub mod pam_stack;
-pub mod paths;
 pub mod sshd;
 pub mod syslog;
 

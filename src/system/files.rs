@@ -190,7 +190,7 @@ fn crash_point(_name: &str) {}
 
 /// Refuse to let this (root) process write or remove at `path` unless
 /// the secret store rule holds for its directory
-/// ([`crate::check::paths::secret_store`]: every directory on the way
+/// ([`crate::system::paths::secret_store`]: every directory on the way
 /// owned by root or by us, the store's own not writable by anyone else,
 /// those above it only if sticky, like /tmp): otherwise whoever can write
 /// one of them could swap in a symbolic link and redirect the write or
@@ -200,7 +200,7 @@ pub fn check_trusted_directories(path: &Path) -> io::Result<()> {
         return Ok(());
     };
     let euid = crate::system::account::effective_uid();
-    crate::check::paths::secret_store(dir, euid)
+    crate::system::paths::secret_store(dir, euid)
         .map_err(|problem| io::Error::other(problem.to_string()))
 }
 

@@ -11,6 +11,7 @@ pub mod files;
 pub mod host;
 pub mod identity;
 pub mod local_time;
+pub mod paths;
 pub mod random;
 pub mod syslog;
 #[cfg(test)]

@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use pam_totp::check::{self, database, pam_stack, paths, sshd};
+use pam_totp::check::{self, database, pam_stack, sshd};
 use pam_totp::config::{Config, DEFAULT_CONFIG_PATH, StoreKind, Unenrolled};
 use pam_totp::store::plugin;
+use pam_totp::system::paths;
 use pam_totp::text::escape_controls;
 
 const DEFAULT_PAM_FILE: &str = "/etc/pam.d/sshd";
@@ -198,7 +199,7 @@ fn check_config(report: &mut Report, path: Option<&Path>) -> Option<Config> {
 
 // ----------------------------------------------------------- directories
 
-/// The module's own rule (`pam_totp::check::paths::state_directory`), for root.
+/// The module's own rule (`pam_totp::system::paths::state_directory`), for root.
 fn check_state_dir(report: &mut Report, dir: &Path) {
     let shown = dir.display();
     let problems = paths::state_directory(dir, 0);

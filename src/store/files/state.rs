@@ -286,7 +286,7 @@ pub fn check_directory(dir: &Path) -> Result<(), StateError> {
         path: dir.to_path_buf(),
         reason,
     };
-    use crate::check::paths::{StateDirProblem, state_directory};
+    use crate::system::paths::{StateDirProblem, state_directory};
     // The rule `pam-totp check` reports, written once.
     let owner = crate::system::account::effective_uid();
     let mut problems = state_directory(dir, owner);
