@@ -516,7 +516,7 @@ fn check_someone_enrolled(
         }
         return;
     }
-    let listed = match crate::state_access::open(config).map(|mut store| store.list()) {
+    let listed = match crate::support::state_access::open(config).map(|mut store| store.list()) {
         Ok(Ok(listed)) => listed,
         Ok(Err(error)) => {
             report.skipped(&format!("who is enrolled: {error}"));

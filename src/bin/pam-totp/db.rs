@@ -13,7 +13,7 @@ use pam_totp::store::{Repair, Replacing, Store};
 use pam_totp::system::account;
 
 use crate::Failure;
-use crate::state_access;
+use crate::support::state_access;
 
 #[derive(Args)]
 #[command(about = "Set up the PostgreSQL store (root only)")]

@@ -4,8 +4,8 @@ use clap::Args;
 use pam_totp::config::{Config, Unenrolled};
 
 use crate::Failure;
-use crate::state_access;
-use crate::target;
+use crate::support::state_access;
+use crate::support::target;
 
 #[derive(Args)]
 #[command(

@@ -15,9 +15,9 @@ use pam_totp::system::account::Account;
 use zeroize::Zeroizing;
 
 use crate::Failure;
-use crate::qr::QrStyle;
-use crate::state_access;
-use crate::target;
+use crate::support::qr::QrStyle;
+use crate::support::state_access;
+use crate::support::target;
 
 #[derive(Args)]
 #[command(

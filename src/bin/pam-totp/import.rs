@@ -15,8 +15,8 @@ use pam_totp::store::files::secret_file::{self, LoadError};
 use pam_totp::store::{Repair, Replacing};
 
 use crate::Failure;
-use crate::state_access;
-use crate::target;
+use crate::support::state_access;
+use crate::support::target;
 
 #[derive(Args)]
 #[command(

@@ -15,8 +15,8 @@ use pam_totp::system::files::{FileRules, read_protected};
 
 use crate::Failure;
 use crate::import::{Used, record_used};
-use crate::state_access;
-use crate::target;
+use crate::support::state_access;
+use crate::support::target;
 
 pub fn run(
     config: &Config,

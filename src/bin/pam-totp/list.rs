@@ -5,8 +5,8 @@ use pam_totp::config::Config;
 use pam_totp::text::escape_controls;
 
 use crate::Failure;
-use crate::state_access;
 use crate::status::format_time;
+use crate::support::state_access;
 
 #[derive(Args)]
 #[command(

@@ -7,12 +7,10 @@ mod enroll;
 mod import;
 mod import_oath;
 mod list;
-mod qr;
 mod recovery_codes;
 mod resync;
-mod state_access;
 mod status;
-mod target;
+mod support;
 mod unlock;
 
 use std::path::PathBuf;

@@ -7,8 +7,8 @@ use pam_totp::store::{Repair, Replacing};
 
 use crate::Failure;
 use crate::enroll::print_recovery_codes;
-use crate::state_access;
-use crate::target;
+use crate::support::state_access;
+use crate::support::target;
 
 #[derive(Args)]
 #[command(

@@ -9,8 +9,8 @@ use pam_totp::store::Repair;
 use zeroize::Zeroizing;
 
 use crate::Failure;
-use crate::state_access;
-use crate::target;
+use crate::support::state_access;
+use crate::support::target;
 
 #[derive(Args)]
 #[command(

@@ -8,8 +8,8 @@ use pam_totp::store::StoreError;
 use pam_totp::store::files::secret_file::{self, LoadError};
 
 use crate::Failure;
-use crate::state_access;
-use crate::target;
+use crate::support::state_access;
+use crate::support::target;
 
 #[derive(Args)]
 #[command(

@@ -5,8 +5,8 @@ use pam_totp::config::Config;
 use pam_totp::store::Repair;
 
 use crate::Failure;
-use crate::state_access;
-use crate::target;
+use crate::support::state_access;
+use crate::support::target;
 
 #[derive(Args)]
 #[command(

@@ -32,7 +32,7 @@ pub fn resolve(user: Option<&str>) -> Result<Account, Failure> {
 /// secret under their own home. With an administrator-managed store, say
 /// so at once (not after the QR code has been scanned).
 pub fn require_own_store(config: &Config, account: &Account) -> Result<(), Failure> {
-    crate::state_access::require_root_for_database(config)?;
+    crate::support::state_access::require_root_for_database(config)?;
     let path =
         secret_file::secret_path(config, account).map_err(|error| Failure(error.to_string()))?;
     if account::effective_uid() != 0 && !secret_file::is_under_home(&path, account) {
