@@ -39,7 +39,7 @@ target/man/%: man/%.in Cargo.toml
 # and pam_totp_postgres.so are built first: `cargo test` does not build a
 # package's shared object (the tests load them from target/debug).
 # Every test binary runs (--no-fail-fast); a test that cannot run here
-# records a skip in target/test-skips (tests/common/skip.rs), which is
+# records a skip in target/test-skips (src/system/test_skip.rs), which is
 # counted apart from the passes, and with CI=true is a failure. The last
 # line is "total: N passed, M failed, K skipped".
 TEST_SKIPS := $(CURDIR)/target/test-skips

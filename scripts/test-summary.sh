@@ -2,7 +2,7 @@
 # `make test`'s last words: test-summary.sh LOG SKIP_DIR
 #
 # LOG is cargo test's output, SKIP_DIR holds one file per skipped test
-# (written by tests/common/skip.rs). Lists the skipped tests with their
+# (written by src/system/test_skip.rs). Lists the skipped tests with their
 # reasons, then prints exactly one line
 #     total: N passed, M failed, K skipped
 # where a skipped test is not counted as passed. Exits 1 if a test failed
