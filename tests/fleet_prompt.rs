@@ -101,6 +101,9 @@ fn forty_logins_waiting_at_the_prompt_with_ten_connections_allowed_all_succeed()
     assert!(refused.is_empty(), "{refused:?}");
 }
 
+/// The statements run so far and the connections open, at the prompt.
+type AtThePrompt = (Vec<String>, String);
+
 /// The statements of the module's role in a piece of the server's log
 /// (`log_line_prefix = '%u '`): "statement: SQL" for the simple protocol,
 /// "execute NAME: SQL" for the extended one.
@@ -143,7 +146,7 @@ fn enrolled_unenrolled_and_unknown_names_run_the_same_unnamed_statements_and_hol
     let mut before_prompt: Vec<(&str, Vec<String>)> = Vec::new();
     for (what, host, user) in cases {
         let start = fleet.db.log().len();
-        let seen: Rc<RefCell<Option<(Vec<String>, String)>>> = Rc::default();
+        let seen: Rc<RefCell<Option<AtThePrompt>>> = Rc::default();
         let at_prompt = seen.clone();
         let fleet_at_prompt = fleet.clone();
         // The responder runs on this thread, inside pam_authenticate.
