@@ -3,8 +3,9 @@
 //! reserved loopback port, in front of a [`PgCluster`], with
 //! `pool_mode = transaction` and SCRAM for the clients (the role and
 //! password of [`super::pg`], from an `auth_file`). Dropping it stops the
-//! process and removes the directory; the process also dies with the test
-//! thread that started it (`setpriv --pdeathsig`).
+//! process and removes the directory; if the test process dies first,
+//! PgBouncer dies with the thread that started it (`setpriv --pdeathsig`)
+//! and a watchdog removes the directory.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::os::unix::fs::PermissionsExt;
@@ -24,6 +25,7 @@ pub fn installed() -> bool {
 
 pub struct PgBouncer {
     child: Option<Child>,
+    watchdog: Option<Child>,
     port: ReservedPort,
     // Removed when dropped, after `Drop::drop` has stopped the process.
     dir: tempfile::TempDir,
@@ -89,8 +91,21 @@ impl PgBouncer {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        let watchdog = Command::new("sh")
+            .args([
+                "-c",
+                r#"while kill -0 "$0" 2>/dev/null; do sleep 1; done; sleep 1; rm -rf "$1""#,
+            ])
+            .arg(std::process::id().to_string())
+            .arg(path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         let mut bouncer = PgBouncer {
             child: Some(child),
+            watchdog: Some(watchdog),
             port,
             dir,
         };
@@ -144,6 +159,10 @@ impl Drop for PgBouncer {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        if let Some(mut watchdog) = self.watchdog.take() {
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
         }
     }
 }
