@@ -199,3 +199,37 @@ fn enrolled_unenrolled_and_unknown_names_run_the_same_unnamed_statements_and_hol
         );
     }
 }
+
+#[test]
+fn a_server_out_of_connection_slots_is_tried_again_within_database_timeout() {
+    use pam_totp::postgres::{ConnInfo, Database};
+    use std::time::{Duration, Instant};
+    let mut cluster = common::pg::PgCluster::start(common::pg::PgOptions::default());
+    // superuser_reserved_connections (3) of 4: one for the module's role.
+    cluster.psql_db("postgres", "ALTER SYSTEM SET max_connections = 4");
+    cluster.stop();
+    cluster.start_again();
+    let info = ConnInfo::parse(&cluster.conninfo()).unwrap();
+    let holder = Database::connect(&info, Duration::from_secs(3)).unwrap();
+    // The one slot taken all along: refused (53300), after trying for the
+    // time allowed, not at once and not longer.
+    let started = Instant::now();
+    let error = Database::connect(&info, Duration::from_secs(1))
+        .err()
+        .unwrap();
+    let waited = started.elapsed();
+    assert_eq!(error.sqlstate(), Some("53300"), "{error}");
+    assert!(error.to_string().contains("max_connections"), "{error}");
+    assert!(
+        waited >= Duration::from_millis(500) && waited < Duration::from_millis(1500),
+        "{waited:?}"
+    );
+    // The slot freed meanwhile: a waiting login gets it.
+    let waiting = std::thread::spawn(move || {
+        Database::connect(&info, Duration::from_secs(3)).map(|db| db.host().to_string())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    drop(holder);
+    let connected = waiting.join().unwrap();
+    assert!(connected.is_ok(), "{:?}", connected.err());
+}
