@@ -1,7 +1,8 @@
-//! The PostgreSQL store through PgBouncer in transaction pooling (SPEC,
-//! Fleet): Debian 12's PgBouncer 1.18, which refuses startup `options` and
-//! cannot carry named prepared statements across transactions. Real
-//! libpam, a real PostgreSQL and a real PgBouncer started by the test.
+//! The PostgreSQL store and the `pam-totp` command through PgBouncer in
+//! transaction pooling (SPEC, Fleet): Debian 12's PgBouncer 1.18, which
+//! refuses startup `options` and cannot carry named prepared statements
+//! across transactions. Real libpam, a real PostgreSQL and a real
+//! PgBouncer started by the test.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -86,7 +87,7 @@ fn forty_logins_waiting_at_the_prompt_through_pgbouncer_in_transaction_pooling_a
 }
 
 #[test]
-fn the_cli_and_a_login_work_through_pgbouncer_in_transaction_pooling() {
+fn the_cli_check_and_logins_work_through_pgbouncer_in_transaction_pooling() {
     if skip_unless_root("the test runs PgBouncer as postgres") {
         return;
     }
@@ -107,6 +108,45 @@ fn the_cli_and_a_login_work_through_pgbouncer_in_transaction_pooling() {
     let secret = fleet.enroll(&user);
     let status = fleet.cli(&["status", "--user", &user, "--json"]);
     assert!(status.status.success(), "status: {}", text(&status.stderr));
+    // check connects through PgBouncer, reads the schema version and opens
+    // the enrolled secret (a PAM file and sshd settings of its own, good).
+    let pam_file = fleet.dir.path().join("pam-sshd");
+    std::fs::write(
+        &pam_file,
+        format!(
+            "auth required {} config={}\n@include common-account\n",
+            module_path().display(),
+            fleet.config().display()
+        ),
+    )
+    .unwrap();
+    let sshd_config = fleet.dir.path().join("sshd_config");
+    std::fs::write(
+        &sshd_config,
+        "UsePAM yes\nKbdInteractiveAuthentication yes\nPasswordAuthentication no\n\
+         AuthenticationMethods publickey,keyboard-interactive\n",
+    )
+    .unwrap();
+    let check = fleet.cli(&[
+        "check",
+        "--pam-file",
+        pam_file.to_str().unwrap(),
+        "--sshd-config",
+        sshd_config.to_str().unwrap(),
+    ]);
+    let said = text(&check.stdout);
+    for line in [
+        format!("connected to database 127.0.0.1:{}", bouncer.port()),
+        "database schema version 1".to_string(),
+        "the secrets of all 1 enrolled user open with secret_key_file".to_string(),
+    ] {
+        assert!(said.contains(&line), "{line:?} not in:\n{said}");
+    }
+    assert!(
+        check.status.success(),
+        "check: {said}\n{}",
+        text(&check.stderr)
+    );
     let host = fleet.pam_host("bouncer-cli", "");
     wait_clear_of_a_step_edge();
     let code = oathtool_code(&secret, 0);
