@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use common::pg::{self, PgCluster, PgOptions};
 use pam_totp::store::postgres::{
-    ConnInfo, Database, DbError, InitReport, SCHEMA_VERSION, TimeoutDuring, check_version, init,
+    ConnInfo, Database, DbError, InitReport, SCHEMA_VERSION, TimeoutDuring, Type, check_version,
+    init,
 };
 
 fn connect(conninfo: &str, timeout: Duration) -> Result<Database, DbError> {
@@ -30,7 +31,9 @@ fn connects_queries_and_bounds_statements_on_the_server_too() {
     let cluster = PgCluster::start(PgOptions::default());
     let mut db = connect(&cluster.conninfo(), Duration::from_secs(2)).unwrap();
     assert_eq!(db.host(), format!("127.0.0.1:{}", cluster.port));
-    let rows = db.query("SELECT $1::int4 + 1", &[&41i32]).unwrap();
+    let rows = db
+        .query_typed("SELECT $1 + 1", &[(&41i32, Type::INT4)])
+        .unwrap();
     assert_eq!(rows[0].try_get::<_, i32>(0).unwrap(), 42);
     assert_eq!(
         one_text(&mut db, "SELECT current_user").as_deref(),
@@ -40,17 +43,18 @@ fn connects_queries_and_bounds_statements_on_the_server_too() {
         one_text(&mut db, "SELECT current_setting('application_name')").as_deref(),
         Some("pam-totp")
     );
-    // The second line of defence: the server knows the bound too.
+    // The second line of defence: the server knows the bound too, inside
+    // each transaction (SET LOCAL), not as startup options, which
+    // PgBouncer refuses, nor for the session, which a pooler shares.
     for setting in [
         "statement_timeout",
         "lock_timeout",
         "idle_in_transaction_session_timeout",
     ] {
-        assert_eq!(
-            one_text(&mut db, &format!("SHOW {setting}")).as_deref(),
-            Some("2s"),
-            "{setting}"
-        );
+        let show = format!("SHOW {setting}");
+        let inside: Result<_, DbError> = db.transaction(|db| Ok(one_text(db, &show)));
+        assert_eq!(inside.unwrap().as_deref(), Some("2s"), "{setting}");
+        assert_eq!(one_text(&mut db, &show).as_deref(), Some("0"), "{setting}");
     }
     // The server's statement_timeout (SQLSTATE 57014) reads as a timeout,
     // and the connection stays usable.
@@ -77,17 +81,19 @@ fn connects_queries_and_bounds_statements_on_the_server_too() {
         Some("still here")
     );
     // A server error keeps its SQLSTATE.
-    let error = db.query("SELECT * FROM no_such_table", &[]).unwrap_err();
+    let error = db
+        .query_typed("SELECT * FROM no_such_table", &[])
+        .unwrap_err();
     assert_eq!(error.sqlstate(), Some("42P01"), "{error}");
     // A transaction whose work fails is rolled back.
     db.batch_execute("CREATE TABLE t (x int)").unwrap();
     let result: Result<(), DbError> = db.transaction(|db| {
-        db.execute("INSERT INTO t VALUES (1)", &[])?;
-        db.execute("INSERT INTO t VALUES ('x')", &[])?;
+        db.execute_typed("INSERT INTO t VALUES (1)", &[])?;
+        db.execute_typed("INSERT INTO t VALUES ('x')", &[])?;
         Ok(())
     });
     assert!(result.is_err());
-    db.transaction(|db| db.execute("INSERT INTO t VALUES (2)", &[]))
+    db.transaction(|db| db.execute_typed("INSERT INTO t VALUES (2)", &[]))
         .unwrap();
     assert_eq!(cluster.psql("SELECT string_agg(x::text, ',') FROM t"), "2");
 }
@@ -147,7 +153,7 @@ fn wrong_credentials_frozen_and_stopped_servers_fail_closed_in_time() {
     let mut db = connect(&cluster.conninfo(), timeout).unwrap();
     cluster.freeze();
     let started = Instant::now();
-    let error = db.query("SELECT 1", &[]).unwrap_err();
+    let error = db.query_typed("SELECT 1", &[]).unwrap_err();
     assert!(
         matches!(
             error,
@@ -161,7 +167,7 @@ fn wrong_credentials_frozen_and_stopped_servers_fail_closed_in_time() {
     assert!(started.elapsed() < timeout + Duration::from_secs(1));
     // The connection is not trusted again: the next call fails at once.
     let started = Instant::now();
-    assert!(db.query("SELECT 1", &[]).is_err());
+    assert!(db.query_typed("SELECT 1", &[]).is_err());
     assert!(started.elapsed() < Duration::from_millis(100));
     let started = Instant::now();
     drop(db);
@@ -293,7 +299,7 @@ fn schema_init_is_idempotent_and_versioned() {
         "user_name,version,last_step_start,last_counter,failures,locked_until,last_success,used_recovery"
     );
     // The defaults and checks are in place.
-    db.execute(
+    db.execute_typed(
         "INSERT INTO pam_totp_enrollment (user_name, secret) VALUES ('alice', '\\x01')",
         &[],
     )
@@ -305,7 +311,7 @@ fn schema_init_is_idempotent_and_versioned() {
         "totp|SHA1|6|30|0|{}"
     );
     let error = db
-        .execute(
+        .execute_typed(
             "INSERT INTO pam_totp_enrollment (user_name, secret, digits) VALUES ('bob', '\\x01', 9)",
             &[],
         )
@@ -371,7 +377,7 @@ fn failover_reaches_the_promoted_standby_and_its_data() {
     }
     let mut db = connect(&both, timeout).unwrap();
     init(&mut db).unwrap();
-    db.execute(
+    db.execute_typed(
         "INSERT INTO pam_totp_state (user_name, last_step_start) VALUES ('alice', 1700000010)",
         &[],
     )
@@ -400,15 +406,15 @@ fn failover_reaches_the_promoted_standby_and_its_data() {
     assert_eq!(db.host(), format!("127.0.0.1:{}", standby.port));
     check_version(&mut db).unwrap();
     let rows = db
-        .query(
+        .query_typed(
             "SELECT last_step_start FROM pam_totp_state WHERE user_name = $1",
-            &[&"alice"],
+            &[(&"alice", Type::TEXT)],
         )
         .unwrap();
     assert_eq!(rows[0].try_get::<_, i64>(0).unwrap(), 1700000010);
     // And it takes writes.
     assert_eq!(
-        db.execute(
+        db.execute_typed(
             "UPDATE pam_totp_state SET failures = 1 WHERE user_name = 'alice'",
             &[]
         )

@@ -49,7 +49,7 @@ fn connect_and_drop_leave_no_thread_socket_or_session() {
     let mut db = Database::connect(&info, Duration::from_secs(5)).unwrap();
     assert_eq!(threads(), threads_before, "a thread was started to connect");
     assert!(descriptors() > descriptors_before, "no socket open?");
-    db.query("SELECT 1", &[]).unwrap();
+    db.query_typed("SELECT 1", &[]).unwrap();
     assert_eq!(sessions(), "1");
     drop(db);
     assert_eq!(

@@ -139,6 +139,12 @@ impl Store for FaultyStore {
         }
         self.inner.decoy_update(name, change)
     }
+    fn release(&mut self) {
+        self.inner.release();
+    }
+    fn look_up_unknown(&mut self, name: &str) -> Result<(), StoreError> {
+        self.inner.look_up_unknown(name)
+    }
 }
 
 struct ScriptedSession {

@@ -91,6 +91,8 @@ pub fn run(
         Err(ending) => return ending,
     };
     let ending = save(store, account, &new, step_start);
+    // The recovery codes are shown, and acknowledged, with no connection.
+    store.release();
     if let Ending::Enrolled { place, .. } = &ending {
         let mut lines = vec![format!(
             "Saved: two-factor authentication is on for {} ({place}).",

@@ -141,6 +141,11 @@ impl Authenticator<'_> {
         let account = match account::lookup_user(&self.context.user) {
             Ok(account) => account,
             Err(account::LookupError::NotFound) => {
+                // The lookup a known name's enrollment costs, so that the
+                // prompt comes as soon for a name that does not exist.
+                if let Err(error) = store.look_up_unknown(&self.context.user) {
+                    return self.refuse_unavailable(&error.to_string());
+                }
                 return self.deny_without_secret(&mut *store, "unknown user");
             }
             Err(error) => return self.refuse_unavailable(&error.to_string()),
@@ -153,7 +158,10 @@ impl Authenticator<'_> {
             Err(LoadError::NotEnrolled(path)) => {
                 return match self.config.unenrolled {
                     Unenrolled::Allow => {
-                        match self.logged_in_with_a_code_before(&mut *store, &account) {
+                        let before = self.logged_in_with_a_code_before(&mut *store, &account);
+                        // Done with the store (skip may prompt for a password).
+                        store.release();
+                        match before {
                             // A secret that vanished (an empty mount point for
                             // a home, a file deleted from the user's shell) must
                             // not turn the second factor off: root's state
@@ -201,6 +209,7 @@ impl Authenticator<'_> {
         match store.snapshot(&account) {
             Ok(snapshot) => {
                 if let Some(seconds) = snapshot.state.lockout_remaining(snapshot.now) {
+                    store.release();
                     return self.locked_out(seconds);
                 }
             }
@@ -228,6 +237,9 @@ impl Authenticator<'_> {
                 self.debug(|| "try_first_pass: PAM_AUTHTOK is not a valid code, asking".into());
             }
         }
+        // No connection is held while the user types: the update after
+        // the prompt connects again (and reads the state again).
+        attempt.store.release();
         let raw = match self.obtain_answer(digits) {
             Ok(raw) => raw,
             Err(code) => {
@@ -263,6 +275,8 @@ impl Authenticator<'_> {
                 decision = Some(decided);
                 next
             });
+        // Nothing more to read or write: what follows may wait on the user.
+        attempt.store.release();
         drop(answer);
         let (updated, decision) = match (updated, decision) {
             (Ok(updated), Some(decision)) => (updated, decision),
@@ -437,6 +451,9 @@ impl Authenticator<'_> {
                 path.display()
             ),
         );
+        // The enrollment is shown and confirmed without a connection; the
+        // save connects again.
+        store.release();
         match enroll_at_login::run(&mut *self.session, &self.config, store, account) {
             Ending::Enrolled { place, step_start } => {
                 self.log(
@@ -495,7 +512,10 @@ impl Authenticator<'_> {
     /// messages, so the prompts do not reveal who is enrolled.
     fn deny_without_secret(&mut self, store: &mut dyn Store, why: &str) -> PamResultCode {
         let name = self.context.user.clone();
-        match store.decoy_snapshot(&name) {
+        let snapshot = store.decoy_snapshot(&name);
+        // As for an enrolled user: nothing held while the user types.
+        store.release();
+        match snapshot {
             Ok(snapshot) => {
                 if let Some(seconds) = snapshot.state.lockout_remaining(snapshot.now) {
                     self.log(LogLevel::Warning, &format!("refused: {why}"));
@@ -518,6 +538,7 @@ impl Authenticator<'_> {
             outcome = Some(decided.outcome);
             decided.state
         });
+        store.release();
         match (updated, outcome) {
             (Ok(_), Some(Outcome::LockedOut(seconds))) => {
                 self.log(LogLevel::Warning, &format!("refused: {why}"));

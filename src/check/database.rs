@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::store::postgres::conninfo::MAX_FILE_SIZE;
 use crate::store::postgres::sealing::{self, SealError, SecretKey};
 use crate::store::postgres::{
-    self, ConfigError, ConnInfo, Database, DbError, SslMode, TargetSession,
+    self, ConfigError, ConnInfo, Database, DbError, SslMode, TargetSession, Type,
 };
 use crate::system::paths::{self, RootFileProblem};
 
@@ -466,7 +466,8 @@ fn examine_secrets(
     key: Option<&SecretKey>,
     key_file: &Path,
 ) -> Result<(), DbError> {
-    let rows = db.query("SELECT count(*) FROM pam_totp_enrollment", &[])?;
+    let rows =
+        db.transaction(|db| db.query_typed("SELECT count(*) FROM pam_totp_enrollment", &[]))?;
     let total = rows
         .first()
         .and_then(|row| row.try_get::<_, i64>(0).ok())
@@ -479,10 +480,12 @@ fn examine_secrets(
         audit.push(Finding::NoEnrollments);
         return Ok(());
     }
-    let rows = db.query(
-        "SELECT user_name, secret FROM pam_totp_enrollment ORDER BY user_name LIMIT $1",
-        &[&MAX_SECRETS_CHECKED],
-    )?;
+    let rows = db.transaction(|db| {
+        db.query_typed(
+            "SELECT user_name, secret FROM pam_totp_enrollment ORDER BY user_name LIMIT $1",
+            &[(&MAX_SECRETS_CHECKED, Type::INT8)],
+        )
+    })?;
     let mut not_opening = Vec::new();
     let mut malformed = Vec::new();
     for row in &rows {

@@ -156,6 +156,19 @@ pub trait Store {
 
     /// [`Store::update`] for the decoy record standing for `name`.
     fn decoy_update(&mut self, name: &str, change: &mut Change<'_>) -> Result<Updated, StoreError>;
+
+    /// Close what the store holds open (the PostgreSQL store: its
+    /// connection); the next call opens it again. The module calls this
+    /// before it waits on the user, so no connection is held while a user
+    /// types.
+    fn release(&mut self);
+
+    /// The enrollment lookup [`Store::enrollment`] makes, made for `name`,
+    /// a name without an account (the answer is not used): an unknown name
+    /// then costs what a known one does before the prompt, and the time to
+    /// the prompt does not tell whether the name exists. The files store
+    /// has nothing to look up without an account's home.
+    fn look_up_unknown(&mut self, name: &str) -> Result<(), StoreError>;
 }
 
 /// How a PostgreSQL store is reached: [`plugin::open`] in the module (a

@@ -172,6 +172,14 @@ impl Store for Guarded {
         let store = &mut self.0;
         Guarded::guarded_change(change, |change| store.decoy_update(name, change))
     }
+
+    fn release(&mut self) {
+        self.0.release();
+    }
+
+    fn look_up_unknown(&mut self, name: &str) -> Result<(), StoreError> {
+        self.0.look_up_unknown(name)
+    }
 }
 
 /// `…/pam_totp.so` → `…/pam_totp_postgres.so` (and in a build tree
@@ -333,6 +341,17 @@ impl Store for Contained {
 
     fn decoy_update(&mut self, name: &str, change: &mut Change<'_>) -> Result<Updated, StoreError> {
         self.contained(|store| store.decoy_update(name, change))
+    }
+
+    fn release(&mut self) {
+        let _ = self.contained(|store| {
+            store.release();
+            Ok::<(), StoreError>(())
+        });
+    }
+
+    fn look_up_unknown(&mut self, name: &str) -> Result<(), StoreError> {
+        self.contained(|store| store.look_up_unknown(name))
     }
 }
 

@@ -13,9 +13,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 pub mod child;
+pub mod crowd;
 pub mod fleet;
 pub mod pam_oath;
 pub mod pg;
+pub mod pgbouncer;
 pub mod ports;
 #[path = "../../src/system/test_skip.rs"]
 pub mod skip;

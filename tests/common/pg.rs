@@ -483,6 +483,11 @@ impl PgCluster {
         check(output, &format!("psql {sql:?}")).trim().to_string()
     }
 
+    /// The server's log (`pg_ctl -l`) as written so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
     /// A connection string for [`ROLE`] over TCP, plain text (no TLS).
     pub fn conninfo(&self) -> String {
         self.conninfo_with("sslmode=disable")

@@ -15,6 +15,16 @@
 //! `idle_in_transaction_session_timeout`): a session left behind by a
 //! frozen client frees its locks.
 //!
+//! PgBouncer in transaction pooling (Debian 12's 1.18 included) hands each
+//! transaction to any of its server connections and refuses startup
+//! parameters it does not know. So the bounds are not startup `options`:
+//! each [`Database::transaction`] sets them with `SET LOCAL` (which ends
+//! with the transaction, leaving nothing in a pooled session); and no
+//! statement is prepared by name: statements with parameters are sent
+//! with their types, as the unnamed statement, in one round trip
+//! (`query_typed`), the others in the simple protocol, never with user
+//! data in them.
+//!
 //! Several hosts are tried in order within the one budget: each gets an
 //! equal share of the time left, so a frozen first host leaves time for
 //! the next. A host name (not an address) is resolved by tokio's blocking
@@ -72,7 +82,6 @@ impl Database {
                 reason: format!("cannot set up the I/O runtime: {error}"),
             })?;
         let tls = tls::connector(info)?;
-        let options = server_options(info, timeout);
         let deadline = Instant::now() + timeout;
         let mut errors = Vec::new();
         let count = info.endpoints.len();
@@ -81,11 +90,15 @@ impl Database {
             let left = deadline.saturating_duration_since(Instant::now());
             let hosts_left = u32::try_from(count - index).unwrap_or(u32::MAX).max(1);
             let share = left / hosts_left;
-            let config = pg_config(info, endpoint, &options);
-            let attempt = runtime.block_on(bounded(
-                share,
-                connect_host(config, tls.clone(), info.target_session_attrs, &host),
-            ));
+            let config = pg_config(info, endpoint);
+            let attempt = connect_patiently(&runtime, share, || {
+                connect_host(
+                    config.clone(),
+                    tls.clone(),
+                    info.target_session_attrs,
+                    &host,
+                )
+            });
             match attempt {
                 Ok(Ok((client, connection))) => {
                     return Ok(Database {
@@ -166,26 +179,8 @@ impl Database {
         }
     }
 
-    /// A statement returning rows (prepared, then executed: two round trips).
-    pub fn query(
-        &mut self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Vec<Row>, DbError> {
-        self.run(|client| client.query(sql, params))
-    }
-
-    /// A statement returning at most one row.
-    pub fn query_opt(
-        &mut self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Option<Row>, DbError> {
-        self.run(|client| client.query_opt(sql, params))
-    }
-
-    /// A statement with its parameter types given: one round trip, no
-    /// separate prepare. Prefer this on the login path.
+    /// A statement with its parameters' types, returning rows: the
+    /// unnamed statement, in one round trip (nothing prepared by name).
     pub fn query_typed(
         &mut self,
         sql: &str,
@@ -194,17 +189,33 @@ impl Database {
         self.run(|client| client.query_typed(sql, params))
     }
 
-    /// A statement returning the number of rows it changed.
-    pub fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, DbError> {
-        self.run(|client| client.execute(sql, params))
+    /// [`Database::query_typed`] for a statement returning at most one row.
+    pub fn query_typed_opt(
+        &mut self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> Result<Option<Row>, DbError> {
+        self.run(|client| client.query_typed_opt(sql, params))
     }
 
-    /// Statements separated by `;`, no parameters, no rows returned.
+    /// [`Database::query_typed`] for a statement returning the number of
+    /// rows it changed.
+    pub fn execute_typed(
+        &mut self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> Result<u64, DbError> {
+        self.run(|client| client.execute_typed(sql, params))
+    }
+
+    /// Statements separated by `;`, no parameters, no rows returned (the
+    /// simple protocol: never put user data in them).
     pub fn batch_execute(&mut self, sql: &str) -> Result<(), DbError> {
         self.run(|client| client.batch_execute(sql))
     }
 
-    /// Statements without parameters; the rows of all of them, as text.
+    /// Statements without parameters; the rows of all of them, as text
+    /// (the simple protocol: never put user data in them).
     pub fn simple_query(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>, DbError> {
         let messages = self.run(|client| client.simple_query(sql))?;
         Ok(messages
@@ -222,12 +233,15 @@ impl Database {
 
     /// Run `work` in one transaction: committed if it returns `Ok`, rolled
     /// back if it returns `Err` (return every statement's error: a failed
-    /// statement aborts the transaction and COMMIT then rolls back).
-    pub fn transaction<T>(
+    /// statement aborts the transaction and COMMIT then rolls back). The
+    /// server-side bounds are set for the transaction only (`SET LOCAL`),
+    /// in the round trip of its `BEGIN`.
+    pub fn transaction<T, E: From<DbError>>(
         &mut self,
-        work: impl FnOnce(&mut Database) -> Result<T, DbError>,
-    ) -> Result<T, DbError> {
-        self.batch_execute("BEGIN")?;
+        work: impl FnOnce(&mut Database) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let begin = begin_with_bounds(self.timeout);
+        self.batch_execute(&begin)?;
         match work(self) {
             Ok(value) => {
                 self.batch_execute("COMMIT")?;
@@ -294,20 +308,64 @@ async fn connect_host(
     Ok((client, connection))
 }
 
-/// The server-side bounds, after any `options` from the string (the later
-/// setting wins, so ours hold).
-fn server_options(info: &ConnInfo, timeout: Duration) -> String {
-    let millis = timeout.as_millis().clamp(1, i32::MAX as u128);
-    let ours = format!(
-        "-c statement_timeout={millis} -c lock_timeout={millis} -c idle_in_transaction_session_timeout={millis}"
-    );
-    match &info.options {
-        Some(theirs) => format!("{theirs} {ours}"),
-        None => ours,
+/// How long to wait before trying again a host that refused the session
+/// for want of connection slots: the first pause, doubled each time up to
+/// the last (plus up to as much again, at random).
+const BUSY_PAUSE_FIRST: Duration = Duration::from_millis(10);
+const BUSY_PAUSE_LAST: Duration = Duration::from_millis(200);
+
+type Connected = Result<(tokio_postgres::Client, AbortOnDrop), DbError>;
+
+/// Connect to one host within `share`, trying again after a pause while
+/// the server refuses the session because its connection slots are taken
+/// (SQLSTATE 53300): a login holds a connection for milliseconds, so a
+/// burst of logins waits its turn instead of failing.
+fn connect_patiently<F>(
+    runtime: &Runtime,
+    share: Duration,
+    mut attempt: impl FnMut() -> F,
+) -> Result<Connected, tokio::time::error::Elapsed>
+where
+    F: std::future::Future<Output = Connected>,
+{
+    let deadline = Instant::now() + share;
+    let mut pause = BUSY_PAUSE_FIRST;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match runtime.block_on(bounded(left, attempt()))? {
+            Err(error) if error.sqlstate() == Some("53300") => {
+                let wait = pause + pause * jitter_per_mille() / 1000;
+                if Instant::now() + wait >= deadline {
+                    return Ok(Err(error));
+                }
+                std::thread::sleep(wait);
+                pause = (pause * 2).min(BUSY_PAUSE_LAST);
+            }
+            other => return Ok(other),
+        }
     }
 }
 
-fn pg_config(info: &ConnInfo, endpoint: &Endpoint, options: &str) -> tokio_postgres::Config {
+/// 0 to 999, different from one call (and one process) to the next:
+/// enough to keep a crowd of logins from coming back in step.
+fn jitter_per_mille() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |now| now.subsec_nanos() % 1000)
+}
+
+/// `BEGIN` and the server-side bounds for this transaction only: a
+/// statement, a lock wait, and the client idle inside the transaction,
+/// each at most `timeout`. Only numbers go into this text.
+fn begin_with_bounds(timeout: Duration) -> String {
+    let millis = timeout.as_millis().clamp(1, i32::MAX as u128);
+    format!(
+        "BEGIN; SET LOCAL statement_timeout = {millis}; SET LOCAL lock_timeout = {millis}; \
+         SET LOCAL idle_in_transaction_session_timeout = {millis}"
+    )
+}
+
+fn pg_config(info: &ConnInfo, endpoint: &Endpoint) -> tokio_postgres::Config {
     use super::conninfo::SslMode as Mode;
     use tokio_postgres::config::SslMode;
     let mut config = tokio_postgres::Config::new();
@@ -324,7 +382,11 @@ fn pg_config(info: &ConnInfo, endpoint: &Endpoint, options: &str) -> tokio_postg
         config.dbname(dbname);
     }
     config.application_name(info.application_name.as_deref().unwrap_or("pam-totp"));
-    config.options(options);
+    // Only the string's own `options` (PgBouncer refuses the parameter):
+    // the bounds are set in each transaction instead.
+    if let Some(options) = &info.options {
+        config.options(options);
+    }
     config.ssl_mode(match info.sslmode {
         Mode::Disable => SslMode::Disable,
         Mode::Allow | Mode::Prefer => SslMode::Prefer,

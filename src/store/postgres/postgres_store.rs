@@ -4,13 +4,20 @@
 //! one conditional statement on the row's `version` (compare-and-set):
 //! of any number of concurrent logins on any hosts, exactly one writes
 //! each version, and the others run the pure decision again on what it
-//! wrote. No lock is held between statements (after a few lost races for
-//! one user the row is locked for one read and write, so a crowd of logins
-//! is serialised rather than refused), and the clock is the database's, so
-//! lockouts end at the same moment everywhere.
+//! wrote. The read and the conditional write are one transaction; no lock
+//! is held across them (after a few lost races for one user the row is
+//! locked for one read and write, so a crowd of logins is serialised
+//! rather than refused), and the clock is the database's, so lockouts end
+//! at the same moment everywhere.
 //!
-//! The connection is opened at the first call and closed when the store
-//! is dropped, at the end of the authentication.
+//! Every call is one or more transactions with their own server-side
+//! bounds, of unnamed statements (see [`crate::store::postgres::client`]): the
+//! store works through PgBouncer in transaction pooling.
+//!
+//! The connection is opened at the first call and closed by
+//! [`Store::release`] (the module releases it before it waits on the user,
+//! so no connection is held while a user types: a login opens at most two,
+//! one before the prompt and one after) or when the store is dropped.
 
 use std::time::Duration;
 
@@ -22,7 +29,7 @@ use crate::otp::state::State;
 use crate::store::files::secret_file::LoadError;
 use crate::store::postgres::client::FromSqlOwned;
 use crate::store::postgres::sealing::{self, SecretKey};
-use crate::store::postgres::{self, ConnInfo, Database, DbError, Row};
+use crate::store::postgres::{self, ConnInfo, Database, DbError, Row, Type};
 use crate::store::{
     Change, Listed, Removed, Repair, Replacing, Snapshot, Store, StoreError, Updated,
 };
@@ -84,25 +91,23 @@ impl PostgresStore {
     fn update_row(&mut self, user: &str, change: &mut Change<'_>) -> Result<Updated, StoreError> {
         let db = self.db()?;
         for _ in 0..OPTIMISTIC_TRIES {
-            let (state, version, now) = read_state(db, user, false)?;
-            let Some(next) = change(&state, now) else {
-                return Ok(stored(state, now));
-            };
-            if write_state(db, user, version, &next)? {
-                return Ok(stored(next, now));
+            // The read and the conditional write in one transaction (a lost
+            // race writes nothing).
+            let tried = db.transaction(|db| -> Result<Option<Updated>, StoreError> {
+                let (state, version, now) = read_state(db, user, false)?;
+                let Some(next) = change(&state, now) else {
+                    return Ok(Some(stored(state, now)));
+                };
+                Ok(write_state(db, user, version, &next)?.then(|| stored(next, now)))
+            })?;
+            if let Some(updated) = tried {
+                return Ok(updated);
             }
         }
-        let mut outcome = None;
         db.transaction(|db| {
-            db.execute(
-                "INSERT INTO pam_totp_state (user_name) VALUES ($1) ON CONFLICT (user_name) DO NOTHING",
-                &[&user],
-            )?;
-            outcome = Some(locked_update(db, user, change));
-            Ok(())
+            ensure_state_row(db, user)?;
+            locked_update(db, user, change)
         })
-        .map_err(database)?;
-        outcome.unwrap_or_else(|| Err(StoreError::Other("the locked update did not run".into())))
     }
 
     /// The decoy row for `name`: chosen with a hash keyed by the secret
@@ -119,6 +124,32 @@ impl PostgresStore {
         // ':' is in no user name (it separates passwd fields).
         Ok(format!("decoy:{bucket:04x}"))
     }
+}
+
+impl From<DbError> for StoreError {
+    fn from(error: DbError) -> StoreError {
+        database(error)
+    }
+}
+
+/// Inside a transaction: make sure `user` has a state row, to lock.
+fn ensure_state_row(db: &mut Database, user: &str) -> Result<(), StoreError> {
+    db.execute_typed(
+        "INSERT INTO pam_totp_state (user_name) VALUES ($1) ON CONFLICT (user_name) DO NOTHING",
+        &[(&user, Type::TEXT)],
+    )?;
+    Ok(())
+}
+
+/// `user`'s enrollment row, if any (the same statement for every name).
+fn enrollment_row(db: &mut Database, user: &str) -> Result<Option<Row>, DbError> {
+    db.transaction(|db| {
+        db.query_typed_opt(
+            "SELECT kind, secret, algorithm, digits, period, counter, recovery \
+             FROM pam_totp_enrollment WHERE user_name = $1",
+            &[(&user, Type::TEXT)],
+        )
+    })
 }
 
 /// Open the database named in `database_file` and check its schema version.
@@ -179,7 +210,7 @@ fn read_state(
         true => format!("SELECT {COLUMNS} FROM pam_totp_state s WHERE s.user_name = $1 FOR UPDATE"),
     };
     let row = db
-        .query_opt(&sql, &[&user])
+        .query_typed_opt(&sql, &[(&user, Type::TEXT)])
         .map_err(database)?
         .ok_or_else(|| {
             StoreError::Other(format!("the database returned no state row for {user}"))
@@ -220,33 +251,33 @@ fn write_state(
     let written = match version {
         // The first record of this user: an insert that a concurrent
         // first record makes a no-op (then this login decides again).
-        None => db.execute(
+        None => db.execute_typed(
             "INSERT INTO pam_totp_state (user_name, version, last_step_start, last_counter, \
              failures, locked_until, last_success, used_recovery) \
              VALUES ($1, 1, $2, $3, $4, $5, $6, $7) ON CONFLICT (user_name) DO NOTHING",
             &[
-                &user,
-                &last_step_start,
-                &last_counter,
-                &failures,
-                &locked_until,
-                &last_success,
-                used,
+                (&user, Type::TEXT),
+                (&last_step_start, Type::INT8),
+                (&last_counter, Type::INT8),
+                (&failures, Type::INT4),
+                (&locked_until, Type::INT8),
+                (&last_success, Type::INT8),
+                (used, Type::TEXT_ARRAY),
             ],
         ),
-        Some(version) => db.execute(
+        Some(version) => db.execute_typed(
             "UPDATE pam_totp_state SET version = version + 1, last_step_start = $3, \
              last_counter = $4, failures = $5, locked_until = $6, last_success = $7, \
              used_recovery = $8 WHERE user_name = $1 AND version = $2",
             &[
-                &user,
-                &version,
-                &last_step_start,
-                &last_counter,
-                &failures,
-                &locked_until,
-                &last_success,
-                used,
+                (&user, Type::TEXT),
+                (&version, Type::INT8),
+                (&last_step_start, Type::INT8),
+                (&last_counter, Type::INT8),
+                (&failures, Type::INT4),
+                (&locked_until, Type::INT8),
+                (&last_success, Type::INT8),
+                (used, Type::TEXT_ARRAY),
             ],
         ),
     }
@@ -282,14 +313,8 @@ fn store_error_as_load(error: StoreError) -> LoadError {
 impl Store for PostgresStore {
     fn enrollment(&mut self, account: &Account) -> Result<SecretFile, LoadError> {
         let user = account.name.as_str();
-        let row = self
-            .db()
-            .map_err(store_error_as_load)?
-            .query_opt(
-                "SELECT kind, secret, algorithm, digits, period, counter, recovery \
-                 FROM pam_totp_enrollment WHERE user_name = $1",
-                &[&user],
-            )
+        let db = self.db().map_err(store_error_as_load)?;
+        let row = enrollment_row(db, user)
             .map_err(|error| LoadError::Store(database(error).to_string()))?;
         let Some(row) = row else {
             return Err(LoadError::NotEnrolled(std::path::PathBuf::from(format!(
@@ -340,16 +365,20 @@ impl Store for PostgresStore {
         let user = account.name.as_str();
         self.db()
             .map_err(store_error_as_load)?
-            .query_opt(
-                "SELECT 1 FROM pam_totp_enrollment WHERE user_name = $1",
-                &[&user],
-            )
+            .transaction(|db| {
+                db.query_typed_opt(
+                    "SELECT 1 FROM pam_totp_enrollment WHERE user_name = $1",
+                    &[(&user, Type::TEXT)],
+                )
+            })
             .map(|row| row.is_some())
             .map_err(|error| LoadError::Store(database(error).to_string()))
     }
 
     fn snapshot(&mut self, account: &Account) -> Result<Snapshot, StoreError> {
-        let (state, _, now) = read_state(self.db()?, &account.name, false)?;
+        let (state, _, now) = self
+            .db()?
+            .transaction(|db| read_state(db, &account.name, false))?;
         Ok(Snapshot { state, now })
     }
 
@@ -381,20 +410,33 @@ impl Store for PostgresStore {
         let digits = i16::from(secret.digits);
         let period = i32::try_from(secret.period).unwrap_or(i32::MAX);
         let recovery: Vec<String> = secret.recovery.iter().map(RecoveryHash::encode).collect();
-        self.db()?
-            .execute(
+        // The enrollment and what the state forgets of the old one: one
+        // transaction.
+        self.db()?.transaction(|db| -> Result<(), StoreError> {
+            db.execute_typed(
                 "INSERT INTO pam_totp_enrollment (user_name, kind, secret, algorithm, digits, \
                  period, counter, recovery, enrolled_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now()) \
                  ON CONFLICT (user_name) DO UPDATE SET kind = $2, secret = $3, algorithm = $4, \
                  digits = $5, period = $6, counter = $7, recovery = $8, enrolled_at = now()",
-                &[&user, &kind, &sealed, &algorithm, &digits, &period, &counter, &recovery],
-            )
-            .map_err(database)?;
-        if replacing != Replacing::Nothing {
-            self.update_row(user, &mut |state, _| {
-                Some(crate::store::forget(state, replacing, &secret.recovery))
-            })?;
-        }
+                &[
+                    (&user, Type::TEXT),
+                    (&kind, Type::TEXT),
+                    (&sealed, Type::BYTEA),
+                    (&algorithm, Type::TEXT),
+                    (&digits, Type::INT2),
+                    (&period, Type::INT4),
+                    (&counter, Type::INT8),
+                    (&recovery, Type::TEXT_ARRAY),
+                ],
+            )?;
+            if replacing != Replacing::Nothing {
+                ensure_state_row(db, user)?;
+                locked_update(db, user, &mut |state, _| {
+                    Some(crate::store::forget(state, replacing, &secret.recovery))
+                })?;
+            }
+            Ok(())
+        })?;
         Ok("the database".to_string())
     }
 
@@ -403,12 +445,14 @@ impl Store for PostgresStore {
         let (enrollment, state) = self
             .db()?
             .transaction(|db| {
-                let enrollment = db.execute(
+                let enrollment = db.execute_typed(
                     "DELETE FROM pam_totp_enrollment WHERE user_name = $1",
-                    &[&user],
+                    &[(&user, Type::TEXT)],
                 )?;
-                let state =
-                    db.execute("DELETE FROM pam_totp_state WHERE user_name = $1", &[&user])?;
+                let state = db.execute_typed(
+                    "DELETE FROM pam_totp_state WHERE user_name = $1",
+                    &[(&user, Type::TEXT)],
+                )?;
                 Ok((enrollment, state))
             })
             .map_err(database)?;
@@ -421,13 +465,15 @@ impl Store for PostgresStore {
     fn list(&mut self) -> Result<Vec<Listed>, StoreError> {
         let rows = self
             .db()?
-            .query(
-                "SELECT user_name, e.kind, s.version, s.last_step_start, s.last_counter, \
-                 s.failures, s.locked_until, s.last_success, s.used_recovery \
-                 FROM pam_totp_enrollment e FULL JOIN pam_totp_state s USING (user_name) \
-                 WHERE user_name NOT LIKE 'decoy:%' ORDER BY user_name",
-                &[],
-            )
+            .transaction(|db| {
+                db.query_typed(
+                    "SELECT user_name, e.kind, s.version, s.last_step_start, s.last_counter, \
+                     s.failures, s.locked_until, s.last_success, s.used_recovery \
+                     FROM pam_totp_enrollment e FULL JOIN pam_totp_state s USING (user_name) \
+                     WHERE user_name NOT LIKE 'decoy:%' ORDER BY user_name",
+                    &[],
+                )
+            })
             .map_err(database)?;
         let mut listed = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -447,12 +493,22 @@ impl Store for PostgresStore {
 
     fn decoy_snapshot(&mut self, name: &str) -> Result<Snapshot, StoreError> {
         let row = self.decoy_row(name)?;
-        let (state, _, now) = read_state(self.db()?, &row, false)?;
+        let (state, _, now) = self.db()?.transaction(|db| read_state(db, &row, false))?;
         Ok(Snapshot { state, now })
     }
 
     fn decoy_update(&mut self, name: &str, change: &mut Change<'_>) -> Result<Updated, StoreError> {
         let row = self.decoy_row(name)?;
         self.update_row(&row, change)
+    }
+
+    fn release(&mut self) {
+        // Dropping the connection closes it (see `Database`'s drop).
+        self.db = None;
+    }
+
+    fn look_up_unknown(&mut self, name: &str) -> Result<(), StoreError> {
+        enrollment_row(self.db()?, name)?;
+        Ok(())
     }
 }

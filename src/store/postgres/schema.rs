@@ -43,7 +43,7 @@
 //! role that may create tables in the schema (on PostgreSQL 15 and later
 //! `public` is no longer open to every role: use the database's owner).
 
-use super::client::Database;
+use super::client::{Database, Type};
 use super::error::DbError;
 
 /// The version this pam-totp reads and writes.
@@ -109,7 +109,10 @@ impl std::fmt::Display for InitReport {
 /// transaction. A newer schema is refused and left alone.
 pub fn init(db: &mut Database) -> Result<InitReport, DbError> {
     db.transaction(|db| {
-        db.execute("SELECT pg_advisory_xact_lock($1)", &[&INIT_LOCK])?;
+        db.execute_typed(
+            "SELECT pg_advisory_xact_lock($1)",
+            &[(&INIT_LOCK, Type::INT8)],
+        )?;
         let from = match stored_version_in_transaction(db)? {
             None => 0,
             Some(text) => parse_version(&text)?,
@@ -127,10 +130,10 @@ pub fn init(db: &mut Database) -> Result<InitReport, DbError> {
             db.batch_execute(migration)?;
         }
         let version = SCHEMA_VERSION.to_string();
-        db.execute(
+        db.execute_typed(
             "INSERT INTO pam_totp_meta (key, value) VALUES ('schema_version', $1) \
              ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-            &[&version],
+            &[(&version, Type::TEXT)],
         )?;
         Ok(if from == 0 {
             InitReport::Created {
@@ -145,9 +148,15 @@ pub fn init(db: &mut Database) -> Result<InitReport, DbError> {
     })
 }
 
-/// Check the schema is exactly at [`SCHEMA_VERSION`] (one statement).
+/// Check the schema is exactly at [`SCHEMA_VERSION`] (one statement, in
+/// a transaction of its own).
 pub fn check_version(db: &mut Database) -> Result<u32, DbError> {
-    match stored_version(db)? {
+    let stored = match db.transaction(stored_version) {
+        // 42P01 undefined_table: no schema.
+        Err(error) if error.sqlstate() == Some("42P01") => None,
+        other => other?,
+    };
+    match stored {
         None => Err(DbError::Schema {
             found: None,
             expected: SCHEMA_VERSION,
@@ -162,23 +171,18 @@ pub fn check_version(db: &mut Database) -> Result<u32, DbError> {
     }
 }
 
-/// The stored version text (empty if the row is missing), or None when
-/// there is no schema at all.
+/// The stored version text (empty if the row is missing); an error with
+/// SQLSTATE 42P01 when there is no schema at all.
 fn stored_version(db: &mut Database) -> Result<Option<String>, DbError> {
-    let rows = db.query(
+    let rows = db.query_typed(
         "SELECT coalesce((SELECT value FROM pam_totp_meta WHERE key = 'schema_version'), '')",
         &[],
-    );
-    match rows {
-        Ok(rows) => Ok(Some(
-            rows.first()
-                .and_then(|row| row.try_get::<_, String>(0).ok())
-                .unwrap_or_default(),
-        )),
-        // 42P01 undefined_table: no schema.
-        Err(error) if error.sqlstate() == Some("42P01") => Ok(None),
-        Err(error) => Err(error),
-    }
+    )?;
+    Ok(Some(
+        rows.first()
+            .and_then(|row| row.try_get::<_, String>(0).ok())
+            .unwrap_or_default(),
+    ))
 }
 
 /// Like `stored_version`, without an error inside a transaction when the
