@@ -522,7 +522,7 @@ fn check_someone_enrolled(
             report.skipped(&format!("who is enrolled: {error}"));
             return;
         }
-        Err(crate::Failure(error)) => {
+        Err(crate::support::Failure(error)) => {
             report.skipped(&format!("who is enrolled: {error}"));
             return;
         }
@@ -539,7 +539,7 @@ fn enrolled_finding(report: &mut Report, enrolled: u64) {
     } else {
         report.ok(&format!(
             "{} known to the store (`pam-totp list`)",
-            crate::plural(enrolled, "enrolled user")
+            pam_totp::text::plural(enrolled, "enrolled user")
         ));
     }
 }

@@ -12,7 +12,7 @@ use pam_totp::store::postgres::{self, ConnInfo, Database};
 use pam_totp::store::{Repair, Replacing, Store};
 use pam_totp::system::account;
 
-use crate::Failure;
+use crate::support::Failure;
 use crate::support::state_access;
 
 #[derive(Args)]
