@@ -12,8 +12,7 @@ use crate::config::{Config, Unenrolled};
 use crate::otp::answer::{Answer, is_code_shaped, parse_answer, split_forwarded};
 use crate::otp::decision::{Credential, Outcome, Policy, decide, decide_without_credential};
 use crate::otp::state::State;
-use crate::store::files::secret_file::LoadError;
-use crate::store::{self, Repair, Store};
+use crate::store::{self, LoadError, Repair, Store};
 use crate::system::account;
 
 /// What the user sees when a code is refused because of a lockout.

@@ -13,8 +13,9 @@ use pam_totp::import::google_authenticator::{self, GoogleAuthenticator, Kind, eq
 use pam_totp::import::{MAX_FILE_SIZE, MIN_SECRET_BYTES};
 use pam_totp::otp::code::HashAlgorithm;
 use pam_totp::otp::secret::{SecretFile, TokenKind};
+use pam_totp::store::LoadError;
 use pam_totp::store::Store;
-use pam_totp::store::files::secret_file::{self, LoadError};
+use pam_totp::store::files::secret_file;
 use pam_totp::system::account::Account;
 use pam_totp::text::plural;
 

@@ -2,7 +2,7 @@
 
 use clap::Args;
 use pam_totp::config::Config;
-use pam_totp::store::files::secret_file::LoadError;
+use pam_totp::store::LoadError;
 use pam_totp::store::{Repair, Replacing};
 
 use crate::support::Failure;

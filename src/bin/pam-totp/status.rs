@@ -4,8 +4,9 @@ use clap::Args;
 use pam_totp::config::Config;
 use pam_totp::otp::secret::{SecretFile, TokenKind};
 use pam_totp::otp::state::State;
+use pam_totp::store::LoadError;
 use pam_totp::store::StoreError;
-use pam_totp::store::files::secret_file::{self, LoadError};
+use pam_totp::store::files::secret_file;
 use pam_totp::system::account::Account;
 use pam_totp::text::plural;
 
