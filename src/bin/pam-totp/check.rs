@@ -485,8 +485,8 @@ fn check_enroll_first_factor(
     settings: Option<&sshd::Settings>,
 ) {
     let enrolls = configs.iter().any(enrolls_at_login);
-    if enrolls && check::enroll_without_first_factor(entries, settings) {
-        report.warning(check::ENROLL_WITHOUT_FIRST_FACTOR);
+    if enrolls && check::first_factor::enroll_without_first_factor(entries, settings) {
+        report.warning(check::first_factor::ENROLL_WITHOUT_FIRST_FACTOR);
     }
 }
 
