@@ -7,6 +7,7 @@
 //! and sshd instances on 127.0.0.1, and removes them when done.
 #![allow(
     dead_code,
+    unsafe_code,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use pam::constants::PamResultCode;
 use pam_totp::config::{Config, Unenrolled};
-use pam_totp::store::files::secret_file::LoadError;
+use pam_totp::store::LoadError;
 use pam_totp::otp::secret::SecretFile;
 use pam_totp::auth::session::{LogLevel, Session};
 use pam_totp::store::{

@@ -1,5 +1,5 @@
 //! pam_totp.so: the PAM entry points, and nothing else. Everything they do
-//! is in the `pam-totp` library (`auth::authenticate`); this crate exists so
+//! is in the `pam-totp` library (`auth::flow::authenticate`); this crate exists so
 //! that the module's shared object exports only `pam_sm_*` and links only
 //! the code they reach.
 

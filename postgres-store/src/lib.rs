@@ -2,6 +2,7 @@
 //! loads only when the configuration says `store = "postgresql"`. It
 //! exports one entry point; the protocol and the store are in the
 //! `pam-totp` library (`store::plugin`, `store::postgres`).
+#![allow(unsafe_code)]
 
 use std::ffi::{c_int, c_void};
 

@@ -12,8 +12,7 @@ use crate::config::{Config, Unenrolled};
 use crate::otp::answer::{Answer, is_code_shaped, parse_answer, split_forwarded};
 use crate::otp::decision::{Credential, Outcome, Policy, decide, decide_without_credential};
 use crate::otp::state::State;
-use crate::store::files::secret_file::LoadError;
-use crate::store::{self, Repair, Store};
+use crate::store::{self, LoadError, Repair, Store};
 use crate::system::account;
 
 /// What the user sees when a code is refused because of a lockout.
@@ -138,57 +137,59 @@ impl Authenticator<'_> {
             Ok(store) => store,
             Err(error) => return self.refuse_unavailable(&error.to_string()),
         };
-        let account = match account::lookup_user(&self.context.user) {
+        let account = match self.account(&mut *store) {
             Ok(account) => account,
-            Err(account::LookupError::NotFound) => {
-                // The lookup a known name's enrollment costs, so that the
-                // prompt comes as soon for a name that does not exist.
-                if let Err(error) = store.look_up_unknown(&self.context.user) {
-                    return self.refuse_unavailable(&error.to_string());
-                }
-                return self.deny_without_secret(&mut *store, "unknown user");
-            }
-            Err(error) => return self.refuse_unavailable(&error.to_string()),
+            Err(code) => return code,
         };
         if let Some(code) = self.exemption(&account) {
             return code;
         }
-        let secret = match store.enrollment(&account) {
+        let credential = match self.credential(&mut *store, &account) {
+            Ok(credential) => credential,
+            Err(code) => return code,
+        };
+        if let Some(code) = self.lockout(&mut *store, &account) {
+            return code;
+        }
+        self.ask(&mut *store, &account, &credential)
+    }
+
+    /// The account logging in (`Err`: the authentication ends with that code).
+    fn account(&mut self, store: &mut dyn Store) -> Result<account::Account, PamResultCode> {
+        match account::lookup_user(&self.context.user) {
+            Ok(account) => Ok(account),
+            Err(account::LookupError::NotFound) => {
+                // The lookup a known name's enrollment costs, so that the
+                // prompt comes as soon for a name that does not exist.
+                if let Err(error) = store.look_up_unknown(&self.context.user) {
+                    return Err(self.refuse_unavailable(&error.to_string()));
+                }
+                Err(self.deny_without_secret(store, "unknown user"))
+            }
+            Err(error) => Err(self.refuse_unavailable(&error.to_string())),
+        }
+    }
+
+    /// The enrolled user's credential (`Err`: the authentication ends with
+    /// that code, as for a user without a usable enrollment).
+    fn credential(
+        &mut self,
+        store: &mut dyn Store,
+        account: &account::Account,
+    ) -> Result<Credential, PamResultCode> {
+        let secret = match store.enrollment(account) {
             Ok(secret) => secret,
             Err(LoadError::NotEnrolled(path)) => {
-                return match self.config.unenrolled {
-                    Unenrolled::Allow => {
-                        let before = self.logged_in_with_a_code_before(&mut *store, &account);
-                        // Done with the store (skip may prompt for a password).
-                        store.release();
-                        match before {
-                            // A secret that vanished (an empty mount point for
-                            // a home, a file deleted from the user's shell) must
-                            // not turn the second factor off: root's state
-                            // remembers the enrollment until `pam-totp disable`.
-                            Ok(true) => self.refuse_unavailable(&vanished(&path, &account)),
-                            Ok(false) => self.skip(&format!(
-                                "not enrolled ({} missing), allowed by policy",
-                                path.display()
-                            )),
-                            Err(error) => self.refuse_unavailable(&error),
-                        }
-                    }
-                    Unenrolled::Enroll => self.enroll_at_login(&mut *store, &account, &path),
-                    Unenrolled::Deny => self.deny_without_secret(
-                        &mut *store,
-                        &format!("not enrolled ({} missing)", path.display()),
-                    ),
-                };
+                return Err(self.unenrolled(store, account, &path));
             }
             // Whether such a user is enrolled is unknown: under deny, like any
             // user without a usable secret (prompted, refused).
             Err(error @ LoadError::HomeUnavailable(_))
                 if self.config.unenrolled == Unenrolled::Deny =>
             {
-                return self.deny_without_secret(&mut *store, &error.to_string());
+                return Err(self.deny_without_secret(store, &error.to_string()));
             }
-            Err(error) => return self.refuse_unavailable(&error.to_string()),
+            Err(error) => return Err(self.refuse_unavailable(&error.to_string())),
         };
         self.debug(|| {
             format!(
@@ -201,25 +202,72 @@ impl Authenticator<'_> {
                 secret.recovery.len()
             )
         });
-        let credential = match Credential::new(secret) {
-            Ok(credential) => credential,
-            Err(error) => return self.refuse_unavailable(&format!("secret unusable: {}", error.0)),
-        };
-        // Read without the lock: the user may take minutes to type.
-        match store.snapshot(&account) {
-            Ok(snapshot) => {
-                if let Some(seconds) = snapshot.state.lockout_remaining(snapshot.now) {
-                    store.release();
-                    return self.locked_out(seconds);
+        Credential::new(secret)
+            .map_err(|error| self.refuse_unavailable(&format!("secret unusable: {}", error.0)))
+    }
+
+    /// A user without a secret file, as `unenrolled` says.
+    fn unenrolled(
+        &mut self,
+        store: &mut dyn Store,
+        account: &account::Account,
+        path: &std::path::Path,
+    ) -> PamResultCode {
+        match self.config.unenrolled {
+            Unenrolled::Allow => {
+                let before = self.logged_in_with_a_code_before(store, account);
+                // Done with the store (skip may prompt for a password).
+                store.release();
+                match before {
+                    // A secret that vanished (an empty mount point for
+                    // a home, a file deleted from the user's shell) must
+                    // not turn the second factor off: root's state
+                    // remembers the enrollment until `pam-totp disable`.
+                    Ok(true) => self.refuse_unavailable(&vanished(path, account)),
+                    Ok(false) => self.skip(&format!(
+                        "not enrolled ({} missing), allowed by policy",
+                        path.display()
+                    )),
+                    Err(error) => self.refuse_unavailable(&error),
                 }
             }
-            Err(error) => return self.refuse_unavailable(&error.to_string()),
+            Unenrolled::Enroll => self.enroll_at_login(store, account, path),
+            Unenrolled::Deny => self
+                .deny_without_secret(store, &format!("not enrolled ({} missing)", path.display())),
         }
+    }
+
+    /// The code to end with if the user is locked out. Read without the
+    /// lock: the user may take minutes to type.
+    fn lockout(
+        &mut self,
+        store: &mut dyn Store,
+        account: &account::Account,
+    ) -> Option<PamResultCode> {
+        match store.snapshot(account) {
+            Ok(snapshot) => snapshot
+                .state
+                .lockout_remaining(snapshot.now)
+                .map(|seconds| {
+                    store.release();
+                    self.locked_out(seconds)
+                }),
+            Err(error) => Some(self.refuse_unavailable(&error.to_string())),
+        }
+    }
+
+    /// Ask for the code (or take it from the token) and decide.
+    fn ask(
+        &mut self,
+        store: &mut dyn Store,
+        account: &account::Account,
+        credential: &Credential,
+    ) -> PamResultCode {
         let digits = usize::from(credential.secret.digits);
         let mut attempt = Attempt {
-            store: &mut *store,
-            account: &account,
-            credential: &credential,
+            store,
+            account,
+            credential,
         };
         // try_first_pass: a token that is a valid code logs in without a
         // prompt. Only a token shaped exactly like a code is checked, and

@@ -3,6 +3,7 @@
 //! Everything `unsafe` lives here: the few libpam calls pam-bindings lacks
 //! (`pam_syslog`, `pam_set_item` for the authentication token) and the safe
 //! [`PamSession`] wrapper the authentication logic talks to.
+#![allow(unsafe_code)]
 
 use std::ffi::{CStr, CString};
 

@@ -180,6 +180,8 @@ impl std::fmt::Display for ConfigError {
     }
 }
 
+impl std::error::Error for ConfigError {}
+
 /// Every configuration key (file and `key=value` argument), for
 /// did-you-mean suggestions; `apply` is what reads them.
 pub const KEYS: &[&str] = &[

@@ -35,6 +35,8 @@ impl std::fmt::Display for NewEnrollmentError {
     }
 }
 
+impl std::error::Error for NewEnrollmentError {}
+
 /// A secret not saved yet, with the recovery codes whose hashes it holds.
 pub struct NewEnrollment {
     pub file: SecretFile,

@@ -90,6 +90,8 @@ impl std::fmt::Display for ParseError {
     }
 }
 
+impl std::error::Error for ParseError {}
+
 /// Parse the bytes of a `.google_authenticator` file.
 pub fn parse(bytes: &[u8]) -> Result<GoogleAuthenticator, ParseError> {
     let text = std::str::from_utf8(bytes).map_err(|_| ParseError::NotText)?;

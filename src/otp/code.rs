@@ -62,6 +62,14 @@ pub struct Generator {
 #[derive(Debug, PartialEq, Eq)]
 pub struct InvalidParameters(pub String);
 
+impl std::fmt::Display for InvalidParameters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InvalidParameters {}
+
 impl Generator {
     /// `digits` 6 to 8, `period` at least one second, secret at least 128 bits.
     pub fn new(

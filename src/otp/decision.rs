@@ -224,6 +224,20 @@ pub enum ResyncError {
     NotFound { first: u64 },
 }
 
+impl std::fmt::Display for ResyncError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ResyncError::NotCounterBased => write!(f, "the enrollment is time-based (TOTP)"),
+            ResyncError::NotFound { first } => write!(
+                f,
+                "the two codes are not consecutive codes within {RESYNC_RANGE} counter values from {first}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ResyncError {}
+
 /// The counter value after which two consecutive codes `first_code` and
 /// `second_code` were found, searching `RESYNC_RANGE` values from the next
 /// one the state (or the file) expects: the value to store as the last

@@ -79,6 +79,8 @@ impl std::fmt::Display for SecretError {
     }
 }
 
+impl std::error::Error for SecretError {}
+
 /// Decode a base32 secret (RFC 4648; case, spaces and padding forgiven).
 pub fn decode_base32(text: &str) -> Option<Zeroizing<Vec<u8>>> {
     let cleaned: Zeroizing<String> = Zeroizing::new(

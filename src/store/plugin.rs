@@ -28,13 +28,12 @@ use std::os::unix::fs::MetadataExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
-use super::{
-    Change, Listed, Removed, Repair, Replacing, Snapshot, Store, StoreError, Updated, postgres,
-};
 use crate::config::Config;
 use crate::otp::secret::SecretFile;
 use crate::otp::state::State;
-use crate::store::files::secret_file::LoadError;
+use crate::store::api::{Change, Listed, Removed, Repair, Replacing, Snapshot, Store, Updated};
+use crate::store::error::{LoadError, StoreError};
+use crate::store::postgres;
 use crate::system::account::Account;
 use crate::system::dl::{self, Library};
 

@@ -35,6 +35,8 @@ impl std::fmt::Display for LookupError {
     }
 }
 
+impl std::error::Error for LookupError {}
+
 /// Largest buffer offered to a reentrant NSS lookup (entries with huge
 /// member lists need more than the first 4 KiB).
 const MAX_NSS_BUFFER: usize = 1 << 22;

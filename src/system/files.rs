@@ -45,6 +45,8 @@ impl std::fmt::Display for ReadError {
     }
 }
 
+impl std::error::Error for ReadError {}
+
 /// Rules a protected file must satisfy.
 pub struct FileRules<'a> {
     /// Uids that may own the file.

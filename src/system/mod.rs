@@ -3,6 +3,7 @@
 //! PostgreSQL store.
 //!
 //! Every call into libc that needs `unsafe` is wrapped here.
+#![allow(unsafe_code)]
 
 pub mod account;
 pub mod clock;

@@ -2,6 +2,7 @@
 //! temporary directory (`pam_start_confdir`) and a scripted conversation.
 #![allow(
     dead_code,
+    unsafe_code,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,

@@ -485,8 +485,8 @@ fn check_enroll_first_factor(
     settings: Option<&sshd::Settings>,
 ) {
     let enrolls = configs.iter().any(enrolls_at_login);
-    if enrolls && check::enroll_without_first_factor(entries, settings) {
-        report.warning(check::ENROLL_WITHOUT_FIRST_FACTOR);
+    if enrolls && check::first_factor::enroll_without_first_factor(entries, settings) {
+        report.warning(check::first_factor::ENROLL_WITHOUT_FIRST_FACTOR);
     }
 }
 
@@ -522,7 +522,7 @@ fn check_someone_enrolled(
             report.skipped(&format!("who is enrolled: {error}"));
             return;
         }
-        Err(crate::Failure(error)) => {
+        Err(crate::support::Failure(error)) => {
             report.skipped(&format!("who is enrolled: {error}"));
             return;
         }
@@ -539,7 +539,7 @@ fn enrolled_finding(report: &mut Report, enrolled: u64) {
     } else {
         report.ok(&format!(
             "{} known to the store (`pam-totp list`)",
-            crate::plural(enrolled, "enrolled user")
+            pam_totp::text::plural(enrolled, "enrolled user")
         ));
     }
 }

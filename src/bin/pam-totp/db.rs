@@ -4,15 +4,15 @@
 use clap::{Args, Subcommand};
 use pam_totp::config::{Config, StoreKind};
 use pam_totp::otp::state::State;
+use pam_totp::store::LoadError;
 use pam_totp::store::files::FilesStore;
-use pam_totp::store::files::secret_file::LoadError;
 use pam_totp::store::postgres::PostgresStore;
 use pam_totp::store::postgres::sealing::{KeyError, SecretKey};
 use pam_totp::store::postgres::{self, ConnInfo, Database};
 use pam_totp::store::{Repair, Replacing, Store};
 use pam_totp::system::account;
 
-use crate::Failure;
+use crate::support::Failure;
 use crate::support::state_access;
 
 #[derive(Args)]

@@ -3,7 +3,7 @@
 use clap::Args;
 use pam_totp::config::{Config, Unenrolled};
 
-use crate::Failure;
+use crate::support::Failure;
 use crate::support::state_access;
 use crate::support::target;
 
@@ -29,7 +29,7 @@ pub fn run(config: &Config, args: DisableArgs) -> Result<(), Failure> {
     let removed = store.remove(&account).map_err(|e| Failure(e.to_string()))?;
     let name = &account.name;
     if removed.enrollment.is_some() || removed.state {
-        crate::log_change(
+        crate::support::log_change(
             &format!(
                 "disabled two-factor authentication ({})",
                 match (&removed.enrollment, removed.state) {

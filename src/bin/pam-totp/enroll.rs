@@ -14,7 +14,8 @@ use pam_totp::store::{Repair, Replacing, Store};
 use pam_totp::system::account::Account;
 use zeroize::Zeroizing;
 
-use crate::Failure;
+use crate::support::Failure;
+use crate::support::output::print_recovery_codes;
 use crate::support::qr::QrStyle;
 use crate::support::state_access;
 use crate::support::target;
@@ -163,7 +164,7 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
     if let Some(step_start) = confirmed {
         record_confirming_code(config, &mut *store, &account, step_start);
     }
-    crate::log_change(
+    crate::support::log_change(
         &format!("enrolled ({}, saved in {place})", new.file.kind_name()),
         &account.name,
     );
@@ -311,20 +312,4 @@ fn record_confirming_code(
             "pam-totp: warning: the code you typed was not recorded as used ({error}); it may log in once more within a minute"
         );
     }
-}
-
-/// The codes, once, and what to do with them.
-pub fn print_recovery_codes(
-    out: &mut dyn Write,
-    account: &Account,
-    codes: &[Zeroizing<String>],
-) -> Result<(), Failure> {
-    if !codes.is_empty() {
-        writeln!(out)?;
-    }
-    for line in provisioning::recovery_code_lines(&account.name, codes) {
-        writeln!(out, "{line}")?;
-    }
-    out.flush()?;
-    Ok(())
 }

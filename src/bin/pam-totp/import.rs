@@ -5,16 +5,22 @@
 //! The file is the base32 secret on the first line, option lines starting
 //! with `" `, then 8-digit scratch codes, one a line.
 
+use std::path::{Display, Path};
+
 use clap::Args;
 use pam_totp::config::Config;
-use pam_totp::import::google_authenticator::{self, Kind, equivalent_window};
+use pam_totp::import::google_authenticator::{self, GoogleAuthenticator, Kind, equivalent_window};
 use pam_totp::import::{MAX_FILE_SIZE, MIN_SECRET_BYTES};
 use pam_totp::otp::code::HashAlgorithm;
 use pam_totp::otp::secret::{SecretFile, TokenKind};
-use pam_totp::store::files::secret_file::{self, LoadError};
-use pam_totp::store::{Repair, Replacing};
+use pam_totp::store::LoadError;
+use pam_totp::store::Store;
+use pam_totp::store::files::secret_file;
+use pam_totp::system::account::Account;
+use pam_totp::text::plural;
 
-use crate::Failure;
+use crate::support::Failure;
+use crate::support::save::{Used, save_imported};
 use crate::support::state_access;
 use crate::support::target;
 
@@ -50,44 +56,6 @@ pub struct ImportArgs {
     force: bool,
 }
 
-/// What an imported token already used, to be kept as used in the state.
-#[derive(Clone, Copy)]
-pub enum Used {
-    /// The last accepted HOTP counter value.
-    Counter(u64),
-    /// The start (Unix seconds) of the last accepted TOTP time step.
-    StepStart(u64),
-}
-
-/// Record `used` in the state as already accepted, never moving it back.
-pub fn record_used(
-    store: &mut dyn pam_totp::store::Store,
-    account: &pam_totp::system::account::Account,
-    used: Used,
-) -> Result<(), Failure> {
-    store
-        .update(account, Repair::Refuse, &mut |state, _now| {
-            let mut next = state.clone();
-            match used {
-                Used::Counter(counter) => {
-                    next.last_counter = Some(state.last_counter.map_or(counter, |c| c.max(counter)))
-                }
-                Used::StepStart(start) => {
-                    next.last_step_start =
-                        Some(state.last_step_start.map_or(start, |s| s.max(start)))
-                }
-            }
-            (next != *state).then_some(next)
-        })
-        .map(drop)
-        .map_err(|error| {
-            Failure(format!(
-                "the enrollment of {} was saved, but what the old module accepted could not be recorded ({error}); run `pam-totp disable --user {}` and import again",
-                account.name, account.name
-            ))
-        })
-}
-
 pub fn run(config: &Config, args: ImportArgs) -> Result<(), Failure> {
     if let Some(users_file) = &args.from_oath {
         return crate::import_oath::run(config, users_file, args.user.as_deref(), args.force);
@@ -105,7 +73,22 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<(), Failure> {
             account.name
         )));
     }
-    let bytes = match secret_file::read_user_file(&account, &from, MAX_FILE_SIZE) {
+    let imported = read(&account, &from)?;
+    let (file, same_secret) = secret_file(&mut *store, &account, &imported, &shown)?;
+    // Counter values google-authenticator accepted stay used.
+    let used = match file.kind {
+        TokenKind::Hotp { counter } => counter.checked_sub(1).map(Used::Counter),
+        TokenKind::Totp => None,
+    };
+    let place = save_imported(config, &mut *store, &account, &file, same_secret, used)?;
+    print_imported(config, &account, &shown, &place, &file, &imported);
+    Ok(())
+}
+
+/// The google-authenticator file at `from`, read as its owner and parsed.
+fn read(account: &Account, from: &Path) -> Result<GoogleAuthenticator, Failure> {
+    let shown = from.display();
+    let bytes = match secret_file::read_user_file(account, from, MAX_FILE_SIZE) {
         Ok(bytes) => bytes,
         Err(LoadError::NotEnrolled(_)) => {
             return Err(Failure(format!(
@@ -117,11 +100,21 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<(), Failure> {
         }
         Err(error) => return Err(Failure(error.to_string())),
     };
-    let imported = google_authenticator::parse(&bytes).map_err(|error| {
+    google_authenticator::parse(&bytes).map_err(|error| {
         Failure(format!(
             "{shown} is not a google-authenticator file pam-totp can read: {error}"
         ))
-    })?;
+    })
+}
+
+/// The pam-totp secret file for `imported`, and whether it is the secret
+/// already enrolled (an import of the same file again).
+fn secret_file(
+    store: &mut dyn Store,
+    account: &Account,
+    imported: &GoogleAuthenticator,
+    shown: &Display<'_>,
+) -> Result<(SecretFile, bool), Failure> {
     let (step, kind) = match imported.kind {
         Kind::Totp { step } => (step, TokenKind::Totp),
         Kind::Hotp { next_counter } => (
@@ -141,7 +134,7 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<(), Failure> {
     // the state, and keep the stored hash (and so the "used" mark) of
     // every scratch code that was already imported.
     let previous = store
-        .enrollment(&account)
+        .enrollment(account)
         .ok()
         .filter(|previous| previous.secret.as_slice() == imported.secret.as_slice());
     let mut recovery = Vec::with_capacity(imported.scratch_codes.len());
@@ -159,9 +152,8 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<(), Failure> {
             None => recovery.extend(pam_totp::otp::recovery::hash_existing(code)?),
         }
     }
-    let same_secret = previous.is_some();
     let file = SecretFile {
-        secret: imported.secret,
+        secret: imported.secret.clone(),
         algorithm: HashAlgorithm::Sha1,
         digits: 6,
         period: step,
@@ -170,23 +162,18 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<(), Failure> {
     };
     file.check_usable()
         .map_err(|error| Failure(format!("the secret in {shown} cannot be used: {}", error.0)))?;
-    let replacing = if same_secret {
-        Replacing::Nothing
-    } else {
-        Replacing::Secret
-    };
-    let repair = Repair::With(state_access::repaired(config, &mut *store, &account));
-    let place = store
-        .save_enrollment(&account, &file, replacing, repair)
-        .map_err(|error| Failure(error.to_string()))?;
+    Ok((file, previous.is_some()))
+}
 
-    // Counter values google-authenticator accepted stay used.
-    if let TokenKind::Hotp { counter } = file.kind {
-        if let Some(last) = counter.checked_sub(1) {
-            record_used(&mut *store, &account, Used::Counter(last))?;
-        }
-    }
-
+/// What was imported, and what the administrator may want to change.
+fn print_imported(
+    config: &Config,
+    account: &Account,
+    shown: &Display<'_>,
+    place: &str,
+    file: &SecretFile,
+    imported: &GoogleAuthenticator,
+) {
     match file.kind {
         TokenKind::Totp => println!(
             "Imported {shown} for {} into {}: the same secret (SHA1, 6 digits, every {} seconds), so the app keeps working unchanged.",
@@ -201,7 +188,7 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<(), Failure> {
     if count > 0 {
         println!(
             "Its {} now work as recovery codes, once each (8 digits are weaker than pam-totp's own: `pam-totp recovery-codes` replaces them).",
-            crate::plural(count as u64, "scratch code")
+            plural(count as u64, "scratch code")
         );
     } else {
         println!(
@@ -235,5 +222,4 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<(), Failure> {
     println!(
         "{shown} is left in place; remove it once pam_google_authenticator.so is out of the PAM stack."
     );
-    Ok(())
 }

@@ -10,11 +10,11 @@ use pam_totp::import::MAX_FILE_SIZE;
 use pam_totp::import::pam_oath::{self, OathKind, OathToken};
 use pam_totp::otp::code::HashAlgorithm;
 use pam_totp::otp::secret::{SecretFile, TokenKind};
-use pam_totp::store::{Repair, Replacing, Store};
+use pam_totp::store::Store;
 use pam_totp::system::files::{FileRules, read_protected};
 
-use crate::Failure;
-use crate::import::{Used, record_used};
+use crate::support::Failure;
+use crate::support::save::{Used, save_imported};
 use crate::support::state_access;
 use crate::support::target;
 
@@ -155,18 +155,7 @@ fn import_token(
     };
     file.check_usable()
         .map_err(|error| Failure(format!("its secret cannot be used: {}", error.0)))?;
-    let replacing = if same_secret {
-        Replacing::Nothing
-    } else {
-        Replacing::Secret
-    };
-    let repair = Repair::With(state_access::repaired(config, &mut *store, &account));
-    let place = store
-        .save_enrollment(&account, &file, replacing, repair)
-        .map_err(|error| Failure(error.to_string()))?;
-    if let Some(used) = used {
-        record_used(&mut *store, &account, used)?;
-    }
+    let place = save_imported(config, store, &account, &file, same_secret, used)?;
     let what = match (file.kind, used) {
         (TokenKind::Hotp { counter }, _) => {
             format!("HOTP, {} digits, next counter value {counter}", file.digits)

@@ -4,8 +4,8 @@ use clap::Args;
 use pam_totp::config::Config;
 use pam_totp::text::escape_controls;
 
-use crate::Failure;
-use crate::status::format_time;
+use crate::support::Failure;
+use crate::support::output::format_time;
 use crate::support::state_access;
 
 #[derive(Args)]
@@ -64,11 +64,11 @@ pub fn run(config: &Config, args: ListArgs) -> Result<(), Failure> {
             .last_success
             .map_or_else(|| "never".to_string(), format_time);
         let lockout = match state.lockout_remaining(now) {
-            Some(seconds) => format!("locked, {} left", crate::plural(seconds, "second")),
+            Some(seconds) => format!("locked, {} left", pam_totp::text::plural(seconds, "second")),
             None if state.failures > 0 => {
                 format!(
                     "none ({})",
-                    crate::plural(u64::from(state.failures), "failed attempt")
+                    pam_totp::text::plural(u64::from(state.failures), "failed attempt")
                 )
             }
             None => "none".to_string(),

@@ -18,6 +18,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::support::Failure;
+
 #[derive(Parser)]
 #[command(
     name = "pam-totp",
@@ -44,28 +46,6 @@ enum Command {
     List(list::ListArgs),
     Check(check::CheckArgs),
     Db(db::DbArgs),
-}
-
-/// Record in the system log what this command changed for `user`, and
-/// who ran it (`SUDO_USER` too, when root got there through sudo).
-pub fn log_change(what: &str, user: &str) {
-    let uid = pam_totp::system::account::real_uid();
-    let by = match std::env::var("SUDO_USER") {
-        Ok(sudo) if uid == 0 => format!("uid {uid} (sudo from {sudo})"),
-        _ => format!("uid {uid}"),
-    };
-    pam_totp::system::syslog::notice(&format!("{what} for user {user} by {by}"));
-}
-
-pub use pam_totp::text::plural;
-
-/// An error for the user: one sentence on stderr, exit status 1.
-pub struct Failure(pub String);
-
-impl<E: std::fmt::Display> From<E> for Failure {
-    fn from(error: E) -> Failure {
-        Failure(error.to_string())
-    }
 }
 
 fn main() -> ExitCode {

@@ -2,11 +2,11 @@
 
 use clap::Args;
 use pam_totp::config::Config;
-use pam_totp::store::files::secret_file::LoadError;
+use pam_totp::store::LoadError;
 use pam_totp::store::{Repair, Replacing};
 
-use crate::Failure;
-use crate::enroll::print_recovery_codes;
+use crate::support::Failure;
+use crate::support::output::print_recovery_codes;
 use crate::support::state_access;
 use crate::support::target;
 
@@ -50,7 +50,7 @@ pub fn run(config: &Config, args: RecoveryCodesArgs) -> Result<(), Failure> {
     store
         .save_enrollment(&account, &file, Replacing::RecoveryCodes, repair)
         .map_err(|error| Failure(error.to_string()))?;
-    crate::log_change(
+    crate::support::log_change(
         &format!("replaced the recovery codes ({count} new)"),
         &account.name,
     );

@@ -8,7 +8,7 @@ use pam_totp::otp::decision::{Credential, RESYNC_RANGE, ResyncError, resync};
 use pam_totp::store::Repair;
 use zeroize::Zeroizing;
 
-use crate::Failure;
+use crate::support::Failure;
 use crate::support::state_access;
 use crate::support::target;
 

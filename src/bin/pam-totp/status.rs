@@ -2,12 +2,16 @@
 
 use clap::Args;
 use pam_totp::config::Config;
-use pam_totp::otp::secret::TokenKind;
+use pam_totp::otp::secret::{SecretFile, TokenKind};
 use pam_totp::otp::state::State;
+use pam_totp::store::LoadError;
 use pam_totp::store::StoreError;
-use pam_totp::store::files::secret_file::{self, LoadError};
+use pam_totp::store::files::secret_file;
+use pam_totp::system::account::Account;
+use pam_totp::text::plural;
 
-use crate::Failure;
+use crate::support::Failure;
+use crate::support::output::format_time;
 use crate::support::state_access;
 use crate::support::target;
 
@@ -28,9 +32,38 @@ pub struct StatusArgs {
     json: bool,
 }
 
+/// What `status` shows about one user.
+struct Report {
+    account: Account,
+    /// Where the enrollment is: a path, or "the database".
+    place: String,
+    secret: Option<SecretFile>,
+    /// `None`: this process may not read the state (not root).
+    state: Option<State>,
+    now: u64,
+}
+
 pub fn run(config: &Config, args: StatusArgs) -> Result<(), Failure> {
-    let account = target::resolve(args.user.as_deref())?;
-    let path = match config.store {
+    let report = gather(config, args.user.as_deref())?;
+    if args.json {
+        println!("{}", report.json());
+        return Ok(());
+    }
+    report.print_enrollment();
+    report.print_state();
+    if report.secret.is_none() {
+        println!(
+            "{} logs in without a code only if the configuration says unenrolled = \"allow\"; `pam-totp enroll` sets it up.",
+            report.account.name
+        );
+    }
+    Ok(())
+}
+
+/// The user's enrollment and, for root, state.
+fn gather(config: &Config, user: Option<&str>) -> Result<Report, Failure> {
+    let account = target::resolve(user)?;
+    let place = match config.store {
         pam_totp::config::StoreKind::Postgresql => "the database".to_string(),
         pam_totp::config::StoreKind::Files => secret_file::secret_path(config, &account)
             .map_err(|e| Failure(e.to_string()))?
@@ -48,7 +81,6 @@ pub fn run(config: &Config, args: StatusArgs) -> Result<(), Failure> {
             )));
         }
     };
-    // None: this process may not read the state (not root).
     let (state, now): (Option<State>, u64) = match store.snapshot(&account) {
         Ok(snapshot) => (Some(snapshot.state), snapshot.now),
         Err(StoreError::NoAccess) => (
@@ -57,15 +89,29 @@ pub fn run(config: &Config, args: StatusArgs) -> Result<(), Failure> {
         ),
         Err(error) => return Err(Failure(error.to_string())),
     };
-    let used: &[String] = state.as_ref().map_or(&[], |s| &s.used_recovery);
+    Ok(Report {
+        account,
+        place,
+        secret,
+        state,
+        now,
+    })
+}
 
-    if args.json {
+impl Report {
+    fn used(&self) -> &[String] {
+        self.state.as_ref().map_or(&[], |s| &s.used_recovery)
+    }
+
+    /// `--json`: one object.
+    fn json(&self) -> serde_json::Value {
+        let (state, now, used) = (&self.state, self.now, self.used());
         let mut object = serde_json::json!({
-            "user": account.name,
-            "enrolled": secret.is_some(),
-            "secret_path": path,
+            "user": self.account.name,
+            "enrolled": self.secret.is_some(),
+            "secret_path": self.place,
         });
-        if let (Some(secret), Some(map)) = (&secret, object.as_object_mut()) {
+        if let (Some(secret), Some(map)) = (&self.secret, object.as_object_mut()) {
             map.insert(
                 "type".into(),
                 secret.kind.name().to_ascii_lowercase().into(),
@@ -92,7 +138,7 @@ pub fn run(config: &Config, args: StatusArgs) -> Result<(), Failure> {
                 );
             }
         }
-        if let (Some(state), Some(map)) = (&state, object.as_object_mut()) {
+        if let (Some(state), Some(map)) = (state, object.as_object_mut()) {
             map.insert("last_success".into(), state.last_success.into());
             map.insert("failures".into(), state.failures.into());
             map.insert(
@@ -107,117 +153,76 @@ pub fn run(config: &Config, args: StatusArgs) -> Result<(), Failure> {
                 state.lockout_remaining(now).into(),
             );
         }
-        println!("{object}");
-        return Ok(());
+        object
     }
 
-    println!("User:            {}", account.name);
-    match &secret {
-        None => {
+    /// The text lines on the user and the enrollment.
+    fn print_enrollment(&self) {
+        let (path, state, used) = (&self.place, &self.state, self.used());
+        println!("User:            {}", self.account.name);
+        let Some(secret) = &self.secret else {
             println!("Enrolled:        no (nothing in {path})");
-        }
-        Some(secret) => {
-            println!("Enrolled:        yes ({path})");
-            println!(
-                "Type:            {}",
-                match secret.kind {
-                    TokenKind::Totp => "TOTP (codes from the time)",
-                    TokenKind::Hotp { .. } => "HOTP (codes from a counter)",
-                }
-            );
-            println!("Algorithm:       {}", secret.algorithm.name());
-            println!("Digits:          {}", secret.digits);
-            match secret.kind {
-                TokenKind::Totp => println!("Period:          {} seconds", secret.period),
-                TokenKind::Hotp { counter } => match &state {
-                    Some(state) => match state.last_counter {
-                        Some(last) => println!(
-                            "Counter:         last accepted {last}, next {}",
-                            last.saturating_add(1)
-                        ),
-                        None => println!("Counter:         none accepted yet, next {counter}"),
-                    },
-                    None => println!(
-                        "Counter:         {counter} at enrollment (the last accepted one, only root can see)"
-                    ),
-                },
-            }
-            let total = secret.recovery.len();
-            match &state {
-                Some(_) => println!(
-                    "Recovery codes:  {} of {total} left",
-                    pam_totp::otp::recovery::unused_count(&secret.recovery, used)
-                ),
-                None => println!(
-                    "Recovery codes:  {total} issued (how many are used, only root can see)"
-                ),
-            }
-        }
-    }
-    match &state {
-        None => {
-            println!("Last login:      unknown (only root can read the module's state)");
-        }
-        Some(state) => {
-            let last = state
-                .last_success
-                .map_or_else(|| "never".to_string(), format_time);
-            println!("Last login:      {last}");
-            match state.lockout_remaining(now) {
-                Some(seconds) => println!(
-                    "Lockout:         locked for {} more after {} (`pam-totp unlock --user {}` clears it)",
-                    crate::plural(seconds, "second"),
-                    crate::plural(u64::from(state.failures), "failed attempt"),
-                    account.name
-                ),
-                None if state.failures > 0 => println!(
-                    "Lockout:         none ({} since the last login)",
-                    crate::plural(u64::from(state.failures), "failed attempt")
-                ),
-                None => println!("Lockout:         none"),
-            }
-        }
-    }
-    if secret.is_none() {
+            return;
+        };
+        println!("Enrolled:        yes ({path})");
         println!(
-            "{} logs in without a code only if the configuration says unenrolled = \"allow\"; `pam-totp enroll` sets it up.",
-            account.name
+            "Type:            {}",
+            match secret.kind {
+                TokenKind::Totp => "TOTP (codes from the time)",
+                TokenKind::Hotp { .. } => "HOTP (codes from a counter)",
+            }
         );
+        println!("Algorithm:       {}", secret.algorithm.name());
+        println!("Digits:          {}", secret.digits);
+        match secret.kind {
+            TokenKind::Totp => println!("Period:          {} seconds", secret.period),
+            TokenKind::Hotp { counter } => match state {
+                Some(state) => match state.last_counter {
+                    Some(last) => println!(
+                        "Counter:         last accepted {last}, next {}",
+                        last.saturating_add(1)
+                    ),
+                    None => println!("Counter:         none accepted yet, next {counter}"),
+                },
+                None => println!(
+                    "Counter:         {counter} at enrollment (the last accepted one, only root can see)"
+                ),
+            },
+        }
+        let total = secret.recovery.len();
+        match state {
+            Some(_) => println!(
+                "Recovery codes:  {} of {total} left",
+                pam_totp::otp::recovery::unused_count(&secret.recovery, used)
+            ),
+            None => {
+                println!("Recovery codes:  {total} issued (how many are used, only root can see)")
+            }
+        }
     }
-    Ok(())
-}
 
-/// `YYYY-MM-DD HH:MM:SS UTC` for a Unix time.
-pub fn format_time(unix: u64) -> String {
-    let days = unix / 86_400;
-    let seconds = unix % 86_400;
-    // Howard Hinnant's civil_from_days, for days since 1970-01-01.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        seconds / 3600,
-        seconds % 3600 / 60,
-        seconds % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_are_formatted_in_utc() {
-        assert_eq!(format_time(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(format_time(951_782_400), "2000-02-29 00:00:00 UTC");
-        assert_eq!(format_time(1_700_000_000), "2023-11-14 22:13:20 UTC");
-        assert_eq!(format_time(4_102_444_799), "2099-12-31 23:59:59 UTC");
+    /// The text lines on the last login and the lockout.
+    fn print_state(&self) {
+        let Some(state) = &self.state else {
+            println!("Last login:      unknown (only root can read the module's state)");
+            return;
+        };
+        let last = state
+            .last_success
+            .map_or_else(|| "never".to_string(), format_time);
+        println!("Last login:      {last}");
+        match state.lockout_remaining(self.now) {
+            Some(seconds) => println!(
+                "Lockout:         locked for {} more after {} (`pam-totp unlock --user {}` clears it)",
+                plural(seconds, "second"),
+                plural(u64::from(state.failures), "failed attempt"),
+                self.account.name
+            ),
+            None if state.failures > 0 => println!(
+                "Lockout:         none ({} since the last login)",
+                plural(u64::from(state.failures), "failed attempt")
+            ),
+            None => println!("Lockout:         none"),
+        }
     }
 }

@@ -4,7 +4,7 @@ use clap::Args;
 use pam_totp::config::Config;
 use pam_totp::store::Repair;
 
-use crate::Failure;
+use crate::support::Failure;
 use crate::support::state_access;
 use crate::support::target;
 
@@ -45,17 +45,17 @@ pub fn run(config: &Config, args: UnlockArgs) -> Result<(), Failure> {
         .map_err(|e| Failure(e.to_string()))?;
     let corrupt = updated.repaired;
     let (failures, remaining) = before.unwrap_or((0, None));
-    crate::log_change(
+    crate::support::log_change(
         &match (corrupt, remaining) {
             (true, _) => "unlock replaced an unreadable state".to_string(),
             (false, Some(seconds)) => format!(
                 "unlocked (cleared {} and a lockout with {} left)",
-                crate::plural(u64::from(failures), "failed attempt"),
-                crate::plural(seconds, "second")
+                pam_totp::text::plural(u64::from(failures), "failed attempt"),
+                pam_totp::text::plural(seconds, "second")
             ),
             (false, None) => format!(
                 "unlock cleared {}, no lockout",
-                crate::plural(u64::from(failures), "failed attempt")
+                pam_totp::text::plural(u64::from(failures), "failed attempt")
             ),
         },
         name,
@@ -69,13 +69,13 @@ pub fn run(config: &Config, args: UnlockArgs) -> Result<(), Failure> {
     match remaining {
         Some(seconds) => println!(
             "Unlocked {name}: cleared {} and a lockout that had {} to run.",
-            crate::plural(u64::from(failures), "failed attempt"),
-            crate::plural(seconds, "second")
+            pam_totp::text::plural(u64::from(failures), "failed attempt"),
+            pam_totp::text::plural(seconds, "second")
         ),
         None if failures > 0 => {
             println!(
                 "{name} was not locked out; cleared {}.",
-                crate::plural(u64::from(failures), "failed attempt")
+                pam_totp::text::plural(u64::from(failures), "failed attempt")
             )
         }
         None => println!("{name} has no failed attempts and is not locked out."),

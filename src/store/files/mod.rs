@@ -7,12 +7,13 @@ pub mod state;
 
 use std::path::{Path, PathBuf};
 
-use self::secret_file::LoadError;
-use self::state::{StateError, StateRead, StateStore};
-use super::{Change, Listed, Removed, Repair, Replacing, Snapshot, Store, StoreError, Updated};
+use self::state::{StateRead, StateStore};
 use crate::config::Config;
 use crate::otp::secret::SecretFile;
 use crate::otp::state::State;
+use crate::store::api::{Change, Listed, Removed, Repair, Replacing, Snapshot, Store, Updated};
+use crate::store::error::StateError;
+use crate::store::error::{LoadError, StoreError};
 use crate::system::account::{self, Account};
 use crate::system::clock;
 
@@ -167,7 +168,11 @@ impl Store for FilesStore {
             // No state file is created for a user who has none.
             if Self::has_state(&store) {
                 self.update(account, repair, &mut |state, _| {
-                    Some(super::forget(state, replacing, &secret.recovery))
+                    Some(crate::store::api::forget(
+                        state,
+                        replacing,
+                        &secret.recovery,
+                    ))
                 })?;
             }
         }

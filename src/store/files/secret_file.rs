@@ -3,54 +3,11 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
-use crate::otp::secret::{MAX_SECRET_FILE_SIZE, SecretError, SecretFile};
+use crate::otp::secret::{MAX_SECRET_FILE_SIZE, SecretFile};
+use crate::store::error::LoadError;
 use crate::system::account::Account;
 use crate::system::files::{self, FileRules, ReadError};
 use crate::system::identity::FsIdentity;
-
-#[derive(Debug)]
-pub enum LoadError {
-    /// No secret file: the user has not enrolled.
-    NotEnrolled(PathBuf),
-    /// `secret_path` cannot be expanded for this user.
-    BadPath(String),
-    /// The file exists but is unsafe or unreadable.
-    Unsafe { path: PathBuf, error: ReadError },
-    /// The file is not a valid secret file.
-    Malformed { path: PathBuf, error: SecretError },
-    /// The user's file-system identity could not be taken.
-    Identity(std::io::Error),
-    /// The secret is under a home directory that is not there (unmounted
-    /// NFS, encrypted or late-mounted home): enrolled or not is unknown.
-    HomeUnavailable(PathBuf),
-    /// The store could not be read (the database: unreachable, too slow,
-    /// a secret that does not decrypt ...), said in a sentence.
-    Store(String),
-}
-
-impl std::fmt::Display for LoadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LoadError::NotEnrolled(path) => write!(f, "no secret file {}", path.display()),
-            LoadError::BadPath(reason) => write!(f, "secret_path: {reason}"),
-            LoadError::Unsafe { path, error } => {
-                write!(f, "secret file {} {error}", path.display())
-            }
-            LoadError::Malformed { path, error } => {
-                write!(f, "secret file {} is malformed: {error}", path.display())
-            }
-            LoadError::HomeUnavailable(home) => write!(
-                f,
-                "home directory {} is missing or not mounted, so whether the user is enrolled is unknown (for homes mounted at login use an administrator-managed secret_path)",
-                home.display()
-            ),
-            LoadError::Store(reason) => f.write_str(reason),
-            LoadError::Identity(error) => {
-                write!(f, "cannot take the user's file-system identity: {error}")
-            }
-        }
-    }
-}
 
 /// `secret_path` for `account`: `~` (at the start) and `%h` become the
 /// home directory, `%u` the user name.

@@ -8,45 +8,11 @@ use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
+use crate::otp::state::State;
+use crate::store::error::StateError;
 use crate::system::files::{self, FileRules, LockGuard, ReadError};
 
-use crate::otp::state::State;
-
 const MAX_STATE_SIZE: u64 = 64 * 1024;
-
-#[derive(Debug)]
-pub enum StateError {
-    /// `state_dir` is missing, not a directory, or unsafe.
-    Directory { path: PathBuf, reason: String },
-    /// The file could not be read or is unsafe.
-    Read { path: PathBuf, error: ReadError },
-    /// The file is not a state file we wrote.
-    Corrupt { path: PathBuf, reason: String },
-    /// Locking or writing failed (disk full, read-only ...).
-    Write { path: PathBuf, error: io::Error },
-}
-
-impl std::fmt::Display for StateError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StateError::Directory { path, reason } => {
-                write!(f, "state directory {}: {reason}", path.display())
-            }
-            StateError::Read { path, error } => write!(f, "state file {} {error}", path.display()),
-            StateError::Corrupt { path, reason } => write!(
-                f,
-                "state file {} is corrupt ({}); check it, then remove it or run `pam-totp unlock`",
-                path.display(),
-                crate::text::escape_controls(reason)
-            ),
-            StateError::Write { path, error } => write!(
-                f,
-                "cannot update state file {}: {error}; logins are refused until it can be written (check free space and that the file system is writable)",
-                path.display()
-            ),
-        }
-    }
-}
 
 /// A state as read from its file, with the text it was parsed from
 /// (`None`: there was no file).

@@ -26,13 +26,13 @@ use crate::otp::code::HashAlgorithm;
 use crate::otp::recovery::RecoveryHash;
 use crate::otp::secret::{SecretFile, TokenKind};
 use crate::otp::state::State;
-use crate::store::files::secret_file::LoadError;
-use crate::store::postgres::client::FromSqlOwned;
+use crate::store::api::{Change, Listed, Removed, Repair, Replacing, Snapshot, Store, Updated};
+use crate::store::error::{LoadError, StoreError};
+use crate::store::postgres::client::{Database, FromSqlOwned, Row, Type};
+use crate::store::postgres::conninfo::ConnInfo;
+use crate::store::postgres::error::DbError;
+use crate::store::postgres::schema;
 use crate::store::postgres::sealing::{self, SecretKey};
-use crate::store::postgres::{self, ConnInfo, Database, DbError, Row, Type};
-use crate::store::{
-    Change, Listed, Removed, Repair, Replacing, Snapshot, Store, StoreError, Updated,
-};
 use crate::system::account::Account;
 
 /// Compare-and-set tries before the row is locked instead (each lost try
@@ -162,7 +162,7 @@ pub fn connect(config: &Config) -> Result<Database, StoreError> {
     })?;
     let timeout = Duration::from_secs(config.database_timeout);
     let mut db = Database::connect(&info, timeout).map_err(database)?;
-    postgres::check_version(&mut db).map_err(database)?;
+    schema::check_version(&mut db).map_err(database)?;
     Ok(db)
 }
 
@@ -432,7 +432,7 @@ impl Store for PostgresStore {
             if replacing != Replacing::Nothing {
                 ensure_state_row(db, user)?;
                 locked_update(db, user, &mut |state, _| {
-                    Some(crate::store::forget(state, replacing, &secret.recovery))
+                    Some(crate::store::api::forget(state, replacing, &secret.recovery))
                 })?;
             }
             Ok(())

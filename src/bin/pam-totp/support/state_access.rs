@@ -7,7 +7,7 @@ use pam_totp::otp::state::State;
 use pam_totp::store::{self, Store, files::FilesStore};
 use pam_totp::system::account::{self, Account};
 
-use crate::Failure;
+use crate::support::Failure;
 
 /// Whether this process may use the module's state.
 pub fn may_use_state() -> bool {

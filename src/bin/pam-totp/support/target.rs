@@ -4,7 +4,7 @@ use pam_totp::config::Config;
 use pam_totp::store::files::secret_file;
 use pam_totp::system::account::{self, Account};
 
-use crate::Failure;
+use crate::support::Failure;
 
 /// The account named by `--user`, or the calling user. Only root may act
 /// on someone else.
