@@ -215,10 +215,7 @@ impl std::fmt::Display for Finding {
                 sslmode,
                 target,
             } => {
-                let target = match target {
-                    TargetSession::Any => "any",
-                    TargetSession::ReadWrite => "read-write",
-                };
+                let target = target.as_str();
                 write!(
                     f,
                     "connection string in {}: {} ({}), sslmode {}, target_session_attrs {target}",
