@@ -15,6 +15,7 @@ use std::sync::Mutex;
 pub mod child;
 pub mod fleet;
 pub mod pam_oath;
+pub mod patroni;
 pub mod pg;
 pub mod ports;
 pub mod skip;
