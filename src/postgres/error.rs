@@ -205,6 +205,12 @@ pub(crate) fn from_connect(error: &tokio_postgres::Error, host: &str) -> DbError
             reason: source_text(error).unwrap_or(text),
         };
     }
+    if source_text(error).is_some_and(|detail| detail.contains("channel binding")) {
+        return DbError::Authentication {
+            host,
+            message: "the server did not use SCRAM channel binding, which channel_binding=require demands (scram-sha-256 over TLS)".to_string(),
+        };
+    }
     if text.contains("password missing") {
         return DbError::Authentication {
             host,
