@@ -606,3 +606,164 @@ fn sslcrl_revokes_the_servers_certificate() {
         "{error:?}"
     );
 }
+
+/// `pam-totp check` with a fleet's configuration; (exit code, stdout).
+fn check(fleet: &common::fleet::Fleet) -> (i32, String) {
+    let dir = fleet.dir.path();
+    std::fs::write(
+        dir.join("pam-sshd"),
+        format!(
+            "auth required {} config={}\n@include common-account\n",
+            common::module_path().display(),
+            fleet.config().display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("sshd_config"),
+        "UsePAM yes\nKbdInteractiveAuthentication yes\nPasswordAuthentication no\nAuthenticationMethods publickey,keyboard-interactive\n",
+    )
+    .unwrap();
+    let output = Command::new(common::sshd::cli_path())
+        .arg("--config")
+        .arg(fleet.config())
+        .arg("check")
+        .arg("--pam-file")
+        .arg(dir.join("pam-sshd"))
+        .arg("--sshd-config")
+        .arg(dir.join("sshd_config"))
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+fn lines<'a>(stdout: &'a str, kind: &str) -> Vec<&'a str> {
+    let prefix = format!("{kind}: ");
+    stdout
+        .lines()
+        .filter(|line| line.starts_with(&prefix) && !line.contains("/dev/log"))
+        .collect()
+}
+
+#[test]
+fn check_reads_the_certificate_files_and_says_when_a_password_could_be_a_certificate() {
+    if skip_unless_root("the files must be root's") {
+        return;
+    }
+    let cluster = PgCluster::start(PgOptions { tls: true });
+    let verify = format!(
+        "sslmode=verify-full sslrootcert={}",
+        cluster.ca_cert().display()
+    );
+    let with_password = cluster.conninfo_with(&verify);
+    let fleet = common::fleet::Fleet::start_on(cluster, &with_password);
+    fleet.enroll("root");
+    let (code, stdout) = check(&fleet);
+    assert_eq!(code, 0, "{stdout}");
+    let warnings = lines(&stdout, "warning");
+    assert_eq!(warnings.len(), 1, "{stdout}");
+    assert!(
+        warnings[0].contains("holds the database password") && warnings[0].contains("sslcert"),
+        "{}",
+        warnings[0]
+    );
+    assert!(
+        lines(&stdout, "ok")
+            .iter()
+            .any(|l| l.starts_with("ok: sslrootcert ")
+                && l.contains("not writable by group or others")),
+        "{stdout}"
+    );
+
+    // A client certificate and no password: all well, each file named.
+    require_client_certificates(&fleet.db);
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = client_certificate(&fleet.db, certs.path(), pg::ROLE);
+    let files = format!("sslcert={} sslkey={}", cert.display(), key.display());
+    fleet.write_conninfo(&format!("{} {verify} {files}", base(&fleet.db)));
+    let (code, stdout) = check(&fleet);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(lines(&stdout, "warning").is_empty(), "{stdout}");
+    assert!(lines(&stdout, "problem").is_empty(), "{stdout}");
+    let ok = lines(&stdout, "ok");
+    assert!(
+        ok.iter()
+            .any(|l| l.starts_with("ok: sslkey ") && l.contains("no group or other access")),
+        "{stdout}"
+    );
+    assert!(ok.iter().any(|l| l.starts_with("ok: sslcert ")), "{stdout}");
+    assert!(
+        ok.iter().any(|l| l.contains("connected to database")),
+        "{stdout}"
+    );
+
+    // The key open to the group: a problem naming the file and the fix.
+    set_mode(&key, 0o640);
+    let (code, stdout) = check(&fleet);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        lines(&stdout, "problem")
+            .iter()
+            .any(|l| l.contains("sslkey") && l.contains("mode 0640") && l.contains("chmod 600")),
+        "{stdout}"
+    );
+    set_mode(&key, 0o600);
+
+    // A password besides the certificate: not needed.
+    fleet.write_conninfo(&format!(
+        "{} password={} {verify} {files}",
+        base(&fleet.db),
+        pg::PASSWORD
+    ));
+    let (_, stdout) = check(&fleet);
+    let warnings = lines(&stdout, "warning");
+    assert!(
+        warnings.len() == 1 && warnings[0].contains("besides its client certificate"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_login_through_libpam_with_a_client_certificate_and_no_password() {
+    if skip_unless_root("the fleet test needs root") {
+        return;
+    }
+    let cluster = PgCluster::start(PgOptions { tls: true });
+    require_client_certificates(&cluster);
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = client_certificate(&cluster, certs.path(), pg::ROLE);
+    let conninfo = format!(
+        "{} sslmode=verify-full sslrootcert={} sslcert={} sslkey={} require_auth=none connect_timeout=2 keepalives_idle=30 target_session_attrs=read-write",
+        base(&cluster),
+        cluster.ca_cert().display(),
+        cert.display(),
+        key.display()
+    );
+    assert!(!conninfo.contains("password"));
+    let fleet = common::fleet::Fleet::start_on(cluster, &conninfo);
+    let user = common::current_user();
+    let secret = base32(&fleet.enroll(&user));
+    let host = fleet.pam_host("cert", "");
+    common::wait_clear_of_a_step_edge();
+    let generator =
+        pam_totp::otp::Generator::new(&secret, pam_totp::otp::HashAlgorithm::Sha1, 6, 30).unwrap();
+    let code = generator.code_for_step(generator.step_at(common::now()));
+    let outcome = host.authenticate(&user, common::answer(&code));
+    assert_eq!(outcome.code, common::PAM_SUCCESS, "{:?}", outcome.shown);
+    // The key readable by the group: the login fails closed.
+    set_mode(&key, 0o640);
+    let outcome = host.authenticate(&user, common::answer(&code));
+    assert_eq!(
+        outcome.code,
+        common::PAM_AUTHINFO_UNAVAIL,
+        "{:?}",
+        outcome.shown
+    );
+}
+
+fn base32(text: &str) -> Vec<u8> {
+    common::base32_decode(text)
+}
