@@ -181,6 +181,11 @@ fn require_auth_refuses_a_method_before_answering_it() {
     }
     for (bad, says) in [
         ("require_auth=password", "scram-sha-256 authentication"),
+        // After an SSLRequest the server declined ("N"): read on plain text.
+        (
+            "sslmode=prefer require_auth=password",
+            "scram-sha-256 authentication",
+        ),
         ("require_auth=md5,gss", "scram-sha-256 authentication"),
         (
             "require_auth=!scram-sha-256",
@@ -448,8 +453,18 @@ fn a_client_certificate_logs_in_without_a_password_and_its_files_are_checked() {
         Some(format!("/CN={}", pg::ROLE).as_str())
     );
     drop(db);
-    // require_auth=none: a certificate needs no authentication exchange.
+    // require_auth=none: a certificate needs no authentication exchange
+    // (read inside TLS); scram-sha-256 is then refused.
     connect(&format!("{with_cert} require_auth=none"), timeout).unwrap();
+    let error = connect(&format!("{with_cert} require_auth=scram-sha-256"), timeout)
+        .err()
+        .unwrap();
+    assert!(
+        error
+            .to_string()
+            .contains("without asking for any authentication"),
+        "{error}"
+    );
     // Without the certificate the server refuses (no password either).
     let error = connect(&tls, timeout).err().unwrap();
     assert!(matches!(error, DbError::Authentication { .. }), "{error:?}");
