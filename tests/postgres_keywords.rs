@@ -549,7 +549,11 @@ fn sslrootcert_files_follow_the_rules_and_system_ignores_the_environment() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "trusted SSL_CERT_FILE: {stderr}");
-    assert!(stderr.contains("UnknownIssuer"), "{stderr}");
+    // The test CA is not in the system's bundle (or there is no bundle).
+    assert!(
+        stderr.contains("UnknownIssuer") || stderr.contains("no system CA bundle found"),
+        "{stderr}"
+    );
 }
 
 /// A CRL from the cluster's test CA, revoking the server's certificate
@@ -726,6 +730,20 @@ fn check_reads_the_certificate_files_and_says_when_a_password_could_be_a_certifi
         "{stdout}"
     );
     set_mode(&key, 0o600);
+    // The CA file writable by others: whoever can write it picks the server.
+    let ca = fleet.db.ca_cert();
+    set_mode(&ca, 0o666);
+    let (code, stdout) = check(&fleet);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        lines(&stdout, "problem")
+            .iter()
+            .any(|l| l.contains("sslrootcert")
+                && l.contains("mode 0666")
+                && l.contains("chmod go-w")),
+        "{stdout}"
+    );
+    set_mode(&ca, 0o644);
 
     // A password besides the certificate: not needed.
     fleet.write_conninfo(&format!(

@@ -15,9 +15,13 @@
 //! `idle_in_transaction_session_timeout`): a session left behind by a
 //! frozen client frees its locks.
 //!
-//! Several hosts are tried in order within the one budget: each gets an
-//! equal share of the time left, so a frozen first host leaves time for
-//! the next. A host name (not an address) is resolved by tokio's blocking
+//! Several hosts are tried in order (shuffled with
+//! `load_balance_hosts=random`) within the one budget: each attempt gets
+//! `connect_timeout` if the string has one, else an equal share of the
+//! time left, so a frozen first host leaves time for the next. The socket
+//! is ours (libpq's keepalive and `tcp_user_timeout` options, `requirepeer`
+//! on Unix sockets); tokio-postgres runs the protocol over it, its
+//! incoming bytes watched for `require_auth` (see `tls.rs`). A host name (not an address) is resolved by tokio's blocking
 //! pool, a thread the runtime joins when dropped, bounded only by the
 //! resolver's own timeouts: give `hostaddr` (or addresses) to avoid DNS at
 //! login time.
