@@ -701,3 +701,86 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(text: &str) -> Option<RequireAuth> {
+        ConnInfo::parse(&format!("host=h user=u require_auth={text}"))
+            .ok()
+            .and_then(|info| info.require_auth)
+    }
+
+    /// An authentication request message with `code` and `extra` body bytes.
+    fn request(code: u32, extra: &[u8]) -> Vec<u8> {
+        let length = u32::try_from(8 + extra.len()).unwrap_or(0);
+        let mut message = vec![b'R'];
+        message.extend(length.to_be_bytes());
+        message.extend(code.to_be_bytes());
+        message.extend(extra);
+        message
+    }
+
+    #[test]
+    fn a_request_outside_require_auth_is_refused_even_split_across_reads() {
+        let watch = AuthWatch::new(policy("password"));
+        let mut state = lock(&watch);
+        state.wrote_raw(b"\0\0\0\x08startup");
+        let bytes = request(10, b"SCRAM-SHA-256\0\0");
+        let mut results = Vec::new();
+        for byte in &bytes {
+            results.push(state.read(&[*byte], true));
+        }
+        assert!(results.iter().take(8).all(Result::is_ok));
+        assert!(results.get(8).is_some_and(Result::is_err), "{results:?}");
+        assert!(
+            state
+                .refused
+                .as_deref()
+                .is_some_and(|why| why.contains("scram-sha-256"))
+        );
+    }
+
+    #[test]
+    fn the_ssl_answer_moves_the_watch_to_tls_or_keeps_it_raw() {
+        // "N": plain text follows on the raw socket.
+        let watch = AuthWatch::new(policy("scram-sha-256"));
+        let mut state = lock(&watch);
+        state.wrote_raw(&SSL_REQUEST);
+        let mut bytes = vec![b'N'];
+        bytes.extend(request(5, b"salt"));
+        assert!(state.read(&bytes, true).is_err(), "md5 is not allowed");
+        drop(state);
+        // "S": the raw socket is no longer parsed; the TLS stream is.
+        let watch = AuthWatch::new(policy("scram-sha-256"));
+        let mut state = lock(&watch);
+        state.wrote_raw(&SSL_REQUEST);
+        assert!(state.read(b"S", true).is_ok());
+        assert!(
+            state.read(&request(3, b""), true).is_ok(),
+            "encrypted bytes"
+        );
+        assert!(
+            state.read(&request(3, b""), false).is_err(),
+            "password in TLS"
+        );
+    }
+
+    #[test]
+    fn authentication_ok_without_a_request_needs_none() {
+        for (text, allowed) in [("none", true), ("scram-sha-256", false), ("!none", false)] {
+            let watch = AuthWatch::new(policy(text));
+            let mut state = lock(&watch);
+            state.wrote_raw(b"\0\0\0\x08startup");
+            assert_eq!(
+                state.read(&request(0, b""), true).is_ok(),
+                allowed,
+                "{text}"
+            );
+        }
+        // Without require_auth nothing is parsed or refused.
+        let watch = AuthWatch::new(None);
+        assert!(lock(&watch).read(&request(3, b""), true).is_ok());
+    }
+}
