@@ -459,6 +459,10 @@ impl std::fmt::Display for ConfigError {
                         f,
                         "connection string: {keyword} {path} has mode {mode:04o}; it must be {rule} (chmod go-w {path})"
                     ),
+                    ReadError::BadMode(mode) => write!(
+                        f,
+                        "connection string: {keyword} {path} has mode {mode:04o}; it must not be accessible by group or others (chmod 600 {path})"
+                    ),
                     error => write!(
                         f,
                         "connection string: {keyword} {path} {error} (it must be {rule})"
