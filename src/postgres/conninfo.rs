@@ -498,13 +498,20 @@ const UNSUPPORTED: &[(&str, &str)] = &[
         "replication",
         "a replication connection cannot run the statements a login needs",
     ),
-    (
-        "service",
-        "write the parameters in database_file itself (a service file is looked up through the environment and home directory of whoever calls PAM)",
-    ),
+];
+
+/// The system's service files, the first that exists is read for
+/// `service=NAME` (libpq's sysconfdir: Debian's, then the usual others).
+/// `PGSERVICEFILE`, `PGSYSCONFDIR` and `~/.pg_service.conf` belong to
+/// whoever calls PAM and are not read.
+pub const SERVICE_FILES: &[&str] = &[
+    "/etc/postgresql-common/pg_service.conf",
+    "/etc/sysconfig/pgsql/pg_service.conf",
+    "/etc/pg_service.conf",
 ];
 
 const SUPPORTED: &[&str] = &[
+    "service",
     "host",
     "hostaddr",
     "port",
@@ -587,6 +594,10 @@ impl ConnInfo {
             check_keyword(&keyword)?;
             // As libpq: a later value replaces an earlier one.
             values.insert(keyword, value);
+        }
+        if let Some(name) = values.get("service").map(|name| name.to_string()) {
+            let (path, text) = read_service_file()?;
+            apply_service(&mut values, &name, &path, &text)?;
         }
         ConnInfo::from_values(&values)
     }
@@ -1077,6 +1088,78 @@ pub fn read_named_file(
         return Err(fail(ReadError::TooLarge(contents.len() as u64)));
     }
     Ok(contents)
+}
+
+/// The first of [`SERVICE_FILES`] that exists, read under the rules for
+/// a file that may hold a password (root's, no group or other bits).
+fn read_service_file() -> Result<(PathBuf, Zeroizing<String>), ConfigError> {
+    let path = SERVICE_FILES
+        .iter()
+        .map(Path::new)
+        .find(|path| path.exists())
+        .ok_or(ConfigError::Missing {
+            keyword: "service",
+            hint: "service=NAME reads /etc/postgresql-common/pg_service.conf (owner root, mode 0600), which does not exist; create it, or write the parameters in database_file itself",
+        })?;
+    let bytes = read_named_file("service", path, true, MAX_FILE_SIZE)?;
+    let text = String::from_utf8(bytes.to_vec()).map_err(|_| ConfigError::NamedFile {
+        keyword: "service",
+        path: path.to_path_buf(),
+        error: ReadError::Io(std::io::Error::other("is not UTF-8 text")),
+        secret: true,
+    })?;
+    Ok((path.to_path_buf(), Zeroizing::new(text)))
+}
+
+/// Add the keywords of section `[name]` of a service file (`text`, read
+/// from `path`) that the string does not set itself, as libpq does.
+fn apply_service(
+    values: &mut BTreeMap<String, Zeroizing<String>>,
+    name: &str,
+    path: &Path,
+    text: &str,
+) -> Result<(), ConfigError> {
+    let mut in_section = false;
+    let mut found = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            in_section = section.trim() == name;
+            found |= in_section;
+            continue;
+        }
+        if !in_section {
+            continue;
+        }
+        let (keyword, value) = line.split_once('=').ok_or_else(|| {
+            ConfigError::Syntax(format!(
+                "service file {}: a line of [{name}] without \"=\"",
+                path.display()
+            ))
+        })?;
+        let keyword = keyword.trim();
+        if keyword == "service" {
+            return Err(ConfigError::Syntax(format!(
+                "service file {}: [{name}] names another service",
+                path.display()
+            )));
+        }
+        check_keyword(keyword)?;
+        values
+            .entry(keyword.to_string())
+            .or_insert_with(|| Zeroizing::new(value.trim().to_string()));
+    }
+    if !found {
+        return Err(bad(
+            "service",
+            name,
+            "the name of a [section] of the service file",
+        ));
+    }
+    Ok(())
 }
 
 fn check_keyword(keyword: &str) -> Result<(), ConfigError> {
@@ -1685,6 +1768,34 @@ mod tests {
         }
         let info = ConnInfo::parse("host=h user=u requiressl=1").unwrap();
         assert_eq!(info.sslmode, SslMode::Require);
+    }
+
+    #[test]
+    fn a_service_section_fills_in_what_the_string_does_not_set() {
+        let file = "# the fleet\n[other]\nhost=x\n[pamtotp]\nhost = db1,db2\nport=5433\nuser=svc\nsslmode=verify-full\nsslrootcert=/etc/ca.pem\n";
+        let mut values = BTreeMap::new();
+        values.insert("user".to_string(), Zeroizing::new("mine".to_string()));
+        apply_service(&mut values, "pamtotp", Path::new("/f"), file).unwrap();
+        let info = ConnInfo::from_values(&values).unwrap();
+        assert_eq!(info.user, "mine", "the string wins");
+        assert_eq!(
+            info.endpoints,
+            [endpoint("db1", 5433), endpoint("db2", 5433)]
+        );
+        assert_eq!(info.sslmode, SslMode::VerifyFull);
+        assert!(apply_service(&mut BTreeMap::new(), "nope", Path::new("/f"), file).is_err());
+        assert!(
+            apply_service(&mut BTreeMap::new(), "s", Path::new("/f"), "[s]\nbogus=1\n").is_err()
+        );
+        assert!(
+            apply_service(
+                &mut BTreeMap::new(),
+                "s",
+                Path::new("/f"),
+                "[s]\nservice=t\n"
+            )
+            .is_err()
+        );
     }
 
     #[test]
