@@ -21,7 +21,8 @@
 //! time left, so a frozen first host leaves time for the next. The socket
 //! is ours (libpq's keepalive and `tcp_user_timeout` options, `requirepeer`
 //! on Unix sockets); tokio-postgres runs the protocol over it, its
-//! incoming bytes watched for `require_auth` (see `tls.rs`). A host name (not an address) is resolved by tokio's blocking
+//! incoming bytes watched for `require_auth` (see `tls.rs`). A host name
+//! (not an address) is resolved by tokio's blocking
 //! pool, a thread the runtime joins when dropped, bounded only by the
 //! resolver's own timeouts: give `hostaddr` (or addresses) to avoid DNS at
 //! login time.
