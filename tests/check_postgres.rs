@@ -281,11 +281,11 @@ fn a_good_fleet_setup_passes_and_each_mistake_in_files_or_key_is_one_problem() {
 
     // A connection string pam-totp does not take.
     setup.fleet.write_conninfo(&format!(
-        "host=127.0.0.1 port={port} user={ROLE} connect_timeout=3"
+        "host=127.0.0.1 port={port} user={ROLE} sslpassword=x"
     ));
     setup
         .check()
-        .assert_one_problem(&["connect_timeout", "database_timeout"]);
+        .assert_one_problem(&["sslpassword", "passphrase"]);
 }
 
 #[test]

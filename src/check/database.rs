@@ -30,6 +30,8 @@ use crate::system::paths::{self, RootFileProblem};
 pub const MAX_SECRETS_CHECKED: i64 = 1000;
 /// User names listed in one finding; the rest are counted.
 const MAX_NAMES_SHOWN: usize = 10;
+/// The largest file the connection string names that `check` reads.
+const MAX_NAMED_FILE: u64 = 16 * 1024 * 1024;
 /// The most of `secret_key_file` read: enough to say how long a wrong one is.
 const MAX_KEY_READ: u64 = 4096;
 
@@ -100,6 +102,23 @@ pub enum Finding {
         target: TargetSession,
     },
     BadConnectionString(ConfigError),
+    /// A file the string names (`sslrootcert`, `sslcrl`, `sslcert`,
+    /// `sslkey`, `passfile`) follows the rules.
+    NamedFileSafe {
+        keyword: &'static str,
+        path: PathBuf,
+        secret: bool,
+    },
+    /// ... or not (missing, a link, not root's, open to others).
+    NamedFileUnsafe(ConfigError),
+    /// A password in the string where TLS is required, so a client
+    /// certificate could authenticate the host instead (`with_certificate`:
+    /// the string has one already).
+    PasswordCouldBeCertificate {
+        with_certificate: bool,
+    },
+    /// `target_session_attrs` that reaches only servers that refuse writes.
+    TargetCannotWrite(TargetSession),
     /// Hosts reached over the network without `sslmode=verify-full`.
     Unverified {
         hosts: Vec<String>,
@@ -149,7 +168,11 @@ impl Finding {
             | Finding::SchemaCurrent { .. }
             | Finding::NoEnrollments
             | Finding::SecretsOpen { .. } => Severity::Ok,
-            Finding::Unverified { .. } => Severity::Warning,
+            Finding::NamedFileSafe { .. } => Severity::Ok,
+            Finding::Unverified { .. } | Finding::PasswordCouldBeCertificate { .. } => {
+                Severity::Warning
+            }
+            Finding::NamedFileUnsafe(_) | Finding::TargetCannotWrite(_) => Severity::Problem,
             Finding::FileUnsafe { .. }
             | Finding::FileUnreadable { .. }
             | Finding::BadConnectionString(_)
@@ -217,10 +240,7 @@ impl std::fmt::Display for Finding {
                 sslmode,
                 target,
             } => {
-                let target = match target {
-                    TargetSession::Any => "any",
-                    TargetSession::ReadWrite => "read-write",
-                };
+                let target = target.as_str();
                 write!(
                     f,
                     "connection string in {}: {} ({}), sslmode {}, target_session_attrs {target}",
@@ -231,6 +251,38 @@ impl std::fmt::Display for Finding {
                 )
             }
             Finding::BadConnectionString(error) => write!(f, "{error}; {REFUSED}"),
+            Finding::NamedFileSafe {
+                keyword,
+                path,
+                secret,
+            } => write!(
+                f,
+                "{keyword} {} (root, {})",
+                path.display(),
+                if *secret {
+                    "no group or other access"
+                } else {
+                    "not writable by group or others"
+                }
+            ),
+            Finding::NamedFileUnsafe(error) => write!(f, "{error}; {REFUSED}"),
+            Finding::PasswordCouldBeCertificate {
+                with_certificate: true,
+            } => write!(
+                f,
+                "the connection string holds a password besides its client certificate (sslcert, sslkey): with pg_hba.conf's cert method for this role the password is not needed; remove it from database_file"
+            ),
+            Finding::PasswordCouldBeCertificate {
+                with_certificate: false,
+            } => write!(
+                f,
+                "the connection string holds the database password, shared by every host: a client certificate per host (sslcert, sslkey, and pg_hba.conf's cert method) needs no shared secret, lets you revoke one host, and spares each login SCRAM's key derivation; see pam-totp.toml(5)"
+            ),
+            Finding::TargetCannotWrite(target) => write!(
+                f,
+                "target_session_attrs={} reaches only servers that refuse writes, and every login writes; {REFUSED}; use read-write (or primary)",
+                target.as_str()
+            ),
             Finding::Unverified { hosts, sslmode } => write!(
                 f,
                 "the connection string reaches {} over the network with sslmode={}, which does not verify the server: whoever can get between this host and the database can read the database password and rewrite the login state (used codes, lockouts); use sslmode=verify-full with sslrootcert (the CA that signed the server's certificate, or system)",
@@ -346,6 +398,24 @@ pub fn examine(config: &Config) -> DatabaseAudit {
         if let Some(finding) = unverified(info) {
             audit.push(finding);
         }
+        if !info.target_session_attrs.can_write() {
+            audit.push(Finding::TargetCannotWrite(info.target_session_attrs));
+        }
+        for (keyword, path, secret) in info.named_files() {
+            audit.push(
+                match postgres::conninfo::read_named_file(keyword, path, secret, MAX_NAMED_FILE) {
+                    Ok(_) => Finding::NamedFileSafe {
+                        keyword,
+                        path: path.to_path_buf(),
+                        secret,
+                    },
+                    Err(error) => Finding::NamedFileUnsafe(error),
+                },
+            );
+        }
+        if let Some(finding) = password_could_be_certificate(info) {
+            audit.push(finding);
+        }
     }
     let key = examine_file(
         &mut audit,
@@ -390,6 +460,21 @@ pub fn examine(config: &Config) -> DatabaseAudit {
         audit.push(Finding::Query(error));
     }
     audit
+}
+
+/// The warning for a password where a client certificate could do, if any:
+/// TLS is required (so a certificate can be presented) on a TCP host.
+pub fn password_could_be_certificate(info: &ConnInfo) -> Option<Finding> {
+    let tls_required = info.sslmode >= SslMode::Require;
+    let over_tcp = info
+        .endpoints
+        .iter()
+        .any(|endpoint| !endpoint.host.starts_with('/') || endpoint.hostaddr.is_some());
+    (info.password().is_some() && tls_required && over_tcp).then_some(
+        Finding::PasswordCouldBeCertificate {
+            with_certificate: info.has_client_certificate(),
+        },
+    )
 }
 
 /// The warning for hosts reached over the network unverified, if any.

@@ -17,6 +17,7 @@ pub mod child;
 pub mod crowd;
 pub mod fleet;
 pub mod pam_oath;
+pub mod patroni;
 pub mod pg;
 pub mod pgbouncer;
 pub mod ports;

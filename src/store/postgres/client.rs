@@ -25,9 +25,14 @@
 //! (`query_typed`), the others in the simple protocol, never with user
 //! data in them.
 //!
-//! Several hosts are tried in order within the one budget: each gets an
-//! equal share of the time left, so a frozen first host leaves time for
-//! the next. A host name (not an address) is resolved by tokio's blocking
+//! Several hosts are tried in order (shuffled with
+//! `load_balance_hosts=random`) within the one budget: each attempt gets
+//! `connect_timeout` if the string has one, else an equal share of the
+//! time left, so a frozen first host leaves time for the next. The socket
+//! is ours (libpq's keepalive and `tcp_user_timeout` options, `requirepeer`
+//! on Unix sockets); tokio-postgres runs the protocol over it, its
+//! incoming bytes watched for `require_auth` (see `tls.rs`). A host name
+//! (not an address) is resolved by tokio's blocking
 //! pool, a thread the runtime joins when dropped, bounded only by the
 //! resolver's own timeouts: give `hostaddr` (or addresses) to avoid DNS at
 //! login time.
@@ -40,7 +45,7 @@ pub use tokio_postgres::Row;
 use tokio_postgres::SimpleQueryMessage;
 pub use tokio_postgres::types::{FromSqlOwned, ToSql, Type};
 
-use super::conninfo::{ConnInfo, Endpoint, TargetSession};
+use super::conninfo::{ConnInfo, Endpoint, LoadBalance, TargetSession, TcpOptions};
 use super::error::{self, DbError, TimeoutDuring};
 use super::tls;
 
@@ -70,8 +75,10 @@ impl Drop for AbortOnDrop {
 
 impl Database {
     /// Connect to the first usable host of `info`, all within `timeout`:
-    /// TCP, TLS, authentication and (with `target_session_attrs=read-write`)
-    /// the check that the host accepts writes.
+    /// TCP, TLS, authentication and (with `target_session_attrs` other than
+    /// `any`) the check of the host's role. Each host attempt is bounded by
+    /// `connect_timeout` if the string has one, else by an equal share of
+    /// the time left, so a black-holed first host leaves time for the next.
     pub fn connect(info: &ConnInfo, timeout: Duration) -> Result<Database, DbError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
@@ -84,38 +91,78 @@ impl Database {
         let tls = tls::connector(info)?;
         let deadline = Instant::now() + timeout;
         let mut errors = Vec::new();
-        let count = info.endpoints.len();
-        for (index, endpoint) in info.endpoints.iter().enumerate() {
-            let host = endpoint.to_string();
-            let left = deadline.saturating_duration_since(Instant::now());
-            let hosts_left = u32::try_from(count - index).unwrap_or(u32::MAX).max(1);
-            let share = left / hosts_left;
-            let config = pg_config(info, endpoint);
-            let attempt = connect_patiently(&runtime, share, || {
-                connect_host(
-                    config.clone(),
-                    tls.clone(),
-                    info.target_session_attrs,
-                    &host,
-                )
-            });
-            match attempt {
-                Ok(Ok((client, connection))) => {
-                    return Ok(Database {
-                        client: Some(client),
-                        connection: Some(connection),
-                        runtime,
-                        timeout,
+        let mut order: Vec<&Endpoint> = info.endpoints.iter().collect();
+        if info.load_balance_hosts == LoadBalance::Random {
+            shuffle(&mut order);
+        }
+        // prefer-standby: a standby if any host is one, else any host (libpq).
+        let passes: &[TargetSession] = match info.target_session_attrs {
+            TargetSession::PreferStandby => &[TargetSession::Standby, TargetSession::Any],
+            _ => std::slice::from_ref(&info.target_session_attrs),
+        };
+        let attempts = order.len() * passes.len();
+        let mut attempt_index = 0;
+        for pass in passes {
+            for endpoint in &order {
+                let host = endpoint.to_string();
+                let left = deadline.saturating_duration_since(Instant::now());
+                let attempts_left = u32::try_from(attempts - attempt_index)
+                    .unwrap_or(u32::MAX)
+                    .max(1);
+                attempt_index += 1;
+                let share = match info.connect_timeout {
+                    Some(limit) => limit.min(left),
+                    None => left / attempts_left,
+                };
+                if share.is_zero() {
+                    errors.push(DbError::Timeout {
+                        during: TimeoutDuring::Connect,
                         host,
-                        broken: false,
+                        after: timeout,
                     });
+                    continue;
                 }
-                Ok(Err(error)) => errors.push(error),
-                Err(_elapsed) => errors.push(DbError::Timeout {
-                    during: TimeoutDuring::Connect,
-                    host,
-                    after: share,
-                }),
+                let password = info.password_for(endpoint)?;
+                let config = pg_config(
+                    info,
+                    endpoint,
+                    password.as_ref().map(|password| password.as_str()),
+                );
+                let watch = tls::AuthWatch::new(info.require_auth);
+                let attempt = connect_patiently(&runtime, share, || {
+                    connect_host(
+                        config.clone(),
+                        tls.clone(),
+                        info,
+                        endpoint,
+                        *pass,
+                        &host,
+                        &watch,
+                    )
+                });
+                let refused = watch.lock().ok().and_then(|watch| watch.refused.clone());
+                match attempt {
+                    Ok(Ok((client, connection))) => {
+                        return Ok(Database {
+                            client: Some(client),
+                            connection: Some(connection),
+                            runtime,
+                            timeout,
+                            host,
+                            broken: false,
+                        });
+                    }
+                    Ok(Err(_)) if refused.is_some() => errors.push(DbError::Authentication {
+                        host,
+                        message: refused.unwrap_or_default(),
+                    }),
+                    Ok(Err(error)) => errors.push(error),
+                    Err(_elapsed) => errors.push(DbError::Timeout {
+                        during: TimeoutDuring::Connect,
+                        host,
+                        after: share,
+                    }),
+                }
             }
         }
         match errors.len() {
@@ -278,30 +325,74 @@ async fn bounded<F: std::future::Future>(
     tokio::time::timeout(limit, future).await
 }
 
+/// One host attempt: the socket (with libpq's TCP options, or a Unix
+/// socket with `requirepeer` checked), the startup (TLS, authentication
+/// under the `require_auth` watch) and the role check for `target`.
 async fn connect_host(
     config: tokio_postgres::Config,
-    tls: tokio_postgres_rustls::MakeRustlsConnect,
+    mut tls: tokio_postgres_rustls::MakeRustlsConnect,
+    info: &ConnInfo,
+    endpoint: &Endpoint,
     target: TargetSession,
     host: &str,
+    watch: &tls::SharedWatch,
 ) -> Result<(tokio_postgres::Client, AbortOnDrop), DbError> {
+    use tokio_postgres::tls::MakeTlsConnect;
+    let socket = open_socket(info, endpoint, host).await?;
+    // The name the certificate must match: `host`, not `hostaddr`.
+    let Ok(connector) =
+        MakeTlsConnect::<tls::Watched<tls::Socket>>::make_tls_connect(&mut tls, &endpoint.host);
+    let connector = tls::WatchedTls {
+        inner: connector,
+        watch: watch.clone(),
+    };
     let (client, connection) = config
-        .connect(tls)
+        .connect_raw(tls::Watched::raw(socket, watch.clone()), connector)
         .await
         .map_err(|error| error::from_connect(&error, host))?;
     let connection = AbortOnDrop(tokio::spawn(async move {
         let _ = connection.await;
     }));
-    if target == TargetSession::ReadWrite {
+    if target != TargetSession::Any {
+        // One round trip for every value (libpq asks SHOW
+        // transaction_read_only or pg_is_in_recovery(), as needed).
         let messages = client
-            .simple_query("SHOW transaction_read_only")
+            .simple_query(
+                "SELECT pg_catalog.pg_is_in_recovery(), pg_catalog.current_setting('transaction_read_only')",
+            )
             .await
             .map_err(|error| error::from_connect(&error, host))?;
-        let read_only = messages.iter().any(|message| {
-            matches!(message, SimpleQueryMessage::Row(row) if row.try_get(0).ok().flatten() == Some("on"))
-        });
-        if read_only {
-            return Err(DbError::ReadOnly {
+        let (in_recovery, read_only) = messages
+            .iter()
+            .find_map(|message| match message {
+                SimpleQueryMessage::Row(row) => Some((
+                    row.try_get(0).ok().flatten() == Some("t"),
+                    row.try_get(1).ok().flatten() == Some("on"),
+                )),
+                _ => None,
+            })
+            .unwrap_or((true, true));
+        let fits = match target {
+            TargetSession::Any | TargetSession::PreferStandby => true,
+            TargetSession::ReadWrite => !read_only,
+            TargetSession::ReadOnly => read_only,
+            TargetSession::Primary => !in_recovery,
+            TargetSession::Standby => in_recovery,
+        };
+        if !fits {
+            if target == TargetSession::ReadWrite {
+                return Err(DbError::ReadOnly {
+                    host: host.to_string(),
+                });
+            }
+            return Err(DbError::NotTarget {
                 host: host.to_string(),
+                wanted: target.as_str(),
+                found: match (in_recovery, read_only) {
+                    (true, _) => "a standby",
+                    (false, true) => "a primary whose sessions are read-only",
+                    (false, false) => "a primary",
+                },
             });
         }
     }
@@ -365,9 +456,112 @@ fn begin_with_bounds(timeout: Duration) -> String {
     )
 }
 
-fn pg_config(info: &ConnInfo, endpoint: &Endpoint) -> tokio_postgres::Config {
-    use super::conninfo::SslMode as Mode;
-    use tokio_postgres::config::SslMode;
+/// The socket to `endpoint`: a Unix socket for a directory (`requirepeer`
+/// checked), else TCP to `hostaddr`, to `host` as an address, or to each
+/// address `host` resolves to in turn (shuffled with
+/// `load_balance_hosts=random`), with keepalives and `tcp_user_timeout`.
+async fn open_socket(
+    info: &ConnInfo,
+    endpoint: &Endpoint,
+    host: &str,
+) -> Result<tls::Socket, DbError> {
+    let unreachable = |reason: String| DbError::Unreachable {
+        host: host.to_string(),
+        reason,
+    };
+    if endpoint.host.starts_with('/') && endpoint.hostaddr.is_none() {
+        let path = format!("{}/.s.PGSQL.{}", endpoint.host, endpoint.port);
+        let stream = tokio::net::UnixStream::connect(&path)
+            .await
+            .map_err(|error| unreachable(format!("cannot connect to {path}: {error}")))?;
+        if let Some(wanted) = &info.requirepeer {
+            let uid = stream
+                .peer_cred()
+                .map_err(|error| unreachable(format!("cannot read the server's user: {error}")))?
+                .uid();
+            let name = crate::system::account::lookup_uid(uid)
+                .map(|account| account.name)
+                .unwrap_or_else(|_| format!("uid {uid}"));
+            if &name != wanted {
+                return Err(DbError::Authentication {
+                    host: host.to_string(),
+                    message: format!("the server runs as {name}, and requirepeer says {wanted}"),
+                });
+            }
+        }
+        return Ok(tls::Socket::Unix(stream));
+    }
+    let mut addresses: Vec<std::net::SocketAddr> =
+        match endpoint.hostaddr.or_else(|| endpoint.host.parse().ok()) {
+            Some(address) => vec![std::net::SocketAddr::new(address, endpoint.port)],
+            None => tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
+                .await
+                .map_err(|error| unreachable(format!("cannot resolve the name: {error}")))?
+                .collect(),
+        };
+    if info.load_balance_hosts == LoadBalance::Random {
+        shuffle(&mut addresses);
+    }
+    let mut last = unreachable("the name resolves to no address".to_string());
+    for address in addresses {
+        match tokio::net::TcpStream::connect(address).await {
+            Ok(stream) => {
+                set_tcp_options(&stream, &info.tcp)
+                    .map_err(|error| unreachable(format!("cannot set TCP options: {error}")))?;
+                return Ok(tls::Socket::Tcp(stream));
+            }
+            Err(error) => last = unreachable(format!("{address}: {error}")),
+        }
+    }
+    Err(last)
+}
+
+/// libpq's socket options: no Nagle delay, keepalives unless
+/// `keepalives=0` (with the given idle time, interval and count, else the
+/// system's), `tcp_user_timeout` if given.
+fn set_tcp_options(stream: &tokio::net::TcpStream, tcp: &TcpOptions) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    let socket = socket2::SockRef::from(stream);
+    if tcp.keepalives {
+        let mut keepalive = socket2::TcpKeepalive::new();
+        if let Some(idle) = tcp.keepalives_idle {
+            keepalive = keepalive.with_time(idle);
+        }
+        if let Some(interval) = tcp.keepalives_interval {
+            keepalive = keepalive.with_interval(interval);
+        }
+        if let Some(count) = tcp.keepalives_count {
+            keepalive = keepalive.with_retries(count);
+        }
+        socket.set_tcp_keepalive(&keepalive)?;
+    }
+    if let Some(limit) = tcp.tcp_user_timeout {
+        socket.set_tcp_user_timeout(Some(limit))?;
+    }
+    Ok(())
+}
+
+/// Shuffle in place (for `load_balance_hosts=random`: spreading load needs
+/// no cryptographic randomness; std's per-process random hash keys do).
+fn shuffle<T>(items: &mut [T]) {
+    use std::hash::{BuildHasher, Hasher};
+    let state = std::collections::hash_map::RandomState::new();
+    for index in (1..items.len()).rev() {
+        let mut hasher = state.build_hasher();
+        hasher.write_usize(index);
+        let bound = u64::try_from(index + 1).unwrap_or(u64::MAX);
+        let pick = usize::try_from(hasher.finish() % bound).unwrap_or(0);
+        items.swap(index, pick);
+    }
+}
+
+fn pg_config(
+    info: &ConnInfo,
+    endpoint: &Endpoint,
+    password: Option<&str>,
+) -> tokio_postgres::Config {
+    use super::conninfo::{ChannelBinding as Binding, SslMode as Mode};
+    use tokio_postgres::config::{ChannelBinding, SslMode, SslNegotiation};
     let mut config = tokio_postgres::Config::new();
     config.host(&endpoint.host);
     if let Some(address) = endpoint.hostaddr {
@@ -375,7 +569,7 @@ fn pg_config(info: &ConnInfo, endpoint: &Endpoint) -> tokio_postgres::Config {
     }
     config.port(endpoint.port);
     config.user(&info.user);
-    if let Some(password) = info.password() {
+    if let Some(password) = password {
         config.password(password);
     }
     if let Some(dbname) = &info.dbname {
@@ -387,10 +581,21 @@ fn pg_config(info: &ConnInfo, endpoint: &Endpoint) -> tokio_postgres::Config {
     if let Some(options) = &info.options {
         config.options(options);
     }
+    // As libpq: no TLS on a Unix socket, whatever sslmode says.
+    let unix_socket = endpoint.host.starts_with('/') && endpoint.hostaddr.is_none();
     config.ssl_mode(match info.sslmode {
+        _ if unix_socket => SslMode::Disable,
         Mode::Disable => SslMode::Disable,
         Mode::Allow | Mode::Prefer => SslMode::Prefer,
         Mode::Require | Mode::VerifyCa | Mode::VerifyFull => SslMode::Require,
+    });
+    if info.tls.direct {
+        config.ssl_negotiation(SslNegotiation::Direct);
+    }
+    config.channel_binding(match info.channel_binding {
+        Binding::Disable => ChannelBinding::Disable,
+        Binding::Prefer => ChannelBinding::Prefer,
+        Binding::Require => ChannelBinding::Require,
     });
     config
 }

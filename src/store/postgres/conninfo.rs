@@ -12,13 +12,17 @@
 //! Simplifications against libpq, documented for administrators:
 //! `sslmode=allow` behaves as `prefer` (TLS first); `verify-ca` and
 //! `verify-full` need an explicit `sslrootcert` (a file, or `system` for
-//! the system's trust store, which needs `verify-full`), there is no
-//! default `~/.postgresql/root.crt`; `target_session_attrs` is `any` or
-//! `read-write`. A `#` line is a comment, and lines are joined by spaces.
+//! the system's trust store, which needs `verify-full`); no file is read
+//! from a home directory (`~/.postgresql/*`, `~/.pgpass`): name it with
+//! `sslrootcert`, `sslcert`, `sslkey`, `passfile`. Every file the string
+//! names is root's and not writable by group or others; keys and password
+//! files have no group or other bits at all ([`read_named_file`]). A `#`
+//! line is a comment, and lines are joined by spaces.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use zeroize::Zeroizing;
 
@@ -82,13 +86,213 @@ pub enum RootCert {
     System,
 }
 
-/// `target_session_attrs`.
+/// `target_session_attrs`, every value libpq 15 knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TargetSession {
     /// The first host that accepts the connection.
     Any,
-    /// The first host that accepts writes (the primary); standbys are skipped.
+    /// The first host whose sessions accept writes (`transaction_read_only`
+    /// off); standbys are skipped.
     ReadWrite,
+    /// The first host whose sessions are read-only (for a store that
+    /// writes, every login then fails: documented, not refused).
+    ReadOnly,
+    /// The first host not in recovery (the primary).
+    Primary,
+    /// The first host in recovery (a standby).
+    Standby,
+    /// A standby if one is reachable, else any host.
+    PreferStandby,
+}
+
+impl TargetSession {
+    fn parse(value: &str) -> Option<TargetSession> {
+        Some(match value {
+            "any" => TargetSession::Any,
+            "read-write" => TargetSession::ReadWrite,
+            "read-only" => TargetSession::ReadOnly,
+            "primary" => TargetSession::Primary,
+            "standby" => TargetSession::Standby,
+            "prefer-standby" => TargetSession::PreferStandby,
+            _ => return None,
+        })
+    }
+
+    /// The name as written in a connection string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetSession::Any => "any",
+            TargetSession::ReadWrite => "read-write",
+            TargetSession::ReadOnly => "read-only",
+            TargetSession::Primary => "primary",
+            TargetSession::Standby => "standby",
+            TargetSession::PreferStandby => "prefer-standby",
+        }
+    }
+
+    /// Whether a store that writes can work with this value: `read-only`
+    /// and `standby` only ever reach servers that refuse writes.
+    pub fn can_write(self) -> bool {
+        !matches!(self, TargetSession::ReadOnly | TargetSession::Standby)
+    }
+}
+
+/// `channel_binding`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelBinding {
+    Disable,
+    Prefer,
+    /// SCRAM-SHA-256-PLUS over TLS or no session (fails closed).
+    Require,
+}
+
+/// `load_balance_hosts`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadBalance {
+    /// Hosts in the order given.
+    Disable,
+    /// Hosts (and each name's addresses) in a random order.
+    Random,
+}
+
+/// An authentication method a server may ask for (`require_auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    Password,
+    Md5,
+    Gss,
+    Sspi,
+    ScramSha256,
+    /// No authentication exchange at all (trust, peer, or a client
+    /// certificate accepted in the TLS handshake).
+    None,
+}
+
+impl AuthMethod {
+    const ALL: [AuthMethod; 6] = [
+        AuthMethod::Password,
+        AuthMethod::Md5,
+        AuthMethod::Gss,
+        AuthMethod::Sspi,
+        AuthMethod::ScramSha256,
+        AuthMethod::None,
+    ];
+
+    fn parse(value: &str) -> Option<AuthMethod> {
+        AuthMethod::ALL
+            .into_iter()
+            .find(|method| method.as_str() == value)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::Password => "password",
+            AuthMethod::Md5 => "md5",
+            AuthMethod::Gss => "gss",
+            AuthMethod::Sspi => "sspi",
+            AuthMethod::ScramSha256 => "scram-sha-256",
+            AuthMethod::None => "none",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// `require_auth`: the methods the server may use (libpq 16's keyword).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequireAuth {
+    allowed: u8,
+}
+
+impl RequireAuth {
+    /// `a,b` (only these) or `!a,!b` (all but these), as libpq.
+    fn parse(value: &str) -> Result<RequireAuth, &'static str> {
+        let items: Vec<&str> = value.split(',').map(str::trim).collect();
+        let negated = items.first().is_some_and(|item| item.starts_with('!'));
+        let mut listed = 0u8;
+        for item in items {
+            let name = match (negated, item.strip_prefix('!')) {
+                (true, Some(name)) => name,
+                (false, None) => item,
+                _ => return Err("negated (!) and plain methods cannot be mixed"),
+            };
+            let method = AuthMethod::parse(name).ok_or(
+                "password, md5, gss, sspi, scram-sha-256 or none, comma-separated, each optionally prefixed with !",
+            )?;
+            if listed & method.bit() != 0 {
+                return Err("each method at most once");
+            }
+            listed |= method.bit();
+        }
+        let all = AuthMethod::ALL
+            .iter()
+            .fold(0, |bits, method| bits | method.bit());
+        let allowed = if negated { all & !listed } else { listed };
+        if allowed == 0 {
+            return Err("at least one method left allowed");
+        }
+        Ok(RequireAuth { allowed })
+    }
+
+    /// Whether the server may use `method`.
+    pub fn allows(self, method: AuthMethod) -> bool {
+        self.allowed & method.bit() != 0
+    }
+}
+
+/// A TLS protocol version (`ssl_min_protocol_version`, `ssl_max_protocol_version`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TlsVersion {
+    Tls1,
+    Tls11,
+    Tls12,
+    Tls13,
+}
+
+impl TlsVersion {
+    fn parse(value: &str) -> Option<TlsVersion> {
+        Some(match value {
+            "TLSv1" => TlsVersion::Tls1,
+            "TLSv1.1" => TlsVersion::Tls11,
+            "TLSv1.2" => TlsVersion::Tls12,
+            "TLSv1.3" => TlsVersion::Tls13,
+            _ => return None,
+        })
+    }
+}
+
+/// The TCP options libpq sets on each socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpOptions {
+    /// `keepalives` (on unless `keepalives=0`).
+    pub keepalives: bool,
+    /// `keepalives_idle`, `keepalives_interval`: the system's when `None`.
+    pub keepalives_idle: Option<Duration>,
+    pub keepalives_interval: Option<Duration>,
+    /// `keepalives_count`.
+    pub keepalives_count: Option<u32>,
+    /// `tcp_user_timeout` (milliseconds in the string; `None` for 0).
+    pub tcp_user_timeout: Option<Duration>,
+}
+
+/// The TLS keywords besides `sslmode` and `sslrootcert`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// `sslcert` and `sslkey`: a client certificate (pg_hba `cert`).
+    pub sslcert: Option<PathBuf>,
+    pub sslkey: Option<PathBuf>,
+    /// `sslcrl` (a PEM file) and `sslcrldir` (a directory of them).
+    pub sslcrl: Option<PathBuf>,
+    pub sslcrldir: Option<PathBuf>,
+    /// `sslsni` (on unless `sslsni=0`).
+    pub sni: bool,
+    /// `ssl_min_protocol_version` (TLSv1.2 by default, as libpq 15).
+    pub min_version: TlsVersion,
+    pub max_version: Option<TlsVersion>,
+    /// `sslnegotiation=direct` (PostgreSQL 17): TLS at once, no SSLRequest.
+    pub direct: bool,
 }
 
 /// One host to try, in order.
@@ -127,6 +331,18 @@ pub struct ConnInfo {
     pub sslmode: SslMode,
     pub sslrootcert: Option<RootCert>,
     pub target_session_attrs: TargetSession,
+    /// `connect_timeout`: the bound on each host attempt, within
+    /// `database_timeout` for the whole connection.
+    pub connect_timeout: Option<Duration>,
+    pub tcp: TcpOptions,
+    pub tls: TlsOptions,
+    pub channel_binding: ChannelBinding,
+    pub require_auth: Option<RequireAuth>,
+    pub load_balance_hosts: LoadBalance,
+    /// `passfile`: where the password comes from when the string has none.
+    pub passfile: Option<PathBuf>,
+    /// `requirepeer`: the operating-system user the server runs as (Unix sockets).
+    pub requirepeer: Option<String>,
 }
 
 impl std::fmt::Debug for ConnInfo {
@@ -141,6 +357,14 @@ impl std::fmt::Debug for ConnInfo {
             .field("sslmode", &self.sslmode)
             .field("sslrootcert", &self.sslrootcert)
             .field("target_session_attrs", &self.target_session_attrs)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("tcp", &self.tcp)
+            .field("tls", &self.tls)
+            .field("channel_binding", &self.channel_binding)
+            .field("require_auth", &self.require_auth)
+            .field("load_balance_hosts", &self.load_balance_hosts)
+            .field("passfile", &self.passfile)
+            .field("requirepeer", &self.requirepeer)
             .finish()
     }
 }
@@ -172,6 +396,15 @@ pub enum ConfigError {
     },
     /// The `sslrootcert` file or the system store cannot be used.
     RootCert(String),
+    /// A file the string names (`sslrootcert`, `sslcrl`, `sslcert`,
+    /// `sslkey`, `passfile` ...) is missing, a link, not root's, or open to
+    /// others.
+    NamedFile {
+        keyword: &'static str,
+        path: PathBuf,
+        error: ReadError,
+        secret: bool,
+    },
 }
 
 impl std::fmt::Display for ConfigError {
@@ -205,86 +438,114 @@ impl std::fmt::Display for ConfigError {
                 write!(f, "connection string: {keyword} is missing: {hint}")
             }
             ConfigError::RootCert(why) => write!(f, "connection string: {why}"),
+            ConfigError::NamedFile {
+                keyword,
+                path,
+                error,
+                secret,
+            } => {
+                let path = path.display();
+                let rule = if *secret {
+                    "a regular file owned by root, mode 0600"
+                } else {
+                    "a regular file owned by root, not writable by group or others"
+                };
+                match error {
+                    ReadError::BadOwner(uid) => write!(
+                        f,
+                        "connection string: {keyword} {path} is owned by uid {uid}, not by root; it must be {rule} (chown root {path})"
+                    ),
+                    ReadError::BadMode(mode) if !*secret => write!(
+                        f,
+                        "connection string: {keyword} {path} has mode {mode:04o}; it must be {rule} (chmod go-w {path})"
+                    ),
+                    ReadError::BadMode(mode) => write!(
+                        f,
+                        "connection string: {keyword} {path} has mode {mode:04o}; it must not be accessible by group or others (chmod 600 {path})"
+                    ),
+                    error => write!(
+                        f,
+                        "connection string: {keyword} {path} {error} (it must be {rule})"
+                    ),
+                }
+            }
         }
     }
 }
 
 impl std::error::Error for ConfigError {}
 
-/// libpq keywords we know but refuse, with the reason given to the administrator.
+/// libpq keywords we know but refuse, with the reason given to the
+/// administrator: only what cannot work in a PAM module.
 const UNSUPPORTED: &[(&str, &str)] = &[
     (
-        "connect_timeout",
-        "database_timeout in the pam-totp configuration bounds connecting",
+        "sslpassword",
+        "a login cannot type the passphrase of an encrypted sslkey; store the key unencrypted, owner root, mode 0600",
     ),
     (
-        "passfile",
-        "put the password in the connection string; the file is root-only",
-    ),
-    ("service", "write the connection parameters themselves"),
-    ("sslcert", "client certificates are not implemented"),
-    ("sslkey", "client certificates are not implemented"),
-    ("sslpassword", "client certificates are not implemented"),
-    ("sslcrl", "certificate revocation lists are not implemented"),
-    (
-        "sslcrldir",
-        "certificate revocation lists are not implemented",
-    ),
-    ("sslsni", "SNI is always sent for host names"),
-    (
-        "sslnegotiation",
-        "only the standard negotiation is implemented",
+        "krbsrvname",
+        "GSSAPI (Kerberos) needs credentials a login does not have; use a client certificate (sslcert, sslkey) or a password",
     ),
     (
-        "ssl_min_protocol_version",
-        "TLS 1.2 or later is always used",
+        "gsslib",
+        "GSSAPI (Kerberos) needs credentials a login does not have; use a client certificate (sslcert, sslkey) or a password",
     ),
     (
-        "ssl_max_protocol_version",
-        "TLS 1.2 or later is always used",
-    ),
-    ("requiressl", "use sslmode=require"),
-    ("sslcompression", "TLS compression is never used"),
-    ("gssencmode", "GSSAPI is not implemented"),
-    ("krbsrvname", "GSSAPI is not implemented"),
-    ("gsslib", "GSSAPI is not implemented"),
-    ("gssdelegation", "GSSAPI is not implemented"),
-    ("require_auth", "not implemented"),
-    (
-        "channel_binding",
-        "SCRAM channel binding is used when TLS is",
-    ),
-    ("load_balance_hosts", "hosts are tried in the order given"),
-    ("replication", "pam-totp is not a replication client"),
-    ("client_encoding", "the encoding is always UTF8"),
-    ("fallback_application_name", "use application_name"),
-    ("keepalives", "database_timeout bounds every statement"),
-    ("keepalives_idle", "database_timeout bounds every statement"),
-    (
-        "keepalives_interval",
-        "database_timeout bounds every statement",
+        "gssdelegation",
+        "GSSAPI (Kerberos) needs credentials a login does not have; use a client certificate (sslcert, sslkey) or a password",
     ),
     (
-        "keepalives_count",
-        "database_timeout bounds every statement",
-    ),
-    (
-        "tcp_user_timeout",
-        "database_timeout bounds every statement",
+        "replication",
+        "a replication connection cannot run the statements a login needs",
     ),
 ];
 
+/// The system's service files, the first that exists is read for
+/// `service=NAME` (libpq's sysconfdir: Debian's, then the usual others).
+/// `PGSERVICEFILE`, `PGSYSCONFDIR` and `~/.pg_service.conf` belong to
+/// whoever calls PAM and are not read.
+pub const SERVICE_FILES: &[&str] = &[
+    "/etc/postgresql-common/pg_service.conf",
+    "/etc/sysconfig/pgsql/pg_service.conf",
+    "/etc/pg_service.conf",
+];
+
 const SUPPORTED: &[&str] = &[
+    "service",
     "host",
     "hostaddr",
     "port",
     "dbname",
     "user",
     "password",
+    "passfile",
     "application_name",
+    "fallback_application_name",
     "options",
+    "client_encoding",
+    "connect_timeout",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "tcp_user_timeout",
     "sslmode",
+    "requiressl",
     "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "sslcrl",
+    "sslcrldir",
+    "sslsni",
+    "sslcompression",
+    "sslnegotiation",
+    "ssl_min_protocol_version",
+    "ssl_max_protocol_version",
+    "gssencmode",
+    "channel_binding",
+    "require_auth",
+    "requirepeer",
+    "load_balance_hosts",
     "target_session_attrs",
 ];
 
@@ -334,22 +595,32 @@ impl ConnInfo {
             // As libpq: a later value replaces an earlier one.
             values.insert(keyword, value);
         }
+        if let Some(name) = values.get("service").map(|name| name.to_string()) {
+            let (path, text) = read_service_file()?;
+            apply_service(&mut values, &name, &path, &text)?;
+        }
         ConnInfo::from_values(&values)
     }
 
     fn from_values(values: &BTreeMap<String, Zeroizing<String>>) -> Result<ConnInfo, ConfigError> {
-        let get = |keyword: &str| {
+        fn lookup<'a>(
+            values: &'a BTreeMap<String, Zeroizing<String>>,
+            keyword: &str,
+        ) -> Option<&'a str> {
             values
                 .get(keyword)
                 .map(|value| value.as_str())
                 .filter(|value| !value.is_empty())
-        };
+        }
+        let get = |keyword: &str| lookup(values, keyword);
         let endpoints = endpoints(get("host"), get("hostaddr"), get("port"))?;
         let user = get("user").ok_or(ConfigError::Missing {
             keyword: "user",
             hint: "name the database role, e.g. user=pam_totp",
         })?;
         let sslmode = match get("sslmode") {
+            // requiressl=1 is the old spelling of sslmode=require.
+            None if get("requiressl") == Some("1") => SslMode::Require,
             None => SslMode::Prefer,
             Some(value) => SslMode::parse(value).ok_or_else(|| ConfigError::BadValue {
                 keyword: "sslmode",
@@ -386,16 +657,76 @@ impl ConnInfo {
             _ => {}
         }
         let target_session_attrs = match get("target_session_attrs") {
-            None | Some("any") => TargetSession::Any,
-            Some("read-write") => TargetSession::ReadWrite,
-            Some(value) => {
-                return Err(ConfigError::BadValue {
-                    keyword: "target_session_attrs",
-                    value: value.to_string(),
-                    expected: "any or read-write",
-                });
-            }
+            None => TargetSession::Any,
+            Some(value) => TargetSession::parse(value).ok_or_else(|| ConfigError::BadValue {
+                keyword: "target_session_attrs",
+                value: value.to_string(),
+                expected: "any, read-write, read-only, primary, standby or prefer-standby",
+            })?,
         };
+        let tls = tls_options(values)?;
+        let channel_binding = match get("channel_binding") {
+            None | Some("prefer") => ChannelBinding::Prefer,
+            Some("disable") => ChannelBinding::Disable,
+            Some("require") => ChannelBinding::Require,
+            Some(value) => return Err(bad("channel_binding", value, "disable, prefer or require")),
+        };
+        if channel_binding == ChannelBinding::Require && sslmode == SslMode::Disable {
+            return Err(bad(
+                "channel_binding",
+                "require",
+                "TLS for it: channel_binding=require cannot be used with sslmode=disable",
+            ));
+        }
+        let require_auth = match get("require_auth") {
+            None => None,
+            Some(value) => Some(
+                RequireAuth::parse(value)
+                    .map_err(|expected| bad("require_auth", value, expected))?,
+            ),
+        };
+        let load_balance_hosts = match get("load_balance_hosts") {
+            None | Some("disable") => LoadBalance::Disable,
+            Some("random") => LoadBalance::Random,
+            Some(value) => return Err(bad("load_balance_hosts", value, "disable or random")),
+        };
+        if let Some(value) = get("client_encoding")
+            && !matches!(
+                value.to_ascii_uppercase().as_str(),
+                "UTF8" | "UTF-8" | "UNICODE"
+            )
+        {
+            return Err(bad(
+                "client_encoding",
+                value,
+                "UTF8 (pam-totp always speaks UTF8)",
+            ));
+        }
+        match get("gssencmode") {
+            // As a libpq built without GSSAPI: prefer falls back to plain TCP.
+            None | Some("disable" | "prefer") => {}
+            Some(value) => {
+                return Err(bad(
+                    "gssencmode",
+                    value,
+                    "disable or prefer (GSSAPI encryption needs Kerberos credentials a login does not have)",
+                ));
+            }
+        }
+        if let Some(value) = get("sslcompression")
+            && !matches!(value, "0" | "1")
+        {
+            return Err(bad(
+                "sslcompression",
+                value,
+                "0 or 1 (ignored, as by libpq)",
+            ));
+        }
+        if let Some(value) = get("requiressl")
+            && !matches!(value, "0" | "1")
+        {
+            return Err(bad("requiressl", value, "0 or 1"));
+        }
         Ok(ConnInfo {
             endpoints,
             user: user.to_string(),
@@ -403,12 +734,110 @@ impl ConnInfo {
                 .get("password")
                 .map(|value| Zeroizing::new(value.to_string())),
             dbname: get("dbname").map(str::to_string),
-            application_name: get("application_name").map(str::to_string),
+            application_name: get("application_name")
+                .or(get("fallback_application_name"))
+                .map(str::to_string),
             options: get("options").map(str::to_string),
             sslmode,
             sslrootcert,
             target_session_attrs,
+            connect_timeout: connect_timeout(get("connect_timeout"))?,
+            tcp: TcpOptions {
+                keepalives: match get("keepalives") {
+                    None => true,
+                    Some(value) => {
+                        integer("keepalives", value, "an integer (0 turns them off)")? != 0
+                    }
+                },
+                keepalives_idle: seconds(get("keepalives_idle"), "keepalives_idle")?,
+                keepalives_interval: seconds(get("keepalives_interval"), "keepalives_interval")?,
+                keepalives_count: match get("keepalives_count") {
+                    None => None,
+                    Some(value) => {
+                        let count = integer("keepalives_count", value, "a count of 0 or more")?;
+                        u32::try_from(count).ok().filter(|count| *count > 0)
+                    }
+                },
+                tcp_user_timeout: match get("tcp_user_timeout") {
+                    None => None,
+                    Some(value) => {
+                        let millis = integer("tcp_user_timeout", value, "milliseconds, 0 or more")?;
+                        u64::try_from(millis)
+                            .ok()
+                            .filter(|millis| *millis > 0)
+                            .map(Duration::from_millis)
+                    }
+                },
+            },
+            tls,
+            channel_binding,
+            require_auth,
+            load_balance_hosts,
+            passfile: absolute_path(get("passfile"), "passfile")?,
+            requirepeer: get("requirepeer").map(str::to_string),
         })
+    }
+
+    /// Every file the string names, with its keyword and whether it holds a
+    /// secret (no group or other bits then; else no group or other write).
+    pub fn named_files(&self) -> Vec<(&'static str, &Path, bool)> {
+        let mut files: Vec<(&'static str, &Path, bool)> = Vec::new();
+        if let Some(RootCert::File(path)) = &self.sslrootcert {
+            files.push(("sslrootcert", path, false));
+        }
+        if let Some(path) = &self.tls.sslcrl {
+            files.push(("sslcrl", path, false));
+        }
+        if let Some(path) = &self.tls.sslcert {
+            files.push(("sslcert", path, false));
+        }
+        if let Some(path) = &self.tls.sslkey {
+            files.push(("sslkey", path, true));
+        }
+        if let Some(path) = &self.passfile {
+            files.push(("passfile", path, true));
+        }
+        files
+    }
+
+    /// Whether the string presents a client certificate.
+    pub fn has_client_certificate(&self) -> bool {
+        self.tls.sslcert.is_some() && self.tls.sslkey.is_some()
+    }
+
+    /// The password for `endpoint`: the string's, else the matching line of
+    /// `passfile` (read under the rules of [`read_named_file`]).
+    pub fn password_for(
+        &self,
+        endpoint: &Endpoint,
+    ) -> Result<Option<Zeroizing<String>>, ConfigError> {
+        if let Some(password) = &self.password {
+            return Ok(Some(password.clone()));
+        }
+        let Some(path) = &self.passfile else {
+            return Ok(None);
+        };
+        let bytes = read_named_file("passfile", path, true, MAX_FILE_SIZE)?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| ConfigError::NamedFile {
+            keyword: "passfile",
+            path: path.clone(),
+            error: ReadError::Io(std::io::Error::other("is not UTF-8 text")),
+            secret: true,
+        })?;
+        // As libpq: a socket directory, or no host, matches "localhost";
+        // the database defaults to the user name.
+        let host = if endpoint.host.starts_with('/') || endpoint.host.is_empty() {
+            "localhost".to_string()
+        } else {
+            endpoint.host.clone()
+        };
+        let port = endpoint.port.to_string();
+        let dbname = self.dbname.as_deref().unwrap_or(&self.user);
+        let wanted = [host.as_str(), port.as_str(), dbname, self.user.as_str()];
+        Ok(text
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .find_map(|line| passfile_match(line, &wanted)))
     }
 
     /// The password, if the string has one.
@@ -446,6 +875,291 @@ fn is_local(endpoint: &Endpoint) -> bool {
         Some(address) => address.to_canonical().is_loopback(),
         None => endpoint.host == "localhost",
     }
+}
+
+fn bad(keyword: &'static str, value: &str, expected: &'static str) -> ConfigError {
+    ConfigError::BadValue {
+        keyword,
+        value: value.to_string(),
+        expected,
+    }
+}
+
+/// An integer as libpq reads one (surrounding blanks allowed).
+fn integer(keyword: &'static str, value: &str, expected: &'static str) -> Result<i64, ConfigError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| bad(keyword, value, expected))
+}
+
+/// Seconds; 0 (or less) means the system's default, as libpq.
+fn seconds(value: Option<&str>, keyword: &'static str) -> Result<Option<Duration>, ConfigError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let seconds = integer(keyword, value, "seconds, 0 or more")?;
+    Ok(u64::try_from(seconds)
+        .ok()
+        .filter(|seconds| *seconds > 0)
+        .map(Duration::from_secs))
+}
+
+/// `connect_timeout`: seconds, 0 or less for none, 1 taken as 2 (libpq:
+/// "to prevent possibly waiting hardly at all").
+fn connect_timeout(value: Option<&str>) -> Result<Option<Duration>, ConfigError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let seconds = integer("connect_timeout", value, "seconds (0 for none)")?;
+    Ok(match seconds {
+        ..=0 => None,
+        1 => Some(Duration::from_secs(2)),
+        seconds => Some(Duration::from_secs(
+            u64::try_from(seconds).unwrap_or(u64::MAX),
+        )),
+    })
+}
+
+fn absolute_path(
+    value: Option<&str>,
+    keyword: &'static str,
+) -> Result<Option<PathBuf>, ConfigError> {
+    match value {
+        None => Ok(None),
+        Some(path) if path.starts_with('/') => Ok(Some(PathBuf::from(path))),
+        Some(value) => Err(bad(keyword, value, "an absolute path")),
+    }
+}
+
+fn tls_options(values: &BTreeMap<String, Zeroizing<String>>) -> Result<TlsOptions, ConfigError> {
+    let get = |keyword: &str| {
+        values
+            .get(keyword)
+            .map(|value| value.as_str())
+            .filter(|value| !value.is_empty())
+    };
+    let version = |keyword: &'static str| -> Result<Option<TlsVersion>, ConfigError> {
+        match get(keyword) {
+            None => Ok(None),
+            Some(value) => TlsVersion::parse(value)
+                .map(Some)
+                .ok_or_else(|| bad(keyword, value, "TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3")),
+        }
+    };
+    let min_version = version("ssl_min_protocol_version")?.unwrap_or(TlsVersion::Tls12);
+    let max_version = version("ssl_max_protocol_version")?;
+    if let Some(max) = max_version {
+        if max < min_version {
+            return Err(bad(
+                "ssl_max_protocol_version",
+                get("ssl_max_protocol_version").unwrap_or_default(),
+                "a version not below ssl_min_protocol_version",
+            ));
+        }
+        if max < TlsVersion::Tls12 {
+            return Err(bad(
+                "ssl_max_protocol_version",
+                get("ssl_max_protocol_version").unwrap_or_default(),
+                "TLSv1.2 or TLSv1.3 (older versions are not implemented, being unsafe)",
+            ));
+        }
+    }
+    let sslcert = absolute_path(get("sslcert"), "sslcert")?;
+    let sslkey = absolute_path(get("sslkey"), "sslkey")?;
+    match (&sslcert, &sslkey) {
+        (Some(_), None) => {
+            return Err(ConfigError::Missing {
+                keyword: "sslkey",
+                hint: "sslcert needs sslkey=/path/to/the/private.key (owner root, mode 0600)",
+            });
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::Missing {
+                keyword: "sslcert",
+                hint: "sslkey needs sslcert=/path/to/the/client.crt",
+            });
+        }
+        _ => {}
+    }
+    Ok(TlsOptions {
+        sslcert,
+        sslkey,
+        sslcrl: absolute_path(get("sslcrl"), "sslcrl")?,
+        sslcrldir: absolute_path(get("sslcrldir"), "sslcrldir")?,
+        sni: match get("sslsni") {
+            None | Some("1") => true,
+            Some("0") => false,
+            Some(value) => return Err(bad("sslsni", value, "0 or 1")),
+        },
+        min_version,
+        max_version,
+        direct: match get("sslnegotiation") {
+            None | Some("postgres") => false,
+            Some("direct") => true,
+            Some(value) => return Err(bad("sslnegotiation", value, "postgres or direct")),
+        },
+    })
+}
+
+/// One `passfile` line (`host:port:database:user:password`, `*` matching
+/// anything, `\` escaping `:` and `\`) against the wanted four fields:
+/// the password if it matches.
+fn passfile_match(line: &str, wanted: &[&str; 4]) -> Option<Zeroizing<String>> {
+    let mut fields: Vec<Zeroizing<String>> = vec![Zeroizing::new(String::new())];
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == ':' {
+            // As libpq: the password ends at an unescaped ":" too.
+            if fields.len() == 5 {
+                break;
+            }
+            fields.push(Zeroizing::new(String::new()));
+            continue;
+        }
+        let c = if c == '\\' {
+            chars.next().unwrap_or('\\')
+        } else {
+            c
+        };
+        fields.last_mut()?.push(c);
+    }
+    if fields.len() != 5 {
+        return None;
+    }
+    let matches = wanted
+        .iter()
+        .zip(&fields)
+        .all(|(want, field)| field.as_str() == "*" || field.as_str() == *want);
+    let password = fields.pop()?;
+    (matches && !password.is_empty()).then_some(password)
+}
+
+/// Read a file the connection string names: a regular file (not a link)
+/// owned by root, not writable by group or others, and with no group or
+/// other bits at all when it holds a secret (`sslkey`, `passfile`).
+pub fn read_named_file(
+    keyword: &'static str,
+    path: &Path,
+    secret: bool,
+    max_size: u64,
+) -> Result<Zeroizing<Vec<u8>>, ConfigError> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let fail = |error: ReadError| ConfigError::NamedFile {
+        keyword,
+        path: path.to_path_buf(),
+        error,
+        secret,
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|error| {
+            fail(match error.raw_os_error() {
+                Some(libc::ENOENT) => ReadError::Missing,
+                Some(libc::ELOOP) => ReadError::Symlink,
+                _ => ReadError::Io(error),
+            })
+        })?;
+    let meta = file
+        .metadata()
+        .map_err(|error| fail(ReadError::Io(error)))?;
+    if !meta.file_type().is_file() {
+        return Err(fail(ReadError::NotRegular));
+    }
+    if meta.uid() != 0 {
+        return Err(fail(ReadError::BadOwner(meta.uid())));
+    }
+    let mode = meta.mode() & 0o7777;
+    let forbidden = if secret { 0o077 } else { 0o022 };
+    if mode & forbidden != 0 {
+        return Err(fail(ReadError::BadMode(mode)));
+    }
+    if meta.size() > max_size {
+        return Err(fail(ReadError::TooLarge(meta.size())));
+    }
+    let mut contents = Zeroizing::new(Vec::new());
+    file.take(max_size + 1)
+        .read_to_end(&mut contents)
+        .map_err(|error| fail(ReadError::Io(error)))?;
+    if contents.len() as u64 > max_size {
+        return Err(fail(ReadError::TooLarge(contents.len() as u64)));
+    }
+    Ok(contents)
+}
+
+/// The first of [`SERVICE_FILES`] that exists, read under the rules for
+/// a file that may hold a password (root's, no group or other bits).
+fn read_service_file() -> Result<(PathBuf, Zeroizing<String>), ConfigError> {
+    let path = SERVICE_FILES
+        .iter()
+        .map(Path::new)
+        .find(|path| path.exists())
+        .ok_or(ConfigError::Missing {
+            keyword: "service",
+            hint: "service=NAME reads /etc/postgresql-common/pg_service.conf (owner root, mode 0600), which does not exist; create it, or write the parameters in database_file itself",
+        })?;
+    let bytes = read_named_file("service", path, true, MAX_FILE_SIZE)?;
+    let text = String::from_utf8(bytes.to_vec()).map_err(|_| ConfigError::NamedFile {
+        keyword: "service",
+        path: path.to_path_buf(),
+        error: ReadError::Io(std::io::Error::other("is not UTF-8 text")),
+        secret: true,
+    })?;
+    Ok((path.to_path_buf(), Zeroizing::new(text)))
+}
+
+/// Add the keywords of section `[name]` of a service file (`text`, read
+/// from `path`) that the string does not set itself, as libpq does.
+fn apply_service(
+    values: &mut BTreeMap<String, Zeroizing<String>>,
+    name: &str,
+    path: &Path,
+    text: &str,
+) -> Result<(), ConfigError> {
+    let mut in_section = false;
+    let mut found = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            in_section = section.trim() == name;
+            found |= in_section;
+            continue;
+        }
+        if !in_section {
+            continue;
+        }
+        let (keyword, value) = line.split_once('=').ok_or_else(|| {
+            ConfigError::Syntax(format!(
+                "service file {}: a line of [{name}] without \"=\"",
+                path.display()
+            ))
+        })?;
+        let keyword = keyword.trim();
+        if keyword == "service" {
+            return Err(ConfigError::Syntax(format!(
+                "service file {}: [{name}] names another service",
+                path.display()
+            )));
+        }
+        check_keyword(keyword)?;
+        values
+            .entry(keyword.to_string())
+            .or_insert_with(|| Zeroizing::new(value.trim().to_string()));
+    }
+    if !found {
+        return Err(bad(
+            "service",
+            name,
+            "the name of a [section] of the service file",
+        ));
+    }
+    Ok(())
 }
 
 fn check_keyword(keyword: &str) -> Result<(), ConfigError> {
@@ -890,8 +1604,9 @@ mod tests {
 
     #[test]
     fn bad_and_unknown_keywords_are_named() {
-        let error = ConnInfo::parse("host=h user=u sslcert=/c.pem").unwrap_err();
-        assert!(error.to_string().contains("\"sslcert\""), "{error}");
+        let error = ConnInfo::parse("host=h user=u sslpassword=x").unwrap_err();
+        assert!(error.to_string().contains("\"sslpassword\""), "{error}");
+        assert!(error.to_string().contains("passphrase"), "{error}");
         assert!(matches!(error, ConfigError::Unsupported { .. }));
         let error = ConnInfo::parse("host=h user=u hots=x").unwrap_err();
         assert_eq!(
@@ -913,7 +1628,7 @@ mod tests {
             })
         ));
         assert!(matches!(
-            ConnInfo::parse("host=h user=u target_session_attrs=standby"),
+            ConnInfo::parse("host=h user=u target_session_attrs=master"),
             Err(ConfigError::BadValue {
                 keyword: "target_session_attrs",
                 ..
@@ -941,6 +1656,164 @@ mod tests {
             ConnInfo::parse("host=h user='u"),
             Err(ConfigError::Syntax(_))
         ));
+    }
+
+    #[test]
+    fn every_target_session_attrs_of_libpq_15() {
+        for value in [
+            "any",
+            "read-write",
+            "read-only",
+            "primary",
+            "standby",
+            "prefer-standby",
+        ] {
+            let info =
+                ConnInfo::parse(&format!("host=h user=u target_session_attrs={value}")).unwrap();
+            assert_eq!(info.target_session_attrs.as_str(), value);
+            assert_eq!(
+                info.target_session_attrs.can_write(),
+                !matches!(value, "read-only" | "standby"),
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn libpq_connection_keywords_are_honoured() {
+        let info = ConnInfo::parse(
+            "host=a,b user=u connect_timeout=3 keepalives=1 keepalives_idle=30 \
+             keepalives_interval=5 keepalives_count=4 tcp_user_timeout=9000 \
+             channel_binding=require sslmode=require require_auth=scram-sha-256 \
+             load_balance_hosts=random sslcrl=/etc/crl.pem sslcert=/etc/c.crt \
+             sslkey=/etc/c.key passfile=/etc/pgpass sslsni=0 \
+             ssl_min_protocol_version=TLSv1.3 client_encoding=UTF8 gssencmode=disable \
+             fallback_application_name=fb requirepeer=postgres",
+        )
+        .unwrap();
+        assert_eq!(info.connect_timeout, Some(Duration::from_secs(3)));
+        assert_eq!(
+            info.tcp,
+            TcpOptions {
+                keepalives: true,
+                keepalives_idle: Some(Duration::from_secs(30)),
+                keepalives_interval: Some(Duration::from_secs(5)),
+                keepalives_count: Some(4),
+                tcp_user_timeout: Some(Duration::from_millis(9000)),
+            }
+        );
+        assert_eq!(info.channel_binding, ChannelBinding::Require);
+        assert_eq!(info.load_balance_hosts, LoadBalance::Random);
+        let auth = info.require_auth.unwrap();
+        assert!(auth.allows(AuthMethod::ScramSha256));
+        assert!(!auth.allows(AuthMethod::Password));
+        assert!(!auth.allows(AuthMethod::None));
+        assert!(!info.tls.sni);
+        assert_eq!(info.tls.min_version, TlsVersion::Tls13);
+        assert_eq!(info.application_name.as_deref(), Some("fb"));
+        assert_eq!(info.requirepeer.as_deref(), Some("postgres"));
+        assert!(info.has_client_certificate());
+        let files: Vec<_> = info
+            .named_files()
+            .iter()
+            .map(|(k, _, s)| (*k, *s))
+            .collect();
+        assert_eq!(
+            files,
+            [
+                ("sslcrl", false),
+                ("sslcert", false),
+                ("sslkey", true),
+                ("passfile", true)
+            ]
+        );
+        // libpq's rounding of 1 s, and 0 for none.
+        let timeout = |text: &str| {
+            ConnInfo::parse(&format!("host=h user=u connect_timeout={text}"))
+                .unwrap()
+                .connect_timeout
+        };
+        assert_eq!(timeout("1"), Some(Duration::from_secs(2)));
+        assert_eq!(timeout("0"), None);
+        assert_eq!(timeout("-5"), None);
+        let info = ConnInfo::parse("host=h user=u keepalives=0").unwrap();
+        assert!(!info.tcp.keepalives);
+        let auth = ConnInfo::parse("host=h user=u require_auth=!password,!md5")
+            .unwrap()
+            .require_auth
+            .unwrap();
+        assert!(auth.allows(AuthMethod::None) && auth.allows(AuthMethod::ScramSha256));
+        assert!(!auth.allows(AuthMethod::Md5));
+        for bad in [
+            "require_auth=password,!md5",
+            "require_auth=kerberos",
+            "require_auth=md5,md5",
+            "channel_binding=always",
+            "channel_binding=require sslmode=disable",
+            "load_balance_hosts=yes",
+            "keepalives_idle=soon",
+            "sslcert=/c.crt",
+            "sslkey=/c.key",
+            "sslcert=relative.crt sslkey=/k",
+            "client_encoding=LATIN1",
+            "gssencmode=require",
+            "ssl_max_protocol_version=TLSv1.1",
+            "ssl_min_protocol_version=TLSv1.3 ssl_max_protocol_version=TLSv1.2",
+            "sslnegotiation=fast",
+        ] {
+            assert!(
+                ConnInfo::parse(&format!("host=h user=u {bad}")).is_err(),
+                "{bad}"
+            );
+        }
+        let info = ConnInfo::parse("host=h user=u requiressl=1").unwrap();
+        assert_eq!(info.sslmode, SslMode::Require);
+    }
+
+    #[test]
+    fn a_service_section_fills_in_what_the_string_does_not_set() {
+        let file = "# the fleet\n[other]\nhost=x\n[pamtotp]\nhost = db1,db2\nport=5433\nuser=svc\nsslmode=verify-full\nsslrootcert=/etc/ca.pem\n";
+        let mut values = BTreeMap::new();
+        values.insert("user".to_string(), Zeroizing::new("mine".to_string()));
+        apply_service(&mut values, "pamtotp", Path::new("/f"), file).unwrap();
+        let info = ConnInfo::from_values(&values).unwrap();
+        assert_eq!(info.user, "mine", "the string wins");
+        assert_eq!(
+            info.endpoints,
+            [endpoint("db1", 5433), endpoint("db2", 5433)]
+        );
+        assert_eq!(info.sslmode, SslMode::VerifyFull);
+        assert!(apply_service(&mut BTreeMap::new(), "nope", Path::new("/f"), file).is_err());
+        assert!(
+            apply_service(&mut BTreeMap::new(), "s", Path::new("/f"), "[s]\nbogus=1\n").is_err()
+        );
+        assert!(
+            apply_service(
+                &mut BTreeMap::new(),
+                "s",
+                Path::new("/f"),
+                "[s]\nservice=t\n"
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn passfile_lines_match_as_libpq_matches_them() {
+        let wanted = ["db1", "5432", "totp", "pam"];
+        let pick = |line: &str| passfile_match(line, &wanted).map(|p| p.to_string());
+        assert_eq!(pick("db1:5432:totp:pam:secret").as_deref(), Some("secret"));
+        assert_eq!(pick("*:*:*:pam:any").as_deref(), Some("any"));
+        assert_eq!(pick("db2:5432:totp:pam:no"), None);
+        assert_eq!(pick("db1:5432:totp:pam"), None);
+        assert_eq!(
+            pick("db1:5432:totp:pam:a\\:b\\\\c:ignored").as_deref(),
+            Some("a:b\\c")
+        );
+        assert_eq!(
+            pick("d\\b1:5432:totp:pam:escaped").as_deref(),
+            Some("escaped")
+        );
     }
 
     #[test]

@@ -37,6 +37,13 @@ pub enum DbError {
     Tls { host: String, reason: String },
     /// `target_session_attrs=read-write` and `host` is a read-only standby.
     ReadOnly { host: String },
+    /// Another `target_session_attrs` (`primary`, `standby`, `read-only`)
+    /// and `host` is `found` ("a standby", "a primary" ...).
+    NotTarget {
+        host: String,
+        wanted: &'static str,
+        found: &'static str,
+    },
     /// The server refused the session for another reason: the database
     /// does not exist (3D000), too many connections (53300), starting up or
     /// shutting down (57P03) ...
@@ -106,11 +113,19 @@ impl std::fmt::Display for DbError {
             ),
             DbError::Tls { host, reason } => write!(
                 f,
-                "TLS with database {host} failed: {reason}; check sslmode and sslrootcert in database_file and the server's certificate"
+                "TLS with database {host} failed: {reason}; check sslmode, sslrootcert, sslcrl, sslcert and sslkey in database_file and the server's certificate"
             ),
             DbError::ReadOnly { host } => write!(
                 f,
                 "database {host} is a read-only standby (target_session_attrs=read-write); check which host is the primary"
+            ),
+            DbError::NotTarget {
+                host,
+                wanted,
+                found,
+            } => write!(
+                f,
+                "database {host} is {found}, not what target_session_attrs={wanted} asks for; check which host has which role"
             ),
             DbError::Rejected {
                 host,
@@ -188,6 +203,12 @@ pub(crate) fn from_connect(error: &tokio_postgres::Error, host: &str) -> DbError
         return DbError::Tls {
             host,
             reason: source_text(error).unwrap_or(text),
+        };
+    }
+    if source_text(error).is_some_and(|detail| detail.contains("channel binding")) {
+        return DbError::Authentication {
+            host,
+            message: "the server did not use SCRAM channel binding, which channel_binding=require demands (scram-sha-256 over TLS)".to_string(),
         };
     }
     if text.contains("password missing") {

@@ -14,7 +14,10 @@ pub mod sealing;
 pub mod tls;
 
 pub use client::{Database, Row, ToSql, Type};
-pub use conninfo::{ConfigError, ConnInfo, Endpoint, RootCert, SslMode, TargetSession};
+pub use conninfo::{
+    AuthMethod, ChannelBinding, ConfigError, ConnInfo, Endpoint, LoadBalance, RequireAuth,
+    RootCert, SslMode, TargetSession,
+};
 pub use error::{DbError, TimeoutDuring};
 pub use postgres_store::{PostgresStore, connect, open};
 pub use schema::{InitReport, SCHEMA_VERSION, check_version, init};

@@ -9,6 +9,13 @@
 //! - `require` with `sslrootcert`, `verify-ca`: the chain must lead to
 //!   `sslrootcert`, any host name;
 //! - `verify-full`: the chain and the host name (`host`, not `hostaddr`).
+//!
+//! `sslcrl`/`sslcrldir` revoke certificates of the server's chain (when the
+//! chain is checked, as libpq); `sslcert`/`sslkey` present a client
+//! certificate (pg_hba `cert`). `sslrootcert=system` reads the system's
+//! bundle from fixed paths, never from `SSL_CERT_FILE`/`SSL_CERT_DIR`:
+//! the environment is the calling process's, not the administrator's.
+//! Every file is read by [`read_named_file`]'s rules.
 
 use std::sync::Arc;
 
@@ -16,30 +23,58 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{
+    CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName, UnixTime,
+};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
+use tokio_postgres::tls::{ChannelBinding, TlsConnect, TlsStream};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::conninfo::{ConfigError, ConnInfo, RootCert, SslMode};
+use super::conninfo::{
+    AuthMethod, ConfigError, ConnInfo, RequireAuth, RootCert, SslMode, TlsVersion, read_named_file,
+};
 
-/// The largest root certificate file we read.
+/// The largest certificate, key or revocation list file we read.
 const MAX_ROOT_FILE: u64 = 1024 * 1024;
+/// The largest system bundle we read.
+const MAX_SYSTEM_BUNDLE: u64 = 16 * 1024 * 1024;
+/// Where distributions keep the system's CA bundle (one PEM file), in the
+/// order tried: Debian and Ubuntu, Fedora and RHEL, openSUSE, Alpine.
+pub const SYSTEM_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/var/lib/ca-certificates/ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
 
 /// The connector for `info`'s `sslmode` and `sslrootcert`.
 pub fn connector(info: &ConnInfo) -> Result<MakeRustlsConnect, ConfigError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let algorithms = provider.signature_verification_algorithms;
+    let tls12_allowed = info.tls.min_version <= TlsVersion::Tls12;
+    let tls13_allowed = info
+        .tls
+        .max_version
+        .is_none_or(|max| max >= TlsVersion::Tls13);
+    let versions: &[&'static rustls::SupportedProtocolVersion] =
+        match (tls12_allowed, tls13_allowed) {
+            (true, true) => &[&rustls::version::TLS13, &rustls::version::TLS12],
+            (true, false) => &[&rustls::version::TLS12],
+            _ => &[&rustls::version::TLS13],
+        };
     let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .map_err(|error| ConfigError::RootCert(error.to_string()))?;
     let checks_chain = matches!(info.sslmode, SslMode::VerifyCa | SslMode::VerifyFull)
         || (info.sslmode == SslMode::Require && info.sslrootcert.is_some());
     let verifier: Arc<dyn ServerCertVerifier> = match (&info.sslrootcert, checks_chain) {
         (Some(root), true) => {
             let roots = Arc::new(root_store(root)?);
-            let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider)
+            let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+                .with_crls(revocation_lists(info)?)
                 .build()
                 .map_err(|error| ConfigError::RootCert(error.to_string()))?;
             if info.sslmode == SslMode::VerifyFull {
@@ -50,19 +85,108 @@ pub fn connector(info: &ConnInfo) -> Result<MakeRustlsConnect, ConfigError> {
         }
         _ => Arc::new(Unchecked(algorithms)),
     };
-    let config = builder
+    let builder = builder
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(verifier);
+    let mut config = match (&info.tls.sslcert, &info.tls.sslkey) {
+        (Some(cert), Some(key)) => {
+            let (chain, key) = client_certificate(cert, key)?;
+            builder.with_client_auth_cert(chain, key).map_err(|error| {
+                ConfigError::RootCert(format!(
+                    "sslkey {} does not go with sslcert {}: {error}",
+                    key_path(info),
+                    cert.display()
+                ))
+            })?
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    config.enable_sni = info.tls.sni;
     Ok(MakeRustlsConnect::new(config))
+}
+
+fn key_path(info: &ConnInfo) -> String {
+    info.tls
+        .sslkey
+        .as_ref()
+        .map(|path| path.display().to_string())
+        .unwrap_or_default()
+}
+
+/// `sslcert` (the certificate, then any intermediates) and `sslkey`
+/// (PKCS#1, PKCS#8 or SEC1 PEM, not encrypted).
+fn client_certificate(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), ConfigError> {
+    let pem = read_named_file("sslcert", cert, false, MAX_ROOT_FILE)?;
+    let chain = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| {
+            ConfigError::RootCert(format!(
+                "sslcert {} is not valid PEM: {error}",
+                cert.display()
+            ))
+        })?;
+    if chain.is_empty() {
+        return Err(ConfigError::RootCert(format!(
+            "sslcert {} holds no certificate",
+            cert.display()
+        )));
+    }
+    let pem = read_named_file("sslkey", key, true, MAX_ROOT_FILE)?;
+    let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|error| {
+        ConfigError::RootCert(format!(
+            "sslkey {} holds no usable private key (unencrypted PEM: PKCS#8, PKCS#1 or SEC1): {error}",
+            key.display()
+        ))
+    })?;
+    Ok((chain, key))
+}
+
+/// `sslcrl` and every file of `sslcrldir`.
+fn revocation_lists(
+    info: &ConnInfo,
+) -> Result<Vec<CertificateRevocationListDer<'static>>, ConfigError> {
+    let mut files = Vec::new();
+    if let Some(path) = &info.tls.sslcrl {
+        files.push(("sslcrl", path.clone()));
+    }
+    if let Some(dir) = &info.tls.sslcrldir {
+        let entries = std::fs::read_dir(dir).map_err(|error| {
+            ConfigError::RootCert(format!(
+                "sslcrldir {} cannot be read: {error}",
+                dir.display()
+            ))
+        })?;
+        let mut paths: Vec<_> = entries
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .collect();
+        paths.sort();
+        files.extend(paths.into_iter().map(|path| ("sslcrldir", path)));
+    }
+    let mut crls = Vec::new();
+    for (keyword, path) in files {
+        let pem = read_named_file(keyword, &path, false, MAX_ROOT_FILE)?;
+        for crl in CertificateRevocationListDer::pem_slice_iter(&pem) {
+            crls.push(crl.map_err(|error| {
+                ConfigError::RootCert(format!(
+                    "{keyword} {} is not valid PEM: {error}",
+                    path.display()
+                ))
+            })?);
+        }
+    }
+    Ok(crls)
 }
 
 fn root_store(root: &RootCert) -> Result<RootCertStore, ConfigError> {
     let mut store = RootCertStore::empty();
     match root {
         RootCert::System => {
-            let found = rustls_native_certs::load_native_certs();
-            let (added, _ignored) = store.add_parsable_certificates(found.certs);
+            let pem = system_bundle()?;
+            let certs = CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok);
+            let (added, _ignored) = store.add_parsable_certificates(certs);
             if added == 0 {
                 return Err(ConfigError::RootCert(
                     "sslrootcert=system: no certificate found in the system trust store".into(),
@@ -73,13 +197,7 @@ fn root_store(root: &RootCert) -> Result<RootCertStore, ConfigError> {
             let cannot = |why: String| {
                 ConfigError::RootCert(format!("sslrootcert {} {why}", path.display()))
             };
-            let meta = std::fs::metadata(path)
-                .map_err(|error| cannot(format!("cannot be read: {error}")))?;
-            if !meta.is_file() || meta.len() > MAX_ROOT_FILE {
-                return Err(cannot("is not a regular file of at most 1 MiB".into()));
-            }
-            let pem =
-                std::fs::read(path).map_err(|error| cannot(format!("cannot be read: {error}")))?;
+            let pem = read_named_file("sslrootcert", path, false, MAX_ROOT_FILE)?;
             for certificate in CertificateDer::pem_slice_iter(&pem) {
                 let certificate =
                     certificate.map_err(|error| cannot(format!("is not valid PEM: {error}")))?;
@@ -93,6 +211,38 @@ fn root_store(root: &RootCert) -> Result<RootCertStore, ConfigError> {
         }
     }
     Ok(store)
+}
+
+/// The first of [`SYSTEM_BUNDLES`] that exists. These are the system's
+/// own paths, so a link is followed (Fedora's ca-bundle.crt is one), but
+/// the file reached must be root's and not writable by group or others.
+fn system_bundle() -> Result<Vec<u8>, ConfigError> {
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    for path in SYSTEM_BUNDLES {
+        let Ok(file) = std::fs::File::open(path) else {
+            continue;
+        };
+        let cannot =
+            |why: String| ConfigError::RootCert(format!("sslrootcert=system: {path} {why}"));
+        let meta = file
+            .metadata()
+            .map_err(|error| cannot(format!("cannot be read: {error}")))?;
+        if !meta.is_file() || meta.uid() != 0 || meta.mode() & 0o022 != 0 {
+            return Err(cannot(
+                "must be a regular file owned by root, not writable by group or others".into(),
+            ));
+        }
+        let mut pem = Vec::new();
+        file.take(MAX_SYSTEM_BUNDLE)
+            .read_to_end(&mut pem)
+            .map_err(|error| cannot(format!("cannot be read: {error}")))?;
+        return Ok(pem);
+    }
+    Err(ConfigError::RootCert(format!(
+        "sslrootcert=system: no system CA bundle found (looked for {})",
+        SYSTEM_BUNDLES.join(", ")
+    )))
 }
 
 /// verify-ca: the full check, except the host name.
@@ -182,5 +332,455 @@ impl ServerCertVerifier for Unchecked {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.supported_schemes()
+    }
+}
+
+// The socket under the protocol, and the watch that enforces
+// `require_auth`: tokio-postgres answers whatever authentication request
+// the server makes, so the request is read off the stream (after TLS is
+// decrypted, when there is TLS) before tokio-postgres sees it, and a
+// request the string does not allow ends the connection there, before any
+// password or hash is sent.
+
+/// A TCP or Unix-socket stream, opened by us (so that we set libpq's
+/// socket options and check `requirepeer`).
+pub enum Socket {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+impl tokio::io::AsyncRead for Socket {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Socket::Tcp(stream) => std::pin::Pin::new(stream).poll_read(cx, buf),
+            Socket::Unix(stream) => std::pin::Pin::new(stream).poll_read(cx, buf),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for Socket {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Socket::Tcp(stream) => std::pin::Pin::new(stream).poll_write(cx, buf),
+            Socket::Unix(stream) => std::pin::Pin::new(stream).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Socket::Tcp(stream) => std::pin::Pin::new(stream).poll_flush(cx),
+            Socket::Unix(stream) => std::pin::Pin::new(stream).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Socket::Tcp(stream) => std::pin::Pin::new(stream).poll_shutdown(cx),
+            Socket::Unix(stream) => std::pin::Pin::new(stream).poll_shutdown(cx),
+        }
+    }
+}
+
+/// The 8 bytes of an SSLRequest: length 8, code 80877103.
+const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 4, 210, 22, 47];
+
+/// What the server asked for, followed across the raw socket and the TLS
+/// stream over it.
+#[derive(Debug)]
+pub struct AuthWatch {
+    policy: Option<RequireAuth>,
+    /// The raw socket carries the protocol (no TLS, or not yet).
+    raw: bool,
+    /// The first write on the raw socket has been seen.
+    first_write_seen: bool,
+    /// An SSLRequest was sent: the next raw byte is its one-byte answer.
+    ssl_reply_pending: bool,
+    /// The message header being read (type, length), and the body left.
+    header: [u8; 5],
+    header_len: usize,
+    body_left: usize,
+    /// The first four body bytes of an authentication request (its code).
+    code: [u8; 4],
+    code_len: usize,
+    /// The first method the server asked for.
+    asked: Option<AuthMethod>,
+    /// Authentication is over (or failed): nothing more to read.
+    done: bool,
+    /// Why the connection was ended, for the administrator.
+    pub refused: Option<String>,
+}
+
+pub type SharedWatch = Arc<std::sync::Mutex<AuthWatch>>;
+
+impl AuthWatch {
+    pub fn new(policy: Option<RequireAuth>) -> SharedWatch {
+        Arc::new(std::sync::Mutex::new(AuthWatch {
+            policy,
+            raw: true,
+            first_write_seen: false,
+            ssl_reply_pending: false,
+            header: [0; 5],
+            header_len: 0,
+            body_left: 0,
+            code: [0; 4],
+            code_len: 0,
+            asked: None,
+            done: policy.is_none(),
+            refused: None,
+        }))
+    }
+
+    fn wrote_raw(&mut self, bytes: &[u8]) {
+        if self.done || !self.raw || self.first_write_seen || bytes.is_empty() {
+            return;
+        }
+        self.first_write_seen = true;
+        self.ssl_reply_pending = bytes.starts_with(&SSL_REQUEST);
+    }
+
+    /// Bytes read from the server on the raw socket (`raw`) or the TLS stream.
+    fn read(&mut self, bytes: &[u8], raw: bool) -> Result<(), String> {
+        if self.done || raw != self.raw {
+            return Ok(());
+        }
+        let mut bytes = bytes;
+        if raw && self.ssl_reply_pending {
+            let Some((first, rest)) = bytes.split_first() else {
+                return Ok(());
+            };
+            self.ssl_reply_pending = false;
+            if *first == b'S' {
+                // TLS follows: the watch moves to the TLS stream.
+                self.raw = false;
+                return Ok(());
+            }
+            bytes = rest;
+        }
+        for &byte in bytes {
+            if self.done {
+                break;
+            }
+            self.byte(byte)?;
+        }
+        Ok(())
+    }
+
+    fn byte(&mut self, byte: u8) -> Result<(), String> {
+        if self.header_len < self.header.len() {
+            if let Some(slot) = self.header.get_mut(self.header_len) {
+                *slot = byte;
+            }
+            self.header_len += 1;
+            if self.header_len == self.header.len() {
+                let [_, a, b, c, d] = self.header;
+                let length = u32::from_be_bytes([a, b, c, d]);
+                self.body_left = usize::try_from(length.saturating_sub(4)).unwrap_or(0);
+                self.code_len = 0;
+                if self.body_left == 0 {
+                    self.message_end()?;
+                }
+            }
+            return Ok(());
+        }
+        if self.header[0] == b'R'
+            && let Some(slot) = self.code.get_mut(self.code_len)
+        {
+            *slot = byte;
+            self.code_len += 1;
+            if self.code_len == self.code.len() {
+                self.request(u32::from_be_bytes(self.code))?;
+            }
+        }
+        self.body_left = self.body_left.saturating_sub(1);
+        if self.body_left == 0 {
+            self.message_end()?;
+        }
+        Ok(())
+    }
+
+    fn message_end(&mut self) -> Result<(), String> {
+        if self.header[0] == b'E' {
+            self.done = true;
+        }
+        self.header_len = 0;
+        Ok(())
+    }
+
+    /// An authentication request with `code` (0 = AuthenticationOk).
+    fn request(&mut self, code: u32) -> Result<(), String> {
+        let Some(policy) = self.policy else {
+            self.done = true;
+            return Ok(());
+        };
+        let method = match code {
+            0 => {
+                self.done = true;
+                if self.asked.is_none() && !policy.allows(AuthMethod::None) {
+                    return self.refuse(
+                        "the server let the connection in without asking for any authentication, which require_auth does not allow".to_string(),
+                    );
+                }
+                return Ok(());
+            }
+            3 => AuthMethod::Password,
+            5 => AuthMethod::Md5,
+            7 | 8 => AuthMethod::Gss,
+            9 => AuthMethod::Sspi,
+            10..=12 => AuthMethod::ScramSha256,
+            other => {
+                return self.refuse(format!(
+                    "the server asked for an authentication method pam-totp does not know (request {other})"
+                ));
+            }
+        };
+        if self.asked.is_none() {
+            self.asked = Some(method);
+            if !policy.allows(method) {
+                return self.refuse(format!(
+                    "the server asked for {} authentication, which require_auth does not allow",
+                    method.as_str()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn refuse(&mut self, why: String) -> Result<(), String> {
+        self.done = true;
+        self.refused = Some(why.clone());
+        Err(why)
+    }
+}
+
+/// A stream whose incoming bytes pass the [`AuthWatch`] first.
+pub struct Watched<S> {
+    inner: S,
+    watch: SharedWatch,
+    raw: bool,
+}
+
+impl<S> Watched<S> {
+    pub fn raw(inner: S, watch: SharedWatch) -> Watched<S> {
+        Watched {
+            inner,
+            watch,
+            raw: true,
+        }
+    }
+}
+
+fn lock(watch: &SharedWatch) -> std::sync::MutexGuard<'_, AuthWatch> {
+    watch
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Watched<S> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let poll = std::pin::Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(())) = &poll {
+            let new = buf.filled().get(before..).unwrap_or_default();
+            if let Err(why) = lock(&this.watch).read(new, this.raw) {
+                return std::task::Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    why,
+                )));
+            }
+        }
+        poll
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Watched<S> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        if this.raw {
+            lock(&this.watch).wrote_raw(buf);
+        }
+        std::pin::Pin::new(&mut this.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+impl<S: TlsStream + Unpin> TlsStream for Watched<S> {
+    fn channel_binding(&self) -> ChannelBinding {
+        self.inner.channel_binding()
+    }
+}
+
+/// The TLS connector, its stream watched too.
+pub struct WatchedTls<T> {
+    pub inner: T,
+    pub watch: SharedWatch,
+}
+
+impl<S, T> TlsConnect<S> for WatchedTls<T>
+where
+    T: TlsConnect<S>,
+    T::Future: Unpin,
+    T::Stream: Unpin,
+{
+    type Stream = Watched<T::Stream>;
+    type Error = T::Error;
+    type Future = WatchedConnect<T::Future>;
+
+    fn connect(self, stream: S) -> Self::Future {
+        // Direct negotiation starts here without an SSLRequest; either way
+        // the protocol is inside TLS from now on.
+        lock(&self.watch).raw = false;
+        WatchedConnect {
+            inner: self.inner.connect(stream),
+            watch: Some(self.watch),
+        }
+    }
+}
+
+pub struct WatchedConnect<F> {
+    inner: F,
+    watch: Option<SharedWatch>,
+}
+
+impl<F, St, E> std::future::Future for WatchedConnect<F>
+where
+    F: std::future::Future<Output = Result<St, E>> + Unpin,
+{
+    type Output = Result<Watched<St>, E>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.get_mut();
+        match std::pin::Pin::new(&mut this.inner).poll(cx) {
+            std::task::Poll::Pending => std::task::Poll::Pending,
+            std::task::Poll::Ready(result) => {
+                let watch = this.watch.take().unwrap_or_else(|| AuthWatch::new(None));
+                std::task::Poll::Ready(result.map(|inner| Watched {
+                    inner,
+                    watch,
+                    raw: false,
+                }))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(text: &str) -> Option<RequireAuth> {
+        ConnInfo::parse(&format!("host=h user=u require_auth={text}"))
+            .ok()
+            .and_then(|info| info.require_auth)
+    }
+
+    /// An authentication request message with `code` and `extra` body bytes.
+    fn request(code: u32, extra: &[u8]) -> Vec<u8> {
+        let length = u32::try_from(8 + extra.len()).unwrap_or(0);
+        let mut message = vec![b'R'];
+        message.extend(length.to_be_bytes());
+        message.extend(code.to_be_bytes());
+        message.extend(extra);
+        message
+    }
+
+    #[test]
+    fn a_request_outside_require_auth_is_refused_even_split_across_reads() {
+        let watch = AuthWatch::new(policy("password"));
+        let mut state = lock(&watch);
+        state.wrote_raw(b"\0\0\0\x08startup");
+        let bytes = request(10, b"SCRAM-SHA-256\0\0");
+        let mut results = Vec::new();
+        for byte in &bytes {
+            results.push(state.read(&[*byte], true));
+        }
+        assert!(results.iter().take(8).all(Result::is_ok));
+        assert!(results.get(8).is_some_and(Result::is_err), "{results:?}");
+        assert!(
+            state
+                .refused
+                .as_deref()
+                .is_some_and(|why| why.contains("scram-sha-256"))
+        );
+    }
+
+    #[test]
+    fn the_ssl_answer_moves_the_watch_to_tls_or_keeps_it_raw() {
+        // "N": plain text follows on the raw socket.
+        let watch = AuthWatch::new(policy("scram-sha-256"));
+        let mut state = lock(&watch);
+        state.wrote_raw(&SSL_REQUEST);
+        let mut bytes = vec![b'N'];
+        bytes.extend(request(5, b"salt"));
+        assert!(state.read(&bytes, true).is_err(), "md5 is not allowed");
+        drop(state);
+        // "S": the raw socket is no longer parsed; the TLS stream is.
+        let watch = AuthWatch::new(policy("scram-sha-256"));
+        let mut state = lock(&watch);
+        state.wrote_raw(&SSL_REQUEST);
+        assert!(state.read(b"S", true).is_ok());
+        assert!(
+            state.read(&request(3, b""), true).is_ok(),
+            "encrypted bytes"
+        );
+        assert!(
+            state.read(&request(3, b""), false).is_err(),
+            "password in TLS"
+        );
+    }
+
+    #[test]
+    fn authentication_ok_without_a_request_needs_none() {
+        for (text, allowed) in [("none", true), ("scram-sha-256", false), ("!none", false)] {
+            let watch = AuthWatch::new(policy(text));
+            let mut state = lock(&watch);
+            state.wrote_raw(b"\0\0\0\x08startup");
+            assert_eq!(
+                state.read(&request(0, b""), true).is_ok(),
+                allowed,
+                "{text}"
+            );
+        }
+        // Without require_auth nothing is parsed or refused.
+        let watch = AuthWatch::new(None);
+        assert!(lock(&watch).read(&request(3, b""), true).is_ok());
     }
 }
