@@ -102,12 +102,25 @@ pub fn authenticate_with(
         service: session.service(),
         remote_host: session.remote_host().unwrap_or_else(|| "-".to_string()),
     };
+    let first_factor_failed = config.flags.first_factor_failed;
     let mut authenticator = Authenticator {
         session,
         config,
         context,
     };
-    authenticator.run(open)
+    let code = authenticator.run(open);
+    match code {
+        // A login whose first factor failed never passes this line, whatever
+        // the configuration says (exempt, unenrolled = "allow").
+        PamResultCode::PAM_SUCCESS | PamResultCode::PAM_IGNORE if first_factor_failed => {
+            authenticator.log(
+                LogLevel::Error,
+                &format!("refused: the first factor failed (first_factor_failed), not {code:?}"),
+            );
+            PamResultCode::PAM_AUTH_ERR
+        }
+        code => code,
+    }
 }
 
 impl Authenticator<'_> {
@@ -207,6 +220,9 @@ impl Authenticator<'_> {
             Err(error) => return self.refuse_unavailable(&error.to_string()),
         }
         let digits = usize::from(credential.secret.digits);
+        if self.config.flags.first_factor_failed {
+            return self.refuse_after_failed_first_factor(&mut *store, &account, digits);
+        }
         let mut attempt = Attempt {
             store: &mut *store,
             account: &account,
@@ -421,11 +437,34 @@ impl Authenticator<'_> {
             Ok(true) => return self.refuse_unavailable(&vanished(path, account)),
             Err(error) => return self.refuse_unavailable(&error),
         }
-        if self.config.flags.use_first_pass || self.config.flags.forward_pass {
+        // A login whose first factor failed is refused like an unenrolled
+        // user under `deny`: the same code prompt an enrolled user gets, so
+        // the prompts do not tell that the password was wrong.
+        if self.config.flags.first_factor_failed {
             return self.deny_without_secret(
                 store,
                 &format!(
-                    "not enrolled ({} missing); enrollment at login needs the module's own prompt, not use_first_pass or forward_pass",
+                    "not enrolled ({} missing); the first factor failed, so no enrollment is offered",
+                    path.display()
+                ),
+            );
+        }
+        // forward_pass runs before the password module: nothing has been
+        // checked yet, so enrolling here would enroll whoever knows a name.
+        if self.config.flags.forward_pass {
+            return self.deny_without_secret(
+                store,
+                &format!(
+                    "not enrolled ({} missing); no enrollment at login under forward_pass (the password is checked after this module, so nothing proves who this is); treated as unenrolled = \"deny\"",
+                    path.display()
+                ),
+            );
+        }
+        if self.config.flags.use_first_pass {
+            return self.deny_without_secret(
+                store,
+                &format!(
+                    "not enrolled ({} missing); enrollment at login needs the module's own prompt, not use_first_pass",
                     path.display()
                 ),
             );
@@ -472,6 +511,44 @@ impl Authenticator<'_> {
             }
             Ending::Failed(why) => {
                 self.refuse_unavailable(&format!("enrollment at login failed: {why}"))
+            }
+        }
+    }
+
+    /// An enrolled user's login whose first factor failed
+    /// (`first_factor_failed`): the same prompt as for a code, then the
+    /// answer counted as a wrong code without looking at it, so a wrong
+    /// password is refused, and locked out, exactly as a wrong code is.
+    fn refuse_after_failed_first_factor(
+        &mut self,
+        store: &mut dyn Store,
+        account: &account::Account,
+        digits: usize,
+    ) -> PamResultCode {
+        let why = "the first factor failed (first_factor_failed), no code checked";
+        if let Err(code) = self.obtain_answer(digits) {
+            self.log(
+                LogLevel::Error,
+                &format!("refused: {why}; conversation failed ({code:?})"),
+            );
+            return code;
+        }
+        let policy = Policy::of(&self.config);
+        let mut outcome = None;
+        let updated = store.update(account, Repair::Refuse, &mut |state, now| {
+            let decided = decide_without_credential(state, now, &policy);
+            outcome = Some(decided.outcome);
+            decided.state
+        });
+        match (updated, outcome) {
+            (Ok(_), Some(Outcome::LockedOut(seconds))) => {
+                self.log(LogLevel::Warning, &format!("refused: {why}"));
+                self.locked_out(seconds)
+            }
+            (Ok(updated), _) => self.refuse_counted(why, &updated.state, updated.now),
+            (Err(error), _) => {
+                self.log(LogLevel::Warning, &format!("refused: {why}"));
+                self.refuse_unavailable(&error.to_string())
             }
         }
     }
@@ -562,6 +639,15 @@ impl Authenticator<'_> {
     /// and hands all of it on as `PAM_AUTHTOK`; otherwise `pam_unix
     /// use_first_pass` would find no password and refuse the user.
     fn skip(&mut self, why: &str) -> PamResultCode {
+        // No prompt, as on a line without the flag (a wrong password is not
+        // told apart), but a refusal: the first factor failed.
+        if self.config.flags.first_factor_failed {
+            self.log(
+                LogLevel::Warning,
+                &format!("refused: {why}, but the first factor failed (first_factor_failed)"),
+            );
+            return PamResultCode::PAM_AUTH_ERR;
+        }
         self.log(LogLevel::Info, why);
         if self.config.flags.forward_pass {
             let password = match self.session.prompt_hidden(PASSWORD_ONLY_PROMPT) {
