@@ -147,20 +147,26 @@ impl Authenticator<'_> {
         if network::host_in(&self.context.remote_host, &self.config.exempt_networks) {
             return self.skip("exempt: remote host is in exempt_networks");
         }
+        // Exemptions are decided before the store is opened: the
+        // break-glass (exempt_groups, exempt_networks) must not depend on
+        // the database or on its library (issue 18 point 9).
+        let account = match account::lookup_user(&self.context.user) {
+            Ok(account) => Some(account),
+            Err(account::LookupError::NotFound) => None,
+            Err(error) => return self.refuse_unavailable(&error.to_string()),
+        };
+        if let Some(account) = &account
+            && let Some(code) = self.exemption(account)
+        {
+            return code;
+        }
         let mut store = match open(&self.config) {
             Ok(store) => store,
             Err(error) => return self.refuse_unavailable(&error.to_string()),
         };
-        let account = match account::lookup_user(&self.context.user) {
-            Ok(account) => account,
-            Err(account::LookupError::NotFound) => {
-                return self.deny_without_secret(&mut *store, "unknown user");
-            }
-            Err(error) => return self.refuse_unavailable(&error.to_string()),
+        let Some(account) = account else {
+            return self.deny_without_secret(&mut *store, "unknown user");
         };
-        if let Some(code) = self.exemption(&account) {
-            return code;
-        }
         let secret = match store.enrollment(&account) {
             Ok(secret) => secret,
             Err(LoadError::NotEnrolled(path)) => {
@@ -581,12 +587,14 @@ impl Authenticator<'_> {
             }
             Err(error) => return self.refuse_unavailable(&error.to_string()),
         }
+        // The code an enrolled user's failed conversation returns, so that
+        // an application printing it does not tell who is enrolled.
         if let Err(code) = self.obtain_answer(6) {
             self.log(
                 LogLevel::Warning,
                 &format!("refused: {why}; conversation failed ({code:?})"),
             );
-            return PamResultCode::PAM_AUTH_ERR;
+            return code;
         }
         let policy = Policy::of(&self.config);
         let mut outcome = None;
