@@ -291,6 +291,12 @@ impl Authenticator<'_> {
             (Ok(_), None) => {
                 return Some(self.refuse_unavailable("the store returned without deciding"));
             }
+            // `disable`, `enroll --force` or `recovery-codes` meanwhile: the
+            // answer belongs to an enrollment that is gone.
+            (Err(error @ store::StoreError::EnrollmentChanged), _) => {
+                self.log(LogLevel::Warning, &format!("refused: {error}"));
+                return Some(PamResultCode::PAM_AUTH_ERR);
+            }
             // Without a durable record the code could be used again: refuse.
             (Err(error), decided) => {
                 let what = decided.map_or("no decision", |d| d.outcome.describe());

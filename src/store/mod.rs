@@ -52,6 +52,11 @@ pub enum Replacing {
     /// The same secret again (an import of the file already imported):
     /// keep everything, so nothing used becomes usable.
     Nothing,
+    /// No enrollment: a first one, saved only if the user has none yet
+    /// (of two enrollments at once the first saved wins; the other gets
+    /// [`StoreError::AlreadyEnrolled`] and saves nothing). The state
+    /// forgets as for [`Replacing::Secret`].
+    NoEnrollment,
 }
 
 /// What [`Store::remove`] removed.
@@ -80,6 +85,12 @@ pub enum StoreError {
     Clock,
     /// This process may not use the state (only root may).
     NoAccess,
+    /// [`Replacing::NoEnrollment`] found an enrollment: nothing was saved.
+    AlreadyEnrolled,
+    /// The enrollment read before the prompt was removed or replaced
+    /// meanwhile (`pam-totp disable`, `enroll --force`, `recovery-codes`):
+    /// nothing was recorded, and the answer must not count.
+    EnrollmentChanged,
     /// Anything else, said in a sentence (the database store's errors).
     Other(String),
 }
@@ -90,6 +101,14 @@ impl std::fmt::Display for StoreError {
             StoreError::State(error) => error.fmt(f),
             StoreError::Clock => write!(f, "the system clock is before 1970"),
             StoreError::NoAccess => write!(f, "only root can read the module's state"),
+            StoreError::AlreadyEnrolled => write!(
+                f,
+                "another enrollment of this user was saved first; nothing was saved"
+            ),
+            StoreError::EnrollmentChanged => write!(
+                f,
+                "the enrollment was removed or replaced while the user was at the prompt (pam-totp disable, enroll --force or recovery-codes); nothing was recorded"
+            ),
             StoreError::Other(message) => f.write_str(message),
         }
     }
@@ -126,6 +145,10 @@ pub trait Store {
 
     /// Read, change and write the user's state as one atomic step, so that
     /// of any number of concurrent updates each sees the others' results.
+    /// After [`Store::enrollment`], only while that enrollment is still the
+    /// one in place (else [`StoreError::EnrollmentChanged`], nothing
+    /// written): a login waiting at its prompt is revoked by `disable`,
+    /// `enroll --force` and `recovery-codes`.
     fn update(
         &mut self,
         account: &Account,
@@ -133,8 +156,9 @@ pub trait Store {
         change: &mut Change<'_>,
     ) -> Result<Updated, StoreError>;
 
-    /// Save `secret` as the user's enrollment (replacing any), and make the
-    /// state forget what `replacing` says. Returns where it was saved.
+    /// Save `secret` as the user's enrollment (replacing any, except with
+    /// [`Replacing::NoEnrollment`]), and make the state forget what
+    /// `replacing` says. Returns where it was saved.
     fn save_enrollment(
         &mut self,
         account: &Account,
@@ -180,7 +204,7 @@ pub fn forget(
     let mut next = state.clone();
     match replacing {
         Replacing::Nothing => return next,
-        Replacing::Secret => {
+        Replacing::Secret | Replacing::NoEnrollment => {
             next.last_step_start = None;
             next.last_counter = None;
         }

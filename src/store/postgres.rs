@@ -38,7 +38,14 @@ pub struct PostgresStore {
     config: Config,
     db: Option<Database>,
     key: Option<SecretKey>,
+    /// When the enrollment [`Store::enrollment`] read was saved
+    /// (`enrolled_at`, microseconds): an update writes only while that
+    /// enrollment is still the row in place.
+    enrolled_at: Option<i64>,
 }
+
+/// `enrolled_at` as an exact integer (microseconds since 1970).
+const ENROLLED_AT: &str = "(extract(epoch FROM enrolled_at) * 1000000)::bigint";
 
 /// The PostgreSQL store for `config`, linked in (see [`super::OpenPostgres`]).
 pub fn open(config: &Config) -> Result<Box<dyn Store>, StoreError> {
@@ -51,6 +58,7 @@ impl PostgresStore {
             config,
             db: None,
             key: None,
+            enrolled_at: None,
         }
     }
 
@@ -79,16 +87,26 @@ impl PostgresStore {
     /// on the newer state each time another login wrote first. After a few
     /// lost races (many logins at once for one user) the row is locked for
     /// one read and write instead, so a busy user is never refused.
-    fn update_row(&mut self, user: &str, change: &mut Change<'_>) -> Result<Updated, StoreError> {
+    ///
+    /// `enrolled_at`: write only while the user's enrollment is the one
+    /// saved then (checked in the writing statement itself), else
+    /// [`StoreError::EnrollmentChanged`].
+    fn update_row(
+        &mut self,
+        user: &str,
+        enrolled_at: Option<i64>,
+        change: &mut Change<'_>,
+    ) -> Result<Updated, StoreError> {
         let db = self.db()?;
         for _ in 0..OPTIMISTIC_TRIES {
             let (state, version, now) = read_state(db, user, false)?;
             let Some(next) = change(&state, now) else {
                 return Ok(stored(state, now));
             };
-            if write_state(db, user, version, &next)? {
+            if write_state(db, user, version, &next, enrolled_at)? {
                 return Ok(stored(next, now));
             }
+            enrollment_unchanged(db, user, enrolled_at)?;
         }
         let mut outcome = None;
         db.transaction(|db| {
@@ -96,7 +114,7 @@ impl PostgresStore {
                 "INSERT INTO pam_totp_state (user_name) VALUES ($1) ON CONFLICT (user_name) DO NOTHING",
                 &[&user],
             )?;
-            outcome = Some(locked_update(db, user, change));
+            outcome = Some(locked_update(db, user, enrolled_at, change));
             Ok(())
         })
         .map_err(database)?;
@@ -146,17 +164,42 @@ fn stored(state: State, now: u64) -> Updated {
 fn locked_update(
     db: &mut Database,
     user: &str,
+    enrolled_at: Option<i64>,
     change: &mut Change<'_>,
 ) -> Result<Updated, StoreError> {
     let (state, version, now) = read_state(db, user, true)?;
     let Some(next) = change(&state, now) else {
         return Ok(stored(state, now));
     };
-    match write_state(db, user, version, &next)? {
+    match write_state(db, user, version, &next, enrolled_at)? {
         true => Ok(stored(next, now)),
-        false => Err(StoreError::Other(format!(
-            "the state row of {user} changed while locked; check for other writers"
-        ))),
+        false => enrollment_unchanged(db, user, enrolled_at).and_then(|()| {
+            Err(StoreError::Other(format!(
+                "the state row of {user} changed while locked; check for other writers"
+            )))
+        }),
+    }
+}
+
+/// After a write that did not happen: [`StoreError::EnrollmentChanged`] if
+/// that is why (the enrollment read is no longer the row in place).
+fn enrollment_unchanged(
+    db: &mut Database,
+    user: &str,
+    enrolled_at: Option<i64>,
+) -> Result<(), StoreError> {
+    let Some(expected) = enrolled_at else {
+        return Ok(());
+    };
+    let row = db
+        .query_opt(
+            &format!("SELECT {ENROLLED_AT} AS stamp FROM pam_totp_enrollment WHERE user_name = $1"),
+            &[&user],
+        )
+        .map_err(database)?;
+    match row {
+        Some(row) if get::<i64>(&row, "stamp")? == expected => Ok(()),
+        _ => Err(StoreError::EnrollmentChanged),
     }
 }
 
@@ -203,11 +246,13 @@ fn state_of(row: &Row) -> Result<State, StoreError> {
 
 /// Write `next` if the row is still at `version` (one conditional
 /// statement); `false` if another login changed it first.
+/// With `enrolled_at`, only while the enrollment saved then is in place.
 fn write_state(
     db: &mut Database,
     user: &str,
     version: Option<i64>,
     next: &State,
+    enrolled_at: Option<i64>,
 ) -> Result<bool, StoreError> {
     let last_step_start = next.last_step_start.map(signed);
     let last_counter = next.last_counter.map(signed);
@@ -219,9 +264,14 @@ fn write_state(
         // The first record of this user: an insert that a concurrent
         // first record makes a no-op (then this login decides again).
         None => db.execute(
-            "INSERT INTO pam_totp_state (user_name, version, last_step_start, last_counter, \
-             failures, locked_until, last_success, used_recovery) \
-             VALUES ($1, 1, $2, $3, $4, $5, $6, $7) ON CONFLICT (user_name) DO NOTHING",
+            &format!(
+                "INSERT INTO pam_totp_state (user_name, version, last_step_start, last_counter, \
+                 failures, locked_until, last_success, used_recovery) \
+                 SELECT $1::text, 1, $2::bigint, $3::bigint, $4::integer, $5::bigint, $6::bigint, \
+                 $7::text[] WHERE $8::bigint IS NULL OR EXISTS (SELECT 1 FROM pam_totp_enrollment \
+                 WHERE user_name = $1 AND {ENROLLED_AT} = $8) \
+                 ON CONFLICT (user_name) DO NOTHING"
+            ),
             &[
                 &user,
                 &last_step_start,
@@ -230,12 +280,17 @@ fn write_state(
                 &locked_until,
                 &last_success,
                 used,
+                &enrolled_at,
             ],
         ),
         Some(version) => db.execute(
-            "UPDATE pam_totp_state SET version = version + 1, last_step_start = $3, \
-             last_counter = $4, failures = $5, locked_until = $6, last_success = $7, \
-             used_recovery = $8 WHERE user_name = $1 AND version = $2",
+            &format!(
+                "UPDATE pam_totp_state SET version = version + 1, last_step_start = $3, \
+                 last_counter = $4, failures = $5, locked_until = $6, last_success = $7, \
+                 used_recovery = $8 WHERE user_name = $1 AND version = $2 \
+                 AND ($9::bigint IS NULL OR EXISTS (SELECT 1 FROM pam_totp_enrollment \
+                 WHERE user_name = $1 AND {ENROLLED_AT} = $9))"
+            ),
             &[
                 &user,
                 &version,
@@ -245,6 +300,7 @@ fn write_state(
                 &locked_until,
                 &last_success,
                 used,
+                &enrolled_at,
             ],
         ),
     }
@@ -284,8 +340,10 @@ impl Store for PostgresStore {
             .db()
             .map_err(store_error_as_load)?
             .query_opt(
-                "SELECT kind, secret, algorithm, digits, period, counter, recovery \
-                 FROM pam_totp_enrollment WHERE user_name = $1",
+                &format!(
+                    "SELECT kind, secret, algorithm, digits, period, counter, recovery, \
+                     {ENROLLED_AT} AS stamp FROM pam_totp_enrollment WHERE user_name = $1"
+                ),
                 &[&user],
             )
             .map_err(|error| LoadError::Store(database(error).to_string()))?;
@@ -324,6 +382,7 @@ impl Store for PostgresStore {
             .map(|text| RecoveryHash::parse(text))
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| bad("a recovery hash is malformed".into()))?;
+        self.enrolled_at = Some(get::<i64>(&row, "stamp").map_err(field)?);
         Ok(SecretFile {
             secret,
             algorithm,
@@ -358,7 +417,8 @@ impl Store for PostgresStore {
         change: &mut Change<'_>,
     ) -> Result<Updated, StoreError> {
         // Typed columns cannot be half written: there is nothing to repair.
-        self.update_row(&account.name, change)
+        let enrolled_at = self.enrolled_at;
+        self.update_row(&account.name, enrolled_at, change)
     }
 
     fn save_enrollment(
@@ -379,17 +439,35 @@ impl Store for PostgresStore {
         let digits = i16::from(secret.digits);
         let period = i32::try_from(secret.period).unwrap_or(i32::MAX);
         let recovery: Vec<String> = secret.recovery.iter().map(RecoveryHash::encode).collect();
-        self.db()?
+        // What is saved now is no longer the enrollment read before.
+        self.enrolled_at = None;
+        // A first enrollment: the first saved wins (the row count says).
+        let on_conflict = match replacing {
+            Replacing::NoEnrollment => "DO NOTHING",
+            _ => {
+                "DO UPDATE SET kind = $2, secret = $3, algorithm = $4, digits = $5, \
+                  period = $6, counter = $7, recovery = $8, enrolled_at = now()"
+            }
+        };
+        let written = self
+            .db()?
             .execute(
-                "INSERT INTO pam_totp_enrollment (user_name, kind, secret, algorithm, digits, \
-                 period, counter, recovery, enrolled_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now()) \
-                 ON CONFLICT (user_name) DO UPDATE SET kind = $2, secret = $3, algorithm = $4, \
-                 digits = $5, period = $6, counter = $7, recovery = $8, enrolled_at = now()",
-                &[&user, &kind, &sealed, &algorithm, &digits, &period, &counter, &recovery],
+                &format!(
+                    "INSERT INTO pam_totp_enrollment (user_name, kind, secret, algorithm, digits, \
+                     period, counter, recovery, enrolled_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now()) \
+                     ON CONFLICT (user_name) {on_conflict}"
+                ),
+                &[
+                    &user, &kind, &sealed, &algorithm, &digits, &period, &counter, &recovery,
+                ],
             )
             .map_err(database)?;
+        if written == 0 {
+            return Err(StoreError::AlreadyEnrolled);
+        }
         if replacing != Replacing::Nothing {
-            self.update_row(user, &mut |state, _| {
+            self.update_row(user, None, &mut |state, _| {
                 Some(super::forget(state, replacing, &secret.recovery))
             })?;
         }
@@ -397,6 +475,7 @@ impl Store for PostgresStore {
     }
 
     fn remove(&mut self, account: &Account) -> Result<Removed, StoreError> {
+        self.enrolled_at = None;
         let user = account.name.as_str();
         let (enrollment, state) = self
             .db()?
@@ -451,6 +530,6 @@ impl Store for PostgresStore {
 
     fn decoy_update(&mut self, name: &str, change: &mut Change<'_>) -> Result<Updated, StoreError> {
         let row = self.decoy_row(name)?;
-        self.update_row(&row, change)
+        self.update_row(&row, None, change)
     }
 }
