@@ -179,6 +179,34 @@ fn service_with_network(state: &tempfile::TempDir) -> Service {
     service(state, "exempt_networks=127.0.0.0/8")
 }
 
+/// The same with the PostgreSQL store: nothing reaches the database after
+/// a wrong password; the right one enrolls there.
+#[test]
+fn a_wrong_password_never_enrolls_in_postgresql() {
+    if skip_unless_root(ROOT_NEEDED) {
+        return;
+    }
+    let newcomer = User::create("pt18f-pg", Some("pg pw 1"), &[]);
+    let fleet = common::fleet::Fleet::start();
+    let state = tempfile::tempdir().unwrap();
+    let service = service(
+        &state,
+        &format!("config={} unenrolled=enroll", fleet.config().display()),
+    );
+    let known = || {
+        let list = fleet.cli(&["list", "--json"]);
+        assert!(list.status.success());
+        String::from_utf8_lossy(&list.stdout).contains(&format!("\"{}\"", newcomer.name))
+    };
+    let stranger = service.authenticate_responding(&newcomer.name, responder("guess", "123456"));
+    assert_eq!(stranger.code, PAM_AUTH_ERR, "{:?}", stranger.shown);
+    assert_eq!(stranger.prompts(), [PASSWORD, CODE]);
+    assert!(!known(), "saved in the database after a wrong password");
+    let owner = service.authenticate_responding(&newcomer.name, responder("pg pw 1", ""));
+    assert_eq!(owner.code, PAM_SUCCESS, "{:?}", owner.shown);
+    assert!(known(), "the right password's enrollment was not saved");
+}
+
 /// The module refuses to run a first_factor_failed line that could never
 /// mean anything: one with forward_pass (which comes before the password).
 #[test]
