@@ -295,8 +295,7 @@ fuzz_target!(|data: &[u8]| {
     // (a first_factor_failed line must never enroll: it runs, and the
     // secret must be unchanged after).
     let first_factor_failed = case.config.flags.first_factor_failed;
-    if case.config.unenrolled == Unenrolled::Enroll && case.user == f.user && !first_factor_failed
-    {
+    if case.config.unenrolled == Unenrolled::Enroll && case.user == f.user && !first_factor_failed {
         return;
     }
     let secret_file = PathBuf::from(f.secret_path.replace("%u", &f.user));
