@@ -147,11 +147,19 @@ pub fn load(config: &Config, account: &Account) -> Result<SecretFile, LoadError>
     load_identified(config, account).map(|(file, _)| file)
 }
 
-/// [`load`], with the identity of the file read (see [`current_identity`]).
+/// Which secret file [`load_identified`] read: whether it is still the
+/// one in place is [`still_in_place`].
+#[derive(Clone, Debug)]
+pub struct ReadFrom {
+    path: PathBuf,
+    identity: FileIdentity,
+}
+
+/// [`load`], and which file was read.
 pub fn load_identified(
     config: &Config,
     account: &Account,
-) -> Result<(SecretFile, FileIdentity), LoadError> {
+) -> Result<(SecretFile, ReadFrom), LoadError> {
     let path = secret_path(config, account)?;
     let (bytes, identity) = match read_as_owner_identified(account, &path, MAX_SECRET_FILE_SIZE) {
         Ok((bytes, identity)) => (zeroize::Zeroizing::new(bytes), identity),
@@ -164,20 +172,21 @@ pub fn load_identified(
         }
         Err(error) => return Err(error),
     };
-    SecretFile::parse(&bytes)
-        .map(|file| (file, identity))
-        .map_err(|error| LoadError::Malformed { path, error })
+    match SecretFile::parse(&bytes) {
+        Ok(file) => Ok((file, ReadFrom { path, identity })),
+        Err(error) => Err(LoadError::Malformed { path, error }),
+    }
 }
 
-/// The identity of the user's secret file now (`None`: there is none),
-/// looked at as [`load`] reads it: whether the enrollment read before the
-/// prompt is still the one in place.
-pub fn current_identity(
-    config: &Config,
-    account: &Account,
-) -> Result<Option<FileIdentity>, LoadError> {
-    let path = secret_path(config, account)?;
-    as_owner(&path, account, Access::Read, || files::identity(&path)).map_err(LoadError::Identity)
+/// Whether the secret file `read` is still the one at its path (not
+/// removed, replaced or made again), looked at as [`load`] reads it (a
+/// stat, with the user's identity under the home).
+pub fn still_in_place(account: &Account, read: &ReadFrom) -> Result<bool, LoadError> {
+    as_owner(&read.path, account, Access::Read, || {
+        files::identity(&read.path)
+    })
+    .map(|now| now == Some(read.identity))
+    .map_err(LoadError::Identity)
 }
 
 /// Write `file` as `account`'s secret (atomically, mode 0600). Under the

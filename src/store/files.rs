@@ -6,12 +6,11 @@ use std::path::{Path, PathBuf};
 
 use super::{Change, Listed, Removed, Repair, Replacing, Snapshot, Store, StoreError, Updated};
 use crate::config::Config;
-use crate::enrollment::{self, LoadError};
+use crate::enrollment::{self, LoadError, ReadFrom};
 use crate::secret::SecretFile;
 use crate::state::{State, StateError, StateRead, StateStore};
 use crate::system::account::{self, Account};
 use crate::system::clock;
-use crate::system::files::FileIdentity;
 
 pub struct FilesStore {
     config: Config,
@@ -24,7 +23,7 @@ pub struct FilesStore {
     before_prompt: Option<StateRead>,
     /// The secret file [`Store::enrollment`] read: an update goes ahead
     /// only while it is still the one in place.
-    enrolled: Option<FileIdentity>,
+    enrolled: Option<ReadFrom>,
 }
 
 impl FilesStore {
@@ -88,15 +87,15 @@ impl FilesStore {
     fn locked_update(
         &self,
         store: &StateStore,
-        enrolled: Option<(&Account, FileIdentity)>,
+        enrolled: Option<(&Account, &ReadFrom)>,
         repair: Repair,
         change: &mut Change<'_>,
     ) -> Result<Updated, StoreError> {
         let lock = store.lock()?;
         if let Some((account, read)) = enrolled {
-            match enrollment::current_identity(&self.config, account) {
-                Ok(Some(now)) if now == read => {}
-                Ok(_) => return Err(StoreError::EnrollmentChanged),
+            match enrollment::still_in_place(account, read) {
+                Ok(true) => {}
+                Ok(false) => return Err(StoreError::EnrollmentChanged),
                 Err(error) => return Err(StoreError::Other(error.to_string())),
             }
         }
@@ -134,8 +133,8 @@ impl FilesStore {
 
 impl Store for FilesStore {
     fn enrollment(&mut self, account: &Account) -> Result<SecretFile, LoadError> {
-        let (secret, identity) = enrollment::load_identified(&self.config, account)?;
-        self.enrolled = Some(identity);
+        let (secret, read) = enrollment::load_identified(&self.config, account)?;
+        self.enrolled = Some(read);
         Ok(secret)
     }
 
@@ -164,7 +163,7 @@ impl Store for FilesStore {
         change: &mut Change<'_>,
     ) -> Result<Updated, StoreError> {
         let store = self.state_store(account)?;
-        let enrolled = self.enrolled.map(|identity| (account, identity));
+        let enrolled = self.enrolled.as_ref().map(|read| (account, read));
         self.locked_update(&store, enrolled, repair, change)
     }
 
