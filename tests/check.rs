@@ -567,7 +567,13 @@ fn enroll_at_login_without_a_first_factor_is_warned_about() {
     for (stack, methods, warned) in [
         ("", "keyboard-interactive", true),
         ("", "publickey,keyboard-interactive", false),
-        ("auth required pam_unix.so\n", "keyboard-interactive", false),
+        // Issue 18 point 1: "required" does not stop the stack.
+        ("auth required pam_unix.so\n", "keyboard-interactive", true),
+        (
+            "auth requisite pam_unix.so\n",
+            "keyboard-interactive",
+            false,
+        ),
         ("auth optional pam_unix.so\n", "keyboard-interactive", true),
     ] {
         let setup = Setup::new();
@@ -587,6 +593,61 @@ fn enroll_at_login_without_a_first_factor_is_warned_about() {
             .lines()
             .any(|l| l.starts_with("warning: unenrolled = \"enroll\" but a login can reach"));
         assert_eq!(warning, warned, "{stack} / {methods}:\n{}", run.stdout);
+    }
+}
+
+/// Issue 18 point 1: check warns on the old two-prompt stack (pam_unix
+/// "required", then pam_totp) and is silent on every shipped stack, with
+/// `unenrolled = "enroll"` in the configuration; a forward_pass line is
+/// warned about (it never enrolls).
+#[test]
+fn enroll_is_warned_about_on_the_old_password_stack_only() {
+    if skip_unless_root("the check needs root") {
+        return;
+    }
+    let module = module_path().display().to_string();
+    let old = format!("auth required pam_unix.so\nauth required {module}\n");
+    let keyboard = "keyboard-interactive";
+    let key = "publickey,keyboard-interactive";
+    let stacks = [
+        (old, keyboard, Some("but a login can reach")),
+        (
+            repository_stack("sshd-password-and-code", ""),
+            keyboard,
+            None,
+        ),
+        (repository_stack("sshd-key-and-code", ""), key, None),
+        (
+            repository_stack("sshd-password-code-one-prompt", ""),
+            keyboard,
+            Some("on a forward_pass line"),
+        ),
+    ];
+    for (stack, methods, warning) in stacks {
+        let setup = Setup::new();
+        setup.config(&format!(
+            "unenrolled = \"enroll\"\nstate_dir = \"{}\"\n",
+            setup.state().display()
+        ));
+        setup.pam(&stack);
+        setup.sshd(&format!(
+            "UsePAM yes\nKbdInteractiveAuthentication yes\nAuthenticationMethods {methods}\n"
+        ));
+        let run = setup.check();
+        let warnings: Vec<&str> = run
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("warning: unenrolled = \"enroll\""))
+            .collect();
+        match warning {
+            Some(text) => assert!(
+                warnings.len() == 1 && warnings[0].contains(text),
+                "{stack}:\n{}",
+                run.stdout
+            ),
+            None => assert!(warnings.is_empty(), "{stack}:\n{}", run.stdout),
+        }
+        assert!(run.problems().is_empty(), "{stack}:\n{}", run.stdout);
     }
 }
 

@@ -14,10 +14,8 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-
 use common::sshd::*;
+use common::users::{Group, User};
 use common::*;
 
 const ROOT_NEEDED: &str = "needs root to create users and run sshd";
@@ -25,86 +23,6 @@ const ROOT_NEEDED: &str = "needs root to create users and run sshd";
 const CODE: &str = "Verification code: ";
 const PASSWORD: &str = "Password: ";
 const ONE_PROMPT: &str = "Password & verification code: ";
-
-/// A group removed on drop.
-struct Group(String);
-
-impl Group {
-    fn create(name: &str) -> Group {
-        let _ = Command::new("groupdel")
-            .arg(name)
-            .stderr(Stdio::null())
-            .status();
-        manage("groupadd", &[name]);
-        Group(name.to_string())
-    }
-}
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        remove("groupdel", &[&self.0]);
-    }
-}
-
-/// A fresh local user (removed with its home on drop), with an optional
-/// password and supplementary groups.
-struct User {
-    name: String,
-    home: PathBuf,
-}
-
-impl User {
-    fn create(name: &str, password: Option<&str>, groups: &[&str]) -> User {
-        if Command::new("id")
-            .arg(name)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap()
-            .success()
-        {
-            manage("userdel", &["--remove", name]);
-        }
-        let mut args = vec!["--create-home", "--shell", "/bin/sh"];
-        let group_list = groups.join(",");
-        if !groups.is_empty() {
-            args.extend(["--groups", group_list.as_str()]);
-        }
-        args.push(name);
-        manage("useradd", &args);
-        if let Some(password) = password {
-            let mut child = Command::new("chpasswd")
-                .stdin(Stdio::piped())
-                .spawn()
-                .unwrap();
-            use std::io::Write;
-            writeln!(child.stdin.take().unwrap(), "{name}:{password}").unwrap();
-            assert!(child.wait().unwrap().success(), "chpasswd {name} failed");
-        }
-        let home = pam_totp::system::account::lookup_user(name).unwrap().home;
-        User {
-            name: name.to_string(),
-            home,
-        }
-    }
-
-    /// The shared helpers want a TestUser; this one is not removed by it.
-    fn as_test_user(&self) -> TestUser {
-        TestUser::create(&self.name)
-    }
-
-    /// Enroll with `pam-totp enroll` (as root), returning the base32 secret.
-    fn enroll(&self) -> String {
-        enroll_as_root(&self.name)
-    }
-}
-
-impl Drop for User {
-    fn drop(&mut self) {
-        remove("userdel", &["--remove", &self.name]);
-        let _ = std::fs::remove_dir_all(&self.home);
-    }
-}
 
 /// The prompts as the server sent them: newer ssh clients show
 /// keyboard-interactive prompts as "(user@host) Password: ".

@@ -213,6 +213,9 @@ fn decode(data: &[u8]) -> Option<Case> {
     config.flags.try_first_pass = flags & 1 != 0;
     config.flags.use_first_pass = flags & 2 != 0;
     config.flags.forward_pass = flags & 4 != 0;
+    // Issue 18: the line a failed first factor is sent to (never with
+    // forward_pass, which the configuration refuses).
+    config.flags.first_factor_failed = faults & 0x80 != 0 && !config.flags.forward_pass;
     config.unenrolled = match (flags >> 3) & 3 {
         0 => Unenrolled::Deny,
         1 => Unenrolled::Allow,
@@ -294,12 +297,28 @@ fuzz_target!(|data: &[u8]| {
     let _ = std::fs::remove_dir_all(&f.state_dir);
     std::fs::create_dir(&f.state_dir).expect("state dir");
     std::fs::write(f.state_dir.join("test-clock"), case.now.to_string()).expect("clock");
-    // Enrollment at login would write a new secret over the fixture's.
-    if case.config.unenrolled == Unenrolled::Enroll && case.user == f.user {
+    // Enrollment at login would write a new secret over the fixture's
+    // (a first_factor_failed line must never enroll: it runs, and the
+    // secret must be unchanged after).
+    let first_factor_failed = case.config.flags.first_factor_failed;
+    if case.config.unenrolled == Unenrolled::Enroll && case.user == f.user && !first_factor_failed {
         return;
     }
+    let secret_file = PathBuf::from(f.secret_path.replace("%u", &f.user));
+    let secret_before = std::fs::read(&secret_file).expect("the fixture's secret");
 
     let rc = run(&case, case.faults);
+    if first_factor_failed {
+        assert!(
+            rc != PamResultCode::PAM_SUCCESS && rc != PamResultCode::PAM_IGNORE,
+            "a first_factor_failed line let a login through ({rc:?})"
+        );
+        assert_eq!(
+            std::fs::read(&secret_file).expect("the fixture's secret"),
+            secret_before,
+            "a first_factor_failed line changed the enrollment"
+        );
+    }
     if rc == PamResultCode::PAM_SUCCESS {
         assert!(case.user == f.user, "an unknown user logged in");
         let valid = valid_answers(&case);

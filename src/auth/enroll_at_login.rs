@@ -169,16 +169,16 @@ fn ask_for_code(
 /// confirming code as used (a login with it). If that record cannot be
 /// made the enrollment is removed again: the code could log in once more.
 fn save(store: &mut dyn Store, account: &Account, new: &NewEnrollment, step_start: u64) -> Ending {
-    // Two logins enrolling at once: the first one saved wins.
-    match store.is_enrolled(account) {
-        Ok(false) => {}
-        Ok(true) => return Ending::EnrolledMeanwhile,
-        Err(error) => return Ending::Failed(error.to_string()),
-    }
-    let place = match store.save_enrollment(account, &new.file, Replacing::Secret, Repair::Refuse) {
-        Ok(place) => place,
-        Err(error) => return Ending::Failed(error.to_string()),
-    };
+    // Two logins (or a login and `pam-totp enroll`) enrolling at once: the
+    // save is exclusive (the files store links the new file into place,
+    // which fails if one is there; PostgreSQL inserts with ON CONFLICT DO
+    // NOTHING), so the first one saved wins and this one saves nothing.
+    let place =
+        match store.save_enrollment(account, &new.file, Replacing::NoEnrollment, Repair::Refuse) {
+            Ok(place) => place,
+            Err(StoreError::AlreadyEnrolled) => return Ending::EnrolledMeanwhile,
+            Err(error) => return Ending::Failed(error.to_string()),
+        };
     let recorded = store.update(account, Repair::Refuse, &mut |state, now| {
         let mut next = crate::enroll::new_enrollment::confirming_code_used(state, step_start);
         next.record_success(now, Some(step_start));

@@ -101,12 +101,25 @@ pub fn authenticate_with(
         service: session.service(),
         remote_host: session.remote_host().unwrap_or_else(|| "-".to_string()),
     };
+    let first_factor_failed = config.flags.first_factor_failed;
     let mut authenticator = Authenticator {
         session,
         config,
         context,
     };
-    authenticator.run(open)
+    let code = authenticator.run(open);
+    match code {
+        // A login whose first factor failed never passes this line, whatever
+        // the configuration says (exempt, unenrolled = "allow").
+        PamResultCode::PAM_SUCCESS | PamResultCode::PAM_IGNORE if first_factor_failed => {
+            authenticator.log(
+                LogLevel::Error,
+                &format!("refused: the first factor failed (first_factor_failed), not {code:?}"),
+            );
+            PamResultCode::PAM_AUTH_ERR
+        }
+        code => code,
+    }
 }
 
 impl Authenticator<'_> {
@@ -133,17 +146,31 @@ impl Authenticator<'_> {
         if network::host_in(&self.context.remote_host, &self.config.exempt_networks) {
             return self.skip("exempt: remote host is in exempt_networks");
         }
+        // Exemptions are decided before the store is opened: the
+        // break-glass (exempt_groups, exempt_networks) must not depend on
+        // the database or on its library (issue 18 point 9).
+        let account = match account::lookup_user(&self.context.user) {
+            Ok(account) => Some(account),
+            Err(account::LookupError::NotFound) => None,
+            Err(error) => return self.refuse_unavailable(&error.to_string()),
+        };
+        if let Some(account) = &account
+            && let Some(code) = self.exemption(account)
+        {
+            return code;
+        }
         let mut store = match open(&self.config) {
             Ok(store) => store,
             Err(error) => return self.refuse_unavailable(&error.to_string()),
         };
-        let account = match self.account(&mut *store) {
-            Ok(account) => account,
-            Err(code) => return code,
+        let Some(account) = account else {
+            // The lookup a known name's enrollment costs, so that the
+            // prompt comes as soon for a name that does not exist.
+            if let Err(error) = store.look_up_unknown(&self.context.user) {
+                return self.refuse_unavailable(&error.to_string());
+            }
+            return self.deny_without_secret(&mut *store, "unknown user");
         };
-        if let Some(code) = self.exemption(&account) {
-            return code;
-        }
         let credential = match self.credential(&mut *store, &account) {
             Ok(credential) => credential,
             Err(code) => return code,
@@ -152,22 +179,6 @@ impl Authenticator<'_> {
             return code;
         }
         self.ask(&mut *store, &account, &credential)
-    }
-
-    /// The account logging in (`Err`: the authentication ends with that code).
-    fn account(&mut self, store: &mut dyn Store) -> Result<account::Account, PamResultCode> {
-        match account::lookup_user(&self.context.user) {
-            Ok(account) => Ok(account),
-            Err(account::LookupError::NotFound) => {
-                // The lookup a known name's enrollment costs, so that the
-                // prompt comes as soon for a name that does not exist.
-                if let Err(error) = store.look_up_unknown(&self.context.user) {
-                    return Err(self.refuse_unavailable(&error.to_string()));
-                }
-                Err(self.deny_without_secret(store, "unknown user"))
-            }
-            Err(error) => Err(self.refuse_unavailable(&error.to_string())),
-        }
     }
 
     /// The enrolled user's credential (`Err`: the authentication ends with
@@ -264,6 +275,9 @@ impl Authenticator<'_> {
         credential: &Credential,
     ) -> PamResultCode {
         let digits = usize::from(credential.secret.digits);
+        if self.config.flags.first_factor_failed {
+            return self.refuse_after_failed_first_factor(store, account, digits);
+        }
         let mut attempt = Attempt {
             store,
             account,
@@ -330,6 +344,12 @@ impl Authenticator<'_> {
             (Ok(updated), Some(decision)) => (updated, decision),
             (Ok(_), None) => {
                 return Some(self.refuse_unavailable("the store returned without deciding"));
+            }
+            // `disable`, `enroll --force` or `recovery-codes` meanwhile: the
+            // answer belongs to an enrollment that is gone.
+            (Err(error @ store::StoreError::EnrollmentChanged), _) => {
+                self.log(LogLevel::Warning, &format!("refused: {error}"));
+                return Some(PamResultCode::PAM_AUTH_ERR);
             }
             // Without a durable record the code could be used again: refuse.
             (Err(error), decided) => {
@@ -483,11 +503,34 @@ impl Authenticator<'_> {
             Ok(true) => return self.refuse_unavailable(&vanished(path, account)),
             Err(error) => return self.refuse_unavailable(&error),
         }
-        if self.config.flags.use_first_pass || self.config.flags.forward_pass {
+        // A login whose first factor failed is refused like an unenrolled
+        // user under `deny`: the same code prompt an enrolled user gets, so
+        // the prompts do not tell that the password was wrong.
+        if self.config.flags.first_factor_failed {
             return self.deny_without_secret(
                 store,
                 &format!(
-                    "not enrolled ({} missing); enrollment at login needs the module's own prompt, not use_first_pass or forward_pass",
+                    "not enrolled ({} missing); the first factor failed, so no enrollment is offered",
+                    path.display()
+                ),
+            );
+        }
+        // forward_pass runs before the password module: nothing has been
+        // checked yet, so enrolling here would enroll whoever knows a name.
+        if self.config.flags.forward_pass {
+            return self.deny_without_secret(
+                store,
+                &format!(
+                    "not enrolled ({} missing); no enrollment at login under forward_pass (the password is checked after this module, so nothing proves who this is); treated as unenrolled = \"deny\"",
+                    path.display()
+                ),
+            );
+        }
+        if self.config.flags.use_first_pass {
+            return self.deny_without_secret(
+                store,
+                &format!(
+                    "not enrolled ({} missing); enrollment at login needs the module's own prompt, not use_first_pass",
                     path.display()
                 ),
             );
@@ -541,6 +584,47 @@ impl Authenticator<'_> {
         }
     }
 
+    /// An enrolled user's login whose first factor failed
+    /// (`first_factor_failed`): the same prompt as for a code, then the
+    /// answer counted as a wrong code without looking at it, so a wrong
+    /// password is refused, and locked out, exactly as a wrong code is.
+    fn refuse_after_failed_first_factor(
+        &mut self,
+        store: &mut dyn Store,
+        account: &account::Account,
+        digits: usize,
+    ) -> PamResultCode {
+        let why = "the first factor failed (first_factor_failed), no code checked";
+        // As for any prompt: no connection held while the user types.
+        store.release();
+        if let Err(code) = self.obtain_answer(digits) {
+            self.log(
+                LogLevel::Error,
+                &format!("refused: {why}; conversation failed ({code:?})"),
+            );
+            return code;
+        }
+        let policy = Policy::of(&self.config);
+        let mut outcome = None;
+        let updated = store.update(account, Repair::Refuse, &mut |state, now| {
+            let decided = decide_without_credential(state, now, &policy);
+            outcome = Some(decided.outcome);
+            decided.state
+        });
+        store.release();
+        match (updated, outcome) {
+            (Ok(_), Some(Outcome::LockedOut(seconds))) => {
+                self.log(LogLevel::Warning, &format!("refused: {why}"));
+                self.locked_out(seconds)
+            }
+            (Ok(updated), _) => self.refuse_counted(why, &updated.state, updated.now),
+            (Err(error), _) => {
+                self.log(LogLevel::Warning, &format!("refused: {why}"));
+                self.refuse_unavailable(&error.to_string())
+            }
+        }
+    }
+
     fn locked_out(&mut self, seconds: u64) -> PamResultCode {
         self.log(
             LogLevel::Warning,
@@ -572,12 +656,14 @@ impl Authenticator<'_> {
             }
             Err(error) => return self.refuse_unavailable(&error.to_string()),
         }
+        // The code an enrolled user's failed conversation returns, so that
+        // an application printing it does not tell who is enrolled.
         if let Err(code) = self.obtain_answer(6) {
             self.log(
                 LogLevel::Warning,
                 &format!("refused: {why}; conversation failed ({code:?})"),
             );
-            return PamResultCode::PAM_AUTH_ERR;
+            return code;
         }
         let policy = Policy::of(&self.config);
         let mut outcome = None;
@@ -631,6 +717,15 @@ impl Authenticator<'_> {
     /// and hands all of it on as `PAM_AUTHTOK`; otherwise `pam_unix
     /// use_first_pass` would find no password and refuse the user.
     fn skip(&mut self, why: &str) -> PamResultCode {
+        // No prompt, as on a line without the flag (a wrong password is not
+        // told apart), but a refusal: the first factor failed.
+        if self.config.flags.first_factor_failed {
+            self.log(
+                LogLevel::Warning,
+                &format!("refused: {why}, but the first factor failed (first_factor_failed)"),
+            );
+            return PamResultCode::PAM_AUTH_ERR;
+        }
         self.log(LogLevel::Info, why);
         if self.config.flags.forward_pass {
             let password = match self.session.prompt_hidden(PASSWORD_ONLY_PROMPT) {

@@ -194,6 +194,12 @@ impl Entry {
     pub fn is_totp(&self) -> bool {
         matches!(self.module_name(), "pam_totp.so" | "libpam_totp.so")
     }
+
+    /// A pam_totp line with `first_factor_failed`: where the stack sends a
+    /// login whose first factor failed; it always fails, never enrolls.
+    pub fn is_first_factor_failed(&self) -> bool {
+        self.is_totp() && self.args.iter().any(|arg| arg == "first_factor_failed")
+    }
 }
 
 /// What is wrong with a PAM stack, each with the place it was found.
@@ -523,7 +529,14 @@ pub fn analyse(
 ) -> Vec<StackFinding> {
     let mut findings = Vec::new();
     let totp = totp_lines(entries);
-    let Some(&first) = totp.first() else {
+    // A first_factor_failed line never lets anyone in: what must not be
+    // skipped is the first line that checks a code.
+    let checking = totp.iter().copied().find(|&index| {
+        entries
+            .get(index)
+            .is_some_and(|entry| !entry.is_first_factor_failed())
+    });
+    let Some(first) = checking else {
         findings.push(StackFinding::NotInStack {
             file: file.to_path_buf(),
         });
@@ -642,49 +655,49 @@ const PASSWORD_MODULES: &[&str] = &[
     "pam_deny.so",
 ];
 
-/// Whether a wrong password stops every login before it reaches
-/// pam_totp, so that pam_totp only ever sees users who passed a first
-/// factor (what `unenrolled = "enroll"` needs when sshd asks for no key).
+/// Whether a wrong password stops every login before it reaches a
+/// pam_totp line that may enroll, so that such a line only ever sees users
+/// who passed a first factor (what `unenrolled = "enroll"` needs when sshd
+/// asks for no key).
 ///
-/// Runs the stack as libpam would with every password module failing and
-/// every other module succeeding: the first factor holds if, when the
-/// first pam_totp line is reached, the stack's verdict is already a
-/// failure (or the stack died before it).
+/// Runs the stack as libpam would with every password module (and every
+/// `first_factor_failed` line) failing and every other module succeeding:
+/// the first factor holds only if the stack ends (`requisite`, `die`)
+/// before the first pam_totp line without `first_factor_failed`. A failed
+/// `required` module does not end the stack: libpam runs the rest, and
+/// pam_totp cannot see that an earlier module failed.
 pub fn password_before_totp(entries: &[Entry]) -> bool {
-    let Some(&totp) = totp_lines(entries).first() else {
-        return false;
-    };
-    let mut failed = false;
     let mut index = 0;
-    while index < totp {
-        let Some(entry) = entries.get(index) else {
-            break;
-        };
-        let value = if PASSWORD_MODULES.contains(&entry.module_name()) {
+    while let Some(entry) = entries.get(index) {
+        if entry.is_totp() && !entry.is_first_factor_failed() {
+            return false;
+        }
+        let value = if PASSWORD_MODULES.contains(&entry.module_name()) || entry.is_totp() {
             "auth_err"
         } else {
             "success"
         };
         index += 1;
         match entry.control.action(value) {
-            Action::Bad => failed = true,
             Action::Die if entry.in_substack => {
-                failed = true;
                 // Only the substack ends.
-                while entries.get(index).is_some_and(|e| e.in_substack) && index < totp {
+                while entries.get(index).is_some_and(|e| e.in_substack) {
                     index += 1;
                 }
             }
-            Action::Die => return true,
-            // A success that ends the stack before pam_totp: no code at all
-            // (reported as a bypass elsewhere), and no first factor either.
-            Action::Done if !failed && !entry.in_substack => return false,
-            Action::Reset => failed = false,
+            // The stack ends here: no later line is reached.
+            Action::Die | Action::Done if !entry.in_substack => return true,
             Action::Jump(n) => index = index.saturating_add(n),
-            Action::Ok | Action::Ignore | Action::Done => {}
+            Action::Ok
+            | Action::Ignore
+            | Action::Bad
+            | Action::Reset
+            | Action::Done
+            | Action::Die => {}
         }
     }
-    failed
+    // No pam_totp line that could enroll.
+    true
 }
 
 #[cfg(test)]
@@ -848,10 +861,67 @@ mod tests {
         .is_empty());
     }
 
+    /// The shipped two-prompt stack: the jump over the first_factor_failed
+    /// line lands on the line that checks the code, which is no bypass.
     #[test]
-    fn password_before_totp_needs_an_unskippable_password_module() {
+    fn a_jump_over_the_first_factor_failed_line_is_no_bypass() {
+        let shipped = "auth [success=1 default=ignore] pam_unix.so\nauth requisite pam_totp.so first_factor_failed\nauth required pam_totp.so\nauth required pam_permit.so\n";
+        let entries = stack(shipped);
+        let found = analyse(Path::new("/test/sshd"), &entries, &|_| true, &[false, true]);
+        assert!(found.is_empty(), "{found:?}");
+        // A jump past the checking line still is.
+        let found = findings(
+            "auth [success=2 default=ignore] pam_unix.so\nauth requisite pam_totp.so first_factor_failed\nauth required pam_totp.so\nauth required pam_permit.so\n",
+        );
+        assert!(
+            found
+                .iter()
+                .any(|f| matches!(f, StackFinding::JumpOver { .. })),
+            "{found:?}"
+        );
+        // Only a first_factor_failed line: nothing checks a code.
+        let found = findings("auth requisite pam_totp.so first_factor_failed\n");
+        assert!(
+            found
+                .iter()
+                .any(|f| matches!(f, StackFinding::NotInStack { .. })),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn password_before_totp_needs_a_password_module_that_ends_the_stack() {
         for (text, expected) in [
-            ("auth required pam_unix.so\nauth required pam_totp.so", true),
+            // Issue 18 point 1: "required" does not stop libpam, so a wrong
+            // password still reaches pam_totp (and its enrollment).
+            (
+                "auth required pam_unix.so\nauth required pam_totp.so",
+                false,
+            ),
+            (
+                "auth [success=ok default=bad] pam_unix.so\nauth required pam_totp.so",
+                false,
+            ),
+            (
+                "auth [success=ok default=die] pam_unix.so\nauth required pam_totp.so",
+                true,
+            ),
+            // The shipped two-prompt stack: a failed password jumps nowhere
+            // and meets the first_factor_failed line, which ends the stack.
+            (
+                "auth [success=1 default=ignore] pam_unix.so\nauth requisite pam_totp.so first_factor_failed\nauth required pam_totp.so\nauth required pam_permit.so",
+                true,
+            ),
+            // ... but not when that line is only "required".
+            (
+                "auth [success=1 default=ignore] pam_unix.so\nauth required pam_totp.so first_factor_failed\nauth required pam_totp.so",
+                false,
+            ),
+            // ... nor when the failure jumps over it.
+            (
+                "auth [success=1 default=1] pam_unix.so\nauth requisite pam_totp.so first_factor_failed\nauth required pam_totp.so",
+                false,
+            ),
             ("auth requisite pam_sss.so\nauth required pam_totp.so", true),
             (
                 "auth optional pam_unix.so\nauth required pam_totp.so",

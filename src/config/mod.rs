@@ -67,6 +67,9 @@ pub struct Flags {
     pub use_first_pass: bool,
     pub try_first_pass: bool,
     pub forward_pass: bool,
+    /// The stack sends a login whose first factor failed here (see
+    /// pam_totp(8)): prompt as usual, never enroll, never succeed.
+    pub first_factor_failed: bool,
 }
 
 impl Default for Config {
@@ -211,6 +214,7 @@ pub const FLAGS: &[&str] = &[
     "use_first_pass",
     "try_first_pass",
     "forward_pass",
+    "first_factor_failed",
 ];
 
 /// `; did you mean "KEY"?` for the known name nearest to `key`, if one
@@ -494,6 +498,7 @@ impl Config {
                 "use_first_pass" => config.flags.use_first_pass = true,
                 "try_first_pass" => config.flags.try_first_pass = true,
                 "forward_pass" => config.flags.forward_pass = true,
+                "first_factor_failed" => config.flags.first_factor_failed = true,
                 _ => return None,
             }
             Some(())
@@ -586,6 +591,14 @@ impl Config {
     }
 
     fn validate(&self, origin: &Origin) -> Result<(), ConfigError> {
+        if self.flags.first_factor_failed && self.flags.forward_pass {
+            return Err(ConfigError::BadValue {
+                key: "first_factor_failed".into(),
+                origin: origin.clone(),
+                reason: "cannot be used with forward_pass (that line comes before the password)"
+                    .into(),
+            });
+        }
         if self.lockout_max < self.lockout {
             return Err(ConfigError::BadValue {
                 key: "lockout_max".into(),

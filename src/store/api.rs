@@ -45,6 +45,11 @@ pub enum Replacing {
     /// The same secret again (an import of the file already imported):
     /// keep everything, so nothing used becomes usable.
     Nothing,
+    /// No enrollment: a first one, saved only if the user has none yet
+    /// (of two enrollments at once the first saved wins; the other gets
+    /// [`StoreError::AlreadyEnrolled`] and saves nothing). The state
+    /// forgets as for [`Replacing::Secret`].
+    NoEnrollment,
 }
 
 /// What [`Store::remove`] removed.
@@ -84,6 +89,10 @@ pub trait Store {
 
     /// Read, change and write the user's state as one atomic step, so that
     /// of any number of concurrent updates each sees the others' results.
+    /// After [`Store::enrollment`], only while that enrollment is still the
+    /// one in place (else [`StoreError::EnrollmentChanged`], nothing
+    /// written): a login waiting at its prompt is revoked by `disable`,
+    /// `enroll --force` and `recovery-codes`.
     fn update(
         &mut self,
         account: &Account,
@@ -91,8 +100,9 @@ pub trait Store {
         change: &mut Change<'_>,
     ) -> Result<Updated, StoreError>;
 
-    /// Save `secret` as the user's enrollment (replacing any), and make the
-    /// state forget what `replacing` says. Returns where it was saved.
+    /// Save `secret` as the user's enrollment (replacing any, except with
+    /// [`Replacing::NoEnrollment`]), and make the state forget what
+    /// `replacing` says. Returns where it was saved.
     fn save_enrollment(
         &mut self,
         account: &Account,
@@ -138,7 +148,7 @@ pub fn forget(
     let mut next = state.clone();
     match replacing {
         Replacing::Nothing => return next,
-        Replacing::Secret => {
+        Replacing::Secret | Replacing::NoEnrollment => {
             next.last_step_start = None;
             next.last_counter = None;
         }

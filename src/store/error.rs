@@ -98,6 +98,13 @@ pub enum StoreError {
     Clock,
     /// This process may not use the state (only root may).
     NoAccess,
+    /// [`Replacing::NoEnrollment`](crate::store::Replacing::NoEnrollment)
+    /// found an enrollment: nothing was saved.
+    AlreadyEnrolled,
+    /// The enrollment read before the prompt was removed or replaced
+    /// meanwhile (`pam-totp disable`, `enroll --force`, `recovery-codes`):
+    /// nothing was recorded, and the answer must not count.
+    EnrollmentChanged,
     /// Anything else, said in a sentence (the database store's errors).
     Other(String),
 }
@@ -108,6 +115,14 @@ impl std::fmt::Display for StoreError {
             StoreError::State(error) => error.fmt(f),
             StoreError::Clock => write!(f, "the system clock is before 1970"),
             StoreError::NoAccess => write!(f, "only root can read the module's state"),
+            StoreError::AlreadyEnrolled => write!(
+                f,
+                "another enrollment of this user was saved first; nothing was saved"
+            ),
+            StoreError::EnrollmentChanged => write!(
+                f,
+                "the enrollment was removed or replaced while the user was at the prompt (pam-totp disable, enroll --force or recovery-codes); nothing was recorded"
+            ),
             StoreError::Other(message) => f.write_str(message),
         }
     }

@@ -55,8 +55,48 @@ pub struct FileRules<'a> {
     pub max_size: u64,
 }
 
+/// Which file a path named when it was read: a file replaced (renamed
+/// over), removed, or removed and made again has another identity, even
+/// with the same contents (the change time cannot be set by anyone).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileIdentity {
+    dev: u64,
+    ino: u64,
+    ctime: i64,
+    ctime_nsec: i64,
+}
+
+impl FileIdentity {
+    fn of(meta: &std::fs::Metadata) -> FileIdentity {
+        FileIdentity {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            ctime: meta.ctime(),
+            ctime_nsec: meta.ctime_nsec(),
+        }
+    }
+}
+
+/// The identity of what `path` names now, not following a last symbolic
+/// link; `None` if nothing is there.
+pub fn identity(path: &Path) -> io::Result<Option<FileIdentity>> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) => Ok(Some(FileIdentity::of(&meta))),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
 /// Read a whole protected file (see [`ReadError`] for what is refused).
 pub fn read_protected(path: &Path, rules: &FileRules) -> Result<Vec<u8>, ReadError> {
+    read_protected_identified(path, rules).map(|(contents, _)| contents)
+}
+
+/// [`read_protected`], with the identity of the file read.
+pub fn read_protected_identified(
+    path: &Path,
+    rules: &FileRules,
+) -> Result<(Vec<u8>, FileIdentity), ReadError> {
     let file = OpenOptions::new()
         .read(true)
         // O_NONBLOCK: opening a FIFO must not hang the login.
@@ -90,7 +130,7 @@ pub fn read_protected(path: &Path, rules: &FileRules) -> Result<Vec<u8>, ReadErr
     if contents.len() as u64 > rules.max_size {
         return Err(ReadError::TooLarge(contents.len() as u64));
     }
-    Ok(contents)
+    Ok((contents, FileIdentity::of(&meta)))
 }
 
 /// Replace `path` atomically with `contents` (mode 0600): write a temporary
@@ -143,6 +183,34 @@ fn write_then_rename(
     crash_point("before-rename");
     std::fs::rename(temporary, path)?;
     sync_directory(path)
+}
+
+/// Create `path` with `contents` (mode 0600, fsynced) only if nothing is
+/// there: written aside, then linked into place (link(2) fails if the name
+/// exists), so it is never seen half written and of two creators exactly
+/// one succeeds. `Ok(false)`: something was there first, nothing written.
+pub fn create_exclusively(path: &Path, contents: &[u8]) -> io::Result<bool> {
+    let temporary = temporary_path(path)?;
+    let _ = std::fs::remove_file(&temporary);
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&temporary)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        drop(file);
+        match std::fs::hard_link(&temporary, path) {
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            Err(error) => Err(error),
+            Ok(()) => sync_directory(path).map(|()| true),
+        }
+    })();
+    let _ = std::fs::remove_file(&temporary);
+    result
 }
 
 /// Create `path` with `contents` (mode 0600, fsynced) only if it does not

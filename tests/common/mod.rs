@@ -26,6 +26,7 @@ pub mod skip;
 pub mod sshd;
 pub mod syslog;
 pub mod terminal;
+pub mod users;
 
 pub use skip::skip;
 

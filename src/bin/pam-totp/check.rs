@@ -130,7 +130,13 @@ pub fn run(config_path: Option<&Path>, args: &CheckArgs) -> ExitCode {
         .map(|config| (config, check_database(&mut report, config)))
         .collect();
     let settings = check_sshd(&mut report, args.sshd_config.as_deref());
-    check_enroll_first_factor(&mut report, &configs, &pam.entries, settings.as_ref());
+    // What each pam_totp line runs with (its flags: first_factor_failed,
+    // forward_pass), else the configuration file's.
+    let line_configs = match pam.configs.is_empty() {
+        true => &configs,
+        false => &pam.configs,
+    };
+    check_enroll_first_factor(&mut report, line_configs, &pam.entries, settings.as_ref());
     check_someone_enrolled(&mut report, &configs, &audits);
     check_syslog(&mut report);
     let warnings = match report.warnings {
@@ -488,11 +494,21 @@ fn check_enroll_first_factor(
     if enrolls && check::first_factor::enroll_without_first_factor(entries, settings) {
         report.warning(check::first_factor::ENROLL_WITHOUT_FIRST_FACTOR);
     }
+    // Issue 18 point 1: forward_pass comes before the password module.
+    if configs
+        .iter()
+        .any(|c| c.unenrolled == Unenrolled::Enroll && c.flags.forward_pass)
+    {
+        report.warning(check::first_factor::ENROLL_WITH_FORWARD_PASS);
+    }
 }
 
-/// Whether `config` sets users up at their first login.
+/// Whether `config` sets users up at their first login: a line with
+/// `forward_pass` (before the password) or `first_factor_failed` never does.
 fn enrolls_at_login(config: &Config) -> bool {
     config.unenrolled == Unenrolled::Enroll
+        && !config.flags.forward_pass
+        && !config.flags.first_factor_failed
 }
 
 /// Issue 11 point 6: under `deny`, a PAM stack with pam_totp and no one

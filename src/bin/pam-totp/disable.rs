@@ -55,7 +55,9 @@ pub fn run(config: &Config, args: DisableArgs) -> Result<(), Failure> {
         }
         (None, true) => println!("{name} had no secret file; removed the module's state."),
     }
-    println!("The old authenticator entry and all recovery codes no longer work.");
+    println!(
+        "The old authenticator entry and all recovery codes no longer work, not even for a login already waiting at its code prompt."
+    );
     match config.unenrolled {
         Unenrolled::Allow if state_access::may_use_state() => println!(
             "{name} now logs in without a code (unenrolled = \"allow\") and should run `pam-totp enroll` with the new phone."

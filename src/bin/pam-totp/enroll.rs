@@ -10,7 +10,7 @@ use pam_totp::enroll::provisioning::{self, Provisioning};
 use pam_totp::otp::answer::{Answer, parse_answer};
 use pam_totp::otp::code::HashAlgorithm;
 use pam_totp::otp::secret::{TokenKind, decode_base32, decode_hex};
-use pam_totp::store::{Repair, Replacing, Store};
+use pam_totp::store::{Repair, Replacing, Store, StoreError};
 use pam_totp::system::account::Account;
 use zeroize::Zeroizing;
 
@@ -158,9 +158,22 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
     };
 
     let repair = Repair::With(state_access::repaired(config, &mut *store, &account));
-    let place = store
-        .save_enrollment(&account, &new.file, Replacing::Secret, repair)
-        .map_err(|error| Failure(error.to_string()))?;
+    // Without --force only a first enrollment is saved: of two at once
+    // (two `enroll` runs, or one and a login), the first saved wins.
+    let replacing = match args.force {
+        true => Replacing::Secret,
+        false => Replacing::NoEnrollment,
+    };
+    let place = match store.save_enrollment(&account, &new.file, replacing, repair) {
+        Ok(place) => place,
+        Err(StoreError::AlreadyEnrolled) => {
+            return Err(Failure(format!(
+                "{} was enrolled meanwhile (another enrollment was saved first), so nothing was saved: remove the entry you just added from the app; `pam-totp status` shows the enrollment in place",
+                account.name
+            )));
+        }
+        Err(error) => return Err(Failure(error.to_string())),
+    };
     if let Some(step_start) = confirmed {
         record_confirming_code(config, &mut *store, &account, step_start);
     }

@@ -14,6 +14,7 @@ use crate::otp::state::State;
 use crate::store::api::{Change, Listed, Removed, Repair, Replacing, Snapshot, Store, Updated};
 use crate::store::error::StateError;
 use crate::store::error::{LoadError, StoreError};
+use crate::store::files::secret_file::ReadFrom;
 use crate::system::account::{self, Account};
 use crate::system::clock;
 
@@ -26,6 +27,9 @@ pub struct FilesStore {
     /// the update under the lock reads the file again, and parses it again
     /// only if its text changed meanwhile.
     before_prompt: Option<StateRead>,
+    /// The secret file [`Store::enrollment`] read: an update goes ahead
+    /// only while it is still the one in place.
+    enrolled: Option<ReadFrom>,
 }
 
 impl FilesStore {
@@ -35,6 +39,7 @@ impl FilesStore {
             config,
             state_access: true,
             before_prompt: None,
+            enrolled: None,
         }
     }
 
@@ -44,6 +49,7 @@ impl FilesStore {
             config,
             state_access: uid == 0,
             before_prompt: None,
+            enrolled: None,
         }
     }
 
@@ -79,14 +85,26 @@ impl FilesStore {
         Ok(StateStore::decoy(&self.config.state_dir, bucket)?)
     }
 
-    /// Lock, read (a corrupt decoy starts afresh), change, write.
+    /// Lock, check that the enrollment read is still in place (the
+    /// secret file's identity, looked up as the user: a stat, under the
+    /// lock so that `disable` and `enroll --force`, which change the
+    /// state under it after the file, cannot slip in between), read (a
+    /// corrupt decoy starts afresh), change, write.
     fn locked_update(
         &self,
         store: &StateStore,
+        enrolled: Option<(&Account, &ReadFrom)>,
         repair: Repair,
         change: &mut Change<'_>,
     ) -> Result<Updated, StoreError> {
         let lock = store.lock()?;
+        if let Some((account, read)) = enrolled {
+            match secret_file::still_in_place(account, read) {
+                Ok(true) => {}
+                Ok(false) => return Err(StoreError::EnrollmentChanged),
+                Err(error) => return Err(StoreError::Other(error.to_string())),
+            }
+        }
         let now = self.now()?;
         let read = store
             .read_again(self.before_prompt.as_ref())
@@ -121,7 +139,9 @@ impl FilesStore {
 
 impl Store for FilesStore {
     fn enrollment(&mut self, account: &Account) -> Result<SecretFile, LoadError> {
-        secret_file::load(&self.config, account)
+        let (secret, read) = secret_file::load_identified(&self.config, account)?;
+        self.enrolled = Some(read);
+        Ok(secret)
     }
 
     fn is_enrolled(&mut self, account: &Account) -> Result<bool, LoadError> {
@@ -149,7 +169,8 @@ impl Store for FilesStore {
         change: &mut Change<'_>,
     ) -> Result<Updated, StoreError> {
         let store = self.state_store(account)?;
-        self.locked_update(&store, repair, change)
+        let enrolled = self.enrolled.as_ref().map(|read| (account, read));
+        self.locked_update(&store, enrolled, repair, change)
     }
 
     fn save_enrollment(
@@ -159,8 +180,14 @@ impl Store for FilesStore {
         replacing: Replacing,
         repair: Repair,
     ) -> Result<String, StoreError> {
-        let path = secret_file::store(&self.config, account, secret)
+        // What is saved now is no longer the enrollment read before.
+        self.enrolled = None;
+        let exclusive = replacing == Replacing::NoEnrollment;
+        let (path, written) = secret_file::store_as(&self.config, account, secret, exclusive)
             .map_err(|error| StoreError::Other(format!("cannot write the secret file: {error}")))?;
+        if !written {
+            return Err(StoreError::AlreadyEnrolled);
+        }
         // A user's own command cannot reach root's state; root's module
         // keeps refusing the old secret's steps, which is safe.
         if self.state_access && !self.no_state_dir() {
@@ -180,6 +207,7 @@ impl Store for FilesStore {
     }
 
     fn remove(&mut self, account: &Account) -> Result<Removed, StoreError> {
+        self.enrolled = None;
         let removed = secret_file::remove(&self.config, account).map_err(|error| {
             StoreError::Other(format!("cannot remove the secret file: {error}"))
         })?;
@@ -255,7 +283,7 @@ impl Store for FilesStore {
 
     fn decoy_update(&mut self, name: &str, change: &mut Change<'_>) -> Result<Updated, StoreError> {
         let store = self.decoy(name)?;
-        self.locked_update(&store, Repair::With(State::default()), change)
+        self.locked_update(&store, None, Repair::With(State::default()), change)
     }
 
     fn release(&mut self) {}

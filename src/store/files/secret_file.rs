@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::otp::secret::{MAX_SECRET_FILE_SIZE, SecretFile};
 use crate::store::error::LoadError;
 use crate::system::account::Account;
-use crate::system::files::{self, FileRules, ReadError};
+use crate::system::files::{self, FileIdentity, FileRules, ReadError};
 use crate::system::identity::FsIdentity;
 
 /// `secret_path` for `account`: `~` (at the start) and `%h` become the
@@ -71,13 +71,22 @@ fn as_owner<T>(
 
 /// Read a protected file of the user's, as its owner would.
 fn read_as_owner(account: &Account, path: &Path, max_size: u64) -> Result<Vec<u8>, LoadError> {
+    read_as_owner_identified(account, path, max_size).map(|(contents, _)| contents)
+}
+
+/// [`read_as_owner`], with the identity of the file read.
+fn read_as_owner_identified(
+    account: &Account,
+    path: &Path,
+    max_size: u64,
+) -> Result<(Vec<u8>, FileIdentity), LoadError> {
     let rules = FileRules {
         owners: &[account.uid, 0],
         max_size,
     };
-    let mut result = Ok(Vec::new());
+    let mut result = Err(ReadError::Missing);
     as_owner(path, account, Access::Read, || {
-        result = files::read_protected(path, &rules);
+        result = files::read_protected_identified(path, &rules);
         Ok(())
     })
     .map_err(LoadError::Identity)?;
@@ -92,9 +101,25 @@ fn read_as_owner(account: &Account, path: &Path, max_size: u64) -> Result<Vec<u8
 
 /// Read and parse the user's secret file.
 pub fn load(config: &Config, account: &Account) -> Result<SecretFile, LoadError> {
+    load_identified(config, account).map(|(file, _)| file)
+}
+
+/// Which secret file [`load_identified`] read: whether it is still the
+/// one in place is [`still_in_place`].
+#[derive(Clone, Debug)]
+pub struct ReadFrom {
+    path: PathBuf,
+    identity: FileIdentity,
+}
+
+/// [`load`], and which file was read.
+pub fn load_identified(
+    config: &Config,
+    account: &Account,
+) -> Result<(SecretFile, ReadFrom), LoadError> {
     let path = secret_path(config, account)?;
-    let bytes = match read_as_owner(account, &path, MAX_SECRET_FILE_SIZE) {
-        Ok(bytes) => zeroize::Zeroizing::new(bytes),
+    let (bytes, identity) = match read_as_owner_identified(account, &path, MAX_SECRET_FILE_SIZE) {
+        Ok((bytes, identity)) => (zeroize::Zeroizing::new(bytes), identity),
         // A missing file means "not enrolled" only if the home it lives in
         // is there: an unmounted home must not turn 2FA off (unenrolled=allow).
         Err(LoadError::NotEnrolled(_))
@@ -104,7 +129,21 @@ pub fn load(config: &Config, account: &Account) -> Result<SecretFile, LoadError>
         }
         Err(error) => return Err(error),
     };
-    SecretFile::parse(&bytes).map_err(|error| LoadError::Malformed { path, error })
+    match SecretFile::parse(&bytes) {
+        Ok(file) => Ok((file, ReadFrom { path, identity })),
+        Err(error) => Err(LoadError::Malformed { path, error }),
+    }
+}
+
+/// Whether the secret file `read` is still the one at its path (not
+/// removed, replaced or made again), looked at as [`load`] reads it (a
+/// stat, with the user's identity under the home).
+pub fn still_in_place(account: &Account, read: &ReadFrom) -> Result<bool, LoadError> {
+    as_owner(&read.path, account, Access::Read, || {
+        files::identity(&read.path)
+    })
+    .map(|now| now == Some(read.identity))
+    .map_err(LoadError::Identity)
 }
 
 /// Write `file` as `account`'s secret (atomically, mode 0600). Under the
@@ -115,6 +154,18 @@ pub fn store(
     account: &Account,
     file: &SecretFile,
 ) -> Result<PathBuf, std::io::Error> {
+    store_as(config, account, file, false).map(|(path, _)| path)
+}
+
+/// [`store`]; with `exclusive`, only if the user has no secret file (the
+/// first of two enrollments at once wins): `false` if one was there and
+/// nothing was written.
+pub fn store_as(
+    config: &Config,
+    account: &Account,
+    file: &SecretFile,
+    exclusive: bool,
+) -> Result<(PathBuf, bool), std::io::Error> {
     let path =
         secret_path(config, account).map_err(|error| std::io::Error::other(error.to_string()))?;
     as_owner(&path, account, Access::Write, || {
@@ -125,9 +176,13 @@ pub fn store(
                 .mode(0o700)
                 .create(parent)?;
         }
-        files::replace_atomically(&path, file.to_toml().as_bytes(), None)
-    })?;
-    Ok(path)
+        let contents = zeroize::Zeroizing::new(file.to_toml());
+        match exclusive {
+            true => files::create_exclusively(&path, contents.as_bytes()),
+            false => files::replace_atomically(&path, contents.as_bytes(), None).map(|()| true),
+        }
+    })
+    .map(|written| (path, written))
 }
 
 /// Whether `account` has a secret file (of any kind) at `secret_path`.

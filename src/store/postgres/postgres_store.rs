@@ -47,7 +47,14 @@ pub struct PostgresStore {
     config: Config,
     db: Option<Database>,
     key: Option<SecretKey>,
+    /// When the enrollment [`Store::enrollment`] read was saved
+    /// (`enrolled_at`, microseconds): an update writes only while that
+    /// enrollment is still the row in place.
+    enrolled_at: Option<i64>,
 }
+
+/// `enrolled_at` as an exact integer (microseconds since 1970).
+const ENROLLED_AT: &str = "(extract(epoch FROM enrolled_at) * 1000000)::bigint";
 
 /// The PostgreSQL store for `config`, linked in (see [`crate::store::OpenPostgres`]).
 pub fn open(config: &Config) -> Result<Box<dyn Store>, StoreError> {
@@ -60,6 +67,7 @@ impl PostgresStore {
             config,
             db: None,
             key: None,
+            enrolled_at: None,
         }
     }
 
@@ -88,7 +96,16 @@ impl PostgresStore {
     /// on the newer state each time another login wrote first. After a few
     /// lost races (many logins at once for one user) the row is locked for
     /// one read and write instead, so a busy user is never refused.
-    fn update_row(&mut self, user: &str, change: &mut Change<'_>) -> Result<Updated, StoreError> {
+    ///
+    /// `enrolled_at`: write only while the user's enrollment is the one
+    /// saved then (checked in the writing statement itself), else
+    /// [`StoreError::EnrollmentChanged`].
+    fn update_row(
+        &mut self,
+        user: &str,
+        enrolled_at: Option<i64>,
+        change: &mut Change<'_>,
+    ) -> Result<Updated, StoreError> {
         let db = self.db()?;
         for _ in 0..OPTIMISTIC_TRIES {
             // The read and the conditional write in one transaction (a lost
@@ -98,15 +115,21 @@ impl PostgresStore {
                 let Some(next) = change(&state, now) else {
                     return Ok(Some(stored(state, now)));
                 };
-                Ok(write_state(db, user, version, &next)?.then(|| stored(next, now)))
+                if write_state(db, user, version, &next, enrolled_at)? {
+                    return Ok(Some(stored(next, now)));
+                }
+                // A lost race, unless the enrollment read is gone.
+                enrollment_unchanged(db, user, enrolled_at)?;
+                Ok(None)
             })?;
             if let Some(updated) = tried {
                 return Ok(updated);
             }
+            enrollment_unchanged(db, user, enrolled_at)?;
         }
         db.transaction(|db| {
             ensure_state_row(db, user)?;
-            locked_update(db, user, change)
+            locked_update(db, user, enrolled_at, change)
         })
     }
 
@@ -145,8 +168,10 @@ fn ensure_state_row(db: &mut Database, user: &str) -> Result<(), StoreError> {
 fn enrollment_row(db: &mut Database, user: &str) -> Result<Option<Row>, DbError> {
     db.transaction(|db| {
         db.query_typed_opt(
-            "SELECT kind, secret, algorithm, digits, period, counter, recovery \
-             FROM pam_totp_enrollment WHERE user_name = $1",
+            &format!(
+                "SELECT kind, secret, algorithm, digits, period, counter, recovery, \
+                 {ENROLLED_AT} AS stamp FROM pam_totp_enrollment WHERE user_name = $1"
+            ),
             &[(&user, Type::TEXT)],
         )
     })
@@ -179,17 +204,42 @@ fn stored(state: State, now: u64) -> Updated {
 fn locked_update(
     db: &mut Database,
     user: &str,
+    enrolled_at: Option<i64>,
     change: &mut Change<'_>,
 ) -> Result<Updated, StoreError> {
     let (state, version, now) = read_state(db, user, true)?;
     let Some(next) = change(&state, now) else {
         return Ok(stored(state, now));
     };
-    match write_state(db, user, version, &next)? {
+    match write_state(db, user, version, &next, enrolled_at)? {
         true => Ok(stored(next, now)),
-        false => Err(StoreError::Other(format!(
-            "the state row of {user} changed while locked; check for other writers"
-        ))),
+        false => enrollment_unchanged(db, user, enrolled_at).and_then(|()| {
+            Err(StoreError::Other(format!(
+                "the state row of {user} changed while locked; check for other writers"
+            )))
+        }),
+    }
+}
+
+/// After a write that did not happen: [`StoreError::EnrollmentChanged`] if
+/// that is why (the enrollment read is no longer the row in place).
+fn enrollment_unchanged(
+    db: &mut Database,
+    user: &str,
+    enrolled_at: Option<i64>,
+) -> Result<(), StoreError> {
+    let Some(expected) = enrolled_at else {
+        return Ok(());
+    };
+    let row = db
+        .query_typed_opt(
+            &format!("SELECT {ENROLLED_AT} AS stamp FROM pam_totp_enrollment WHERE user_name = $1"),
+            &[(&user, Type::TEXT)],
+        )
+        .map_err(database)?;
+    match row {
+        Some(row) if get::<i64>(&row, "stamp")? == expected => Ok(()),
+        _ => Err(StoreError::EnrollmentChanged),
     }
 }
 
@@ -236,11 +286,13 @@ fn state_of(row: &Row) -> Result<State, StoreError> {
 
 /// Write `next` if the row is still at `version` (one conditional
 /// statement); `false` if another login changed it first.
+/// With `enrolled_at`, only while the enrollment saved then is in place.
 fn write_state(
     db: &mut Database,
     user: &str,
     version: Option<i64>,
     next: &State,
+    enrolled_at: Option<i64>,
 ) -> Result<bool, StoreError> {
     let last_step_start = next.last_step_start.map(signed);
     let last_counter = next.last_counter.map(signed);
@@ -252,9 +304,14 @@ fn write_state(
         // The first record of this user: an insert that a concurrent
         // first record makes a no-op (then this login decides again).
         None => db.execute_typed(
-            "INSERT INTO pam_totp_state (user_name, version, last_step_start, last_counter, \
-             failures, locked_until, last_success, used_recovery) \
-             VALUES ($1, 1, $2, $3, $4, $5, $6, $7) ON CONFLICT (user_name) DO NOTHING",
+            &format!(
+                "INSERT INTO pam_totp_state (user_name, version, last_step_start, last_counter, \
+                 failures, locked_until, last_success, used_recovery) \
+                 SELECT $1::text, 1, $2::bigint, $3::bigint, $4::integer, $5::bigint, $6::bigint, \
+                 $7::text[] WHERE $8::bigint IS NULL OR EXISTS (SELECT 1 FROM pam_totp_enrollment \
+                 WHERE user_name = $1 AND {ENROLLED_AT} = $8) \
+                 ON CONFLICT (user_name) DO NOTHING"
+            ),
             &[
                 (&user, Type::TEXT),
                 (&last_step_start, Type::INT8),
@@ -263,12 +320,17 @@ fn write_state(
                 (&locked_until, Type::INT8),
                 (&last_success, Type::INT8),
                 (used, Type::TEXT_ARRAY),
+                (&enrolled_at, Type::INT8),
             ],
         ),
         Some(version) => db.execute_typed(
-            "UPDATE pam_totp_state SET version = version + 1, last_step_start = $3, \
-             last_counter = $4, failures = $5, locked_until = $6, last_success = $7, \
-             used_recovery = $8 WHERE user_name = $1 AND version = $2",
+            &format!(
+                "UPDATE pam_totp_state SET version = version + 1, last_step_start = $3, \
+                 last_counter = $4, failures = $5, locked_until = $6, last_success = $7, \
+                 used_recovery = $8 WHERE user_name = $1 AND version = $2 \
+                 AND ($9::bigint IS NULL OR EXISTS (SELECT 1 FROM pam_totp_enrollment \
+                 WHERE user_name = $1 AND {ENROLLED_AT} = $9))"
+            ),
             &[
                 (&user, Type::TEXT),
                 (&version, Type::INT8),
@@ -278,6 +340,7 @@ fn write_state(
                 (&locked_until, Type::INT8),
                 (&last_success, Type::INT8),
                 (used, Type::TEXT_ARRAY),
+                (&enrolled_at, Type::INT8),
             ],
         ),
     }
@@ -351,6 +414,7 @@ impl Store for PostgresStore {
             .map(|text| RecoveryHash::parse(text))
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| bad("a recovery hash is malformed".into()))?;
+        self.enrolled_at = Some(get::<i64>(&row, "stamp").map_err(field)?);
         Ok(SecretFile {
             secret,
             algorithm,
@@ -389,7 +453,8 @@ impl Store for PostgresStore {
         change: &mut Change<'_>,
     ) -> Result<Updated, StoreError> {
         // Typed columns cannot be half written: there is nothing to repair.
-        self.update_row(&account.name, change)
+        let enrolled_at = self.enrolled_at;
+        self.update_row(&account.name, enrolled_at, change)
     }
 
     fn save_enrollment(
@@ -410,14 +475,26 @@ impl Store for PostgresStore {
         let digits = i16::from(secret.digits);
         let period = i32::try_from(secret.period).unwrap_or(i32::MAX);
         let recovery: Vec<String> = secret.recovery.iter().map(RecoveryHash::encode).collect();
+        // What is saved now is no longer the enrollment read before.
+        self.enrolled_at = None;
+        // A first enrollment: the first saved wins (the row count says).
+        let on_conflict = match replacing {
+            Replacing::NoEnrollment => "DO NOTHING",
+            _ => {
+                "DO UPDATE SET kind = $2, secret = $3, algorithm = $4, digits = $5, \
+                  period = $6, counter = $7, recovery = $8, enrolled_at = now()"
+            }
+        };
         // The enrollment and what the state forgets of the old one: one
         // transaction.
         self.db()?.transaction(|db| -> Result<(), StoreError> {
-            db.execute_typed(
-                "INSERT INTO pam_totp_enrollment (user_name, kind, secret, algorithm, digits, \
-                 period, counter, recovery, enrolled_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now()) \
-                 ON CONFLICT (user_name) DO UPDATE SET kind = $2, secret = $3, algorithm = $4, \
-                 digits = $5, period = $6, counter = $7, recovery = $8, enrolled_at = now()",
+            let written = db.execute_typed(
+                &format!(
+                    "INSERT INTO pam_totp_enrollment (user_name, kind, secret, algorithm, digits, \
+                     period, counter, recovery, enrolled_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now()) \
+                     ON CONFLICT (user_name) {on_conflict}"
+                ),
                 &[
                     (&user, Type::TEXT),
                     (&kind, Type::TEXT),
@@ -429,10 +506,17 @@ impl Store for PostgresStore {
                     (&recovery, Type::TEXT_ARRAY),
                 ],
             )?;
+            if written == 0 {
+                return Err(StoreError::AlreadyEnrolled);
+            }
             if replacing != Replacing::Nothing {
                 ensure_state_row(db, user)?;
-                locked_update(db, user, &mut |state, _| {
-                    Some(crate::store::api::forget(state, replacing, &secret.recovery))
+                locked_update(db, user, None, &mut |state, _| {
+                    Some(crate::store::api::forget(
+                        state,
+                        replacing,
+                        &secret.recovery,
+                    ))
                 })?;
             }
             Ok(())
@@ -441,6 +525,7 @@ impl Store for PostgresStore {
     }
 
     fn remove(&mut self, account: &Account) -> Result<Removed, StoreError> {
+        self.enrolled_at = None;
         let user = account.name.as_str();
         let (enrollment, state) = self
             .db()?
@@ -499,7 +584,7 @@ impl Store for PostgresStore {
 
     fn decoy_update(&mut self, name: &str, change: &mut Change<'_>) -> Result<Updated, StoreError> {
         let row = self.decoy_row(name)?;
-        self.update_row(&row, change)
+        self.update_row(&row, None, change)
     }
 
     fn release(&mut self) {
