@@ -1,7 +1,7 @@
 //! `pam-totp status`: what the module knows about a user.
 
 use clap::Args;
-use pam_totp::config::Config;
+use pam_totp::config::{Config, Unenrolled};
 use pam_totp::enrollment::{self, LoadError};
 use pam_totp::secret::TokenKind;
 use pam_totp::state::State;
@@ -179,12 +179,24 @@ pub fn run(config: &Config, args: StatusArgs) -> Result<(), Failure> {
         }
     }
     if secret.is_none() {
-        println!(
-            "{} logs in without a code only if the configuration says unenrolled = \"allow\"; `pam-totp enroll` sets it up.",
-            account.name
-        );
+        println!("{}", not_enrolled_means(config.unenrolled, &account.name));
     }
     Ok(())
+}
+
+/// What a user without an enrollment gets at a login, under `policy`.
+fn not_enrolled_means(policy: Unenrolled, name: &str) -> String {
+    match policy {
+        Unenrolled::Allow => format!(
+            "{name} logs in without a code (unenrolled = \"allow\"); `pam-totp enroll` sets one up."
+        ),
+        Unenrolled::Deny => format!(
+            "{name} cannot log in through pam_totp until enrolled (unenrolled = \"deny\"); `pam-totp enroll` sets it up."
+        ),
+        Unenrolled::Enroll => format!(
+            "{name} sets it up at the next login (unenrolled = \"enroll\": a QR code after the SSH key or password), or with `pam-totp enroll`."
+        ),
+    }
 }
 
 /// `YYYY-MM-DD HH:MM:SS UTC` for a Unix time.
