@@ -298,11 +298,18 @@ impl Authenticator<'_> {
                 .lockout_remaining(now)
                 .map(|seconds| self.locked_out(seconds));
         }
-        Some(self.finish(&outcome, &state, &attempt.credential.secret.recovery, now))
+        Some(self.finish(
+            attempt.account,
+            &outcome,
+            &state,
+            &attempt.credential.secret.recovery,
+            now,
+        ))
     }
 
     fn finish(
         &mut self,
+        account: &account::Account,
         outcome: &Outcome,
         state: &State,
         recovery: &[crate::recovery::RecoveryHash],
@@ -331,7 +338,8 @@ impl Authenticator<'_> {
                     &format!("accepted recovery code ({left} left)"),
                 );
                 self.session.show_info(&format!(
-                    "Recovery code accepted; {left} left. Run `pam-totp recovery-codes` for new ones."
+                    "Recovery code accepted; {left} left. {}",
+                    crate::self_service::new_recovery_codes(&self.config, account)
                 ));
                 self.show_now_to_openssh();
                 PamResultCode::PAM_SUCCESS

@@ -28,6 +28,7 @@ pub mod provisioning;
 pub mod recovery;
 pub mod sealing;
 pub mod secret;
+pub mod self_service;
 pub mod session;
 pub mod simple_toml;
 pub mod state;
