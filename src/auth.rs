@@ -365,7 +365,7 @@ impl Authenticator<'_> {
         );
         match locked {
             Some(seconds) => {
-                self.session.show_error(&lockout_message(seconds));
+                self.show_lockout(seconds);
                 self.lockout_code()
             }
             None => PamResultCode::PAM_AUTH_ERR,
@@ -484,6 +484,19 @@ impl Authenticator<'_> {
         }
     }
 
+    /// The lockout message, once per SSH connection: sshd starts up to
+    /// three keyboard-interactive rounds, each in a process of its own
+    /// (see `lockout_notice`).
+    fn show_lockout(&mut self, seconds: u64) {
+        if self.under_openssh()
+            && !crate::lockout_notice::first_for_this_connection(&self.config.state_dir)
+        {
+            self.debug(|| "lockout message already shown in this connection".into());
+            return;
+        }
+        self.session.show_error(&lockout_message(seconds));
+    }
+
     fn locked_out(&mut self, seconds: u64) -> PamResultCode {
         self.log(
             LogLevel::Warning,
@@ -492,7 +505,7 @@ impl Authenticator<'_> {
                 crate::text::plural(seconds, "second")
             ),
         );
-        self.session.show_error(&lockout_message(seconds));
+        self.show_lockout(seconds);
         self.lockout_code()
     }
 

@@ -18,6 +18,7 @@ pub mod config;
 pub mod decision;
 pub mod enroll_at_login;
 pub mod enrollment;
+pub mod lockout_notice;
 pub mod migrate;
 pub mod network;
 pub mod new_enrollment;
