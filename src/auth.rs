@@ -7,6 +7,7 @@ use zeroize::Zeroizing;
 
 use crate::answer::{Answer, is_code_shaped, parse_answer, split_forwarded};
 use crate::config::{Config, Unenrolled};
+use crate::connection_mark;
 use crate::decision::{Credential, Outcome, Policy, decide, decide_without_credential};
 use crate::enroll_at_login::{self, Ending};
 use crate::enrollment::LoadError;
@@ -438,6 +439,24 @@ impl Authenticator<'_> {
                 ),
             );
         }
+        // OpenSSH's client tries again in the same connection after a
+        // failed round: a new secret each time would have the user scan
+        // one code after another. "Log in again to start over" it is.
+        if self.under_openssh()
+            && connection_mark::is_there(
+                &self.config.state_dir,
+                connection_mark::Mark::EnrollmentFailed,
+            )
+        {
+            self.log(
+                LogLevel::Warning,
+                &format!(
+                    "refused: not enrolled ({} missing); enrollment at login already failed in this connection, not offered again",
+                    path.display()
+                ),
+            );
+            return PamResultCode::PAM_AUTH_ERR;
+        }
         self.log(
             LogLevel::Info,
             &format!(
@@ -456,6 +475,12 @@ impl Authenticator<'_> {
                 PamResultCode::PAM_SUCCESS
             }
             Ending::WrongCodes => {
+                if self.under_openssh() {
+                    connection_mark::make(
+                        &self.config.state_dir,
+                        connection_mark::Mark::EnrollmentFailed,
+                    );
+                }
                 self.log(
                     LogLevel::Warning,
                     "refused: enrollment at login not confirmed (wrong codes), nothing saved",
@@ -486,10 +511,10 @@ impl Authenticator<'_> {
 
     /// The lockout message, once per SSH connection: sshd starts up to
     /// three keyboard-interactive rounds, each in a process of its own
-    /// (see `lockout_notice`).
+    /// (see `connection_mark`).
     fn show_lockout(&mut self, seconds: u64) {
         if self.under_openssh()
-            && !crate::lockout_notice::first_for_this_connection(&self.config.state_dir)
+            && !connection_mark::make(&self.config.state_dir, connection_mark::Mark::LockoutShown)
         {
             self.debug(|| "lockout message already shown in this connection".into());
             return;
