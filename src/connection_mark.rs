@@ -47,7 +47,16 @@ impl Mark {
 /// (and whenever the mark cannot be made: the caller then does what it
 /// does the first time).
 pub fn make(state_dir: &Path, mark: Mark) -> bool {
-    let Some(path) = path(state_dir, mark) else {
+    monitor().is_none_or(|connection| make_for(state_dir, mark, &connection))
+}
+
+/// Whether this connection has `mark`.
+pub fn is_there(state_dir: &Path, mark: Mark) -> bool {
+    monitor().is_some_and(|connection| is_there_for(state_dir, mark, &connection))
+}
+
+fn make_for(state_dir: &Path, mark: Mark, connection: &str) -> bool {
+    let Some(path) = path(state_dir, mark, connection) else {
         return true;
     };
     match OpenOptions::new()
@@ -65,22 +74,24 @@ pub fn make(state_dir: &Path, mark: Mark) -> bool {
     }
 }
 
-/// Whether this connection has `mark`.
-pub fn is_there(state_dir: &Path, mark: Mark) -> bool {
-    path(state_dir, mark).is_some_and(|path| std::fs::symlink_metadata(path).is_ok())
+fn is_there_for(state_dir: &Path, mark: Mark, connection: &str) -> bool {
+    path(state_dir, mark, connection).is_some_and(|path| std::fs::symlink_metadata(path).is_ok())
 }
 
-/// The mark's file for this connection, in a `state_dir` that passes the
+/// The mark's file for `connection`, in a `state_dir` that passes the
 /// module's checks.
-fn path(state_dir: &Path, mark: Mark) -> Option<PathBuf> {
-    let connection = monitor()?;
+fn path(state_dir: &Path, mark: Mark, connection: &str) -> Option<PathBuf> {
     crate::state::check_directory(state_dir).ok()?;
     Some(state_dir.join(format!("{PREFIX}{}-{connection}", mark.name())))
 }
 
 /// `PID-STARTTIME` of the parent process (under sshd, the connection's
-/// monitor).
+/// monitor). None unless this process is single-threaded, as sshd's
+/// forked PAM process is: under an sshd built with real PAM threads the
+/// parent would be the listener, shared by every connection.
 fn monitor() -> Option<String> {
+    let threads = std::fs::read_dir("/proc/self/task").ok()?.count();
+    (threads == 1).then_some(())?;
     let pid = std::os::unix::process::parent_id();
     (pid > 1).then_some(())?;
     Some(format!("{pid}-{}", start_time(pid)?))
@@ -135,16 +146,22 @@ mod tests {
         if crate::state::check_directory(&state).is_err() {
             return; // not root in a root-owned tree: no marks are made here
         }
+        // This process as the connection (the test harness has threads, so
+        // `monitor` declines).
+        let own = std::process::id();
+        let connection = format!("{own}-{}", start_time(own).unwrap());
         // A mark of a connection that ended long ago.
         let stale = state.join(format!("{PREFIX}lockout-shown-999999999-1"));
         std::fs::write(&stale, "").unwrap();
-        assert!(!is_there(&state, Mark::LockoutShown));
-        assert!(make(&state, Mark::LockoutShown));
-        assert!(!make(&state, Mark::LockoutShown));
-        assert!(is_there(&state, Mark::LockoutShown));
-        assert!(!is_there(&state, Mark::EnrollmentFailed));
-        assert!(make(&state, Mark::EnrollmentFailed));
+        assert!(monitor().is_none());
+        assert!(!is_there_for(&state, Mark::LockoutShown, &connection));
+        assert!(make_for(&state, Mark::LockoutShown, &connection));
+        assert!(!make_for(&state, Mark::LockoutShown, &connection));
+        assert!(is_there_for(&state, Mark::LockoutShown, &connection));
+        assert!(!is_there_for(&state, Mark::EnrollmentFailed, &connection));
+        assert!(make_for(&state, Mark::EnrollmentFailed, &connection));
         assert!(!stale.exists());
+        assert!(is_there_for(&state, Mark::EnrollmentFailed, &connection));
     }
 
     #[test]
