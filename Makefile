@@ -18,7 +18,7 @@ PAMDIR ?= $(if $(MULTIARCH),/usr/lib/$(MULTIARCH)/security,/usr/lib64/security)
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 MAN_PAGES := target/man/pam_totp.8 target/man/pam-totp.1 target/man/pam-totp.toml.5
 
-.PHONY: all build man test lint bench install install-files uninstall deb rpm demo clean
+.PHONY: all build man test lint bench install install-files uninstall deb rpm rpm-build demo clean
 
 all: build man
 
@@ -67,11 +67,12 @@ lint:
 install: build man
 	$(MAKE) --no-print-directory install-files
 
-# The same without building (used by the package builds).
+# The same without building (used by the package builds), from RELEASE_DIR.
+RELEASE_DIR ?= target/release
 install-files:
-	install -D -m 0644 target/release/libpam_totp.so $(DESTDIR)$(PAMDIR)/pam_totp.so
-	install -D -m 0644 target/release/libpam_totp_postgres.so $(DESTDIR)$(PAMDIR)/pam_totp_postgres.so
-	install -D -m 0755 target/release/pam-totp $(DESTDIR)$(BINDIR)/pam-totp
+	install -D -m 0644 $(RELEASE_DIR)/libpam_totp.so $(DESTDIR)$(PAMDIR)/pam_totp.so
+	install -D -m 0644 $(RELEASE_DIR)/libpam_totp_postgres.so $(DESTDIR)$(PAMDIR)/pam_totp_postgres.so
+	install -D -m 0755 $(RELEASE_DIR)/pam-totp $(DESTDIR)$(BINDIR)/pam-totp
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/pam-totp
 	[ -e $(DESTDIR)$(SYSCONFDIR)/pam-totp/config.toml ] || \
 		install -m 0644 config/pam-totp.toml $(DESTDIR)$(SYSCONFDIR)/pam-totp/config.toml
@@ -99,9 +100,15 @@ uninstall:
 deb: build man
 	packaging/deb/build.sh
 
-# target/rpm/RPMS/ARCH/pam-totp-VERSION-1.ARCH.rpm (rpmbuild: Debian's `rpm` package).
-rpm: build man
-	packaging/rpm/build.sh
+# target/rpm/RPMS/ARCH/pam-totp-VERSION-1.ARCH.rpm (rpmbuild: Debian's `rpm` package),
+# for glibc 2.34 and later (RHEL 9 and its rebuilds, Fedora 35+): a build of
+# its own in target/rpm-build with libgcc_s linked dynamically (see build.rs).
+RPM_RELEASE_DIR := target/rpm-build/release
+rpm-build:
+	PAM_TOTP_UNWINDER=dynamic CARGO_TARGET_DIR=target/rpm-build $(CARGO) build --release --locked
+
+rpm: rpm-build man
+	RELEASE_DIR=$(RPM_RELEASE_DIR) packaging/rpm/build.sh
 
 # As root on a Debian machine: a throwaway sshd on 127.0.0.1 with a demo user.
 demo:

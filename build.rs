@@ -10,7 +10,11 @@
 //! libgcc_s.so.1 into sshd: one library fewer to map, relocate and bind on
 //! every login (about 75,000 instructions, see BENCHMARKS.md). Panics still
 //! unwind to pam-bindings' catch at the FFI boundary. Without libgcc_eh.a
-//! the build falls back to libgcc_s as before.
+//! the build falls back to libgcc_s as before. With
+//! `PAM_TOTP_UNWINDER=dynamic` (the `.rpm`'s build) libgcc_s.so.1 is linked
+//! as usual: the static libgcc_eh.a of a glibc 2.35+ build machine calls
+//! `_dl_find_object@GLIBC_2.35`, which older systems (RHEL 9: glibc 2.34)
+//! lack, while their own libgcc_s.so.1 fits their glibc.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -93,6 +97,10 @@ fn hash_tree(dir: &Path, hasher: &mut impl Hasher) {
 }
 
 fn link_unwinder_statically() {
+    println!("cargo:rerun-if-env-changed=PAM_TOTP_UNWINDER");
+    if std::env::var("PAM_TOTP_UNWINDER").as_deref() == Ok("dynamic") {
+        return;
+    }
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
     if os != "linux" || env != "gnu" {

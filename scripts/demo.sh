@@ -225,7 +225,11 @@ for entry in /dev/* /dev/.[!.]*; do
     [ -e "$entry" ] || [ -L "$entry" ] || continue
     name=${entry#/dev/}
     [ "$name" = log ] && continue
-    if [ -L "$entry" ]; then
+    if [ "$name" = ptmx ]; then
+        # Opening ptmx finds the pts instance in the directory it sits in:
+        # a bind-mounted node finds none ("PTY allocation request failed").
+        ln -s pts/ptmx "$tmp/dev/ptmx"
+    elif [ -L "$entry" ]; then
         cp -P "$entry" "$tmp/dev/$name"
     elif [ -d "$entry" ]; then
         mkdir "$tmp/dev/$name" && mount --rbind "$entry" "$tmp/dev/$name"
@@ -274,15 +278,16 @@ chmod 0700 "$tmp/askpass"
 ssh_command=(ssh -p "$port" -i "$tmp/id_ed25519" -o IdentitiesOnly=yes
     -o UserKnownHostsFile="$tmp/known_hosts" -o StrictHostKeyChecking=yes
     -o NumberOfPasswordPrompts=1 -o ConnectTimeout=10 -F /dev/null)
-remote_command='echo "Logged in as $(id -un) on $(hostname), key + verification code."'
+remote_command='echo "Logged in as $(id -un) on $(hostname) ($(tty)), key + verification code."'
 
-# login CODE: prints the transcript, returns ssh's exit status.
+# login CODE: prints the transcript, returns ssh's exit status. With a
+# terminal (-tt), as the login by hand below gets one.
 login() {
     printf '%s\n' "$1" >"$tmp/answer"
     printf '%s$ ssh -p %s -i %s %s@127.0.0.1%s\n' "$bold" "$port" "$tmp/id_ed25519" "$demo_user" "$off"
     local status=0
     SSH_ASKPASS=$tmp/askpass SSH_ASKPASS_REQUIRE=force DISPLAY=:0 \
-        "${ssh_command[@]}" -o LogLevel=VERBOSE "$demo_user@127.0.0.1" "$remote_command" \
+        "${ssh_command[@]}" -tt -o LogLevel=VERBOSE "$demo_user@127.0.0.1" "$remote_command" \
         </dev/null >"$tmp/out" 2>&1 || status=$?
     # Keep what a person at the terminal would see; drop ssh's connection chatter.
     grep -v -e '^debug' -e '^Authenticating to' -e '^Connecting to' -e '^Connection established' \
@@ -292,7 +297,7 @@ login() {
         -e '^Connection to .* closed' -e '^Server host key' -e '^Authentications that can continue' \
         -e '^Next authentication method' -e '^Timeout' -e '^Found key' -e '^Read' -e '^kex' \
         -e '^Enabled' -e '^Host key' -e '^compat' -e '^SSH2_MSG' -e '^Sending' -e '^Requesting' \
-        -e '^Entering' -e '^client_input' -e '^channel' "$tmp/out" | sed 's/^/    /'
+        -e '^Entering' -e '^client_input' -e '^channel' "$tmp/out" | tr -d '\r' | sed 's/^/    /'
     [ "$status" = 0 ] || printf '    %s(ssh exit status %s)%s\n' "$dim" "$status" "$off"
     return "$status"
 }
@@ -305,6 +310,7 @@ if ! login "$code"; then
     fail "the login with key and code failed"
 fi
 grep -q "Logged in as $demo_user" "$tmp/out" || fail "the login did not run the command"
+! grep -q "PTY allocation request failed" "$tmp/out" || fail "sshd could not give the login a terminal"
 echo "LOGIN OK: key + verification code accepted"
 
 step "Logging in again with the same code $code (each code works once)"

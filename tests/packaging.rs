@@ -610,6 +610,11 @@ fn make_demo_unattended_logs_in_refuses_the_replay_and_cleans_up() {
         "the prompt is not in the transcript:\n{stdout}"
     );
     assert!(transcript.contains("Logged in as pt6-demo"), "{stdout}");
+    // Issue 20 point 8: the login has a terminal, as one by hand gets.
+    assert!(
+        transcript.contains("(/dev/pts/"),
+        "the login got no terminal:\n{stdout}"
+    );
     assert!(
         stdout[login..replay].contains("Permission denied"),
         "{stdout}"

@@ -16,6 +16,7 @@ rpmbuild -bb --quiet \
     --define "_topdir $PWD/target/rpm" \
     --define "source_dir $PWD" \
     --define "pkg_version $version" \
+    --define "release_dir ${RELEASE_DIR:-target/release}" \
     --target "$(uname -m)" \
     packaging/rpm/pam-totp.spec
 find target/rpm/RPMS -name '*.rpm' -printf 'built %p\n'

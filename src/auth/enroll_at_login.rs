@@ -45,6 +45,10 @@ pub const MESSAGES_PER_CALL: usize = 1;
 /// secret and the URI are still shown.
 pub const MAX_QR_COLUMNS: usize = 80;
 
+/// The QR code's height, in lines, where it can be made that small: an
+/// 80x24 terminal less the prompt's line.
+pub const QR_LINES: usize = 23;
+
 const ACKNOWLEDGE_PROMPT: &str = "Press Enter once you have saved them: ";
 
 /// How the conversation ended.
@@ -82,7 +86,7 @@ pub fn run(
         Ok(new) => new,
         Err(error) => return Ending::Failed(error.to_string()),
     };
-    let shown = Provisioning::new(&issuer, &label, &new.file);
+    let shown = Provisioning::with_short_uri(&issuer, &label, &new.file);
     for message in messages(&introduction(&account.name, &shown)) {
         session.show_info(&message);
     }
@@ -112,7 +116,10 @@ pub fn run(
     ending
 }
 
-/// What is shown before the first prompt, line by line.
+/// What is shown before the first prompt, line by line: the QR code
+/// last, right above the prompt, and at most [`QR_LINES`] high where the
+/// code allows, so that its top is still on an 80x24 screen at the prompt
+/// (the lines above it scroll away first).
 fn introduction(user: &str, shown: &Provisioning) -> Vec<String> {
     let qr = shown
         .qr_code()
@@ -121,15 +128,16 @@ fn introduction(user: &str, shown: &Provisioning) -> Vec<String> {
     let mut lines = vec![
         format!("Two-factor authentication is now required for {user}; set it up once, now."),
         provisioning::ADD_TO_APP.to_string(),
+        match qr {
+            Some(_) => provisioning::SCAN_OR_TYPE.to_string(),
+            None => provisioning::TYPE_OR_OPEN.to_string(),
+        },
     ];
-    match qr {
-        Some(matrix) => {
-            lines.push(provisioning::SCAN_OR_TYPE.to_string());
-            lines.extend(matrix.lines(Drawing::HalfBlocksPlain));
-        }
-        None => lines.push(provisioning::TYPE_OR_OPEN.to_string()),
-    }
     lines.extend(shown.details());
+    if let Some(mut matrix) = qr {
+        matrix.fit_lines(QR_LINES);
+        lines.extend(matrix.lines(Drawing::HalfBlocksPlain));
+    }
     lines
 }
 
@@ -263,6 +271,20 @@ mod tests {
             "{packed:?}"
         );
         assert_eq!(packed.concat().replace('\n', ""), long + "end");
+    }
+
+    #[test]
+    fn the_qr_code_comes_last_and_fits_24_lines_with_the_prompt() {
+        let new = NewEnrollment::create(HashAlgorithm::Sha1, 6, 30, 10).unwrap();
+        // A host name of 15 characters and a user name of 20.
+        let (host, user) = ("mail.example.ne", "alexandra.smith-1234");
+        let shown = Provisioning::with_short_uri(host, &format!("{user}@{host}"), &new.file);
+        let lines = introduction(user, &shown);
+        let first_qr = lines.iter().position(|l| l.starts_with('█')).unwrap();
+        let qr = &lines[first_qr..];
+        assert!(qr.iter().all(|l| l.starts_with('█')), "{lines:#?}");
+        assert!(qr.len() <= QR_LINES, "{} lines", qr.len());
+        assert!(!shown.uri.contains("algorithm="), "{}", shown.uri.as_str());
     }
 
     #[test]

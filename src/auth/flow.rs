@@ -5,6 +5,7 @@
 use pam::constants::PamResultCode;
 use zeroize::Zeroizing;
 
+use crate::auth::connection_mark;
 use crate::auth::enroll_at_login::{self, Ending};
 use crate::auth::session::{LogLevel, Session};
 use crate::config::network;
@@ -380,11 +381,18 @@ impl Authenticator<'_> {
                 .lockout_remaining(now)
                 .map(|seconds| self.locked_out(seconds));
         }
-        Some(self.finish(&outcome, &state, &attempt.credential.secret.recovery, now))
+        Some(self.finish(
+            attempt.account,
+            &outcome,
+            &state,
+            &attempt.credential.secret.recovery,
+            now,
+        ))
     }
 
     fn finish(
         &mut self,
+        account: &account::Account,
         outcome: &Outcome,
         state: &State,
         recovery: &[crate::otp::recovery::RecoveryHash],
@@ -413,7 +421,8 @@ impl Authenticator<'_> {
                     &format!("accepted recovery code ({left} left)"),
                 );
                 self.session.show_info(&format!(
-                    "Recovery code accepted; {left} left. Run `pam-totp recovery-codes` for new ones."
+                    "Recovery code accepted; {left} left. {}",
+                    crate::store::self_service::new_recovery_codes(&self.config, account)
                 ));
                 self.show_now_to_openssh();
                 PamResultCode::PAM_SUCCESS
@@ -439,7 +448,7 @@ impl Authenticator<'_> {
         );
         match locked {
             Some(seconds) => {
-                self.session.show_error(&lockout_message(seconds));
+                self.show_lockout(seconds);
                 self.lockout_code()
             }
             None => PamResultCode::PAM_AUTH_ERR,
@@ -535,6 +544,24 @@ impl Authenticator<'_> {
                 ),
             );
         }
+        // OpenSSH's client tries again in the same connection after a
+        // failed round: a new secret each time would have the user scan
+        // one code after another. "Log in again to start over" it is.
+        if self.under_openssh()
+            && connection_mark::is_there(
+                &self.config.state_dir,
+                connection_mark::Mark::EnrollmentFailed,
+            )
+        {
+            self.log(
+                LogLevel::Warning,
+                &format!(
+                    "refused: not enrolled ({} missing); enrollment at login already failed in this connection, not offered again",
+                    path.display()
+                ),
+            );
+            return PamResultCode::PAM_AUTH_ERR;
+        }
         self.log(
             LogLevel::Info,
             &format!(
@@ -556,6 +583,12 @@ impl Authenticator<'_> {
                 PamResultCode::PAM_SUCCESS
             }
             Ending::WrongCodes => {
+                if self.under_openssh() {
+                    connection_mark::make(
+                        &self.config.state_dir,
+                        connection_mark::Mark::EnrollmentFailed,
+                    );
+                }
                 self.log(
                     LogLevel::Warning,
                     "refused: enrollment at login not confirmed (wrong codes), nothing saved",
@@ -625,6 +658,19 @@ impl Authenticator<'_> {
         }
     }
 
+    /// The lockout message, once per SSH connection: sshd starts up to
+    /// three keyboard-interactive rounds, each in a process of its own
+    /// (see `connection_mark`).
+    fn show_lockout(&mut self, seconds: u64) {
+        if self.under_openssh()
+            && !connection_mark::make(&self.config.state_dir, connection_mark::Mark::LockoutShown)
+        {
+            self.debug(|| "lockout message already shown in this connection".into());
+            return;
+        }
+        self.session.show_error(&lockout_message(seconds));
+    }
+
     fn locked_out(&mut self, seconds: u64) -> PamResultCode {
         self.log(
             LogLevel::Warning,
@@ -633,7 +679,7 @@ impl Authenticator<'_> {
                 crate::text::plural(seconds, "second")
             ),
         );
-        self.session.show_error(&lockout_message(seconds));
+        self.show_lockout(seconds);
         self.lockout_code()
     }
 

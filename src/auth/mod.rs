@@ -3,6 +3,7 @@
 //! ([`pam_session`]) and the enrollment offered at login
 //! ([`enroll_at_login`]).
 
+pub mod connection_mark;
 pub mod enroll_at_login;
 pub mod flow;
 pub mod pam_session;

@@ -1,13 +1,13 @@
 //! The thin layer between libpam and the rest of the module.
 //!
 //! Everything `unsafe` lives here: the few libpam calls pam-bindings lacks
-//! (`pam_syslog`, `pam_set_item` for the authentication token) and the safe
+//! (`pam_set_item` for the authentication token, a `pam_syslog` line) and the safe
 //! [`PamSession`] wrapper the authentication logic talks to.
 #![allow(unsafe_code)]
 
 use std::ffi::{CStr, CString};
 
-use libc::{c_char, c_int, c_void};
+use libc::{c_int, c_void};
 use pam::constants::{PAM_ERROR_MSG, PAM_PROMPT_ECHO_OFF, PAM_TEXT_INFO, PamResultCode};
 use pam::conv::Conv;
 use pam::items::{AuthTok, RHost, Service, Tty};
@@ -18,9 +18,11 @@ use crate::auth::session::{LogLevel, Session};
 
 const PAM_AUTHTOK: c_int = 6;
 
+/// The name every log line starts with, whatever the module's file is called.
+pub const LOG_TAG: &str = "pam_totp";
+
 #[link(name = "pam")]
 unsafe extern "C" {
-    fn pam_syslog(pamh: *const PamHandle, priority: c_int, fmt: *const c_char, ...);
     fn pam_set_item(pamh: *mut PamHandle, item_type: c_int, item: *const c_void) -> c_int;
 }
 
@@ -144,22 +146,24 @@ impl Session for PamSession<'_> {
                 LogLevel::Info => libc::LOG_INFO,
                 LogLevel::Debug => libc::LOG_DEBUG,
             };
+        // pam_syslog's own line, "MODULE(SERVICE:auth): TEXT", with the
+        // module's documented name: pam_syslog takes MODULE from the file
+        // name, which is "libpam_totp" for a module loaded by its path
+        // from a build directory. Only pam_sm_authenticate logs.
+        let service = self
+            .string_item::<Service>()
+            .unwrap_or_else(|| "<unknown>".to_string());
+        let line = format!("{LOG_TAG}({service}:auth): {message}");
         // Every log line, here and only here, with its control characters
         // made visible: a newline from a file cannot forge another line.
         // NUL is among them, so the CString cannot fail.
-        let Ok(text) = CString::new(crate::text::escape_controls(message).as_bytes()) else {
+        let Ok(text) = CString::new(crate::text::escape_controls(&line).as_bytes()) else {
             return;
         };
-        // SAFETY: the handle is the live one libpam gave this call; the
-        // format is the literal "%s" with exactly one NUL-terminated string
-        // argument, so no user text is ever read as a format.
-        unsafe {
-            pam_syslog(
-                &raw const *self.handle,
-                priority,
-                c"%s".as_ptr(),
-                text.as_ptr(),
-            )
-        };
+        // SAFETY: the format is the literal "%s" with exactly one
+        // NUL-terminated string argument, so no user text is ever read as
+        // a format; syslog(3) is what pam_syslog calls, with the same
+        // identity and facility.
+        unsafe { libc::syslog(priority, c"%s".as_ptr(), text.as_ptr()) };
     }
 }

@@ -2,6 +2,7 @@
 //! what in them lets a login skip keyboard-interactive, and so the code.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use super::EXAMPLES_DIR;
 
@@ -43,6 +44,25 @@ impl Settings {
         Settings { values }
     }
 
+    /// The global settings of the sshd_config at `path` as sshd reads it:
+    /// `Include` followed where it stands (each pattern a glob(3) pattern,
+    /// a relative one relative to [`SSHD_DIR`], the matches in name order,
+    /// a pattern matching nothing skipped as sshd skips it), the first
+    /// value of a keyword kept, and nothing under a `Match` taken as
+    /// global: neither its lines nor the files it includes (a `Match` in an
+    /// included file ends with that file; `Match all` is global again).
+    /// Also the files read, in order.
+    pub fn read_config(path: &Path) -> Result<(Settings, Vec<PathBuf>), String> {
+        let mut reader = ConfigReader::default();
+        reader.read(path, 0)?;
+        Ok((
+            Settings {
+                values: reader.values,
+            },
+            reader.files,
+        ))
+    }
+
     /// A setting in lower case, or sshd's built-in default.
     pub fn get(&self, key: &str, default: &str) -> String {
         self.values
@@ -62,6 +82,69 @@ impl Settings {
             .split_whitespace()
             .map(|list| list.split(',').map(str::to_string).collect())
             .collect()
+    }
+}
+
+/// Where sshd looks for a relative `Include` (its SSHDIR).
+pub const SSHD_DIR: &str = "/etc/ssh";
+/// sshd's limit on nested `Include`s (`SERVCONF_MAX_DEPTH`).
+const MAX_INCLUDE_DEPTH: usize = 16;
+
+/// An sshd_config and what it includes, read as sshd reads them.
+#[derive(Default)]
+struct ConfigReader {
+    values: BTreeMap<String, String>,
+    files: Vec<PathBuf>,
+}
+
+impl ConfigReader {
+    fn read(&mut self, path: &Path, depth: usize) -> Result<(), String> {
+        if depth > MAX_INCLUDE_DEPTH {
+            return Err(format!(
+                "{}: Include nested deeper than sshd allows ({MAX_INCLUDE_DEPTH})",
+                path.display()
+            ));
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+        self.files.push(path.to_path_buf());
+        let mut in_match = false;
+        for line in text.lines() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            let mut parts = line.splitn(2, |c: char| c.is_whitespace() || c == '=');
+            let (Some(key), Some(value)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            let key = key.to_ascii_lowercase();
+            let value = value.trim_start_matches([' ', '\t', '=']).trim();
+            match key.as_str() {
+                "match" => in_match = !value.eq_ignore_ascii_case("all"),
+                _ if in_match => {}
+                "include" => {
+                    for pattern in value.split_whitespace() {
+                        let pattern = if pattern.starts_with('/') {
+                            pattern.to_string()
+                        } else {
+                            format!("{SSHD_DIR}/{pattern}")
+                        };
+                        let found = crate::system::glob::glob(&pattern)
+                            .map_err(|error| format!("{}: Include {error}", path.display()))?;
+                        for included in found {
+                            self.read(&included, depth + 1)?;
+                        }
+                    }
+                }
+                _ => {
+                    let key = if key == "challengeresponseauthentication" {
+                        "kbdinteractiveauthentication".to_string()
+                    } else {
+                        key
+                    };
+                    self.values.entry(key).or_insert_with(|| value.to_string());
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -172,6 +255,49 @@ mod tests {
         );
         assert_eq!(settings.raw("usepam"), Some("yes"));
         assert_eq!(settings.raw("kbdinteractiveauthentication"), Some("no"));
+    }
+
+    #[test]
+    fn includes_are_followed_where_they_stand_and_match_blocks_are_not_global() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir(d.join("conf.d")).unwrap();
+        std::fs::write(
+            d.join("conf.d/20-later.conf"),
+            "KbdInteractiveAuthentication no\nPasswordAuthentication yes\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("conf.d/10-first.conf"),
+            "KbdInteractiveAuthentication yes\nMatch User x\nUsePAM no\n",
+        )
+        .unwrap();
+        std::fs::write(d.join("in-match.conf"), "AuthenticationMethods any\n").unwrap();
+        std::fs::write(
+            d.join("sshd_config"),
+            format!(
+                "Include {0}/conf.d/*.conf {0}/none/*.conf\nUsePAM yes\nKbdInteractiveAuthentication no\nMatch Address 10.0.0.0/8\nInclude {0}/in-match.conf\nMatch all\nAuthenticationMethods publickey,keyboard-interactive\n",
+                d.display()
+            ),
+        )
+        .unwrap();
+        let (settings, files) = Settings::read_config(&d.join("sshd_config")).unwrap();
+        assert_eq!(settings.raw("kbdinteractiveauthentication"), Some("yes"));
+        assert_eq!(settings.raw("usepam"), Some("yes"));
+        assert_eq!(settings.raw("passwordauthentication"), Some("yes"));
+        assert_eq!(
+            settings.raw("authenticationmethods"),
+            Some("publickey,keyboard-interactive")
+        );
+        let names: Vec<_> = files.iter().map(|f| f.strip_prefix(d).unwrap()).collect();
+        assert_eq!(
+            names,
+            [
+                Path::new("sshd_config"),
+                Path::new("conf.d/10-first.conf"),
+                Path::new("conf.d/20-later.conf")
+            ]
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod files;
 pub mod open;
 pub mod plugin;
 pub mod postgres;
+pub mod self_service;
 
 pub use api::{Change, Listed, Removed, Repair, Replacing, Snapshot, Store, Updated, forget};
 pub use error::{LoadError, StateError, StoreError};

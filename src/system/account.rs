@@ -199,6 +199,34 @@ pub fn real_uid() -> u32 {
     unsafe { libc::getuid() }
 }
 
+/// The names of every account the user database enumerates (`getent
+/// passwd`: the local files, and NSS sources that allow enumeration), for
+/// the command only: getpwent is not reentrant, and a PAM module must not
+/// disturb its host's enumeration.
+pub fn all_user_names() -> Vec<String> {
+    let mut names = Vec::new();
+    // SAFETY: setpwent, getpwent and endpwent take no arguments; each
+    // entry getpwent returns is valid until the next call, and only its
+    // name is copied out before that, after a null check.
+    unsafe {
+        libc::setpwent();
+        loop {
+            let entry = libc::getpwent();
+            if entry.is_null() {
+                break;
+            }
+            let name = (*entry).pw_name;
+            if !name.is_null() {
+                names.push(CStr::from_ptr(name).to_string_lossy().into_owned());
+            }
+        }
+        libc::endpwent();
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

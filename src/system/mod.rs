@@ -9,6 +9,7 @@ pub mod account;
 pub mod clock;
 pub mod dl;
 pub mod files;
+pub mod glob;
 pub mod host;
 pub mod identity;
 pub mod local_time;

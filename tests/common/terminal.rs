@@ -40,10 +40,36 @@ impl PtySsh {
         PtySsh::spawn_with(port, user, key, true)
     }
 
+    /// [`spawn`](Self::spawn) with `ssh -o` options that win over the
+    /// defaults above (ssh takes the first value), e.g.
+    /// `NumberOfPasswordPrompts=3`, OpenSSH's own default.
+    pub fn spawn_with_options(
+        port: u16,
+        user: &str,
+        key: Option<&Path>,
+        options: &[&str],
+    ) -> PtySsh {
+        PtySsh::spawn_full(port, user, key, false, options)
+    }
+
     fn spawn_with(port: u16, user: &str, key: Option<&Path>, interactive: bool) -> PtySsh {
+        PtySsh::spawn_full(port, user, key, interactive, &[])
+    }
+
+    fn spawn_full(
+        port: u16,
+        user: &str,
+        key: Option<&Path>,
+        interactive: bool,
+        options: &[&str],
+    ) -> PtySsh {
         let mut command = Command::new("python3");
+        command.args(["-c", PTY_SPAWN, "ssh"]);
+        for option in options {
+            command.args(["-o", option]);
+        }
         command
-            .args(["-c", PTY_SPAWN, "ssh", "-p", &port.to_string()])
+            .args(["-p", &port.to_string()])
             .args(["-F", "/dev/null", "-o", "StrictHostKeyChecking=no"])
             // The default log level, as users have it: the 9.2 client shows
             // keyboard-interactive instructions only through its log.

@@ -431,17 +431,8 @@ fn sshd_binary() -> Option<PathBuf> {
         .find(|path| path.is_file())
 }
 
-/// sshd's settings and where they came from.
-fn read_sshd(report: &mut Report, sshd_config: Option<&Path>) -> Option<(String, String)> {
-    if let Some(path) = sshd_config {
-        return match std::fs::read_to_string(path) {
-            Ok(text) => Some((path.display().to_string(), text)),
-            Err(error) => {
-                report.problem(&format!("cannot read {}: {error}", path.display()));
-                None
-            }
-        };
-    }
+/// sshd's settings from `sshd -T`, and that source's name.
+fn read_sshd_t(report: &mut Report) -> Option<(String, String)> {
     let Some(binary) = sshd_binary() else {
         report.skipped("sshd is not installed");
         return None;
@@ -466,8 +457,30 @@ fn read_sshd(report: &mut Report, sshd_config: Option<&Path>) -> Option<(String,
 }
 
 fn check_sshd(report: &mut Report, sshd_config: Option<&Path>) -> Option<sshd::Settings> {
-    let (source, text) = read_sshd(report, sshd_config)?;
-    let settings = sshd::Settings::parse(&text);
+    let (source, settings) = match sshd_config {
+        // The file and what it includes, as sshd reads them.
+        Some(path) => match sshd::Settings::read_config(path) {
+            Ok((settings, files)) => {
+                let source = match files.len() {
+                    0 | 1 => path.display().to_string(),
+                    n => format!(
+                        "{} (with {} included)",
+                        path.display(),
+                        pam_totp::text::plural(n as u64 - 1, "file")
+                    ),
+                };
+                (source, settings)
+            }
+            Err(error) => {
+                report.problem(&error);
+                return None;
+            }
+        },
+        None => {
+            let (source, text) = read_sshd_t(report)?;
+            (source, sshd::Settings::parse(&text))
+        }
+    };
     let findings = sshd::analyse(&settings);
     for finding in &findings {
         report.problem(&format!("{source}: {finding}"));

@@ -13,8 +13,9 @@ use crate::support::target;
     long_about = "Remove a user's secret file and the module's state for them (failed attempts, \
 lockout, used codes). This is the procedure for a lost or replaced phone: the old app entry and \
 every recovery code stop working. What the user gets next depends on `unenrolled` in the \
-configuration: with \"allow\" they log in without a code and enroll again; with \"deny\" (the \
-default) root enrolls them again (`pam-totp enroll --user NAME`)."
+configuration: with \"allow\" they log in without a code and enroll again; with \"enroll\" they \
+set up the new phone at their next login; with \"deny\" (the default) root enrolls them again \
+(`pam-totp enroll --user NAME`)."
 )]
 pub struct DisableArgs {
     /// Disable this user instead of yourself (root only)
@@ -62,10 +63,16 @@ pub fn run(config: &Config, args: DisableArgs) -> Result<(), Failure> {
         Unenrolled::Allow if state_access::may_use_state() => println!(
             "{name} now logs in without a code (unenrolled = \"allow\") and should run `pam-totp enroll` with the new phone."
         ),
+        Unenrolled::Enroll if state_access::may_use_state() => println!(
+            "{name} sets up the new phone at the next login (unenrolled = \"enroll\"): after the SSH key or password, the login shows a QR code and asks for a code from it."
+        ),
+        Unenrolled::Enroll => println!(
+            "{name} sets up the new phone at the next login (unenrolled = \"enroll\") if {name} has never logged in with a code; otherwise logins stay refused until an administrator also runs `pam-totp disable --user {name}` (the module remembers that codes were used), or until `pam-totp enroll` is run again."
+        ),
         Unenrolled::Allow => println!(
             "If {name} has logged in with a code before, logins stay refused until an administrator also runs `pam-totp disable --user {name}` (the module remembers that codes were used), or until `pam-totp enroll` is run again."
         ),
-        Unenrolled::Deny | Unenrolled::Enroll => println!(
+        Unenrolled::Deny => println!(
             "{name} cannot log in until enrolled again (unenrolled = \"deny\"): run `pam-totp enroll --user {name}` and give them the QR code or secret in person."
         ),
     }

@@ -14,8 +14,10 @@ use crate::support::state_access;
     long_about = "List the users the store knows: those in an administrator-managed secret store \
 or the database, and every user with a state record (one who has logged in with a code, or \
 failed to). For each: the kind of token (TOTP or HOTP; \"none\" for a state record without an \
-enrollment), the last successful login and any lockout. Secret files in home directories are \
-seen once their user has logged in. Root only: the state is root's."
+enrollment), the last successful login and any lockout. With the secrets in the homes, also \
+every account the user database enumerates (getent passwd) whose home directory is there and \
+holds a secret file, logged in yet or not (an automounted home is mounted to look). Root only: \
+the state is root's."
 )]
 pub struct ListArgs {
     /// Print one JSON array instead of a table
@@ -53,7 +55,7 @@ pub fn run(config: &Config, args: ListArgs) -> Result<(), Failure> {
     }
     if listed.is_empty() {
         println!(
-            "No enrolled user is known to the store (secret files in home directories count once their user has logged in)."
+            "No enrolled user is known to the store (nor a secret file in a home directory that is there)."
         );
         return Ok(());
     }

@@ -1,7 +1,7 @@
 //! `pam-totp status`: what the module knows about a user.
 
 use clap::Args;
-use pam_totp::config::Config;
+use pam_totp::config::{Config, Unenrolled};
 use pam_totp::otp::secret::{SecretFile, TokenKind};
 use pam_totp::otp::state::State;
 use pam_totp::store::LoadError;
@@ -53,11 +53,26 @@ pub fn run(config: &Config, args: StatusArgs) -> Result<(), Failure> {
     report.print_state();
     if report.secret.is_none() {
         println!(
-            "{} logs in without a code only if the configuration says unenrolled = \"allow\"; `pam-totp enroll` sets it up.",
-            report.account.name
+            "{}",
+            not_enrolled_means(config.unenrolled, &report.account.name)
         );
     }
     Ok(())
+}
+
+/// What a user without an enrollment gets at a login, under `policy`.
+fn not_enrolled_means(policy: Unenrolled, name: &str) -> String {
+    match policy {
+        Unenrolled::Allow => format!(
+            "{name} logs in without a code (unenrolled = \"allow\"); `pam-totp enroll` sets one up."
+        ),
+        Unenrolled::Deny => format!(
+            "{name} cannot log in through pam_totp until enrolled (unenrolled = \"deny\"); `pam-totp enroll` sets it up."
+        ),
+        Unenrolled::Enroll => format!(
+            "{name} sets it up at the next login (unenrolled = \"enroll\": a QR code after the SSH key or password), or with `pam-totp enroll`."
+        ),
+    }
 }
 
 /// The user's enrollment and, for root, state.

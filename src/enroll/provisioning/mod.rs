@@ -16,7 +16,7 @@ use self::uri::{KeyUri, UriKind};
 /// The first line of the instructions.
 pub const ADD_TO_APP: &str = "Add this account to your authenticator app (2FAS, Aegis, Ente Auth, FreeOTP, Google Authenticator ...):";
 /// The second line, when a QR code is shown.
-pub const SCAN_OR_TYPE: &str = "scan the QR code, or type the secret below by hand.";
+pub const SCAN_OR_TYPE: &str = "scan the QR code below, or type the secret by hand.";
 /// The second line, without a QR code.
 pub const TYPE_OR_OPEN: &str = "type the secret below, or open the URI on the phone.";
 
@@ -34,23 +34,36 @@ pub struct Provisioning {
 
 impl Provisioning {
     pub fn new(issuer: &str, label: &str, file: &SecretFile) -> Provisioning {
+        Provisioning::with_uri(issuer, label, file, |uri| uri.to_uri())
+    }
+
+    /// The same with the URI's default-valued parameters left out
+    /// ([`KeyUri::to_short_uri`]): a smaller QR code, for enrollment at
+    /// login, where it must fit an 80x24 screen with the prompt.
+    pub fn with_short_uri(issuer: &str, label: &str, file: &SecretFile) -> Provisioning {
+        Provisioning::with_uri(issuer, label, file, |uri| uri.to_short_uri())
+    }
+
+    fn with_uri(
+        issuer: &str,
+        label: &str,
+        file: &SecretFile,
+        form: fn(&KeyUri<'_>) -> String,
+    ) -> Provisioning {
         let secret_base32 = encode_base32(&file.secret);
-        let uri = Zeroizing::new(
-            KeyUri {
-                issuer,
-                label,
-                secret_base32: &secret_base32,
-                algorithm: file.algorithm,
-                digits: file.digits,
-                kind: match file.kind {
-                    TokenKind::Totp => UriKind::Totp {
-                        period: file.period,
-                    },
-                    TokenKind::Hotp { counter } => UriKind::Hotp { counter },
+        let uri = Zeroizing::new(form(&KeyUri {
+            issuer,
+            label,
+            secret_base32: &secret_base32,
+            algorithm: file.algorithm,
+            digits: file.digits,
+            kind: match file.kind {
+                TokenKind::Totp => UriKind::Totp {
+                    period: file.period,
                 },
-            }
-            .to_uri(),
-        );
+                TokenKind::Hotp { counter } => UriKind::Hotp { counter },
+            },
+        }));
         Provisioning {
             issuer: issuer.to_string(),
             label: label.to_string(),

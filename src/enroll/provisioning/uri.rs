@@ -18,6 +18,23 @@ pub enum UriKind {
 }
 
 impl KeyUri<'_> {
+    /// The URI with the parameters that have the Key URI format's default
+    /// value (SHA1, 6 digits, a period of 30 seconds) left out: every app
+    /// reads it as the full one, and its QR code is smaller.
+    pub fn to_short_uri(&self) -> String {
+        let mut short = self.to_uri();
+        for default in ["&algorithm=SHA1", "&digits=6", "&period=30"] {
+            // Only a whole parameter: "&digits=6" is not "&digits=6x".
+            if let Some(at) = short.find(default) {
+                let end = at + default.len();
+                if short.get(end..end + 1).is_none_or(|next| next == "&") {
+                    short.replace_range(at..end, "");
+                }
+            }
+        }
+        short
+    }
+
     pub fn to_uri(&self) -> String {
         let (kind, last) = match self.kind {
             UriKind::Totp { period } => ("totp", format!("period={period}")),
@@ -51,6 +68,28 @@ fn encode(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_short_uri_leaves_out_default_values_only() {
+        let mut uri = KeyUri {
+            issuer: "h",
+            label: "bob@h",
+            secret_base32: "JBSWY3DPEHPK3PXP",
+            algorithm: HashAlgorithm::Sha1,
+            digits: 6,
+            kind: UriKind::Totp { period: 30 },
+        };
+        assert_eq!(
+            uri.to_short_uri(),
+            "otpauth://totp/h:bob%40h?secret=JBSWY3DPEHPK3PXP&issuer=h"
+        );
+        uri.digits = 8;
+        uri.kind = UriKind::Totp { period: 300 };
+        assert_eq!(
+            uri.to_short_uri(),
+            "otpauth://totp/h:bob%40h?secret=JBSWY3DPEHPK3PXP&issuer=h&digits=8&period=300"
+        );
+    }
 
     #[test]
     fn uri_has_every_parameter_and_encodes_labels() {

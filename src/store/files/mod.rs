@@ -250,6 +250,29 @@ impl Store for FilesStore {
                 add(account);
             }
         }
+        let home_based =
+            self.config.secret_path.starts_with('~') || self.config.secret_path.contains("%h");
+        if home_based {
+            // Users who enrolled themselves and have not logged in with a
+            // code yet have no state: their secret files, in the homes
+            // that are there.
+            for name in account::all_user_names() {
+                let Ok(account) = account::lookup_user(&name) else {
+                    continue;
+                };
+                if account.home == Path::new("/") || !account.home.is_dir() {
+                    continue;
+                }
+                // A file there but unsafe or malformed is listed too (kind
+                // "none"): the module refuses that user until it is fixed.
+                match self.enrollment(&account) {
+                    Ok(_) | Err(LoadError::Unsafe { .. } | LoadError::Malformed { .. }) => {
+                        add(account)
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
         accounts.sort_by(|a, b| a.name.cmp(&b.name));
         let mut listed = Vec::with_capacity(accounts.len());
         for account in accounts {

@@ -19,7 +19,7 @@ pub fn may_use_state() -> bool {
 pub fn require_root_for_database(config: &Config) -> Result<(), Failure> {
     if config.store == pam_totp::config::StoreKind::Postgresql && !may_use_state() {
         return Err(Failure(
-            "enrollments on this host are kept centrally in a database that only root can change: enroll at your next SSH login if the administrator has turned that on (unenrolled = \"enroll\"), or ask an administrator to run `pam-totp enroll --user NAME`".into(),
+            "enrollments on this host are kept centrally in a database that only root can change: ask an administrator (for a new phone `pam-totp enroll --user NAME --force`, for new recovery codes `pam-totp recovery-codes --user NAME`); if you are not enrolled yet, enroll at your next SSH login if the administrator has turned that on (unenrolled = \"enroll\")".into(),
         ));
     }
     Ok(())
