@@ -169,7 +169,7 @@ fn a_good_fleet_setup_passes_and_each_mistake_in_files_or_key_is_one_problem() {
     ));
     run.assert_ok_line("1 host (127.0.0.1:");
     run.assert_ok_line(&format!("connected to database 127.0.0.1:{port} as {ROLE}"));
-    run.assert_ok_line("database schema version 1");
+    run.assert_ok_line("database schema version 2");
     run.assert_ok_line("the secrets of all 2 enrolled users open with secret_key_file");
     run.assert_ok_line("2 enrolled users known to the store");
     run.assert_ok_line(&format!(
@@ -332,7 +332,7 @@ fn a_wrong_password_a_newer_schema_and_a_stopped_database_are_each_one_problem()
     setup
         .fleet
         .db
-        .psql("UPDATE pam_totp_meta SET value = '1' WHERE key = 'schema_version'");
+        .psql("UPDATE pam_totp_meta SET value = '2' WHERE key = 'schema_version'");
     setup.check().assert_all_well();
 
     setup.fleet.db.stop();
