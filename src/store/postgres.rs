@@ -117,265 +117,6 @@ impl PostgresStore {
     }
 }
 
-/// The keys of `secret_key_file`.
-pub fn load_keys(config: &Config) -> Result<KeyRing, StoreError> {
-    KeyRing::load(&config.secret_key_file).map_err(|error| {
-        StoreError::Other(format!(
-            "secret_key_file: {error}; every host needs the same key file (`pam-totp db init` makes one)"
-        ))
-    })
-}
-
-/// The columns of a `pam_totp_enrollment` row that [`EnrollmentRow`] reads.
-pub const ENROLLMENT_COLUMNS: &str = "kind, secret, algorithm, digits, period, counter, recovery";
-
-/// One `pam_totp_enrollment` row as stored. Only [`EnrollmentRow::open`]
-/// turns it into an enrollment: with the key its seal names, and only if
-/// its columns are the ones sealed for its user.
-pub struct EnrollmentRow {
-    pub kind: String,
-    pub secret: Vec<u8>,
-    pub algorithm: String,
-    pub digits: i16,
-    pub period: i32,
-    pub counter: i64,
-    pub recovery: Vec<String>,
-}
-
-/// Why a row is refused.
-#[derive(Debug)]
-pub enum RowError {
-    /// The seal does not open for these columns (or names a missing key).
-    Seal(SealError),
-    /// It opens, but a column holds no value pam-totp accepts.
-    Column(String),
-}
-
-impl std::fmt::Display for RowError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RowError::Seal(error) => write!(f, "{error}"),
-            RowError::Column(what) => write!(f, "it holds {what}"),
-        }
-    }
-}
-
-impl EnrollmentRow {
-    /// The row from a query selecting [`ENROLLMENT_COLUMNS`].
-    pub fn from_row(row: &Row) -> Result<EnrollmentRow, StoreError> {
-        Ok(EnrollmentRow {
-            kind: get(row, "kind")?,
-            secret: get(row, "secret")?,
-            algorithm: get(row, "algorithm")?,
-            digits: get(row, "digits")?,
-            period: get(row, "period")?,
-            counter: get(row, "counter")?,
-            recovery: get(row, "recovery")?,
-        })
-    }
-
-    /// What the seal binds for `user`.
-    pub fn binding<'a>(&'a self, user: &'a str) -> Binding<'a> {
-        Binding {
-            user,
-            kind: &self.kind,
-            algorithm: &self.algorithm,
-            digits: self.digits,
-            period: self.period,
-            counter: self.counter,
-            recovery: &self.recovery,
-        }
-    }
-
-    /// The enrollment, if the row verifies for `user` with a key of
-    /// `ring`, and the key that sealed it.
-    pub fn open(&self, ring: &KeyRing, user: &str) -> Result<(SecretFile, KeyId), RowError> {
-        let opened = sealing::open_enrollment(ring, &self.binding(user), &self.secret)
-            .map_err(RowError::Seal)?;
-        let bad = |what: &str| RowError::Column(what.to_string());
-        let kind = match self.kind.as_str() {
-            "totp" => TokenKind::Totp,
-            "hotp" => TokenKind::Hotp {
-                counter: u64::try_from(self.counter).map_err(|_| bad("a negative counter"))?,
-            },
-            _ => return Err(bad("an unknown kind")),
-        };
-        let algorithm =
-            HashAlgorithm::from_name(&self.algorithm).ok_or_else(|| bad("an unknown algorithm"))?;
-        let digits = u8::try_from(self.digits).map_err(|_| bad("bad digits"))?;
-        let period = u64::try_from(self.period).map_err(|_| bad("a bad period"))?;
-        let recovery = self
-            .recovery
-            .iter()
-            .map(|text| RecoveryHash::parse_keyed(text, &opened.recovery_key))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| bad("a malformed recovery hash"))?;
-        let file = SecretFile {
-            secret: opened.secret,
-            algorithm,
-            digits,
-            period,
-            recovery,
-            kind,
-        };
-        Ok((file, opened.key))
-    }
-}
-
-/// What `pam-totp db rekey` did.
-#[derive(Debug, Default)]
-pub struct RekeyReport {
-    /// The key every row is sealed with now (the first of the file).
-    pub key: Option<KeyId>,
-    /// Rows re-sealed with it (including `converted`).
-    pub resealed: usize,
-    /// Of those, rows of the first format converted.
-    pub converted: usize,
-    /// Rows that used it already.
-    pub current: usize,
-    /// Rows left as they were: user and why.
-    pub left: Vec<(String, String)>,
-}
-
-/// Seal `file` for `user` with the ring's first key: its recovery hashes
-/// keyed (with the key they have, else a new one). The row's columns and
-/// the keyed hashes.
-fn seal_row(
-    ring: &KeyRing,
-    user: &str,
-    file: &SecretFile,
-) -> Result<(EnrollmentRow, Vec<RecoveryHash>), StoreError> {
-    let recovery_key = match file.recovery.iter().find_map(RecoveryHash::key) {
-        Some(key) => key.clone(),
-        None => RecoveryKey::random()
-            .map_err(|error| StoreError::Other(format!("the random source failed: {error}")))?,
-    };
-    let keyed = file
-        .recovery
-        .iter()
-        .map(|hash| hash.keyed(&recovery_key))
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| {
-            StoreError::Other(
-                "the recovery codes come from two enrollments; make new ones (`pam-totp recovery-codes`)"
-                    .into(),
-            )
-        })?;
-    let (kind, counter) = match file.kind {
-        TokenKind::Totp => ("totp", 0),
-        TokenKind::Hotp { counter } => ("hotp", signed(counter)),
-    };
-    let mut row = EnrollmentRow {
-        kind: kind.to_string(),
-        secret: Vec::new(),
-        algorithm: file.algorithm.name().to_string(),
-        digits: i16::from(file.digits),
-        period: i32::try_from(file.period).unwrap_or(i32::MAX),
-        counter,
-        recovery: keyed.iter().map(RecoveryHash::encode).collect(),
-    };
-    row.secret = sealing::seal_enrollment(ring, &row.binding(user), &recovery_key, &file.secret)
-        .map_err(|error| StoreError::Other(format!("cannot seal the enrollment: {error}")))?;
-    Ok((row, keyed))
-}
-
-/// Re-seal every enrollment with the first key of `ring` (rows of the
-/// first format are converted: their columns are taken as they are, and
-/// recovery codes already used are dropped). Each row is written by one
-/// conditional statement, so logins and enrollments on other hosts go on.
-pub fn rekey(db: &mut Database, ring: &KeyRing) -> Result<RekeyReport, StoreError> {
-    let first = ring.sealing().id();
-    let mut report = RekeyReport {
-        key: Some(first),
-        ..RekeyReport::default()
-    };
-    let rows = db
-        .query(
-            &format!(
-                "SELECT user_name, {ENROLLMENT_COLUMNS}, coalesce(s.used_recovery, '{{}}') AS used_recovery                  FROM pam_totp_enrollment e LEFT JOIN pam_totp_state s USING (user_name) ORDER BY user_name"
-            ),
-            &[],
-        )
-        .map_err(database)?;
-    for row in &rows {
-        let user: String = get(row, "user_name")?;
-        let stored = EnrollmentRow::from_row(row)?;
-        let (file, converted) = match stored.open(ring, &user) {
-            Ok((_, key)) if key == first => {
-                report.current += 1;
-                continue;
-            }
-            Ok((file, _)) => (file, false),
-            Err(RowError::Seal(SealError::OldFormat)) => {
-                let used: Vec<String> = get(row, "used_recovery")?;
-                match convert_v1(ring, &user, &stored, &used) {
-                    Ok(file) => (file, true),
-                    Err(why) => {
-                        report.left.push((user, why));
-                        continue;
-                    }
-                }
-            }
-            Err(error) => {
-                report.left.push((user, error.to_string()));
-                continue;
-            }
-        };
-        let (next, _) = seal_row(ring, &user, &file)?;
-        let written = db
-            .execute(
-                "UPDATE pam_totp_enrollment SET secret = $2, recovery = $3                  WHERE user_name = $1 AND secret = $4",
-                &[&user, &next.secret, &next.recovery, &stored.secret],
-            )
-            .map_err(database)?;
-        if written == 1 {
-            report.resealed += 1;
-            report.converted += usize::from(converted);
-        } else {
-            report.left.push((
-                user,
-                "enrolled again while this ran; run `pam-totp db rekey` again".into(),
-            ));
-        }
-    }
-    Ok(report)
-}
-
-/// A first-format row as an enrollment, its columns taken as stored, its
-/// used recovery codes dropped (their ids change once keyed).
-fn convert_v1(
-    ring: &KeyRing,
-    user: &str,
-    stored: &EnrollmentRow,
-    used: &[String],
-) -> Result<SecretFile, String> {
-    let (secret, _) = sealing::open_v1(ring, user, &stored.secret)
-        .map_err(|error| format!("first format: {error}"))?;
-    let mut recovery = Vec::with_capacity(stored.recovery.len());
-    for text in &stored.recovery {
-        let hash = RecoveryHash::parse(text)
-            .ok_or_else(|| "first format: a malformed recovery hash".to_string())?;
-        if !used.contains(&hash.id()) {
-            recovery.push(hash);
-        }
-    }
-    let kind = match stored.kind.as_str() {
-        "hotp" => TokenKind::Hotp {
-            counter: unsigned(stored.counter),
-        },
-        _ => TokenKind::Totp,
-    };
-    Ok(SecretFile {
-        secret,
-        algorithm: HashAlgorithm::from_name(&stored.algorithm)
-            .ok_or_else(|| "first format: an unknown algorithm".to_string())?,
-        digits: u8::try_from(stored.digits).map_err(|_| "first format: bad digits")?,
-        period: u64::try_from(stored.period).map_err(|_| "first format: bad period")?,
-        recovery,
-        kind,
-    })
-}
-
 /// Open the database named in `database_file` and check its schema version.
 pub fn connect(config: &Config) -> Result<Database, StoreError> {
     let info = ConnInfo::load(&config.database_file).map_err(|error| {
@@ -681,4 +422,263 @@ impl Store for PostgresStore {
         let row = self.decoy_row(name)?;
         self.update_row(&row, change)
     }
+}
+
+/// The keys of `secret_key_file`.
+pub fn load_keys(config: &Config) -> Result<KeyRing, StoreError> {
+    KeyRing::load(&config.secret_key_file).map_err(|error| {
+        StoreError::Other(format!(
+            "secret_key_file: {error}; every host needs the same key file (`pam-totp db init` makes one)"
+        ))
+    })
+}
+
+/// The columns of a `pam_totp_enrollment` row that [`EnrollmentRow`] reads.
+pub const ENROLLMENT_COLUMNS: &str = "kind, secret, algorithm, digits, period, counter, recovery";
+
+/// One `pam_totp_enrollment` row as stored. Only [`EnrollmentRow::open`]
+/// turns it into an enrollment: with the key its seal names, and only if
+/// its columns are the ones sealed for its user.
+pub struct EnrollmentRow {
+    pub kind: String,
+    pub secret: Vec<u8>,
+    pub algorithm: String,
+    pub digits: i16,
+    pub period: i32,
+    pub counter: i64,
+    pub recovery: Vec<String>,
+}
+
+/// Why a row is refused.
+#[derive(Debug)]
+pub enum RowError {
+    /// The seal does not open for these columns (or names a missing key).
+    Seal(SealError),
+    /// It opens, but a column holds no value pam-totp accepts.
+    Column(String),
+}
+
+impl std::fmt::Display for RowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RowError::Seal(error) => write!(f, "{error}"),
+            RowError::Column(what) => write!(f, "it holds {what}"),
+        }
+    }
+}
+
+impl EnrollmentRow {
+    /// The row from a query selecting [`ENROLLMENT_COLUMNS`].
+    pub fn from_row(row: &Row) -> Result<EnrollmentRow, StoreError> {
+        Ok(EnrollmentRow {
+            kind: get(row, "kind")?,
+            secret: get(row, "secret")?,
+            algorithm: get(row, "algorithm")?,
+            digits: get(row, "digits")?,
+            period: get(row, "period")?,
+            counter: get(row, "counter")?,
+            recovery: get(row, "recovery")?,
+        })
+    }
+
+    /// What the seal binds for `user`.
+    pub fn binding<'a>(&'a self, user: &'a str) -> Binding<'a> {
+        Binding {
+            user,
+            kind: &self.kind,
+            algorithm: &self.algorithm,
+            digits: self.digits,
+            period: self.period,
+            counter: self.counter,
+            recovery: &self.recovery,
+        }
+    }
+
+    /// The enrollment, if the row verifies for `user` with a key of
+    /// `ring`, and the key that sealed it.
+    pub fn open(&self, ring: &KeyRing, user: &str) -> Result<(SecretFile, KeyId), RowError> {
+        let opened = sealing::open_enrollment(ring, &self.binding(user), &self.secret)
+            .map_err(RowError::Seal)?;
+        let bad = |what: &str| RowError::Column(what.to_string());
+        let kind = match self.kind.as_str() {
+            "totp" => TokenKind::Totp,
+            "hotp" => TokenKind::Hotp {
+                counter: u64::try_from(self.counter).map_err(|_| bad("a negative counter"))?,
+            },
+            _ => return Err(bad("an unknown kind")),
+        };
+        let algorithm =
+            HashAlgorithm::from_name(&self.algorithm).ok_or_else(|| bad("an unknown algorithm"))?;
+        let digits = u8::try_from(self.digits).map_err(|_| bad("bad digits"))?;
+        let period = u64::try_from(self.period).map_err(|_| bad("a bad period"))?;
+        let recovery = self
+            .recovery
+            .iter()
+            .map(|text| RecoveryHash::parse_keyed(text, &opened.recovery_key))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| bad("a malformed recovery hash"))?;
+        let file = SecretFile {
+            secret: opened.secret,
+            algorithm,
+            digits,
+            period,
+            recovery,
+            kind,
+        };
+        Ok((file, opened.key))
+    }
+}
+
+/// What `pam-totp db rekey` did.
+#[derive(Debug, Default)]
+pub struct RekeyReport {
+    /// The key every row is sealed with now (the first of the file).
+    pub key: Option<KeyId>,
+    /// Rows re-sealed with it (including `converted`).
+    pub resealed: usize,
+    /// Of those, rows of the first format converted.
+    pub converted: usize,
+    /// Rows that used it already.
+    pub current: usize,
+    /// Rows left as they were: user and why.
+    pub left: Vec<(String, String)>,
+}
+
+/// Seal `file` for `user` with the ring's first key: its recovery hashes
+/// keyed (with the key they have, else a new one). The row's columns and
+/// the keyed hashes.
+fn seal_row(
+    ring: &KeyRing,
+    user: &str,
+    file: &SecretFile,
+) -> Result<(EnrollmentRow, Vec<RecoveryHash>), StoreError> {
+    let recovery_key = match file.recovery.iter().find_map(RecoveryHash::key) {
+        Some(key) => key.clone(),
+        None => RecoveryKey::random()
+            .map_err(|error| StoreError::Other(format!("the random source failed: {error}")))?,
+    };
+    let keyed = file
+        .recovery
+        .iter()
+        .map(|hash| hash.keyed(&recovery_key))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| {
+            StoreError::Other(
+                "the recovery codes come from two enrollments; make new ones (`pam-totp recovery-codes`)"
+                    .into(),
+            )
+        })?;
+    let (kind, counter) = match file.kind {
+        TokenKind::Totp => ("totp", 0),
+        TokenKind::Hotp { counter } => ("hotp", signed(counter)),
+    };
+    let mut row = EnrollmentRow {
+        kind: kind.to_string(),
+        secret: Vec::new(),
+        algorithm: file.algorithm.name().to_string(),
+        digits: i16::from(file.digits),
+        period: i32::try_from(file.period).unwrap_or(i32::MAX),
+        counter,
+        recovery: keyed.iter().map(RecoveryHash::encode).collect(),
+    };
+    row.secret = sealing::seal_enrollment(ring, &row.binding(user), &recovery_key, &file.secret)
+        .map_err(|error| StoreError::Other(format!("cannot seal the enrollment: {error}")))?;
+    Ok((row, keyed))
+}
+
+/// Re-seal every enrollment with the first key of `ring` (rows of the
+/// first format are converted: their columns are taken as they are, and
+/// recovery codes already used are dropped). Each row is written by one
+/// conditional statement, so logins and enrollments on other hosts go on.
+pub fn rekey(db: &mut Database, ring: &KeyRing) -> Result<RekeyReport, StoreError> {
+    let first = ring.sealing().id();
+    let mut report = RekeyReport {
+        key: Some(first),
+        ..RekeyReport::default()
+    };
+    let rows = db
+        .query(
+            &format!(
+                "SELECT user_name, {ENROLLMENT_COLUMNS}, coalesce(s.used_recovery, '{{}}') AS used_recovery                  FROM pam_totp_enrollment e LEFT JOIN pam_totp_state s USING (user_name) ORDER BY user_name"
+            ),
+            &[],
+        )
+        .map_err(database)?;
+    for row in &rows {
+        let user: String = get(row, "user_name")?;
+        let stored = EnrollmentRow::from_row(row)?;
+        let (file, converted) = match stored.open(ring, &user) {
+            Ok((_, key)) if key == first => {
+                report.current += 1;
+                continue;
+            }
+            Ok((file, _)) => (file, false),
+            Err(RowError::Seal(SealError::OldFormat)) => {
+                let used: Vec<String> = get(row, "used_recovery")?;
+                match convert_v1(ring, &user, &stored, &used) {
+                    Ok(file) => (file, true),
+                    Err(why) => {
+                        report.left.push((user, why));
+                        continue;
+                    }
+                }
+            }
+            Err(error) => {
+                report.left.push((user, error.to_string()));
+                continue;
+            }
+        };
+        let (next, _) = seal_row(ring, &user, &file)?;
+        let written = db
+            .execute(
+                "UPDATE pam_totp_enrollment SET secret = $2, recovery = $3                  WHERE user_name = $1 AND secret = $4",
+                &[&user, &next.secret, &next.recovery, &stored.secret],
+            )
+            .map_err(database)?;
+        if written == 1 {
+            report.resealed += 1;
+            report.converted += usize::from(converted);
+        } else {
+            report.left.push((
+                user,
+                "enrolled again while this ran; run `pam-totp db rekey` again".into(),
+            ));
+        }
+    }
+    Ok(report)
+}
+
+/// A first-format row as an enrollment, its columns taken as stored, its
+/// used recovery codes dropped (their ids change once keyed).
+fn convert_v1(
+    ring: &KeyRing,
+    user: &str,
+    stored: &EnrollmentRow,
+    used: &[String],
+) -> Result<SecretFile, String> {
+    let (secret, _) = sealing::open_v1(ring, user, &stored.secret)
+        .map_err(|error| format!("first format: {error}"))?;
+    let mut recovery = Vec::with_capacity(stored.recovery.len());
+    for text in &stored.recovery {
+        let hash = RecoveryHash::parse(text)
+            .ok_or_else(|| "first format: a malformed recovery hash".to_string())?;
+        if !used.contains(&hash.id()) {
+            recovery.push(hash);
+        }
+    }
+    let kind = match stored.kind.as_str() {
+        "hotp" => TokenKind::Hotp {
+            counter: unsigned(stored.counter),
+        },
+        _ => TokenKind::Totp,
+    };
+    Ok(SecretFile {
+        secret,
+        algorithm: HashAlgorithm::from_name(&stored.algorithm)
+            .ok_or_else(|| "first format: an unknown algorithm".to_string())?,
+        digits: u8::try_from(stored.digits).map_err(|_| "first format: bad digits")?,
+        period: u64::try_from(stored.period).map_err(|_| "first format: bad period")?,
+        recovery,
+        kind,
+    })
 }
