@@ -168,12 +168,17 @@ impl KeyRing {
     /// The key file's text for these keys with `first` before them: one
     /// key per line in hexadecimal, each with its id as a comment.
     pub fn text_with_new_first(&self, first: &SecretKey) -> Zeroizing<String> {
-        let mut text = Zeroizing::new(String::from(
+        // Room for every line at once: a reallocation would leave a copy.
+        let mut text = Zeroizing::new(String::with_capacity(100 + 96 * (self.keys.len() + 1)));
+        text.push_str(
             "# pam-totp secret_key_file: one key per line, the first seals, the others only open.\n",
-        ));
+        );
         for key in std::iter::once(first).chain(self.keys.iter()) {
+            // Digit by digit: no temporary string holds the key.
+            let digit = |value: u8| char::from_digit(u32::from(value), 16).unwrap_or('0');
             for byte in key.bytes {
-                text.push_str(&format!("{byte:02x}"));
+                text.push(digit(byte >> 4));
+                text.push(digit(byte & 0x0f));
             }
             text.push_str(&format!("  # key {}\n", key.id()));
         }
