@@ -91,9 +91,10 @@ fn init(config: &Config) -> Result<(), Failure> {
         }
         Err(error) => return Err(Failure(error.to_string())),
     };
-    // Rows of the first format are converted now (the module refuses them).
+    // Rows of the first format are converted now (the module refuses them),
+    // and rows of other keys re-sealed with the first, as `db rekey` does.
     let report = postgres_store::rekey(&mut db, &ring)?;
-    if report.converted > 0 || !report.left.is_empty() {
+    if report.resealed > 0 || !report.left.is_empty() {
         print_rekey(&report);
     }
     if config.store != StoreKind::Postgresql {
