@@ -398,11 +398,7 @@ fn check_loads_no_store_library_and_refuses_one_a_user_controls() {
     assert!(compiled.success());
     // The compiled library does run its constructor when loaded (the
     // proof below would prove nothing otherwise).
-    let name = std::ffi::CString::new(evil_library.display().to_string()).unwrap();
-    // SAFETY: a NUL-terminated path; the library's one constructor writes
-    // the marker file, and the handle is never used nor closed.
-    let handle = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOW) };
-    assert!(!handle.is_null() && marker.exists());
+    assert!(load_library(&evil_library) && marker.exists());
     std::fs::remove_file(&marker).unwrap();
 
     let user_dir = setup.path("user-dir");

@@ -17,6 +17,8 @@ mod common;
 use common::fleet::{Fleet, text};
 use common::sshd::*;
 use common::*;
+use pam_totp::recovery::RecoveryHash;
+use pam_totp::sealing::{self, KeyRing};
 
 fn recovery_codes(fleet: &Fleet, user: &str) -> Vec<String> {
     let out = fleet.cli(&["recovery-codes", "--user", user, "--json"]);
@@ -181,11 +183,7 @@ fn a_row_changed_or_copied_without_the_key_is_refused_and_logged() {
 
 /// The id of the first key in a key file's contents.
 fn first_key_id(contents: &[u8]) -> String {
-    pam_totp::sealing::KeyRing::parse(contents)
-        .unwrap()
-        .sealing()
-        .id()
-        .to_string()
+    KeyRing::parse(contents).unwrap().sealing().id().to_string()
 }
 
 fn sealed_with(fleet: &Fleet, user: &str) -> String {
@@ -223,7 +221,7 @@ fn keys_rotate_while_logins_go_on_and_a_removed_key_fails_closed() {
         stdout.contains(&format!("Added key {new_id} first")) && stdout.contains("db rekey"),
         "{stdout}"
     );
-    let ring = pam_totp::sealing::KeyRing::parse(&new_file).unwrap();
+    let ring = KeyRing::parse(&new_file).unwrap();
     assert_eq!(ring.keys().len(), 2);
     assert_eq!(ring.keys()[1].as_bytes(), old_file.as_slice());
     accepted(&host, &bob.name, &oathtool_code(&bob_secret, -1));
@@ -279,13 +277,7 @@ fn keys_rotate_while_logins_go_on_and_a_removed_key_fails_closed() {
         .map(|line| format!("{line}\n"))
         .collect();
     std::fs::write(fleet.key_file(), &only_new).unwrap();
-    assert_eq!(
-        pam_totp::sealing::KeyRing::parse(only_new.as_bytes())
-            .unwrap()
-            .keys()
-            .len(),
-        1
-    );
+    assert_eq!(KeyRing::parse(only_new.as_bytes()).unwrap().keys().len(), 1);
     accepted(&host, &alice.name, &oathtool_code(&alice_secret, 0));
     accepted(&host, &bob.name, &oathtool_code(&bob_secret, 0));
     accepted(&host, &carol.name, &oathtool_code(&carol_secret, 0));
@@ -334,15 +326,14 @@ fn db_keep_old_row(fleet: &Fleet, user: &str) {
 
 #[test]
 fn rows_of_the_first_format_are_refused_until_db_init_converts_them() {
-    use pam_totp::recovery::RecoveryHash;
     let fleet = Fleet::start();
     let user = TestUser::create("pamtotp-format1");
     let secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
     let raw = base32::decode(base32::Alphabet::Rfc4648 { padding: false }, secret).unwrap();
     let key_file = std::fs::read(fleet.key_file()).unwrap();
-    let ring = pam_totp::sealing::KeyRing::parse(&key_file).unwrap();
+    let ring = KeyRing::parse(&key_file).unwrap();
     // As pam-totp 0.1 with schema version 1 wrote it.
-    let sealed = pam_totp::sealing::seal(ring.sealing(), &user.name, &raw).unwrap();
+    let sealed = sealing::seal(ring.sealing(), &user.name, &raw).unwrap();
     let hex: String = sealed.iter().map(|b| format!("{b:02x}")).collect();
     let used = RecoveryHash::new("abcd2345", vec![1; 16]);
     let unused = RecoveryHash::new("efgh6789", vec![2; 16]);
