@@ -57,6 +57,18 @@ impl Run {
         assert!(self.stdout.contains("pam-totp check: all is well"));
     }
 
+    /// Exit 1 with a problem that mentions every one of `words`.
+    fn assert_problem(&self, words: &[&str]) {
+        assert_eq!(self.code, 1, "{}\n{}", self.stdout, self.stderr);
+        assert!(
+            self.lines("problem")
+                .iter()
+                .any(|line| words.iter().all(|word| line.contains(word))),
+            "no problem mentions {words:?}:\n{}",
+            self.stdout
+        );
+    }
+
     /// Exit 1 with exactly one problem, which mentions every one of `words`.
     fn assert_one_problem(&self, words: &[&str]) {
         assert_eq!(self.code, 1, "{}\n{}", self.stdout, self.stderr);
@@ -157,7 +169,7 @@ fn a_good_fleet_setup_passes_and_each_mistake_in_files_or_key_is_one_problem() {
     ));
     run.assert_ok_line("1 host (127.0.0.1:");
     run.assert_ok_line(&format!("connected to database 127.0.0.1:{port} as {ROLE}"));
-    run.assert_ok_line("database schema version 1");
+    run.assert_ok_line("database schema version 2");
     run.assert_ok_line("the secrets of all 2 enrolled users open with secret_key_file");
     run.assert_ok_line("2 enrolled users known to the store");
     run.assert_ok_line(&format!(
@@ -320,7 +332,7 @@ fn a_wrong_password_a_newer_schema_and_a_stopped_database_are_each_one_problem()
     setup
         .fleet
         .db
-        .psql("UPDATE pam_totp_meta SET value = '1' WHERE key = 'schema_version'");
+        .psql("UPDATE pam_totp_meta SET value = '2' WHERE key = 'schema_version'");
     setup.check().assert_all_well();
 
     setup.fleet.db.stop();
@@ -353,4 +365,94 @@ fn a_wrong_password_a_newer_schema_and_a_stopped_database_are_each_one_problem()
         took < Duration::from_secs(DATABASE_TIMEOUT + 5),
         "check took {took:?}"
     );
+}
+
+/// A module and a store library in a directory a user owns, named in a PAM
+/// file: check (run as root) reports it and runs none of the library's
+/// code, not even when the files are root's; a root-owned library of
+/// another build is told apart without loading it either.
+#[test]
+fn check_loads_no_store_library_and_refuses_one_a_user_controls() {
+    if skip_unless_root("the PostgreSQL tests need root") {
+        return;
+    }
+    use std::os::unix::fs::chown;
+    let setup = Setup::new();
+    let marker = setup.path("constructor-ran");
+    let source = setup.path("evil.c");
+    std::fs::write(
+        &source,
+        format!(
+            "#include <stdio.h>\n__attribute__((constructor)) static void mark(void) {{ FILE *f = fopen(\"{}\", \"w\"); if (f) fclose(f); }}\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    let evil_library = setup.path("evil.so");
+    let compiled = Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&evil_library)
+        .arg(&source)
+        .status()
+        .unwrap();
+    assert!(compiled.success());
+    // The compiled library does run its constructor when loaded (the
+    // proof below would prove nothing otherwise).
+    assert!(load_library(&evil_library) && marker.exists());
+    std::fs::remove_file(&marker).unwrap();
+
+    let user_dir = setup.path("user-dir");
+    std::fs::create_dir(&user_dir).unwrap();
+    set_mode(&user_dir, 0o755);
+    std::fs::copy(module_path(), user_dir.join("pam_totp.so")).unwrap();
+    std::fs::copy(&evil_library, user_dir.join("pam_totp_postgres.so")).unwrap();
+    for path in [
+        user_dir.clone(),
+        user_dir.join("pam_totp.so"),
+        user_dir.join("pam_totp_postgres.so"),
+    ] {
+        chown(&path, Some(65534), Some(65534)).unwrap();
+    }
+    let good_pam = std::fs::read_to_string(setup.path("pam-sshd")).unwrap();
+    let name_module = |dir: &std::path::Path| {
+        std::fs::write(
+            setup.path("pam-sshd"),
+            good_pam.replace(
+                &module_path().display().to_string(),
+                &dir.join("pam_totp.so").display().to_string(),
+            ),
+        )
+        .unwrap();
+    };
+    let library = user_dir.join("pam_totp_postgres.so").display().to_string();
+    name_module(&user_dir);
+    let run = setup.check();
+    assert!(!marker.exists(), "check ran the library's constructor");
+    run.assert_problem(&[&library, "owned by uid 65534, not root: not loading it"]);
+
+    // Root's files in a directory the user owns.
+    chown(user_dir.join("pam_totp_postgres.so"), Some(0), Some(0)).unwrap();
+    let run = setup.check();
+    run.assert_problem(&[
+        &library,
+        "the directory must be root's and not writable by group or others",
+    ]);
+    assert!(!marker.exists(), "check ran the library's constructor");
+
+    // Root's directory, root's library, not of this build: told by its
+    // bytes, never loaded.
+    chown(&user_dir, Some(0), Some(0)).unwrap();
+    let run = setup.check();
+    run.assert_problem(&[&library, "is from another build than this pam-totp"]);
+    assert!(!marker.exists(), "check ran the library's constructor");
+
+    // A copy of the real library there: in place, of this build.
+    std::fs::copy(
+        pam_totp::store::plugin::library_beside(&module_path()).unwrap(),
+        user_dir.join("pam_totp_postgres.so"),
+    )
+    .unwrap();
+    let run = setup.check();
+    run.assert_ok_line(&format!("{library} is in place, of this build"));
+    std::fs::write(setup.path("pam-sshd"), good_pam).unwrap();
 }

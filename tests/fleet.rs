@@ -282,7 +282,7 @@ fn the_database_stopped_frozen_or_refusing_fails_closed_in_bounded_time() {
     assert!(why.contains("schema"), "{why}");
     fleet
         .db
-        .psql("UPDATE pam_totp_meta SET value = '1' WHERE key = 'schema_version'");
+        .psql("UPDATE pam_totp_meta SET value = '2' WHERE key = 'schema_version'");
 
     // Back up again: logins work (the next step, step 0 was used above).
     let outcome = pam.authenticate(&user.name, answer(&oathtool_code(&secret, 1)));

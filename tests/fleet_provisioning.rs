@@ -1,7 +1,7 @@
 //! A hosting panel provisions an enrollment itself, as pam-totp.toml(5)
-//! says it may: the secret sealed by the Python snippet printed in the
-//! manual page (run as it is printed), the recovery hash made as the page
-//! describes, one INSERT. `pam-totp check` finds the secret opens, and a
+//! says it may: the enrollment sealed and the recovery hash keyed by the
+//! Python snippet printed in the manual page (run as it is printed), one
+//! INSERT. `pam-totp check` finds the secret opens, and a
 //! login through the module takes the code and the recovery code.
 #![allow(
     clippy::unwrap_used,
@@ -37,7 +37,7 @@ fn sealing_snippet() -> String {
 }
 
 /// Run the manual's snippet for `user` with the fleet's key; the sealed
-/// secret and a recovery hash, in hex and as text.
+/// enrollment in hex and its recovery hash.
 fn panel_rows(fleet: &Fleet, user: &str) -> (String, String) {
     let snippet = sealing_snippet().replace(
         "/etc/pam-totp/secret.key",
@@ -48,10 +48,10 @@ fn panel_rows(fleet: &Fleet, user: &str) -> (String, String) {
         "import base64, hashlib\n\
          secret = base64.b32decode({SECRET:?})\n\
          user = {user:?}\n\
+         codes = [{RECOVERY:?}]\n\
          {snippet}\
          print(sealed.hex())\n\
-         salt = os.urandom(16)\n\
-         print('sha256:' + salt.hex() + ':' + hashlib.sha256(salt + {RECOVERY:?}.encode()).hexdigest())\n"
+         print(recovery[0])\n"
     );
     let output = Command::new("python3")
         .arg("-c")
@@ -79,7 +79,8 @@ fn a_panel_seals_and_inserts_an_enrollment_as_the_manual_says() {
     let fleet = Fleet::start();
     let user = TestUser::create("pamtotp-panel");
     let (sealed, recovery) = panel_rows(&fleet, &user.name);
-    assert!(sealed.starts_with("01"), "{sealed}");
+    assert!(sealed.starts_with("02"), "{sealed}");
+    assert!(recovery.starts_with("hmac-sha256:"), "{recovery}");
     fleet.db.psql(&format!(
         "INSERT INTO pam_totp_enrollment (user_name, secret, recovery) \
          VALUES ('{}', '\\x{sealed}', ARRAY['{recovery}'])",
@@ -116,7 +117,8 @@ fn a_panel_seals_and_inserts_an_enrollment_as_the_manual_says() {
 
     // The same row under another name does not open (the name is sealed in).
     fleet.db.psql(&format!(
-        "INSERT INTO pam_totp_enrollment (user_name, secret) VALUES ('root', '\\x{sealed}')"
+        "INSERT INTO pam_totp_enrollment (user_name, secret, recovery) \
+         VALUES ('root', '\\x{sealed}', ARRAY['{recovery}'])"
     ));
     let check = fleet.cli(&[
         "check",

@@ -278,10 +278,10 @@ fn schema_init_is_idempotent_and_versioned() {
     );
     assert!(error.to_string().contains("pam-totp db init"), "{error}");
 
-    assert_eq!(init(&mut db).unwrap(), InitReport::Created { version: 1 });
+    assert_eq!(init(&mut db).unwrap(), InitReport::Created { version: 2 });
     assert_eq!(
         init(&mut db).unwrap(),
-        InitReport::AlreadyCurrent { version: 1 }
+        InitReport::AlreadyCurrent { version: 2 }
     );
     assert_eq!(check_version(&mut db).unwrap(), SCHEMA_VERSION);
     assert_eq!(
@@ -317,10 +317,20 @@ fn schema_init_is_idempotent_and_versioned() {
         )
         .unwrap_err();
     assert_eq!(error.sqlstate(), Some("23514"), "{error}");
-    // A third init keeps the data.
+    // A schema of version 1 is upgraded, keeping the data; a third init
+    // changes nothing.
+    cluster.psql("UPDATE pam_totp_meta SET value = '1' WHERE key = 'schema_version'");
+    assert!(matches!(
+        check_version(&mut db),
+        Err(DbError::Schema { found: Some(v), expected: 2 }) if v == "1"
+    ));
     assert_eq!(
         init(&mut db).unwrap(),
-        InitReport::AlreadyCurrent { version: 1 }
+        InitReport::Upgraded { from: 1, to: 2 }
+    );
+    assert_eq!(
+        init(&mut db).unwrap(),
+        InitReport::AlreadyCurrent { version: 2 }
     );
     assert_eq!(
         cluster.psql("SELECT count(*) FROM pam_totp_enrollment"),
@@ -328,16 +338,16 @@ fn schema_init_is_idempotent_and_versioned() {
     );
 
     // A newer schema (another pam-totp upgraded it): refused, left alone.
-    cluster.psql("UPDATE pam_totp_meta SET value = '2' WHERE key = 'schema_version'");
+    cluster.psql("UPDATE pam_totp_meta SET value = '3' WHERE key = 'schema_version'");
     let error = check_version(&mut db).unwrap_err();
     assert!(
-        matches!(&error, DbError::Schema { found: Some(v), expected: 1 } if v == "2"),
+        matches!(&error, DbError::Schema { found: Some(v), expected: 2 } if v == "3"),
         "{error:?}"
     );
     assert!(matches!(init(&mut db), Err(DbError::Schema { .. })));
     assert_eq!(
         cluster.psql("SELECT value FROM pam_totp_meta WHERE key = 'schema_version'"),
-        "2"
+        "3"
     );
     cluster.psql("UPDATE pam_totp_meta SET value = 'x' WHERE key = 'schema_version'");
     assert!(matches!(

@@ -82,6 +82,15 @@ impl Store for FaultyStore {
         if self.faults.fails(0) {
             return Err(LoadError::Identity(std::io::Error::other("injected")));
         }
+        if self.faults.fails(7) {
+            // The PostgreSQL store's refusal of a row that does not verify
+            // (changed or copied without the key, or sealed with a key
+            // this host lacks).
+            return Err(LoadError::Store(format!(
+                "the database's enrollment of {}: it does not verify with its key for this user",
+                account.name
+            )));
+        }
         self.inner.enrollment(account)
     }
     fn is_enrolled(&mut self, account: &Account) -> Result<bool, LoadError> {
@@ -324,7 +333,10 @@ fuzz_target!(|data: &[u8]| {
         let valid = valid_answers(&case);
         assert!(valid > 0, "success without a valid code");
         assert!(
-            !case.faults.fails(0) && !case.faults.fails(2) && !case.faults.fails(3),
+            !case.faults.fails(0)
+                && !case.faults.fails(2)
+                && !case.faults.fails(3)
+                && !case.faults.fails(7),
             "success although the store failed"
         );
         // The same answers again at the same time: a replay, refused
@@ -339,4 +351,11 @@ fuzz_target!(|data: &[u8]| {
         PamResultCode::PAM_IGNORE,
         "no exemption or allow applies to an enrolled user"
     );
+    if case.user == f.user && case.faults.fails(7) && !case.faults.fails(0) {
+        assert_eq!(
+            rc,
+            PamResultCode::PAM_AUTHINFO_UNAVAIL,
+            "a row that does not verify is refused as unavailable"
+        );
+    }
 });

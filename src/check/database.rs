@@ -19,7 +19,8 @@ use zeroize::Zeroizing;
 
 use crate::config::Config;
 use crate::store::postgres::conninfo::MAX_FILE_SIZE;
-use crate::store::postgres::sealing::{self, SealError, SecretKey};
+use crate::store::postgres::postgres_store::{ENROLLMENT_COLUMNS, EnrollmentRow, RowError};
+use crate::store::postgres::sealing::{KeyFormatError, KeyId, KeyRing, SealError};
 use crate::store::postgres::{
     self, ConfigError, ConnInfo, Database, DbError, SslMode, TargetSession, Type,
 };
@@ -32,8 +33,8 @@ pub const MAX_SECRETS_CHECKED: i64 = 1000;
 const MAX_NAMES_SHOWN: usize = 10;
 /// The largest file the connection string names that `check` reads.
 const MAX_NAMED_FILE: u64 = 16 * 1024 * 1024;
-/// The most of `secret_key_file` read: enough to say how long a wrong one is.
-const MAX_KEY_READ: u64 = 4096;
+/// The most of `secret_key_file` read: many keys, as the module reads.
+const MAX_KEY_READ: u64 = 64 * 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Severity {
@@ -124,9 +125,9 @@ pub enum Finding {
         hosts: Vec<String>,
         sslmode: SslMode,
     },
-    KeyLength {
+    KeyFormat {
         path: PathBuf,
-        found: usize,
+        error: KeyFormatError,
     },
     Connected {
         host: String,
@@ -157,6 +158,15 @@ pub enum Finding {
     SecretsMalformed {
         users: Vec<String>,
     },
+    /// Rows sealed in the first format, which the module refuses.
+    SecretsOldFormat {
+        users: Vec<String>,
+    },
+    /// Rows that open, but with another key than the first.
+    SecretsOlderKey {
+        count: usize,
+        first: KeyId,
+    },
 }
 
 impl Finding {
@@ -169,19 +179,20 @@ impl Finding {
             | Finding::NoEnrollments
             | Finding::SecretsOpen { .. } => Severity::Ok,
             Finding::NamedFileSafe { .. } => Severity::Ok,
-            Finding::Unverified { .. } | Finding::PasswordCouldBeCertificate { .. } => {
-                Severity::Warning
-            }
+            Finding::Unverified { .. }
+            | Finding::PasswordCouldBeCertificate { .. }
+            | Finding::SecretsOlderKey { .. } => Severity::Warning,
             Finding::NamedFileUnsafe(_) | Finding::TargetCannotWrite(_) => Severity::Problem,
             Finding::FileUnsafe { .. }
             | Finding::FileUnreadable { .. }
             | Finding::BadConnectionString(_)
-            | Finding::KeyLength { .. }
+            | Finding::KeyFormat { .. }
             | Finding::CannotConnect(_)
             | Finding::Schema(_)
             | Finding::Query(_)
             | Finding::SecretsDoNotOpen { .. }
-            | Finding::SecretsMalformed { .. } => Severity::Problem,
+            | Finding::SecretsMalformed { .. }
+            | Finding::SecretsOldFormat { .. } => Severity::Problem,
         }
     }
 }
@@ -289,9 +300,9 @@ impl std::fmt::Display for Finding {
                 hosts.join(", "),
                 sslmode.as_str()
             ),
-            Finding::KeyLength { path, found } => write!(
+            Finding::KeyFormat { path, error } => write!(
                 f,
-                "secret_key_file {} holds {found} bytes, not 32; {REFUSED}; copy the key unchanged from a host of the fleet where logins work",
+                "secret_key_file {} {error}; {REFUSED}; copy the key file unchanged from a host of the fleet where logins work",
                 path.display()
             ),
             Finding::Connected { host, user } => {
@@ -339,7 +350,7 @@ impl std::fmt::Display for Finding {
                 } else {
                     write!(
                         f,
-                        "the secrets of {} ({} of {checked} checked) do not open with secret_key_file {}: they were sealed with another host's key (or copied from another user's row), and these users' logins are refused; give every host the same secret.key, then enroll them again (`pam-totp enroll --user U`)",
+                        "the secrets of {} ({} of {checked} checked) do not open with secret_key_file {}: they were sealed with a key this host does not have, or copied from another user's row, or changed without the key, and these users' logins are refused; give every host the same secret.key, then enroll them again (`pam-totp enroll --user U`)",
                         names(users),
                         users.len(),
                         key_file.display()
@@ -348,8 +359,21 @@ impl std::fmt::Display for Finding {
             }
             Finding::SecretsMalformed { users } => write!(
                 f,
-                "the secrets of {} are not sealed values (truncated, or not format 0x01): whoever wrote these rows did not seal them as pam-totp.toml(5) describes, and these users' logins are refused; enroll them again (`pam-totp enroll --user U`)",
+                "the secrets of {} are not sealed values (truncated, or not format 0x02): whoever wrote these rows did not seal them as pam-totp.toml(5) describes, and these users' logins are refused; enroll them again (`pam-totp enroll --user U`)",
                 names(users)
+            ),
+            Finding::SecretsOldFormat { users } => write!(
+                f,
+                "the enrollments of {} are sealed in the first format, which leaves every column but the secret unprotected, and these users' logins are refused; run `pam-totp db rekey` once to convert them",
+                names(users)
+            ),
+            Finding::SecretsOlderKey { count, first } => write!(
+                f,
+                "{} sealed with another key of secret_key_file than the first ({first}); run `pam-totp db rekey` before deleting the other keys",
+                match count {
+                    1 => "1 enrollment is".to_string(),
+                    count => format!("{count} enrollments are"),
+                }
             ),
         }
     }
@@ -423,12 +447,12 @@ pub fn examine(config: &Config) -> DatabaseAudit {
         &config.secret_key_file,
         MAX_KEY_READ,
     )
-    .and_then(|bytes| match SecretKey::from_slice(&bytes) {
-        Some(key) => Some(key),
-        None => {
-            audit.push(Finding::KeyLength {
+    .and_then(|bytes| match KeyRing::parse(&bytes) {
+        Ok(ring) => Some(ring),
+        Err(error) => {
+            audit.push(Finding::KeyFormat {
                 path: config.secret_key_file.clone(),
-                found: bytes.len(),
+                error,
             });
             None
         }
@@ -548,7 +572,7 @@ fn read_bounded(path: &Path, max: u64) -> std::io::Result<Zeroizing<Vec<u8>>> {
 fn examine_secrets(
     audit: &mut DatabaseAudit,
     db: &mut Database,
-    key: Option<&SecretKey>,
+    key: Option<&KeyRing>,
     key_file: &Path,
 ) -> Result<(), DbError> {
     let rows =
@@ -567,23 +591,43 @@ fn examine_secrets(
     }
     let rows = db.transaction(|db| {
         db.query_typed(
-            "SELECT user_name, secret FROM pam_totp_enrollment ORDER BY user_name LIMIT $1",
+            &format!(
+                "SELECT user_name, {ENROLLMENT_COLUMNS} FROM pam_totp_enrollment ORDER BY user_name LIMIT $1"
+            ),
             &[(&MAX_SECRETS_CHECKED, Type::INT8)],
         )
     })?;
     let mut not_opening = Vec::new();
     let mut malformed = Vec::new();
+    let mut old_format = Vec::new();
+    let mut older_key = 0;
+    let first = key.sealing().id();
     for row in &rows {
         let user: String = row.try_get(0).map_err(column_error)?;
-        let sealed: Vec<u8> = row.try_get(1).map_err(column_error)?;
-        match sealing::open(key, &user, &sealed) {
-            Ok(_) => {}
-            Err(SealError::NotAuthentic) => not_opening.push(user),
+        let stored = EnrollmentRow::from_row(row).map_err(|error| DbError::Query {
+            code: None,
+            message: error.to_string(),
+        })?;
+        match stored.open(key, &user) {
+            Ok((_, id)) => older_key += usize::from(id != first),
+            Err(RowError::Seal(SealError::NotAuthentic | SealError::UnknownKey(_))) => {
+                not_opening.push(user);
+            }
+            Err(RowError::Seal(SealError::OldFormat)) => old_format.push(user),
             Err(_) => malformed.push(user),
         }
     }
-    let checked = rows.len();
-    if not_opening.is_empty() && malformed.is_empty() {
+    let checked = rows.len().saturating_sub(old_format.len());
+    if !old_format.is_empty() {
+        audit.push(Finding::SecretsOldFormat { users: old_format });
+    }
+    if older_key > 0 {
+        audit.push(Finding::SecretsOlderKey {
+            count: older_key,
+            first,
+        });
+    }
+    if not_opening.is_empty() && malformed.is_empty() && checked > 0 {
         audit.push(Finding::SecretsOpen {
             checked,
             total,

@@ -1,14 +1,70 @@
 //! Single-use recovery codes: `xxxx-xxxx` from Crockford's base32 alphabet
 //! (40 bits each), stored only as salted SHA-256 hashes.
+//!
+//! Those hashes protect the codes from being read, not from being guessed:
+//! whoever has a copy of one can test all 2^40 codes in seconds on a GPU.
+//! The files store keeps them beside the plain secret, under the same
+//! permissions, so a copy of the file gives the second factor anyway. The
+//! PostgreSQL store keeps them keyed: an HMAC-SHA256, under a random
+//! [`RecoveryKey`] sealed with the enrollment, of the salted SHA-256
+//! (`hmac-sha256:<salt hex>:<mac hex>`), so a dump of the database does
+//! not let anyone test a guess without `secret_key_file`. Keying an
+//! existing salted hash needs no code ([`RecoveryHash::keyed`]).
 
+use hmac::{KeyInit, Mac};
 use sha2::{Digest, Sha256};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 /// Crockford's base32: no I, L, O or U, so codes are easy to read aloud.
 const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 const CODE_CHARS: usize = 8;
 const SALT_BYTES: usize = 16;
 const HASH_PREFIX: &str = "sha256";
+const KEYED_PREFIX: &str = "hmac-sha256";
+/// Bytes of a [`RecoveryKey`].
+pub const RECOVERY_KEY_LEN: usize = 32;
+
+/// The key of one database enrollment's recovery hashes: random, kept only
+/// inside the sealed enrollment (so re-sealing with a new
+/// `secret_key_file` key keeps the hashes valid). Wiped when dropped.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RecoveryKey([u8; RECOVERY_KEY_LEN]);
+
+impl RecoveryKey {
+    pub fn from_bytes(bytes: [u8; RECOVERY_KEY_LEN]) -> RecoveryKey {
+        RecoveryKey(bytes)
+    }
+
+    /// A new key from the OS random source.
+    pub fn random() -> std::io::Result<RecoveryKey> {
+        let mut bytes = [0u8; RECOVERY_KEY_LEN];
+        crate::system::random::fill(&mut bytes)?;
+        Ok(RecoveryKey(bytes))
+    }
+
+    pub fn as_bytes(&self) -> &[u8; RECOVERY_KEY_LEN] {
+        &self.0
+    }
+
+    /// HMAC-SHA256 of a salted digest under this key.
+    fn mac(&self, inner: &[u8; 32]) -> Option<[u8; 32]> {
+        let mut mac = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(&self.0).ok()?;
+        mac.update(inner);
+        Some(mac.finalize().into_bytes().into())
+    }
+}
+
+impl Drop for RecoveryKey {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl std::fmt::Debug for RecoveryKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RecoveryKey(<redacted>)")
+    }
+}
 
 /// The canonical form of a typed recovery code (lower case, no hyphen,
 /// o→0, i/l→1), or `None` if it cannot be one.
@@ -31,39 +87,68 @@ pub fn normalize(text: &str) -> Option<Zeroizing<String>> {
     (canonical.len() == CODE_CHARS).then_some(canonical)
 }
 
-/// A stored recovery code hash: `sha256:<salt hex>:<digest hex>`.
+/// A stored recovery code hash: `sha256:<salt hex>:<digest hex>` (files
+/// store), or keyed, `hmac-sha256:<salt hex>:<mac hex>` (database).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecoveryHash {
     salt: Vec<u8>,
     digest: [u8; 32],
+    /// Keyed: `digest` is the HMAC of the salted digest under this key.
+    key: Option<RecoveryKey>,
 }
 
 impl RecoveryHash {
+    /// A salted hash (`sha256:`), as the files store keeps them.
     pub fn parse(text: &str) -> Option<RecoveryHash> {
-        // A third colon lands in the digest, which then is not hex.
-        let (prefix, rest) = split_at_colon(text)?;
-        let (salt, digest) = split_at_colon(rest)?;
-        if prefix != HASH_PREFIX {
-            return None;
-        }
-        let salt = decode_hex(salt)?;
-        let digest: [u8; 32] = decode_hex(digest)?.try_into().ok()?;
-        if salt.len() < 8 {
-            return None;
-        }
-        Some(RecoveryHash { salt, digest })
+        parse_with_prefix(text, HASH_PREFIX)
+    }
+
+    /// A keyed hash (`hmac-sha256:`) made with `key`, as the database keeps them.
+    pub fn parse_keyed(text: &str, key: &RecoveryKey) -> Option<RecoveryHash> {
+        let mut hash = parse_with_prefix(text, KEYED_PREFIX)?;
+        hash.key = Some(key.clone());
+        Some(hash)
     }
 
     /// Hash a canonical code with a fresh salt.
     pub fn new(canonical: &str, salt: Vec<u8>) -> RecoveryHash {
         let digest = digest(&salt, canonical);
-        RecoveryHash { salt, digest }
+        RecoveryHash {
+            salt,
+            digest,
+            key: None,
+        }
+    }
+
+    /// This hash keyed with `key`: a salted hash is keyed (no code needed),
+    /// a hash keyed with `key` already is itself; `None` for a hash keyed
+    /// with another key.
+    pub fn keyed(&self, key: &RecoveryKey) -> Option<RecoveryHash> {
+        match &self.key {
+            None => Some(RecoveryHash {
+                salt: self.salt.clone(),
+                digest: key.mac(&self.digest)?,
+                key: Some(key.clone()),
+            }),
+            Some(own) if own == key => Some(self.clone()),
+            Some(_) => None,
+        }
+    }
+
+    /// The key of a keyed hash.
+    pub fn key(&self) -> Option<&RecoveryKey> {
+        self.key.as_ref()
     }
 
     /// Whether `canonical` is this code, compared in constant time.
     pub fn matches(&self, canonical: &str) -> bool {
         let candidate = digest(&self.salt, canonical);
-        constant_time_eq(&candidate, &self.digest)
+        match &self.key {
+            None => constant_time_eq(&candidate, &self.digest),
+            Some(key) => key
+                .mac(&candidate)
+                .is_some_and(|mac| constant_time_eq(&mac, &self.digest)),
+        }
     }
 
     /// A short identifier stored in the state once the code is used.
@@ -72,12 +157,35 @@ impl RecoveryHash {
     }
 
     pub fn encode(&self) -> String {
+        let prefix = match self.key {
+            None => HASH_PREFIX,
+            Some(_) => KEYED_PREFIX,
+        };
         format!(
-            "{HASH_PREFIX}:{}:{}",
+            "{prefix}:{}:{}",
             encode_hex(&self.salt),
             encode_hex(&self.digest)
         )
     }
+}
+
+fn parse_with_prefix(text: &str, expected: &str) -> Option<RecoveryHash> {
+    // A third colon lands in the digest, which then is not hex.
+    let (prefix, rest) = split_at_colon(text)?;
+    let (salt, digest) = split_at_colon(rest)?;
+    if prefix != expected {
+        return None;
+    }
+    let salt = decode_hex(salt)?;
+    let digest: [u8; 32] = decode_hex(digest)?.try_into().ok()?;
+    if salt.len() < 8 {
+        return None;
+    }
+    Some(RecoveryHash {
+        salt,
+        digest,
+        key: None,
+    })
 }
 
 /// The text before and after the first `:`, found with memchr: core's
@@ -250,6 +358,35 @@ mod tests {
         let hashes = vec![first.clone(), second];
         assert_eq!(unused_count(&hashes, &[]), 2);
         assert_eq!(unused_count(&hashes, &[first.id(), "stale".into()]), 1);
+    }
+
+    #[test]
+    fn keyed_hashes_need_their_key() {
+        let key = RecoveryKey::from_bytes([3; 32]);
+        let other = RecoveryKey::from_bytes([4; 32]);
+        let salted = RecoveryHash::new("abcdefgh", vec![7; 16]);
+        let keyed = salted.keyed(&key).unwrap();
+        assert!(keyed.matches("abcdefgh"));
+        assert!(!keyed.matches("abcdefgj"));
+        assert_ne!(keyed.id(), salted.id());
+        let text = keyed.encode();
+        assert!(text.starts_with("hmac-sha256:0707"), "{text}");
+        // Neither format parses as the other.
+        assert!(RecoveryHash::parse(&text).is_none());
+        assert!(RecoveryHash::parse_keyed(&salted.encode(), &key).is_none());
+        assert_eq!(RecoveryHash::parse_keyed(&text, &key), Some(keyed.clone()));
+        // Under another key the same text is another hash.
+        let wrong = RecoveryHash::parse_keyed(&text, &other).unwrap();
+        assert!(!wrong.matches("abcdefgh"));
+        assert_eq!(keyed.keyed(&key), Some(keyed.clone()));
+        assert_eq!(keyed.keyed(&other), None);
+        assert_eq!(format!("{:?}", key), "RecoveryKey(<redacted>)");
+        // The MAC is HMAC-SHA256(key, SHA-256(salt || code)), as
+        // pam-totp.toml(5) tells a panel (checked against Python's hmac).
+        assert_eq!(
+            text,
+            "hmac-sha256:07070707070707070707070707070707:1bdafbf4ab7fb18d205e9d64e436eeaad1146633bc58d96853a9c4f6a6678e4a"
+        );
     }
 
     #[test]

@@ -201,14 +201,15 @@ pub fn checked_library(module: &Path) -> Result<PathBuf, StoreError> {
     }
     let path = library_beside(module)
         .ok_or_else(|| unavailable(&format!("{} is not named NAME.so", module.display())))?;
-    check_library(&path, module)?;
+    let module_owner = std::fs::metadata(module).map(|m| m.uid()).unwrap_or(0);
+    check_library(&path, module_owner)?;
     Ok(path)
 }
 
 /// Code loaded into sshd as root must be as trustworthy as the module:
-/// a regular file owned by root (or by the module's owner, in a build
-/// tree) that neither group nor others may write.
-fn check_library(path: &Path, module: &Path) -> Result<(), StoreError> {
+/// a regular file owned by root (or by `module_owner`, the module's owner,
+/// in a build tree) that neither group nor others may write.
+fn check_library(path: &Path, module_owner: u32) -> Result<(), StoreError> {
     let meta = std::fs::symlink_metadata(path).map_err(|error| {
         if error.kind() == std::io::ErrorKind::NotFound {
             unavailable(&format!(
@@ -219,7 +220,6 @@ fn check_library(path: &Path, module: &Path) -> Result<(), StoreError> {
             unavailable(&format!("cannot read {}: {error}", path.display()))
         }
     })?;
-    let module_owner = std::fs::metadata(module).map(|m| m.uid()).unwrap_or(0);
     if !meta.file_type().is_file() {
         return Err(unavailable(&format!(
             "{} is not a regular file",
@@ -241,6 +241,45 @@ fn check_library(path: &Path, module: &Path) -> Result<(), StoreError> {
         )));
     }
     Ok(())
+}
+
+/// What `pam-totp check` (run as root) asks of the library beside a module
+/// named in a PAM file, without loading it: a regular file owned by root
+/// in a directory owned by root, neither writable by group or others, and
+/// of this build, told by this build's identity embedded in the file's
+/// bytes. No code of the file runs (a PAM file may name a module in a
+/// directory a user controls).
+pub fn examine_library(module: &Path) -> Result<PathBuf, StoreError> {
+    if !module.is_absolute() {
+        return Err(unavailable(&format!(
+            "the module is named as {}, not by an absolute path",
+            module.display()
+        )));
+    }
+    let path = library_beside(module)
+        .ok_or_else(|| unavailable(&format!("{} is not named NAME.so", module.display())))?;
+    check_library(&path, 0)?;
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let dir_meta = std::fs::metadata(dir)
+        .map_err(|error| unavailable(&format!("cannot read {}: {error}", dir.display())))?;
+    if dir_meta.uid() != 0 || dir_meta.mode() & 0o022 != 0 {
+        return Err(unavailable(&format!(
+            "{} is in {}, owned by uid {} with mode {:04o}: the directory must be root's and not writable by group or others; not loading it",
+            path.display(),
+            dir.display(),
+            dir_meta.uid(),
+            dir_meta.mode() & 0o7777
+        )));
+    }
+    let bytes = std::fs::read(&path)
+        .map_err(|error| unavailable(&format!("cannot read {}: {error}", path.display())))?;
+    if memchr::memmem::find(&bytes, BUILD.as_bytes()).is_none() {
+        return Err(unavailable(&format!(
+            "{} is from another build than this pam-totp (or is not pam-totp's PostgreSQL store): install the module, the library and the command from the same package",
+            path.display()
+        )));
+    }
+    Ok(path)
 }
 
 fn unavailable(why: &str) -> StoreError {

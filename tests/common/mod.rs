@@ -520,6 +520,18 @@ pub fn current_user() -> String {
         .name
 }
 
+/// Load the shared object at `path` into this process (its constructors
+/// run); whether it loaded. The handle is never closed.
+pub fn load_library(path: &Path) -> bool {
+    let Ok(name) = CString::new(path.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    // SAFETY: a NUL-terminated path; whatever the library runs when loaded
+    // is the caller's test fixture.
+    let handle = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOW) };
+    !handle.is_null()
+}
+
 pub fn is_root() -> bool {
     pam_totp::system::account::effective_uid() == 0
 }

@@ -315,7 +315,7 @@ fn check_pam(report: &mut Report, config_path: Option<&Path>, pam_file: Option<&
         match module_config(report, entry, config_path) {
             Some(config) => {
                 if config.store == StoreKind::Postgresql {
-                    check_postgres_library(report, entry, &config);
+                    check_postgres_library(report, entry);
                 }
                 can_ignore.push(can_be_ignored(&config));
                 pam.configs.push(config);
@@ -361,18 +361,16 @@ fn module_file(module: &str) -> Option<PathBuf> {
 }
 
 /// A pam_totp line with `store = "postgresql"` needs pam_totp_postgres.so
-/// beside the module, as safe to load as the module itself and of the same
-/// build as this command (the same package): it is loaded here as the
-/// module loads it (a half-finished upgrade shows as another build).
-fn check_postgres_library(report: &mut Report, entry: &pam_stack::Entry, config: &Config) {
+/// beside the module, root's in a root-owned directory, and of the same
+/// build as this command (the same package; a half-finished upgrade shows
+/// as another build). It is never loaded here: this runs as root, and the
+/// PAM file may name a module in a directory a user controls.
+fn check_postgres_library(report: &mut Report, entry: &pam_stack::Entry) {
     // A module that is not there is reported by the stack analysis.
     let Some(module) = module_file(&entry.module) else {
         return;
     };
-    let command = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("pam-totp"));
-    let loaded = plugin::checked_library(&module)
-        .and_then(|library| plugin::load(&library, &command, config).map(|_| library));
-    match loaded {
+    match plugin::examine_library(&module) {
         Ok(library) => report.ok(&format!(
             "{}: store = \"postgresql\": {} is in place, of this build",
             entry.place,

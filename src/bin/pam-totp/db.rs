@@ -1,13 +1,15 @@
 //! `pam-totp db init` and `pam-totp db import`: set up the PostgreSQL
-//! store, and move a host's files store into it.
+//! store, and move a host's files store into it. `pam-totp db add-key`
+//! and `pam-totp db rekey`: change the key of `secret_key_file` while the
+//! fleet logs in.
 
 use clap::{Args, Subcommand};
 use pam_totp::config::{Config, StoreKind};
 use pam_totp::otp::state::State;
 use pam_totp::store::LoadError;
 use pam_totp::store::files::FilesStore;
-use pam_totp::store::postgres::PostgresStore;
-use pam_totp::store::postgres::sealing::{KeyError, SecretKey};
+use pam_totp::store::postgres::postgres_store::{self, PostgresStore, RekeyReport};
+use pam_totp::store::postgres::sealing::{KeyError, KeyRing, SecretKey};
 use pam_totp::store::postgres::{self, ConnInfo, Database};
 use pam_totp::store::{Repair, Replacing, Store};
 use pam_totp::system::account;
@@ -28,6 +30,10 @@ enum DbCommand {
     Init,
     /// Copy enrollments and state from this host's files store into the database
     Import(ImportArgs),
+    /// Put a new key first in secret_key_file (it seals; the others only open)
+    AddKey,
+    /// Re-seal every enrollment with the first key of secret_key_file
+    Rekey,
 }
 
 #[derive(Args)]
@@ -46,6 +52,8 @@ pub fn run(config: &Config, args: DbArgs) -> Result<(), Failure> {
     match args.command {
         DbCommand::Init => init(config),
         DbCommand::Import(args) => import(config, args.user.as_deref()),
+        DbCommand::AddKey => add_key(config),
+        DbCommand::Rekey => rekey(config),
     }
 }
 
@@ -65,19 +73,29 @@ fn init(config: &Config) -> Result<(), Failure> {
     let report = postgres::init(&mut db).map_err(|error| Failure(error.to_string()))?;
     println!("Database {}: {report}.", db.host());
     let key_file = &config.secret_key_file;
-    match SecretKey::load(key_file) {
-        Ok(_) => println!(
-            "{} is in place; every host needs this same file.",
-            key_file.display()
-        ),
+    let ring = match KeyRing::load(key_file) {
+        Ok(ring) => {
+            println!(
+                "{} is in place; every host needs this same file.",
+                key_file.display()
+            );
+            ring
+        }
         Err(KeyError::File { .. }) if !key_file.exists() => {
-            SecretKey::create(key_file).map_err(|error| Failure(error.to_string()))?;
+            let key = SecretKey::create(key_file).map_err(|error| Failure(error.to_string()))?;
             println!(
                 "Created {} (32 random bytes, root, mode 0600). Copy it unchanged to every host of the fleet (same path, owner root, mode 0600): a host with another key cannot read the secrets.",
                 key_file.display()
             );
+            KeyRing::single(key)
         }
         Err(error) => return Err(Failure(error.to_string())),
+    };
+    // Rows of the first format are converted now (the module refuses them),
+    // and rows of other keys re-sealed with the first, as `db rekey` does.
+    let report = postgres_store::rekey(&mut db, &ring)?;
+    if report.resealed > 0 || !report.left.is_empty() {
+        print_rekey(&report);
     }
     if config.store != StoreKind::Postgresql {
         println!(
@@ -85,6 +103,75 @@ fn init(config: &Config) -> Result<(), Failure> {
         );
     }
     Ok(())
+}
+
+/// A new key, first in `secret_key_file`; the keys there stay, after it.
+fn add_key(config: &Config) -> Result<(), Failure> {
+    let path = &config.secret_key_file;
+    let ring = KeyRing::load(path).map_err(|error| Failure(error.to_string()))?;
+    let key = SecretKey::random()
+        .map_err(|error| Failure(format!("the random source failed: {error}")))?;
+    let text = ring.text_with_new_first(&key);
+    pam_totp::system::files::replace_atomically(path, text.as_bytes(), None)
+        .map_err(|error| Failure(format!("cannot write {}: {error}", path.display())))?;
+    println!(
+        "Added key {} first in {}: it seals from now on on this host; the keys after it only open.",
+        key.id(),
+        path.display()
+    );
+    println!(
+        "Next: copy the file unchanged to every host of the fleet (enrollments made on a host with the new key cannot be read by a host without it), then run `pam-totp db rekey` once, then delete the old keys' lines and copy the file to every host again."
+    );
+    Ok(())
+}
+
+fn rekey(config: &Config) -> Result<(), Failure> {
+    let ring = postgres_store::load_keys(config)?;
+    let mut db = connect(config)?;
+    postgres::check_version(&mut db).map_err(|error| Failure(error.to_string()))?;
+    let report = postgres_store::rekey(&mut db, &ring)?;
+    print_rekey(&report);
+    if report.left.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure(format!(
+            "{} still {} another key or could not be re-sealed; keep the old keys in secret_key_file until they are fixed",
+            pam_totp::text::plural(report.left.len() as u64, "enrollment"),
+            if report.left.len() == 1 {
+                "uses"
+            } else {
+                "use"
+            }
+        )))
+    }
+}
+
+fn print_rekey(report: &RekeyReport) {
+    let key = report.key.map(|key| key.to_string()).unwrap_or_default();
+    println!(
+        "Re-sealed {} with key {key} ({} converted from the first format); {} used it already.",
+        pam_totp::text::plural(report.resealed as u64, "enrollment"),
+        report.converted,
+        report.current
+    );
+    for (user, why) in &report.left {
+        println!("{user}: not re-sealed, {why}.");
+    }
+    if report.left.is_empty() {
+        println!(
+            "Every enrollment uses key {key}: the other keys can be deleted from secret_key_file on every host."
+        );
+    } else {
+        println!(
+            "{} still {} another key.",
+            pam_totp::text::plural(report.left.len() as u64, "enrollment"),
+            if report.left.len() == 1 {
+                "uses"
+            } else {
+                "use"
+            }
+        );
+    }
 }
 
 fn import(config: &Config, only: Option<&str>) -> Result<(), Failure> {
@@ -149,6 +236,12 @@ fn import_one(
         .snapshot(&account)
         .map_err(|error| Failure(error.to_string()))?
         .state;
+    // The database keys the recovery hashes, which changes their ids: a
+    // code used already is not copied at all.
+    let mut secret = secret;
+    secret
+        .recovery
+        .retain(|hash| !used.used_recovery.contains(&hash.id()));
     database
         .save_enrollment(&account, &secret, Replacing::Nothing, Repair::Refuse)
         .map_err(|error| Failure(error.to_string()))?;

@@ -1,6 +1,8 @@
 //! The PostgreSQL store: one database shared by every host of a fleet
-//! (tables in [`crate::store::postgres::schema`]). Secrets are sealed with the
-//! key in `secret_key_file`, bound to the user name. Every state change is
+//! (tables in [`crate::store::postgres::schema`]). Enrollments are sealed with
+//! the first key in `secret_key_file`, every column that decides whether a
+//! code is accepted bound to the user name ([`EnrollmentRow`]); a row that
+//! does not verify is refused, never obeyed. Every state change is
 //! one conditional statement on the row's `version` (compare-and-set):
 //! of any number of concurrent logins on any hosts, exactly one writes
 //! each version, and the others run the pure decision again on what it
@@ -23,7 +25,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::otp::code::HashAlgorithm;
-use crate::otp::recovery::RecoveryHash;
+use crate::otp::recovery::{RecoveryHash, RecoveryKey};
 use crate::otp::secret::{SecretFile, TokenKind};
 use crate::otp::state::State;
 use crate::store::api::{Change, Listed, Removed, Repair, Replacing, Snapshot, Store, Updated};
@@ -32,7 +34,7 @@ use crate::store::postgres::client::{Database, FromSqlOwned, Row, Type};
 use crate::store::postgres::conninfo::ConnInfo;
 use crate::store::postgres::error::DbError;
 use crate::store::postgres::schema;
-use crate::store::postgres::sealing::{self, SecretKey};
+use crate::store::postgres::sealing::{self, Binding, KeyId, KeyRing, SealError};
 use crate::system::account::Account;
 
 /// Compare-and-set tries before the row is locked instead (each lost try
@@ -46,7 +48,7 @@ const DECOY_BUCKETS: u16 = u16::MAX;
 pub struct PostgresStore {
     config: Config,
     db: Option<Database>,
-    key: Option<SecretKey>,
+    key: Option<KeyRing>,
     /// When the enrollment [`Store::enrollment`] read was saved
     /// (`enrolled_at`, microseconds): an update writes only while that
     /// enrollment is still the row in place.
@@ -80,14 +82,10 @@ impl PostgresStore {
         Ok(self.db.insert(db))
     }
 
-    fn key(&mut self) -> Result<&SecretKey, StoreError> {
+    fn key(&mut self) -> Result<&KeyRing, StoreError> {
         let key = match self.key.take() {
             Some(key) => key,
-            None => SecretKey::load(&self.config.secret_key_file).map_err(|error| {
-                StoreError::Other(format!(
-                    "secret_key_file: {error}; it must be the same 32-byte file on every host (`pam-totp db init` makes one)"
-                ))
-            })?,
+            None => load_keys(&self.config)?,
         };
         Ok(self.key.insert(key))
     }
@@ -139,7 +137,7 @@ impl PostgresStore {
         use sha2::Digest;
         let mut hash = sha2::Sha256::new();
         hash.update(b"pam-totp decoy\0");
-        hash.update(self.key()?.as_bytes());
+        hash.update(self.key()?.sealing().as_bytes());
         hash.update(name.as_bytes());
         let digest: [u8; 32] = hash.finalize().into();
         let [first, second, ..] = digest;
@@ -169,8 +167,8 @@ fn enrollment_row(db: &mut Database, user: &str) -> Result<Option<Row>, DbError>
     db.transaction(|db| {
         db.query_typed_opt(
             &format!(
-                "SELECT kind, secret, algorithm, digits, period, counter, recovery, \
-                 {ENROLLED_AT} AS stamp FROM pam_totp_enrollment WHERE user_name = $1"
+                "SELECT {ENROLLMENT_COLUMNS}, {ENROLLED_AT} AS stamp \
+                 FROM pam_totp_enrollment WHERE user_name = $1"
             ),
             &[(&user, Type::TEXT)],
         )
@@ -387,42 +385,13 @@ impl Store for PostgresStore {
         let bad =
             |what: String| LoadError::Store(format!("the database's enrollment of {user}: {what}"));
         let field = |error: StoreError| bad(error.to_string());
-        let sealed: Vec<u8> = get(&row, "secret").map_err(field)?;
-        let key = self.key().map_err(store_error_as_load)?;
-        let secret = sealing::open(key, user, &sealed).map_err(|error| {
-            bad(format!(
-                "the secret does not decrypt ({error}): secret_key_file differs from the one it was sealed with, or the row was copied from another user"
-            ))
-        })?;
-        let kind = match get::<String>(&row, "kind").map_err(field)?.as_str() {
-            "totp" => TokenKind::Totp,
-            "hotp" => TokenKind::Hotp {
-                counter: unsigned(get::<i64>(&row, "counter").map_err(field)?),
-            },
-            other => return Err(bad(format!("unknown kind {}", other.escape_debug()))),
-        };
-        let algorithm_name: String = get(&row, "algorithm").map_err(field)?;
-        let algorithm = HashAlgorithm::from_name(&algorithm_name)
-            .ok_or_else(|| bad("unknown algorithm".into()))?;
-        let digits = u8::try_from(get::<i16>(&row, "digits").map_err(field)?)
-            .map_err(|_| bad("bad digits".into()))?;
-        let period = u64::try_from(get::<i32>(&row, "period").map_err(field)?)
-            .map_err(|_| bad("bad period".into()))?;
-        let recovery = get::<Vec<String>>(&row, "recovery")
-            .map_err(field)?
-            .iter()
-            .map(|text| RecoveryHash::parse(text))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| bad("a recovery hash is malformed".into()))?;
         self.enrolled_at = Some(get::<i64>(&row, "stamp").map_err(field)?);
-        Ok(SecretFile {
-            secret,
-            algorithm,
-            digits,
-            period,
-            recovery,
-            kind,
-        })
+        let stored = EnrollmentRow::from_row(&row).map_err(|error| bad(error.to_string()))?;
+        let ring = self.key().map_err(store_error_as_load)?;
+        stored
+            .open(ring, user)
+            .map(|(file, _)| file)
+            .map_err(|error| bad(error.to_string()))
     }
 
     fn is_enrolled(&mut self, account: &Account) -> Result<bool, LoadError> {
@@ -465,16 +434,7 @@ impl Store for PostgresStore {
         _repair: Repair,
     ) -> Result<String, StoreError> {
         let user = account.name.as_str();
-        let sealed = sealing::seal(self.key()?, user, &secret.secret)
-            .map_err(|error| StoreError::Other(format!("cannot seal the secret: {error}")))?;
-        let (kind, counter) = match secret.kind {
-            TokenKind::Totp => ("totp", 0),
-            TokenKind::Hotp { counter } => ("hotp", signed(counter)),
-        };
-        let algorithm = secret.algorithm.name();
-        let digits = i16::from(secret.digits);
-        let period = i32::try_from(secret.period).unwrap_or(i32::MAX);
-        let recovery: Vec<String> = secret.recovery.iter().map(RecoveryHash::encode).collect();
+        let (row, keyed) = seal_row(self.key()?, user, secret)?;
         // What is saved now is no longer the enrollment read before.
         self.enrolled_at = None;
         // A first enrollment: the first saved wins (the row count says).
@@ -497,13 +457,13 @@ impl Store for PostgresStore {
                 ),
                 &[
                     (&user, Type::TEXT),
-                    (&kind, Type::TEXT),
-                    (&sealed, Type::BYTEA),
-                    (&algorithm, Type::TEXT),
-                    (&digits, Type::INT2),
-                    (&period, Type::INT4),
-                    (&counter, Type::INT8),
-                    (&recovery, Type::TEXT_ARRAY),
+                    (&row.kind, Type::TEXT),
+                    (&row.secret, Type::BYTEA),
+                    (&row.algorithm, Type::TEXT),
+                    (&row.digits, Type::INT2),
+                    (&row.period, Type::INT4),
+                    (&row.counter, Type::INT8),
+                    (&row.recovery, Type::TEXT_ARRAY),
                 ],
             )?;
             if written == 0 {
@@ -512,11 +472,7 @@ impl Store for PostgresStore {
             if replacing != Replacing::Nothing {
                 ensure_state_row(db, user)?;
                 locked_update(db, user, None, &mut |state, _| {
-                    Some(crate::store::api::forget(
-                        state,
-                        replacing,
-                        &secret.recovery,
-                    ))
+                    Some(crate::store::api::forget(state, replacing, &keyed))
                 })?;
             }
             Ok(())
@@ -596,4 +552,276 @@ impl Store for PostgresStore {
         enrollment_row(self.db()?, name)?;
         Ok(())
     }
+}
+
+/// The keys of `secret_key_file`.
+pub fn load_keys(config: &Config) -> Result<KeyRing, StoreError> {
+    KeyRing::load(&config.secret_key_file).map_err(|error| {
+        StoreError::Other(format!(
+            "secret_key_file: {error}; every host needs the same key file (`pam-totp db init` makes one)"
+        ))
+    })
+}
+
+/// The columns of a `pam_totp_enrollment` row that [`EnrollmentRow`] reads.
+pub const ENROLLMENT_COLUMNS: &str = "kind, secret, algorithm, digits, period, counter, recovery";
+
+/// One `pam_totp_enrollment` row as stored. Only [`EnrollmentRow::open`]
+/// turns it into an enrollment: with the key its seal names, and only if
+/// its columns are the ones sealed for its user.
+pub struct EnrollmentRow {
+    pub kind: String,
+    pub secret: Vec<u8>,
+    pub algorithm: String,
+    pub digits: i16,
+    pub period: i32,
+    pub counter: i64,
+    pub recovery: Vec<String>,
+}
+
+/// Why a row is refused.
+#[derive(Debug)]
+pub enum RowError {
+    /// The seal does not open for these columns (or names a missing key).
+    Seal(SealError),
+    /// It opens, but a column holds no value pam-totp accepts.
+    Column(String),
+}
+
+impl std::fmt::Display for RowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RowError::Seal(error) => write!(f, "{error}"),
+            RowError::Column(what) => write!(f, "it holds {what}"),
+        }
+    }
+}
+
+impl EnrollmentRow {
+    /// The row from a query selecting [`ENROLLMENT_COLUMNS`].
+    pub fn from_row(row: &Row) -> Result<EnrollmentRow, StoreError> {
+        Ok(EnrollmentRow {
+            kind: get(row, "kind")?,
+            secret: get(row, "secret")?,
+            algorithm: get(row, "algorithm")?,
+            digits: get(row, "digits")?,
+            period: get(row, "period")?,
+            counter: get(row, "counter")?,
+            recovery: get(row, "recovery")?,
+        })
+    }
+
+    /// What the seal binds for `user`.
+    pub fn binding<'a>(&'a self, user: &'a str) -> Binding<'a> {
+        Binding {
+            user,
+            kind: &self.kind,
+            algorithm: &self.algorithm,
+            digits: self.digits,
+            period: self.period,
+            counter: self.counter,
+            recovery: &self.recovery,
+        }
+    }
+
+    /// The enrollment, if the row verifies for `user` with a key of
+    /// `ring`, and the key that sealed it.
+    pub fn open(&self, ring: &KeyRing, user: &str) -> Result<(SecretFile, KeyId), RowError> {
+        let opened = sealing::open_enrollment(ring, &self.binding(user), &self.secret)
+            .map_err(RowError::Seal)?;
+        let bad = |what: &str| RowError::Column(what.to_string());
+        let kind = match self.kind.as_str() {
+            "totp" => TokenKind::Totp,
+            "hotp" => TokenKind::Hotp {
+                counter: u64::try_from(self.counter).map_err(|_| bad("a negative counter"))?,
+            },
+            _ => return Err(bad("an unknown kind")),
+        };
+        let algorithm =
+            HashAlgorithm::from_name(&self.algorithm).ok_or_else(|| bad("an unknown algorithm"))?;
+        let digits = u8::try_from(self.digits).map_err(|_| bad("bad digits"))?;
+        let period = u64::try_from(self.period).map_err(|_| bad("a bad period"))?;
+        let recovery = self
+            .recovery
+            .iter()
+            .map(|text| RecoveryHash::parse_keyed(text, &opened.recovery_key))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| bad("a malformed recovery hash"))?;
+        let file = SecretFile {
+            secret: opened.secret,
+            algorithm,
+            digits,
+            period,
+            recovery,
+            kind,
+        };
+        Ok((file, opened.key))
+    }
+}
+
+/// What `pam-totp db rekey` did.
+#[derive(Debug, Default)]
+pub struct RekeyReport {
+    /// The key every row is sealed with now (the first of the file).
+    pub key: Option<KeyId>,
+    /// Rows re-sealed with it (including `converted`).
+    pub resealed: usize,
+    /// Of those, rows of the first format converted.
+    pub converted: usize,
+    /// Rows that used it already.
+    pub current: usize,
+    /// Rows left as they were: user and why.
+    pub left: Vec<(String, String)>,
+}
+
+/// Seal `file` for `user` with the ring's first key: its recovery hashes
+/// keyed (with the key they have, else a new one). The row's columns and
+/// the keyed hashes.
+fn seal_row(
+    ring: &KeyRing,
+    user: &str,
+    file: &SecretFile,
+) -> Result<(EnrollmentRow, Vec<RecoveryHash>), StoreError> {
+    let recovery_key = match file.recovery.iter().find_map(RecoveryHash::key) {
+        Some(key) => key.clone(),
+        None => RecoveryKey::random()
+            .map_err(|error| StoreError::Other(format!("the random source failed: {error}")))?,
+    };
+    let keyed = file
+        .recovery
+        .iter()
+        .map(|hash| hash.keyed(&recovery_key))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| {
+            StoreError::Other(
+                "the recovery codes come from two enrollments; make new ones (`pam-totp recovery-codes`)"
+                    .into(),
+            )
+        })?;
+    let (kind, counter) = match file.kind {
+        TokenKind::Totp => ("totp", 0),
+        TokenKind::Hotp { counter } => ("hotp", signed(counter)),
+    };
+    let mut row = EnrollmentRow {
+        kind: kind.to_string(),
+        secret: Vec::new(),
+        algorithm: file.algorithm.name().to_string(),
+        digits: i16::from(file.digits),
+        period: i32::try_from(file.period).unwrap_or(i32::MAX),
+        counter,
+        recovery: keyed.iter().map(RecoveryHash::encode).collect(),
+    };
+    row.secret = sealing::seal_enrollment(ring, &row.binding(user), &recovery_key, &file.secret)
+        .map_err(|error| StoreError::Other(format!("cannot seal the enrollment: {error}")))?;
+    Ok((row, keyed))
+}
+
+/// Re-seal every enrollment with the first key of `ring` (rows of the
+/// first format are converted: their columns are taken as they are, and
+/// recovery codes already used are dropped). Each row is written by one
+/// conditional statement, so logins and enrollments on other hosts go on.
+pub fn rekey(db: &mut Database, ring: &KeyRing) -> Result<RekeyReport, StoreError> {
+    let first = ring.sealing().id();
+    let mut report = RekeyReport {
+        key: Some(first),
+        ..RekeyReport::default()
+    };
+    let rows = db
+        .transaction(|db| {
+            db.query_typed(
+                &format!(
+                    "SELECT user_name, {ENROLLMENT_COLUMNS}, \
+                     coalesce(s.used_recovery, '{{}}') AS used_recovery \
+                     FROM pam_totp_enrollment e LEFT JOIN pam_totp_state s USING (user_name) \
+                     ORDER BY user_name"
+                ),
+                &[],
+            )
+        })
+        .map_err(database)?;
+    for row in &rows {
+        let user: String = get(row, "user_name")?;
+        let stored = EnrollmentRow::from_row(row)?;
+        let (file, converted) = match stored.open(ring, &user) {
+            Ok((_, key)) if key == first => {
+                report.current += 1;
+                continue;
+            }
+            Ok((file, _)) => (file, false),
+            Err(RowError::Seal(SealError::OldFormat)) => {
+                let used: Vec<String> = get(row, "used_recovery")?;
+                match convert_v1(ring, &user, &stored, &used) {
+                    Ok(file) => (file, true),
+                    Err(why) => {
+                        report.left.push((user, why));
+                        continue;
+                    }
+                }
+            }
+            Err(error) => {
+                report.left.push((user, error.to_string()));
+                continue;
+            }
+        };
+        let (next, _) = seal_row(ring, &user, &file)?;
+        let written = db
+            .transaction(|db| {
+                db.execute_typed(
+                    "UPDATE pam_totp_enrollment SET secret = $2, recovery = $3 \
+                     WHERE user_name = $1 AND secret = $4",
+                    &[
+                        (&user, Type::TEXT),
+                        (&next.secret, Type::BYTEA),
+                        (&next.recovery, Type::TEXT_ARRAY),
+                        (&stored.secret, Type::BYTEA),
+                    ],
+                )
+            })
+            .map_err(database)?;
+        if written == 1 {
+            report.resealed += 1;
+            report.converted += usize::from(converted);
+        } else {
+            report.left.push((
+                user,
+                "enrolled again while this ran; run `pam-totp db rekey` again".into(),
+            ));
+        }
+    }
+    Ok(report)
+}
+
+/// A first-format row as an enrollment, its columns taken as stored, its
+/// used recovery codes dropped (their ids change once keyed).
+fn convert_v1(
+    ring: &KeyRing,
+    user: &str,
+    stored: &EnrollmentRow,
+    used: &[String],
+) -> Result<SecretFile, String> {
+    let (secret, _) = sealing::open_v1(ring, user, &stored.secret)
+        .map_err(|error| format!("first format: {error}"))?;
+    let mut recovery = Vec::with_capacity(stored.recovery.len());
+    for text in &stored.recovery {
+        let hash = RecoveryHash::parse(text)
+            .ok_or_else(|| "first format: a malformed recovery hash".to_string())?;
+        if !used.contains(&hash.id()) {
+            recovery.push(hash);
+        }
+    }
+    let kind = match stored.kind.as_str() {
+        "hotp" => TokenKind::Hotp {
+            counter: unsigned(stored.counter),
+        },
+        _ => TokenKind::Totp,
+    };
+    Ok(SecretFile {
+        secret,
+        algorithm: HashAlgorithm::from_name(&stored.algorithm)
+            .ok_or_else(|| "first format: an unknown algorithm".to_string())?,
+        digits: u8::try_from(stored.digits).map_err(|_| "first format: bad digits")?,
+        period: u64::try_from(stored.period).map_err(|_| "first format: bad period")?,
+        recovery,
+        kind,
+    })
 }

@@ -4,8 +4,12 @@
 //! The module checks the version with `check_version` and refuses any
 //! other (older: run `db init`; newer: upgrade pam-totp).
 //!
-//! Tables of version 1 (these comments are the reference for
-//! pam-totp.toml(5); a hosting panel may provision rows itself):
+//! Tables of version 2 (these comments are the reference for
+//! pam-totp.toml(5); a hosting panel may provision rows itself). Version 2
+//! has version 1's tables; its `secret` seals the whole enrollment (format
+//! 2) and its `recovery` hashes are keyed. The upgrade changes no row: `pam-totp db init`
+//! then converts the rows of the first format with the key (the module
+//! refuses them until then).
 //!
 //! `pam_totp_meta` -- facts about the schema.
 //! - `key`   text, primary key; `schema_version` is the one key so far.
@@ -14,16 +18,18 @@
 //! `pam_totp_enrollment` -- one row per enrolled user.
 //! - `user_name`   text, primary key: the login name (uids may differ between hosts).
 //! - `kind`        `totp` (default) or `hotp`.
-//! - `secret`      bytea: the shared secret sealed with `secret_key_file`
-//!   (AES-256-GCM, the user name as associated data: `0x01`, 12-byte
-//!   nonce, ciphertext and tag; see `pam-totp db init` / sealing). Never
-//!   the plain secret.
+//! - `secret`      bytea: the enrollment sealed with the first key of
+//!   `secret_key_file` (AES-256-GCM: `0x02`, 4-byte key id, 12-byte nonce,
+//!   ciphertext of the recovery key and the secret, tag; the user name and
+//!   every column below but `enrolled_at` are the associated data, see
+//!   `sealing`). Never the plain secret.
 //! - `algorithm`   `SHA1` (default), `SHA256` or `SHA512`.
 //! - `digits`      6 (default) to 8.
 //! - `period`      TOTP step in seconds, 1-3600, default 30.
 //! - `counter`     HOTP: the next counter value at enrollment, >= 0, default 0.
-//! - `recovery`    text[]: recovery codes as salted hashes, the same text as
-//!   the secret file's `recovery` entries; default empty.
+//! - `recovery`    text[]: recovery codes as keyed hashes,
+//!   `hmac-sha256:<salt hex>:<HMAC-SHA256 under the sealed recovery key of
+//!   SHA-256(salt || code), hex>`; default empty.
 //! - `enrolled_at` timestamptz, default now().
 //!
 //! `pam_totp_state` -- what the module has seen of a user (a missing row
@@ -47,10 +53,10 @@ use super::client::{Database, Type};
 use super::error::DbError;
 
 /// The version this pam-totp reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// `MIGRATIONS[n]` takes the schema from version n to n + 1.
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1];
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2];
 
 const V1: &str = "
 CREATE TABLE pam_totp_meta (
@@ -78,6 +84,17 @@ CREATE TABLE pam_totp_state (
   last_success bigint,
   used_recovery text[] NOT NULL DEFAULT '{}'
 );
+";
+
+/// Version 2 seals whole enrollments and keys the recovery hashes: the
+/// columns stay, their contents change (converted by `pam-totp db init`
+/// and `pam-totp db rekey`, which hold the key). The comments say so to
+/// whoever reads the schema.
+const V2: &str = "
+COMMENT ON COLUMN pam_totp_enrollment.secret IS
+  'pam-totp: the enrollment sealed with secret_key_file (format 0x02), every column that decides a login bound to user_name; see pam-totp.toml(5)';
+COMMENT ON COLUMN pam_totp_enrollment.recovery IS
+  'pam-totp: recovery codes as keyed hashes (hmac-sha256:SALT:MAC), bound by the seal';
 ";
 
 /// An arbitrary constant: the advisory lock key of `init`.
