@@ -137,7 +137,10 @@ fn the_cli_check_and_logins_work_through_pgbouncer_in_transaction_pooling() {
     let said = text(&check.stdout);
     for line in [
         format!("connected to database 127.0.0.1:{}", bouncer.port()),
-        "database schema version 1".to_string(),
+        format!(
+            "database schema version {}",
+            pam_totp::store::postgres::SCHEMA_VERSION
+        ),
         "the secrets of all 1 enrolled user open with secret_key_file".to_string(),
     ] {
         assert!(said.contains(&line), "{line:?} not in:\n{said}");
