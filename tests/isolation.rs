@@ -1,0 +1,46 @@
+//! Tests leave the machine as they found it: the syslog capture's private
+//! `/dev` is removed with its directory.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use common::syslog;
+
+#[test]
+fn the_syslog_capture_removes_its_private_dev() {
+    if !syslog::can_capture() {
+        common::skip("needs root and mount namespaces");
+        return;
+    }
+    let ((dir, inside), lines) = syslog::capture_showing_dir(|dir| {
+        // SAFETY: NUL-terminated strings that outlive the call.
+        unsafe {
+            libc::syslog(
+                libc::LOG_NOTICE,
+                c"%s".as_ptr(),
+                c"isolation probe".as_ptr(),
+            )
+        };
+        let null = dir.join("dev/null");
+        (
+            dir.to_path_buf(),
+            null.exists() && std::fs::read(&null).is_ok(),
+        )
+    });
+    // Positive control: the capture ran, with its device nodes in place.
+    assert!(
+        inside,
+        "no dev/null in {} during the capture",
+        dir.display()
+    );
+    assert!(
+        lines.iter().any(|line| line.contains("isolation probe")),
+        "{lines:?}"
+    );
+    assert!(!dir.exists(), "{} left behind", dir.display());
+}
