@@ -445,8 +445,27 @@ fn tls_verify_full_works_and_a_wrong_ca_fails_closed() {
 fn the_database_holds_no_secret_and_rows_do_not_move_between_users_or_keys() {
     let fleet = Fleet::start();
     let user = current_user();
-    let secret = fleet.enroll(&user);
+    let enroll = fleet.cli(&[
+        "enroll",
+        "--user",
+        &user,
+        "--no-confirm",
+        "--json",
+        "--force",
+    ]);
+    assert!(enroll.status.success(), "{}", text(&enroll.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&enroll.stdout).unwrap();
+    let secret = json["secret"].as_str().unwrap().to_string();
+    let recovery: Vec<String> = json["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    assert!(!recovery.is_empty());
     let raw = base32_decode(&secret);
+    let key = std::fs::read(fleet.key_file()).unwrap();
+    assert_eq!(key.len(), 32);
     let dump = std::process::Command::new("setpriv")
         .args([
             "--reuid=postgres",
@@ -468,29 +487,53 @@ fn the_database_holds_no_secret_and_rows_do_not_move_between_users_or_keys() {
         .unwrap();
     assert!(dump.status.success(), "{}", text(&dump.stderr));
     let dump = dump.stdout;
+    let dump_text = text(&dump);
     assert!(
-        text(&dump).contains("pam_totp_enrollment"),
+        dump_text.contains("pam_totp_enrollment"),
         "the dump has the table"
     );
-    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-    let forms = [
-        secret.clone(),
-        secret.to_lowercase(),
-        hex.clone(),
-        hex.to_uppercase(),
-        base64(&raw),
-    ];
-    let dump_text = text(&dump);
+    // Positive control: the dump holds the user's row.
+    assert!(dump_text.contains(&user), "the dump has the user's row");
+    let forms_of = |bytes: &[u8]| -> Vec<String> {
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let mut forms = vec![hex.to_uppercase(), hex];
+        forms.extend(base64_at_every_alignment(bytes));
+        forms
+    };
+    let mut forms = vec![secret.clone(), secret.to_lowercase()];
+    forms.extend(forms_of(&raw));
+    forms.extend(forms_of(&key));
+    for code in &recovery {
+        let canonical = code.replace('-', "");
+        forms.extend([
+            code.clone(),
+            code.to_uppercase(),
+            canonical.to_uppercase(),
+            canonical,
+        ]);
+    }
+    // The scan finds what it looks for: the same forms in a text that
+    // holds them, at a shifted base64 alignment too.
+    let mut planted = b"x".to_vec();
+    planted.extend(&raw);
+    let control = format!("{dump_text} {}", base64(&planted));
+    let shifted = &base64_at_every_alignment(&raw)[1];
+    assert!(
+        control.contains(shifted.as_str()) && !dump_text.contains(shifted.as_str()),
+        "the scan misses base64 at an offset"
+    );
     for form in &forms {
         assert!(
-            !dump_text.contains(form.as_str()),
-            "the dump holds the secret as {form}"
+            !dump_text.to_lowercase().contains(&form.to_lowercase()),
+            "the dump holds a secret, key or recovery code as {form}"
         );
     }
-    assert!(
-        !dump.windows(raw.len()).any(|w| w == raw.as_slice()),
-        "raw secret bytes in the dump"
-    );
+    for bytes in [&raw, &key] {
+        assert!(
+            !dump.windows(bytes.len()).any(|w| w == bytes.as_slice()),
+            "raw secret or key bytes in the dump"
+        );
+    }
 
     // A row copied to another user does not log that user in.
     let other = "pamtotp-fleet-copy";
@@ -510,6 +553,23 @@ fn the_database_holds_no_secret_and_rows_do_not_move_between_users_or_keys() {
     assert_eq!(outcome.code, PAM_AUTHINFO_UNAVAIL, "{:?}", outcome.shown);
 }
 
+/// The parts of `bytes`' base64 that do not depend on what comes before
+/// or after them, for each of the three alignments it can start at.
+fn base64_at_every_alignment(bytes: &[u8]) -> Vec<String> {
+    (0..3)
+        .map(|shift| {
+            let mut shifted = vec![0u8; shift];
+            shifted.extend(bytes);
+            let text = base64(&shifted);
+            // Characters holding bits of the padding before, or of what
+            // follows the last full group, are left out.
+            let start = (shift * 8).div_ceil(6);
+            let end = (shifted.len() / 3) * 4;
+            text[start..end.max(start)].to_string()
+        })
+        .collect()
+}
+
 fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
@@ -525,6 +585,11 @@ fn base64(bytes: &[u8]) -> String {
 #[test]
 fn db_import_keeps_used_steps_and_recovery_codes_and_db_init_twice_is_harmless() {
     let fleet = Fleet::start();
+    // db init again once a user is enrolled: the key and the enrollment
+    // stay as they were (the user still logs in with the same secret).
+    let enrolled = TestUser::create("pamtotp-fleet-init");
+    let enrolled_secret = fleet.enroll(&enrolled.name);
+    let key = std::fs::read(fleet.key_file()).unwrap();
     let again = fleet.cli(&["db", "init"]);
     assert!(again.status.success(), "{}", text(&again.stderr));
     assert!(
@@ -532,6 +597,20 @@ fn db_import_keeps_used_steps_and_recovery_codes_and_db_init_twice_is_harmless()
         "{}",
         text(&again.stdout)
     );
+    assert_eq!(
+        std::fs::read(fleet.key_file()).unwrap(),
+        key,
+        "db init replaced the key"
+    );
+    let rows = fleet.db.psql(&format!(
+        "SELECT count(*) FROM pam_totp_enrollment WHERE user_name = '{}'",
+        enrolled.name
+    ));
+    assert_eq!(rows.trim(), "1");
+    let init_host = fleet.pam_host("init-a", "");
+    let outcome =
+        init_host.authenticate(&enrolled.name, answer(&oathtool_code(&enrolled_secret, 0)));
+    assert_eq!(outcome.code, PAM_SUCCESS, "{:?}", outcome.shown);
 
     // A host on the files store, with a used code and a used recovery code.
     let files = tempfile::tempdir().unwrap();
