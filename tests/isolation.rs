@@ -44,3 +44,28 @@ fn the_syslog_capture_removes_its_private_dev() {
     );
     assert!(!dir.exists(), "{} left behind", dir.display());
 }
+
+#[test]
+fn a_stopped_clusters_port_stays_reserved_for_its_restart() {
+    if common::skip_unless_root("PostgreSQL runs as the postgres user") {
+        return;
+    }
+    let mut cluster = common::pg::PgCluster::start(common::pg::PgOptions::default());
+    let port = cluster.port;
+    assert!(
+        common::ports::try_reserve(port).is_none(),
+        "a running cluster's port handed out"
+    );
+    cluster.stop();
+    assert!(
+        common::ports::try_reserve(port).is_none(),
+        "a stopped cluster's port handed out before its restart"
+    );
+    cluster.start_again();
+    assert_eq!(cluster.psql("SELECT 1").trim(), "1");
+    drop(cluster);
+    assert!(
+        common::ports::try_reserve(port).is_some(),
+        "{port} not released with the cluster"
+    );
+}

@@ -526,7 +526,7 @@ pub fn machine_lock(name: &str) -> std::fs::File {
         .create(true)
         .truncate(false)
         .write(true)
-        .open(format!("/tmp/pam-totp-test-{name}.lock"))
+        .open(ports::lock_dir().join(format!("{name}.lock")))
         .unwrap();
     // SAFETY: flock on a descriptor this File owns; blocks until granted.
     let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
