@@ -69,3 +69,23 @@ fn a_stopped_clusters_port_stays_reserved_for_its_restart() {
         "{port} not released with the cluster"
     );
 }
+
+#[test]
+fn sshd_stacks_and_enrollments_name_the_tests_own_configuration() {
+    let config = common::sshd::test_config();
+    assert!(!config.starts_with("/etc"), "{}", config.display());
+    let text = std::fs::read_to_string(config).unwrap();
+    assert!(!text.contains("store"), "{text}");
+    let stack = common::sshd::repository_stack("sshd-key-and-code", "max_failures=2");
+    let module_line = stack
+        .lines()
+        .find(|line| line.contains("libpam_totp"))
+        .unwrap();
+    assert!(
+        module_line.contains(&format!("config={} ", config.display())),
+        "{module_line}"
+    );
+    // A stack given a configuration of its own keeps it alone.
+    let own = common::sshd::repository_stack("sshd-key-and-code", "config=/x.toml");
+    assert_eq!(own.matches("config=").count(), 1, "{own}");
+}
