@@ -89,3 +89,31 @@ fn sshd_stacks_and_enrollments_name_the_tests_own_configuration() {
     let own = common::sshd::repository_stack("sshd-key-and-code", "config=/x.toml");
     assert_eq!(own.matches("config=").count(), 1, "{own}");
 }
+
+#[test]
+fn every_skip_goes_through_common_skip() {
+    // A skip that only prints counts as a pass, even under CI=true.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let mut offenders = Vec::new();
+    let mut files = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        files += 1;
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (number, line) in text.lines().enumerate() {
+            let printed = ["eprintln!(\"skip", "println!(\"skip"];
+            if printed.iter().any(|p| line.trim_start().starts_with(p)) {
+                offenders.push(format!("{}:{}: {line}", path.display(), number + 1));
+            }
+        }
+    }
+    assert!(
+        files > 20,
+        "only {files} test files found in {}",
+        dir.display()
+    );
+    assert!(offenders.is_empty(), "{offenders:#?}");
+}
