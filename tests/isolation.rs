@@ -117,3 +117,37 @@ fn every_skip_goes_through_common_skip() {
     );
     assert!(offenders.is_empty(), "{offenders:#?}");
 }
+
+/// Run in a child process by the test below: hangs.
+#[test]
+#[ignore = "helper run in a child process"]
+fn child_hangs() {
+    if std::env::var_os("CHILD_HANG").is_some() {
+        std::thread::sleep(std::time::Duration::from_secs(120));
+    }
+}
+
+#[test]
+fn a_hung_test_fails_its_binary_after_the_timeout() {
+    let started = std::time::Instant::now();
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["child_hangs", "--exact", "--ignored", "--test-threads=2"])
+        .env("CHILD_HANG", "1")
+        .env("PAM_TOTP_TEST_TIMEOUT", "3")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(101), "{said}");
+    assert!(
+        said.contains("test child_hangs is still running after"),
+        "{said}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    // Positive control: the same test, not hanging, passes with the limit.
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["child_hangs", "--exact", "--ignored"])
+        .env("PAM_TOTP_TEST_TIMEOUT", "3")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+}

@@ -21,6 +21,15 @@ pub mod skip;
 pub mod sshd;
 pub mod syslog;
 pub mod terminal;
+pub mod watchdog;
+
+/// The per-test timeout's watchdog, started before `main` in every test
+/// binary (see watchdog.rs).
+#[used]
+// SAFETY: .init_array holds pointers to functions the loader calls once
+// before main with no arguments; `watchdog::start` is such a function.
+#[unsafe(link_section = ".init_array")]
+static START_WATCHDOG: extern "C" fn() = watchdog::start;
 
 pub use skip::skip;
 
