@@ -1,0 +1,116 @@
+//! Documented guarantees of the PostgreSQL store: a lockout holds across a
+//! failover to the standby, and names without an enrollment are refused
+//! and locked out on decoy rows, never on a row of their own name.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use common::fleet::Fleet;
+use common::pg::PgOptions;
+use common::sshd::*;
+use common::*;
+
+const LOCKED: &str = "Too many failed attempts. Try again in ";
+
+fn wrong_code(secret: &str) -> String {
+    let near: Vec<String> = (-3..=3).map(|o| oathtool_code(secret, o)).collect();
+    ["000000", "111111", "222222", "333333"]
+        .into_iter()
+        .find(|c| !near.iter().any(|n| n == c))
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_lockout_holds_across_a_failover() {
+    if skip_unless_root("the fleet test needs root") {
+        return;
+    }
+    let primary = common::pg::PgCluster::start(PgOptions::default());
+    let mut standby = common::pg::PgCluster::standby_of(&primary);
+    // The standby first: target_session_attrs picks the primary, then,
+    // after the failover, the promoted standby.
+    let both = format!(
+        "host=127.0.0.1,127.0.0.1 port={},{} user={} password={} dbname={} sslmode=disable target_session_attrs=read-write",
+        standby.port,
+        primary.port,
+        common::pg::ROLE,
+        common::pg::PASSWORD,
+        common::pg::DATABASE
+    );
+    let mut fleet = Fleet::start_on(primary, &both);
+    let user = current_user();
+    let secret = fleet.enroll(&user);
+    let a = fleet.pam_host("lock-failover-a", "max_failures=3");
+    let b = fleet.pam_host("lock-failover-b", "max_failures=3");
+    let wrong = wrong_code(&secret);
+    let codes: Vec<i32> = (0..3)
+        .map(|_| a.authenticate(&user, answer(&wrong)).code)
+        .collect();
+    assert_eq!(codes, [PAM_AUTH_ERR, PAM_AUTH_ERR, PAM_MAXTRIES]);
+
+    fleet.db.stop();
+    standby.promote();
+    // The right code on another host, after the failover: still locked
+    // out (the lockout was committed on the standby too), nothing asked.
+    let locked = b.authenticate(&user, answer(&oathtool_code(&secret, 0)));
+    assert_eq!(locked.code, PAM_MAXTRIES, "{:?}", locked.shown);
+    assert!(locked.prompts().is_empty(), "{:?}", locked.shown);
+    assert!(
+        locked.errors().iter().any(|e| e.starts_with(LOCKED)),
+        "{:?}",
+        locked.shown
+    );
+    let failures = standby.psql(&format!(
+        "SELECT failures FROM pam_totp_state WHERE user_name = '{user}'"
+    ));
+    assert_eq!(failures.trim(), "3");
+    drop(standby);
+}
+
+#[test]
+fn unknown_and_unenrolled_names_are_locked_out_on_decoy_rows_only() {
+    if skip_unless_root("the fleet test needs root") {
+        return;
+    }
+    let fleet = Fleet::start();
+    let host = fleet.pam_host("decoy-a", "max_failures=3");
+    let unknown = "pamtotp-no-such-user";
+    let unenrolled = current_user();
+    for name in [unknown, unenrolled.as_str()] {
+        let codes: Vec<i32> = (0..4)
+            .map(|_| host.authenticate(name, answer("123456")).code)
+            .collect();
+        // Asked and refused like an enrolled user typing wrong codes, and
+        // locked out after max_failures.
+        assert_eq!(
+            codes,
+            [PAM_AUTH_ERR, PAM_AUTH_ERR, PAM_MAXTRIES, PAM_MAXTRIES],
+            "{name}"
+        );
+    }
+    let own_rows = fleet.db.psql(&format!(
+        "SELECT count(*) FROM pam_totp_state WHERE user_name IN ('{unknown}', '{unenrolled}')"
+    ));
+    assert_eq!(
+        own_rows.trim(),
+        "0",
+        "a row named after a name without an enrollment"
+    );
+    let decoys = fleet
+        .db
+        .psql("SELECT count(*), min(failures) FROM pam_totp_state WHERE user_name LIKE 'decoy:%'");
+    // Positive control: the failures were recorded, on decoy rows (one
+    // each, or one shared if the two names fell in one bucket).
+    let (count, failures) = decoys.trim().split_once('|').unwrap();
+    assert!(["1", "2"].contains(&count), "{decoys}");
+    assert!(failures.parse::<u32>().unwrap() >= 3, "{decoys}");
+    // `pam-totp list` does not show them.
+    let list = fleet.cli(&["list"]);
+    assert!(!String::from_utf8_lossy(&list.stdout).contains("decoy"));
+}
