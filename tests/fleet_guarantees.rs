@@ -114,3 +114,44 @@ fn unknown_and_unenrolled_names_are_locked_out_on_decoy_rows_only() {
     let list = fleet.cli(&["list"]);
     assert!(!String::from_utf8_lossy(&list.stdout).contains("decoy"));
 }
+
+#[test]
+fn a_lockout_ends_by_the_databases_clock_whatever_the_hosts_clock_says() {
+    if skip_unless_root("the fleet test needs root") {
+        return;
+    }
+    let fleet = Fleet::start();
+    let user = current_user();
+    let secret = fleet.enroll(&user);
+    let host = fleet.pam_host("skewed", "max_failures=2 lockout=10 lockout_max=10");
+    // The host's clock (test-hooks: state_dir/test-clock) a day ahead.
+    let state_dir = fleet.dir.path().join("state-skewed");
+    std::fs::create_dir_all(&state_dir).unwrap();
+    set_mode(&state_dir, 0o700);
+    let skew = |seconds: u64| {
+        std::fs::write(state_dir.join("test-clock"), (now() + seconds).to_string()).unwrap();
+    };
+    skew(86_400);
+    let wrong = wrong_code(&secret);
+    let codes: Vec<i32> = (0..2)
+        .map(|_| host.authenticate(&user, answer(&wrong)).code)
+        .collect();
+    assert_eq!(codes, [PAM_AUTH_ERR, PAM_MAXTRIES]);
+    // Two days ahead now: by the host's clock the lockout ended long ago,
+    // by the database's it has not.
+    skew(2 * 86_400);
+    let locked = host.authenticate(&user, answer(&oathtool_code(&secret, 0)));
+    assert_eq!(locked.code, PAM_MAXTRIES, "{:?}", locked.shown);
+    assert!(
+        locked.errors().iter().any(|e| e.starts_with(LOCKED)),
+        "{:?}",
+        locked.shown
+    );
+    // Back in the past: by the host's clock the lockout would last a day;
+    // by the database's it ends after its 10 seconds, and the code of the
+    // database's time step (not the host's) logs in.
+    std::fs::write(state_dir.join("test-clock"), (now() - 86_400).to_string()).unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(11));
+    let outcome = host.authenticate(&user, answer(&oathtool_code(&secret, 0)));
+    assert_eq!(outcome.code, PAM_SUCCESS, "{:?}", outcome.shown);
+}
