@@ -155,3 +155,36 @@ fn a_lockout_ends_by_the_databases_clock_whatever_the_hosts_clock_says() {
     let outcome = host.authenticate(&user, answer(&oathtool_code(&secret, 0)));
     assert_eq!(outcome.code, PAM_SUCCESS, "{:?}", outcome.shown);
 }
+
+#[test]
+fn a_full_server_is_named_in_the_refusal() {
+    if skip_unless_root("the fleet test needs root") {
+        return;
+    }
+    if !common::syslog::can_capture() {
+        common::skip("needs mount namespaces to read the refusal line");
+        return;
+    }
+    let fleet = Fleet::start();
+    let user = current_user();
+    let secret = fleet.enroll(&user);
+    let host = fleet.pam_host("full", "");
+    // Positive control: the host logs in while the server has room.
+    let code = oathtool_code(&secret, 0);
+    assert_eq!(host.authenticate(&user, answer(&code)).code, PAM_SUCCESS);
+    // No connection left for the module's role: what a server at
+    // max_connections answers (SQLSTATE 53300, too many connections).
+    fleet.db.psql(&format!(
+        "ALTER ROLE {} CONNECTION LIMIT 0",
+        common::pg::ROLE
+    ));
+    let (outcome, lines) =
+        common::syslog::capture(|| host.authenticate(&user, answer(&oathtool_code(&secret, 1))));
+    assert_eq!(outcome.code, PAM_AUTHINFO_UNAVAIL, "{:?}", outcome.shown);
+    let refusal = common::syslog::refusal_naming(&lines, &format!("(user={user} "))
+        .unwrap_or_else(|| panic!("no refusal line: {lines:#?}"));
+    assert!(
+        refusal.contains("SQLSTATE 53300") && refusal.contains("max_connections"),
+        "{refusal}"
+    );
+}
