@@ -188,3 +188,69 @@ fn a_full_server_is_named_in_the_refusal() {
         "{refusal}"
     );
 }
+
+#[test]
+fn the_manual_pages_least_privilege_role_is_enough() {
+    if skip_unless_root("the fleet test needs root") {
+        return;
+    }
+    let fleet = Fleet::start();
+    // The GRANTs of pam-totp.toml(5)'s PRIVILEGES, as printed there, for a
+    // role of its own.
+    let man = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("man/pam-totp.toml.5.in"),
+    )
+    .unwrap();
+    let section = man.split(".SS PRIVILEGES").nth(1).unwrap();
+    let sql = section
+        .split(".EX\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n.EE").next())
+        .unwrap();
+    assert!(sql.contains("GRANT"), "{sql}");
+    let role = "pamtotp_least";
+    fleet.db.psql(&format!(
+        "CREATE ROLE {role} LOGIN PASSWORD '{}'",
+        common::pg::PASSWORD
+    ));
+    fleet
+        .db
+        .psql(&sql.replace("TO pamtotp;", &format!("TO {role};")));
+    fleet.write_conninfo(&format!(
+        "host=127.0.0.1 port={} user={role} password={} dbname={} sslmode=disable",
+        fleet.db.port,
+        common::pg::PASSWORD,
+        common::pg::DATABASE
+    ));
+    // Positive control: the role has no more than that.
+    let denied = fleet.db.psql(&format!(
+        "SET ROLE {role}; SELECT has_table_privilege('pam_totp_meta', 'UPDATE'), \
+         has_schema_privilege('public', 'CREATE')"
+    ));
+    assert_eq!(denied.trim(), "f|f", "{denied}");
+    // Everything a host and root's commands do, as that role.
+    let user = current_user();
+    let secret = fleet.enroll(&user);
+    let host = fleet.pam_host("least", "max_failures=3");
+    let code = oathtool_code(&secret, 0);
+    assert_eq!(host.authenticate(&user, answer(&code)).code, PAM_SUCCESS);
+    assert_eq!(host.authenticate(&user, answer(&code)).code, PAM_AUTH_ERR);
+    let unlock = fleet.cli(&["unlock", "--user", &user]);
+    assert!(
+        unlock.status.success(),
+        "{}",
+        String::from_utf8_lossy(&unlock.stderr)
+    );
+    let unknown = host.authenticate("pamtotp-no-such-user", answer("123456"));
+    assert_eq!(unknown.code, PAM_AUTH_ERR, "the decoy row is written");
+    let disable = fleet.cli(&["disable", "--user", &user]);
+    assert!(
+        disable.status.success(),
+        "{}",
+        String::from_utf8_lossy(&disable.stderr)
+    );
+    let rows = fleet.db.psql(&format!(
+        "SELECT count(*) FROM pam_totp_enrollment WHERE user_name = '{user}'"
+    ));
+    assert_eq!(rows.trim(), "0");
+}
