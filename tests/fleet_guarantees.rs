@@ -254,3 +254,64 @@ fn the_manual_pages_least_privilege_role_is_enough() {
     ));
     assert_eq!(rows.trim(), "0");
 }
+
+/// The accepting update on PostgreSQL is a compare-and-set on the row's
+/// version, tried four times; a login that loses all four races (another
+/// host wrote the row each time) decides once more with the row locked
+/// (`SELECT ... FOR UPDATE`), and its outcome is recorded.
+#[test]
+fn after_four_lost_races_the_update_takes_the_row_lock_and_is_recorded() {
+    use pam_totp::store::{self, Repair};
+    if skip_unless_root("the fleet test needs root") {
+        return;
+    }
+    let fleet = Fleet::start();
+    let config = pam_totp::config::Config::load(Some(&fleet.config())).unwrap();
+    let account = pam_totp::system::account::lookup_user(&current_user()).unwrap();
+    let user = account.name.clone();
+    let mut db = store::open(&config, store::postgres::open).unwrap();
+    // A first record, so the row exists.
+    let mut first = |state: &pam_totp::state::State, _: u64| {
+        let mut next = state.clone();
+        next.failures = 1;
+        Some(next)
+    };
+    db.update(&account, Repair::Refuse, &mut first).unwrap();
+    let version = |fleet: &Fleet| -> i64 {
+        fleet
+            .db
+            .psql(&format!(
+                "SELECT version FROM pam_totp_state WHERE user_name = '{user}'"
+            ))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let before = version(&fleet);
+    let mut calls = 0;
+    let mut racing = |state: &pam_totp::state::State, _: u64| {
+        calls += 1;
+        if calls <= 4 {
+            // Another host writes the row between this read and the write.
+            fleet.db.psql(&format!(
+                "UPDATE pam_totp_state SET version = version + 1, failures = failures + 10 \
+                 WHERE user_name = '{user}'"
+            ));
+        }
+        let mut next = state.clone();
+        next.failures += 1;
+        Some(next)
+    };
+    let updated = db.update(&account, Repair::Refuse, &mut racing).unwrap();
+    assert_eq!(
+        calls, 5,
+        "four optimistic tries, then one under the row lock"
+    );
+    // The fifth decision saw every other write: 1 + 4 * 10, plus its own.
+    assert_eq!(updated.state.failures, 42);
+    assert_eq!(version(&fleet), before + 5);
+    let failures = fleet.db.psql(&format!(
+        "SELECT failures FROM pam_totp_state WHERE user_name = '{user}'"
+    ));
+    assert_eq!(failures.trim(), "42");
+}
