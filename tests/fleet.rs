@@ -179,6 +179,20 @@ fn fifty_concurrent_logins_over_two_hosts_with_one_code_yield_one_success() {
     assert_eq!(successes, 1, "{mine:#?}");
     assert_eq!(asked, 50, "every login asked for the code once");
     assert_eq!((accepted, replays), (1, 49), "{mine:#?}");
+    // The code typed fifty times is in none of the lines (as a number of
+    // its own: a pid or a time may hold its digits).
+    let alone = |line: &str| {
+        line.match_indices(code.as_str()).any(|(at, _)| {
+            let before = line[..at].chars().next_back();
+            let after = line[at + code.len()..].chars().next();
+            !before.is_some_and(|c| c.is_ascii_digit())
+                && !after.is_some_and(|c| c.is_ascii_digit())
+        })
+    };
+    assert!(!lines.is_empty());
+    for line in &lines {
+        assert!(!alone(line), "the code in a log line: {line}");
+    }
 }
 
 #[test]
