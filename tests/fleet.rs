@@ -359,8 +359,16 @@ fn refused_in_time(
         took < timeout * 2 + Duration::from_secs(1),
         "{what}: took {took:?}"
     );
+    let started = Instant::now();
     let login = ssh_login(host.port, user, Some(key), &[&oathtool_code(secret, 0)]);
+    let took = started.elapsed();
     assert!(!login.success, "{what}: logged in through sshd");
+    // Through sshd too, bounded by the module's timeouts (plus the ssh
+    // handshake), far from sshd's own LoginGraceTime of two minutes.
+    assert!(
+        took < timeout * 2 + Duration::from_secs(15),
+        "{what}: the ssh login took {took:?}"
+    );
     // sshd is unharmed: it still accepts connections.
     assert!(
         std::net::TcpStream::connect(("127.0.0.1", host.port)).is_ok(),
