@@ -932,8 +932,7 @@ fn users_are_told_at_once_when_the_administrator_keeps_the_secrets() {
 /// last login and lockout; counts read "1 failed attempt".
 #[test]
 fn list_shows_enrolled_users_and_counts_are_singular_at_one() {
-    if !is_root() {
-        eprintln!("skipped: list is for root");
+    if skip_unless_root("list is for root") {
         return;
     }
     let setup = Setup::new();

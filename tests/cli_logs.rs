@@ -17,7 +17,7 @@ use common::*;
 #[test]
 fn enroll_recovery_codes_unlock_and_disable_each_log_one_line() {
     if !syslog::can_capture() {
-        eprintln!("skipped: catching syslog needs root and mount namespaces");
+        common::skip("catching syslog needs root and mount namespaces");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -92,7 +92,58 @@ fn a_right_code_saves_the_enrollment_and_the_code_is_used() {
         .map(str::to_string)
         .collect();
     assert_eq!(recovery.len(), 10, "{text}");
-    assert!(saved.matches("recovery").count() >= 1);
+    // The file holds what was shown: the secret, and a hash of each code.
+    let parsed = pam_totp::otp::secret::SecretFile::parse(saved.as_bytes()).unwrap();
+    assert_eq!(parsed.secret.as_slice(), base32_decode(&secret).as_slice());
+    assert_eq!(parsed.recovery.len(), 10, "{saved}");
+    for code in &recovery {
+        let canonical = pam_totp::otp::recovery::normalize(code).unwrap();
+        assert_eq!(
+            parsed
+                .recovery
+                .iter()
+                .filter(|h| h.matches(&canonical))
+                .count(),
+            1,
+            "{code} is not among the saved hashes"
+        );
+    }
+    // ... in the form `pam-totp enroll` writes: the same keys in the same
+    // order, the same owner and mode.
+    let cli = tempfile::tempdir().unwrap();
+    let cli_config = cli.path().join("config.toml");
+    std::fs::write(
+        &cli_config,
+        format!(
+            "secret_path = \"{0}/%u.toml\"\nstate_dir = \"{0}/state\"\n",
+            cli.path().display()
+        ),
+    )
+    .unwrap();
+    let enroll = std::process::Command::new(common::sshd::cli_path())
+        .arg("--config")
+        .arg(&cli_config)
+        .args(["enroll", "--user", &fixture.user, "--no-confirm", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        enroll.status.success(),
+        "{}",
+        String::from_utf8_lossy(&enroll.stderr)
+    );
+    let cli_file = cli.path().join(format!("{}.toml", fixture.user));
+    let keys = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter_map(|line| line.split_once(" = ").map(|(key, _)| key.to_string()))
+            .collect()
+    };
+    let by_cli = std::fs::read_to_string(&cli_file).unwrap();
+    assert_eq!(keys(&saved), keys(&by_cli), "{saved}\n---\n{by_cli}");
+    let cli_meta = std::fs::metadata(&cli_file).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+        (cli_meta.uid(), cli_meta.gid(), cli_meta.mode() & 0o7777)
+    );
     assert_eq!(
         outcome.prompts().last().unwrap(),
         "Press Enter once you have saved them: "
@@ -203,8 +254,13 @@ fn an_unusable_secret_stays_fail_closed() {
     set_mode(&fixture.secret_file(), 0o644);
     let before = std::fs::metadata(fixture.secret_file()).unwrap();
     let unsafe_file = service.authenticate(&fixture.user, answer("123456"));
-    assert_ne!(unsafe_file.code, PAM_SUCCESS);
-    assert_ne!(unsafe_file.code, PAM_IGNORE);
+    // As documented: a secret file others may read is unusable,
+    // PAM_AUTHINFO_UNAVAIL (never an enrollment, never PAM_IGNORE).
+    assert_eq!(
+        unsafe_file.code, PAM_AUTHINFO_UNAVAIL,
+        "{:?}",
+        unsafe_file.shown
+    );
     assert!(shown_secret(&unsafe_file.shown).is_none());
     let after = std::fs::metadata(fixture.secret_file()).unwrap();
     assert_eq!((before.ino(), before.mtime()), (after.ino(), after.mtime()));

@@ -34,7 +34,7 @@ fn raw_controls(text: &str) -> Vec<char> {
 #[test]
 fn a_planted_key_reaches_syslog_as_one_line_with_its_controls_escaped() {
     if !syslog::can_capture() {
-        eprintln!("skipped: catching syslog needs root and mount namespaces");
+        common::skip("catching syslog needs root and mount namespaces");
         return;
     }
     let fixture = Fixture::new();
@@ -64,8 +64,7 @@ fn a_planted_key_reaches_syslog_as_one_line_with_its_controls_escaped() {
 
 #[test]
 fn roots_status_shows_a_planted_key_escaped() {
-    if !is_root() {
-        eprintln!("skipped: status --user needs root");
+    if common::skip_unless_root("status --user needs root") {
         return;
     }
     let fixture = Fixture::new();

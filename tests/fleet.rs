@@ -127,50 +127,72 @@ fn fifty_concurrent_logins_over_two_hosts_with_one_code_yield_one_success() {
     let user = TestUser::create("pamtotp-fleet-race");
     let key = ClientKey::authorize_for(&user);
     let secret = fleet.enroll(&user.name);
+    if !common::syslog::can_capture() {
+        common::skip("needs mount namespaces to read the module's log lines");
+        return;
+    }
     let many = "MaxStartups 200\nMaxSessions 200";
-    let hosts = [
-        fleet.sshd_host("pamtotp-race-a", many),
-        fleet.sshd_host("pamtotp-race-b", many),
-    ];
+    // Never locked out here: every loser is checked, and refused as a replay.
+    let args = "max_failures=100";
     let code = oathtool_code(&secret, 0);
-    let barrier = std::sync::Arc::new(std::sync::Barrier::new(50));
-    let threads: Vec<_> = (0..50)
-        .map(|i| {
-            let barrier = barrier.clone();
-            let (name, private, code) = (user.name.clone(), key.private.clone(), code.clone());
-            let port = hosts[i % 2].port;
-            std::thread::spawn(move || {
-                barrier.wait();
-                ssh_login_with(port, &name, Some(&private), &[&code], &["LogLevel=INFO"])
+    // sshd started inside the capture: its sessions log to the test.
+    let (logins, lines) = common::syslog::capture(|| {
+        let hosts = [
+            fleet.sshd_host_with("pamtotp-race-a", args, many),
+            fleet.sshd_host_with("pamtotp-race-b", args, many),
+        ];
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(50));
+        let threads: Vec<_> = (0..50)
+            .map(|i| {
+                let barrier = barrier.clone();
+                let (name, private, code) = (user.name.clone(), key.private.clone(), code.clone());
+                let port = hosts[i % 2].port;
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    ssh_login_with(port, &name, Some(&private), &[&code], &["LogLevel=INFO"])
+                })
             })
-        })
+            .collect();
+        // Each session logged its line before its client heard the result.
+        threads
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect::<Vec<Login>>()
+    });
+    let mine: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains(&format!("(user={} ", user.name)))
         .collect();
-    let logins: Vec<Login> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     let successes = logins.iter().filter(|l| l.success).count();
     let asked = logins.iter().filter(|l| l.prompts.len() == 1).count();
-    // A reused code counts as a failure, so once three losers were
-    // recorded, later logins meet the lockout before the prompt.
-    let told_locked = |l: &Login| l.prompts.is_empty() && l.stderr.contains(LOCKED);
-    let locked = logins.iter().filter(|l| told_locked(l)).count();
-    eprintln!(
-        "50 logins over two hosts, one code: {successes} logged in, {asked} asked for the code, {locked} told of the lockout first"
-    );
-    assert_eq!(
-        successes,
-        1,
-        "A:\n{}\nB:\n{}",
-        hosts[0].log(),
-        hosts[1].log()
-    );
-    let other: Vec<&str> = logins
+    let accepted = mine
         .iter()
-        .filter(|l| l.prompts.len() != 1 && !told_locked(l))
-        .map(|l| l.stderr.as_str())
-        .collect();
-    assert!(
-        other.is_empty(),
-        "logins neither asked nor locked out: {other:?}"
+        .filter(|l| l.contains("accepted verification code for time step"))
+        .count();
+    let replays = mine
+        .iter()
+        .filter(|l| l.contains("refused: code already used (replay)"))
+        .count();
+    eprintln!(
+        "50 logins over two hosts, one code: {successes} logged in, {asked} asked, {accepted} accepted and {replays} refused as replays in the log"
     );
+    assert_eq!(successes, 1, "{mine:#?}");
+    assert_eq!(asked, 50, "every login asked for the code once");
+    assert_eq!((accepted, replays), (1, 49), "{mine:#?}");
+    // The code typed fifty times is in none of the lines (as a number of
+    // its own: a pid or a time may hold its digits).
+    let alone = |line: &str| {
+        line.match_indices(code.as_str()).any(|(at, _)| {
+            let before = line[..at].chars().next_back();
+            let after = line[at + code.len()..].chars().next();
+            !before.is_some_and(|c| c.is_ascii_digit())
+                && !after.is_some_and(|c| c.is_ascii_digit())
+        })
+    };
+    assert!(!lines.is_empty());
+    for line in &lines {
+        assert!(!alone(line), "the code in a log line: {line}");
+    }
 }
 
 #[test]
@@ -195,16 +217,22 @@ fn twenty_concurrent_wrong_guesses_over_two_hosts_check_at_most_max_failures() {
         })
         .collect();
     let outcomes: Vec<Outcome> = threads.into_iter().map(|t| t.join().unwrap()).collect();
-    assert!(outcomes.iter().all(|o| o.code != PAM_SUCCESS));
-    // Checked and counted without a lockout message: failures 1 and 2.
-    // The third starts the lockout; every other guess met the lockout.
-    let plain = outcomes.iter().filter(|o| o.errors().is_empty()).count();
-    assert_eq!(
-        plain,
-        2,
-        "{:?}",
-        outcomes.iter().map(|o| o.errors()).collect::<Vec<_>>()
-    );
+    let seen: Vec<(i32, Vec<String>)> = outcomes.iter().map(|o| (o.code, o.errors())).collect();
+    // Checked and counted without a lockout message: failures 1 and 2,
+    // PAM_AUTH_ERR. The third starts the lockout and every other guess
+    // meets it: PAM_MAXTRIES with the lockout message. A compare-and-set
+    // loser refused as unavailable (PAM_AUTHINFO_UNAVAIL) is neither.
+    let plain = seen
+        .iter()
+        .filter(|(code, errors)| *code == PAM_AUTH_ERR && errors.is_empty())
+        .count();
+    let locked = seen
+        .iter()
+        .filter(|(code, errors)| {
+            *code == PAM_MAXTRIES && errors.len() == 1 && errors[0].starts_with(LOCKED)
+        })
+        .count();
+    assert_eq!((plain, locked), (2, 18), "{seen:?}");
     let failures = fleet.db.psql(&format!(
         "SELECT failures FROM pam_totp_state WHERE user_name = '{user}'"
     ));
@@ -331,8 +359,16 @@ fn refused_in_time(
         took < timeout * 2 + Duration::from_secs(1),
         "{what}: took {took:?}"
     );
+    let started = Instant::now();
     let login = ssh_login(host.port, user, Some(key), &[&oathtool_code(secret, 0)]);
+    let took = started.elapsed();
     assert!(!login.success, "{what}: logged in through sshd");
+    // Through sshd too, bounded by the module's timeouts (plus the ssh
+    // handshake), far from sshd's own LoginGraceTime of two minutes.
+    assert!(
+        took < timeout * 2 + Duration::from_secs(15),
+        "{what}: the ssh login took {took:?}"
+    );
     // sshd is unharmed: it still accepts connections.
     assert!(
         std::net::TcpStream::connect(("127.0.0.1", host.port)).is_ok(),
@@ -346,12 +382,18 @@ fn refused_in_time(
 
 #[test]
 fn a_code_used_before_a_failover_is_refused_after_it() {
+    if !common::syslog::can_capture() {
+        common::skip("needs mount namespaces to read why the replay was refused");
+        return;
+    }
     let primary = common::pg::PgCluster::start(PgOptions::default());
     let mut standby = common::pg::PgCluster::standby_of(&primary);
+    // The standby first: only target_session_attrs sends the module past
+    // it to the primary, before the failover.
     let both = format!(
         "host=127.0.0.1,127.0.0.1 port={},{} user={} password={} dbname={} sslmode=disable target_session_attrs=read-write",
-        primary.port,
         standby.port,
+        primary.port,
         common::pg::ROLE,
         common::pg::PASSWORD,
         common::pg::DATABASE
@@ -366,11 +408,19 @@ fn a_code_used_before_a_failover_is_refused_after_it() {
 
     fleet.db.stop();
     standby.promote();
-    let replay = b.authenticate(&user, answer(&code));
+    let (replay, lines) = common::syslog::capture(|| b.authenticate(&user, answer(&code)));
     assert_eq!(
         replay.code, PAM_AUTH_ERR,
         "replayed after the failover: {:?}",
         replay.shown
+    );
+    // Refused as a replay, not as a code that expired meanwhile.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("refused: code already used (replay)")
+                && l.contains(&format!("(user={user} "))),
+        "{lines:#?}"
     );
     let next = b.authenticate(&user, answer(&oathtool_code(&secret, 1)));
     assert_eq!(next.code, PAM_SUCCESS, "{:?}", next.shown);
@@ -417,8 +467,27 @@ fn tls_verify_full_works_and_a_wrong_ca_fails_closed() {
 fn the_database_holds_no_secret_and_rows_do_not_move_between_users_or_keys() {
     let fleet = Fleet::start();
     let user = current_user();
-    let secret = fleet.enroll(&user);
+    let enroll = fleet.cli(&[
+        "enroll",
+        "--user",
+        &user,
+        "--no-confirm",
+        "--json",
+        "--force",
+    ]);
+    assert!(enroll.status.success(), "{}", text(&enroll.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&enroll.stdout).unwrap();
+    let secret = json["secret"].as_str().unwrap().to_string();
+    let recovery: Vec<String> = json["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    assert!(!recovery.is_empty());
     let raw = base32_decode(&secret);
+    let key = std::fs::read(fleet.key_file()).unwrap();
+    assert_eq!(key.len(), 32);
     let dump = std::process::Command::new("setpriv")
         .args([
             "--reuid=postgres",
@@ -440,29 +509,53 @@ fn the_database_holds_no_secret_and_rows_do_not_move_between_users_or_keys() {
         .unwrap();
     assert!(dump.status.success(), "{}", text(&dump.stderr));
     let dump = dump.stdout;
+    let dump_text = text(&dump);
     assert!(
-        text(&dump).contains("pam_totp_enrollment"),
+        dump_text.contains("pam_totp_enrollment"),
         "the dump has the table"
     );
-    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-    let forms = [
-        secret.clone(),
-        secret.to_lowercase(),
-        hex.clone(),
-        hex.to_uppercase(),
-        base64(&raw),
-    ];
-    let dump_text = text(&dump);
+    // Positive control: the dump holds the user's row.
+    assert!(dump_text.contains(&user), "the dump has the user's row");
+    let forms_of = |bytes: &[u8]| -> Vec<String> {
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let mut forms = vec![hex.to_uppercase(), hex];
+        forms.extend(base64_at_every_alignment(bytes));
+        forms
+    };
+    let mut forms = vec![secret.clone(), secret.to_lowercase()];
+    forms.extend(forms_of(&raw));
+    forms.extend(forms_of(&key));
+    for code in &recovery {
+        let canonical = code.replace('-', "");
+        forms.extend([
+            code.clone(),
+            code.to_uppercase(),
+            canonical.to_uppercase(),
+            canonical,
+        ]);
+    }
+    // The scan finds what it looks for: the same forms in a text that
+    // holds them, at a shifted base64 alignment too.
+    let mut planted = b"x".to_vec();
+    planted.extend(&raw);
+    let control = format!("{dump_text} {}", base64(&planted));
+    let shifted = &base64_at_every_alignment(&raw)[1];
+    assert!(
+        control.contains(shifted.as_str()) && !dump_text.contains(shifted.as_str()),
+        "the scan misses base64 at an offset"
+    );
     for form in &forms {
         assert!(
-            !dump_text.contains(form.as_str()),
-            "the dump holds the secret as {form}"
+            !dump_text.to_lowercase().contains(&form.to_lowercase()),
+            "the dump holds a secret, key or recovery code as {form}"
         );
     }
-    assert!(
-        !dump.windows(raw.len()).any(|w| w == raw.as_slice()),
-        "raw secret bytes in the dump"
-    );
+    for bytes in [&raw, &key] {
+        assert!(
+            !dump.windows(bytes.len()).any(|w| w == bytes.as_slice()),
+            "raw secret or key bytes in the dump"
+        );
+    }
 
     // A row copied to another user does not log that user in.
     let other = "pamtotp-fleet-copy";
@@ -482,6 +575,23 @@ fn the_database_holds_no_secret_and_rows_do_not_move_between_users_or_keys() {
     assert_eq!(outcome.code, PAM_AUTHINFO_UNAVAIL, "{:?}", outcome.shown);
 }
 
+/// The parts of `bytes`' base64 that do not depend on what comes before
+/// or after them, for each of the three alignments it can start at.
+fn base64_at_every_alignment(bytes: &[u8]) -> Vec<String> {
+    (0..3)
+        .map(|shift| {
+            let mut shifted = vec![0u8; shift];
+            shifted.extend(bytes);
+            let text = base64(&shifted);
+            // Characters holding bits of the padding before, or of what
+            // follows the last full group, are left out.
+            let start = (shift * 8).div_ceil(6);
+            let end = (shifted.len() / 3) * 4;
+            text[start..end.max(start)].to_string()
+        })
+        .collect()
+}
+
 fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
@@ -497,6 +607,11 @@ fn base64(bytes: &[u8]) -> String {
 #[test]
 fn db_import_keeps_used_steps_and_recovery_codes_and_db_init_twice_is_harmless() {
     let fleet = Fleet::start();
+    // db init again once a user is enrolled: the key and the enrollment
+    // stay as they were (the user still logs in with the same secret).
+    let enrolled = TestUser::create("pamtotp-fleet-init");
+    let enrolled_secret = fleet.enroll(&enrolled.name);
+    let key = std::fs::read(fleet.key_file()).unwrap();
     let again = fleet.cli(&["db", "init"]);
     assert!(again.status.success(), "{}", text(&again.stderr));
     assert!(
@@ -504,6 +619,20 @@ fn db_import_keeps_used_steps_and_recovery_codes_and_db_init_twice_is_harmless()
         "{}",
         text(&again.stdout)
     );
+    assert_eq!(
+        std::fs::read(fleet.key_file()).unwrap(),
+        key,
+        "db init replaced the key"
+    );
+    let rows = fleet.db.psql(&format!(
+        "SELECT count(*) FROM pam_totp_enrollment WHERE user_name = '{}'",
+        enrolled.name
+    ));
+    assert_eq!(rows.trim(), "1");
+    let init_host = fleet.pam_host("init-a", "");
+    let outcome =
+        init_host.authenticate(&enrolled.name, answer(&oathtool_code(&enrolled_secret, 0)));
+    assert_eq!(outcome.code, PAM_SUCCESS, "{:?}", outcome.shown);
 
     // A host on the files store, with a used code and a used recovery code.
     let files = tempfile::tempdir().unwrap();

@@ -102,17 +102,18 @@ fn a_panel_seals_and_inserts_an_enrollment_as_the_manual_says() {
         host.authenticate(&user.name, answer(&code)).code,
         PAM_SUCCESS
     );
-    assert_ne!(
+    // Refused as a replay: PAM_AUTH_ERR (not unavailable).
+    assert_eq!(
         host.authenticate(&user.name, answer(&code)).code,
-        PAM_SUCCESS
+        PAM_AUTH_ERR
     );
     assert_eq!(
         host.authenticate(&user.name, answer(RECOVERY_TYPED)).code,
         PAM_SUCCESS
     );
-    assert_ne!(
+    assert_eq!(
         host.authenticate(&user.name, answer(RECOVERY_TYPED)).code,
-        PAM_SUCCESS
+        PAM_AUTH_ERR
     );
 
     // The same row under another name does not open (the name is sealed in).

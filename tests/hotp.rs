@@ -14,7 +14,6 @@ mod common;
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
 use common::pam_oath::{OathService, oathtool_hotp, oathtool_totp, random_hex};
 use common::sshd::cli_path;
@@ -104,7 +103,7 @@ impl Setup {
         let mut files: Vec<_> = std::fs::read_dir(self.state_dir())
             .map(|dir| {
                 dir.map(|e| e.unwrap().path())
-                    .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+                    .filter(|p| p.extension().is_some_and(|e| e == "state"))
                     .map(|p| {
                         let text = std::fs::read_to_string(&p).unwrap();
                         (p, text)
@@ -281,29 +280,7 @@ fn fifty_processes_with_one_hotp_code_yield_exactly_one_success() {
     setup.enroll_token(&user, &hex, 0);
     let service = setup.service();
     let code = oathtool_hotp(&hex, 3, 6);
-    let go_dir = tempfile::tempdir().unwrap();
-    let go = go_dir.path().join("go");
-    let children: Vec<_> = (0..50)
-        .map(|_| {
-            common::child::command(&service, &user, &code)
-                .env("CHILD_GO", &go)
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    std::thread::sleep(Duration::from_millis(300));
-    std::fs::write(&go, b"").unwrap();
-    let codes: Vec<i32> = children
-        .into_iter()
-        .map(|child| {
-            child
-                .wait_with_output()
-                .unwrap()
-                .status
-                .code()
-                .unwrap_or(-1)
-        })
-        .collect();
+    let codes = common::child::race(&service, &user, &code, 50);
     let successes = codes.iter().filter(|&&c| c == PAM_SUCCESS).count();
     let refused = codes
         .iter()
@@ -336,6 +313,9 @@ fn resync_moves_a_token_pressed_a_hundred_times_and_bad_pairs_change_nothing() {
         "101 is outside the window"
     );
     let before = setup.state_files();
+    // Positive control: the user's state file is there to compare.
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert!(before[0].1.contains("last_counter = 0"), "{before:?}");
 
     for (pair, why) in [
         ((101, 103), "not consecutive"),

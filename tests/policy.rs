@@ -463,6 +463,10 @@ fn without_credentials_enrolled_unenrolled_and_unknown_users_look_alike() {
     // refusing it): the client sees the same prompts, messages and results
     // for an enrolled user, an unenrolled one and a name that does not exist.
     fn seen(fixture: &Fixture, user: &str) -> Vec<(i32, Vec<String>, Vec<String>)> {
+        // The module's clock held still: a second passing between two
+        // logins would change "Try again in 30 seconds" (a flake under load).
+        let at = now();
+        fixture.set_clock(at);
         let service = Service::with_stack(&format!(
             "auth required pam_deny.so\nauth required {} {}\n",
             module_path().display(),
@@ -470,7 +474,7 @@ fn without_credentials_enrolled_unenrolled_and_unknown_users_look_alike() {
         ));
         (0..5)
             .map(|_| {
-                let outcome = service.authenticate(user, answer(&fixture.wrong_code_at(now())));
+                let outcome = service.authenticate(user, answer(&fixture.wrong_code_at(at)));
                 (outcome.code, outcome.prompts(), outcome.errors())
             })
             .collect()

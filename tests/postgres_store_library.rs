@@ -241,3 +241,69 @@ fn the_store_library_answers_only_its_own_build() {
         None
     );
 }
+
+/// A store library of another build (as during an upgrade, with one of the
+/// two files unpacked): the module refuses it, and `pam-totp check` says
+/// so. The other build is this one's library with its build identity
+/// changed in place.
+#[test]
+fn a_store_library_of_another_build_is_refused_by_the_module_and_check() {
+    if skip_unless_root("catching syslog needs root") {
+        return;
+    }
+    let lone = LoneModule::new();
+    let library = lone.library();
+    let built = plugin::library_beside(&module_path()).unwrap();
+    let mut bytes = std::fs::read(&built).unwrap();
+    let identity = plugin::BUILD.as_bytes();
+    let other: Vec<u8> = identity
+        .iter()
+        .map(|b| if *b == b'0' { b'1' } else { b'0' })
+        .collect();
+    let mut replaced = 0;
+    while let Some(at) = memchr::memmem::find(&bytes, identity) {
+        bytes[at..at + identity.len()].copy_from_slice(&other);
+        replaced += 1;
+    }
+    assert!(replaced > 0, "no build identity in {}", built.display());
+    std::fs::write(&library, &bytes).unwrap();
+    set_mode(&library, 0o755);
+    let refusal = lone.refusal();
+    assert!(refusal.contains("is from another build than"), "{refusal}");
+
+    let pam = lone.dir.path().join("pam-sshd");
+    std::fs::write(
+        &pam,
+        format!(
+            "auth required {}/pam_totp.so config={}/config.toml state_dir={}/state\n",
+            lone.dir.path().display(),
+            lone.dir.path().display(),
+            lone.dir.path().display()
+        ),
+    )
+    .unwrap();
+    let sshd_config = lone.dir.path().join("sshd_config");
+    std::fs::write(
+        &sshd_config,
+        "UsePAM yes\nKbdInteractiveAuthentication yes\nAuthenticationMethods publickey,keyboard-interactive\n",
+    )
+    .unwrap();
+    let check = std::process::Command::new(common::sshd::cli_path())
+        .arg("--config")
+        .arg(lone.dir.path().join("config.toml"))
+        .arg("check")
+        .arg("--pam-file")
+        .arg(&pam)
+        .arg("--sshd-config")
+        .arg(&sshd_config)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(1), "{said}");
+    assert!(
+        said.lines()
+            .any(|line| line.contains(&library.display().to_string())
+                && line.contains("is from another build than")),
+        "{said}"
+    );
+}

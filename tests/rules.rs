@@ -72,8 +72,7 @@ fn check_files(fixture: &Fixture) -> (std::path::PathBuf, std::path::PathBuf, st
 
 #[test]
 fn module_and_check_agree_on_the_state_directory() {
-    if !is_root() {
-        eprintln!("skipped: check wants a root-owned state directory (run as root)");
+    if common::skip_unless_root("check wants a root-owned state directory (run as root)") {
         return;
     }
     for (mode, usable) in [
@@ -103,8 +102,7 @@ fn module_and_check_agree_on_the_state_directory() {
 
 #[test]
 fn enroll_and_check_agree_on_the_secret_store() {
-    if !is_root() {
-        eprintln!("skipped: needs root to enroll another user");
+    if common::skip_unless_root("needs root to enroll another user") {
         return;
     }
     for (mode, usable) in [

@@ -175,4 +175,11 @@ mod tests {
     fn recovery_codes_are_recognised() {
         assert!(matches!(parse_answer(b" abcd-efgh "), Answer::Recovery(_)));
     }
+
+    #[test]
+    fn the_length_limit_is_sixty_four_bytes() {
+        let padded = |len: usize| format!("{}123456", " ".repeat(len - 6)).into_bytes();
+        assert_eq!(parse_answer(&padded(64)), totp("123456"));
+        assert_eq!(parse_answer(&padded(65)), Answer::Malformed);
+    }
 }

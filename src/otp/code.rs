@@ -428,4 +428,21 @@ mod tests {
         assert!(CounterGenerator::new(b"short", HashAlgorithm::Sha1, 6).is_err());
         assert!(CounterGenerator::new(SEED_SHA1, HashAlgorithm::Sha1, 9).is_err());
     }
+
+    #[test]
+    fn every_algorithm_is_found_by_its_name() {
+        for algorithm in [
+            HashAlgorithm::Sha1,
+            HashAlgorithm::Sha256,
+            HashAlgorithm::Sha512,
+        ] {
+            assert_eq!(HashAlgorithm::from_name(algorithm.name()), Some(algorithm));
+            assert_eq!(
+                HashAlgorithm::from_name(&algorithm.name().to_ascii_lowercase()),
+                Some(algorithm)
+            );
+        }
+        assert_eq!(HashAlgorithm::from_name("SHA384"), None);
+        assert_eq!(HashAlgorithm::from_name(""), None);
+    }
 }

@@ -839,4 +839,24 @@ mod tests {
             Err(ResyncError::NotCounterBased)
         );
     }
+
+    #[test]
+    fn only_accepted_codes_are_successes() {
+        for outcome in [
+            Outcome::Code(1),
+            Outcome::Counter(0),
+            Outcome::Recovery("id".into()),
+        ] {
+            assert!(outcome.is_success(), "{outcome:?}");
+        }
+        for outcome in [
+            Outcome::Reused,
+            Outcome::RecoveryUsed,
+            Outcome::Wrong,
+            Outcome::Malformed,
+            Outcome::LockedOut(30),
+        ] {
+            assert!(!outcome.is_success(), "{outcome:?}");
+        }
+    }
 }

@@ -410,4 +410,59 @@ mod tests {
             assert!(RecoveryHash::parse(&bad).is_none(), "{bad}");
         }
     }
+
+    #[test]
+    fn differences_that_cancel_out_are_still_differences() {
+        assert!(constant_time_eq(b"", b""));
+        assert!(constant_time_eq(&[1, 2, 3], &[1, 2, 3]));
+        // 1^0 = 1 and 2^3 = 1: folded with ^ they would cancel.
+        assert!(!constant_time_eq(&[1, 2], &[0, 3]));
+        assert!(!constant_time_eq(&[0xff, 0x0f, 0xf0], &[0x00, 0xf0, 0x0f]));
+        assert!(!constant_time_eq(&[1, 2], &[1, 2, 3]));
+    }
+
+    #[test]
+    fn generated_codes_use_the_whole_alphabet() {
+        let (codes, _) = generate(40).unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for code in &codes {
+            for c in code.chars().filter(|c| *c != '-') {
+                assert!(ALPHABET.contains(&(c as u8)), "{}", code.as_str());
+                seen.insert(c);
+            }
+        }
+        // 320 characters drawn from 32: a fixed or skewed mapping shows.
+        assert!(seen.len() >= 24, "only {seen:?}");
+        let distinct: std::collections::BTreeSet<&str> = codes.iter().map(|c| c.as_str()).collect();
+        assert_eq!(distinct.len(), codes.len());
+    }
+
+    #[test]
+    fn salts_shorter_than_eight_bytes_are_refused() {
+        let digest = "00".repeat(32);
+        let parse = |salt_bytes: usize| {
+            RecoveryHash::parse(&format!("sha256:{}:{digest}", "ab".repeat(salt_bytes)))
+        };
+        assert!(parse(7).is_none());
+        assert!(parse(8).is_some());
+        assert!(parse(128).is_some());
+        assert!(parse(129).is_none(), "longer than 256 hex digits");
+        assert!(
+            RecoveryHash::parse(&format!("sha256:{}:{}", "ab".repeat(8), "00".repeat(31)))
+                .is_none()
+        );
+        assert!(
+            RecoveryHash::parse(&format!("sha256:{}:{}", "ab".repeat(8), "00".repeat(33)))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn identifiers_are_the_first_eight_digest_bytes_in_hex() {
+        let hash = RecoveryHash::new("abcdefgh", vec![1; 16]);
+        let encoded = hash.encode();
+        let digest = encoded.rsplit(':').next().unwrap();
+        assert_eq!(hash.id(), &digest[..16]);
+        assert_ne!(hash.id(), RecoveryHash::new("abcdefgh", vec![2; 16]).id());
+    }
 }

@@ -233,4 +233,22 @@ mod tests {
         assert_eq!(state.last_step_for_period(7), Some(257_142_857));
         assert_eq!(State::default().last_step_for_period(30), None);
     }
+
+    #[test]
+    fn a_lockout_ends_at_its_second() {
+        let state = State {
+            locked_until: 1000,
+            ..State::default()
+        };
+        assert_eq!(state.lockout_remaining(999), Some(1));
+        assert_eq!(state.lockout_remaining(1000), None);
+        assert_eq!(state.lockout_remaining(1001), None);
+        assert_eq!(State::default().lockout_remaining(0), None);
+    }
+
+    #[test]
+    fn a_recovery_id_is_at_most_64_hex_digits() {
+        assert!(is_recovery_id(&"a".repeat(64)));
+        assert!(!is_recovery_id(&"a".repeat(65)));
+    }
 }

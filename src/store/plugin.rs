@@ -489,4 +489,122 @@ mod tests {
         assert_eq!(BUILD.len(), 16);
         assert!(BUILD.bytes().all(|b| b.is_ascii_hexdigit()), "{BUILD}");
     }
+
+    /// A store that panics in `snapshot` (and, if asked, when dropped),
+    /// counting its calls and saying when it is dropped.
+    struct Panicky {
+        calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        dropped: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        panic_on_drop: bool,
+    }
+
+    impl Panicky {
+        fn call(&self) -> StoreError {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            StoreError::Other("fake".into())
+        }
+    }
+
+    impl Drop for Panicky {
+        fn drop(&mut self) {
+            self.dropped
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            if self.panic_on_drop {
+                panic!("a bug while closing");
+            }
+        }
+    }
+
+    impl Store for Panicky {
+        fn enrollment(&mut self, _: &Account) -> Result<SecretFile, LoadError> {
+            Err(LoadError::Identity(std::io::Error::other(
+                self.call().to_string(),
+            )))
+        }
+        fn is_enrolled(&mut self, _: &Account) -> Result<bool, LoadError> {
+            Err(LoadError::Identity(std::io::Error::other(
+                self.call().to_string(),
+            )))
+        }
+        fn snapshot(&mut self, _: &Account) -> Result<Snapshot, StoreError> {
+            self.call();
+            panic!("a bug in the store");
+        }
+        fn update(
+            &mut self,
+            _: &Account,
+            _: Repair,
+            _: &mut Change<'_>,
+        ) -> Result<Updated, StoreError> {
+            Err(self.call())
+        }
+        fn save_enrollment(
+            &mut self,
+            _: &Account,
+            _: &SecretFile,
+            _: Replacing,
+            _: Repair,
+        ) -> Result<String, StoreError> {
+            Err(self.call())
+        }
+        fn remove(&mut self, _: &Account) -> Result<Removed, StoreError> {
+            Err(self.call())
+        }
+        fn list(&mut self) -> Result<Vec<Listed>, StoreError> {
+            Err(self.call())
+        }
+        fn decoy_snapshot(&mut self, _: &str) -> Result<Snapshot, StoreError> {
+            Err(self.call())
+        }
+        fn decoy_update(&mut self, _: &str, _: &mut Change<'_>) -> Result<Updated, StoreError> {
+            Err(self.call())
+        }
+        fn release(&mut self) {
+            self.call();
+        }
+        fn look_up_unknown(&mut self, _: &str) -> Result<(), StoreError> {
+            Err(self.call())
+        }
+    }
+
+    /// After a panic in the library, `Contained` drops the store at once
+    /// (closing its connection), even if dropping it panics too, and every
+    /// later call fails without reaching it.
+    #[test]
+    fn a_store_that_panicked_is_dropped_and_never_called_again() {
+        let account =
+            crate::system::account::lookup_uid(crate::system::account::effective_uid()).unwrap();
+        for panic_on_drop in [false, true] {
+            let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let mut store = Contained(Some(Box::new(Panicky {
+                calls: calls.clone(),
+                dropped: dropped.clone(),
+                panic_on_drop,
+            })));
+            // Positive control: a call that does not panic reaches the store
+            // and leaves it open.
+            assert!(store.list().is_err());
+            assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+            assert!(!dropped.load(std::sync::atomic::Ordering::SeqCst));
+            let error = store.snapshot(&account).unwrap_err();
+            assert!(error.to_string().contains("failed unexpectedly"), "{error}");
+            assert!(
+                dropped.load(std::sync::atomic::Ordering::SeqCst),
+                "not dropped"
+            );
+            let mut change = |state: &State, _: u64| Some(state.clone());
+            let later = store
+                .update(&account, Repair::Refuse, &mut change)
+                .unwrap_err();
+            assert!(later.to_string().contains("failed unexpectedly"), "{later}");
+            assert!(store.list().is_err());
+            assert_eq!(
+                calls.load(std::sync::atomic::Ordering::SeqCst),
+                2,
+                "called after the panic"
+            );
+            drop(store);
+        }
+    }
 }

@@ -67,3 +67,47 @@ pub fn command(service: &Service, user: &str, answer: &str) -> Command {
         .stderr(Stdio::null());
     command
 }
+
+/// Start `count` processes logging `user` in with `answer` at once; their
+/// PAM codes (-1 for a process killed by a signal). A barrier: none of
+/// them starts pam_authenticate before all of them are running and waiting
+/// (each leaves a file in a `CHILD_READY` directory, then waits for
+/// `CHILD_GO`).
+pub fn race(service: &Service, user: &str, answer: &str, count: usize) -> Vec<i32> {
+    let dir = tempfile::tempdir().unwrap();
+    let go = dir.path().join("go");
+    let ready = dir.path().join("ready");
+    std::fs::create_dir(&ready).unwrap();
+    let children: Vec<_> = (0..count)
+        .map(|_| {
+            command(service, user, answer)
+                .env("CHILD_GO", &go)
+                .env("CHILD_READY", &ready)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let waiting = || std::fs::read_dir(&ready).unwrap().count();
+    while waiting() < count {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {count} processes reached the barrier",
+            waiting()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!go.exists());
+    std::fs::write(&go, b"").unwrap();
+    children
+        .into_iter()
+        .map(|child| {
+            child
+                .wait_with_output()
+                .unwrap()
+                .status
+                .code()
+                .unwrap_or(-1)
+        })
+        .collect()
+}

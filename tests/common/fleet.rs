@@ -117,8 +117,14 @@ impl Fleet {
 
     /// A "host" that is a real sshd (key + code), with its own state_dir.
     pub fn sshd_host(&self, name: &str, extra_sshd: &str) -> Sshd {
+        self.sshd_host_with(name, "", extra_sshd)
+    }
+
+    /// The same with more module arguments (`max_failures=100`).
+    pub fn sshd_host_with(&self, name: &str, extra_args: &str, extra_sshd: &str) -> Sshd {
         let state = self.dir.path().join(format!("state-{name}"));
-        let stack = repository_stack("sshd-key-and-code", &self.module_args(&state));
+        let args = format!("{} {extra_args}", self.module_args(&state));
+        let stack = repository_stack("sshd-key-and-code", args.trim_end());
         Sshd::start(
             name,
             &stack,

@@ -27,6 +27,15 @@ pub mod sshd;
 pub mod syslog;
 pub mod terminal;
 pub mod users;
+pub mod watchdog;
+
+/// The per-test timeout's watchdog, started before `main` in every test
+/// binary (see watchdog.rs).
+#[used]
+// SAFETY: .init_array holds pointers to functions the loader calls once
+// before main with no arguments; `watchdog::start` is such a function.
+#[unsafe(link_section = ".init_array")]
+static START_WATCHDOG: extern "C" fn() = watchdog::start;
 
 pub use skip::skip;
 
@@ -555,7 +564,7 @@ pub fn machine_lock(name: &str) -> std::fs::File {
         .create(true)
         .truncate(false)
         .write(true)
-        .open(format!("/tmp/pam-totp-test-{name}.lock"))
+        .open(ports::lock_dir().join(format!("{name}.lock")))
         .unwrap();
     // SAFETY: flock on a descriptor this File owns; blocks until granted.
     let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };

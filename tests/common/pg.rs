@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use super::ports::{ReservedPort, reserve_port};
+
 /// The role the module connects as, its password and its database.
 pub const ROLE: &str = "pamtotp";
 pub const PASSWORD: &str = "test-password";
@@ -29,22 +31,12 @@ pub struct PgCluster {
     data: PathBuf,
     bin: PathBuf,
     pub port: u16,
+    /// Held from the first start to the drop, stopped or not: no other
+    /// test is given the port `start_again` starts on.
+    reserved: Option<ReservedPort>,
     tls: bool,
     frozen: Vec<i32>,
     watchdog: Option<Child>,
-}
-
-/// A free loopback TCP port: bound once to check, then released. (The
-/// server may still lose a race for it; `start` retries with another.)
-pub fn pick_port() -> u16 {
-    loop {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        drop(listener);
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
 }
 
 fn bin_dir() -> PathBuf {
@@ -204,6 +196,7 @@ impl PgCluster {
             data,
             bin: bin_dir(),
             port: 0,
+            reserved: None,
             tls,
             frozen: Vec::new(),
             watchdog: None,
@@ -327,7 +320,9 @@ impl PgCluster {
 
     fn start_on_free_port(&mut self) {
         for attempt in 0.. {
-            self.port = pick_port();
+            let reserved = reserve_port();
+            self.port = reserved.port();
+            self.reserved = Some(reserved);
             match self.try_start() {
                 Ok(()) => break,
                 Err(log) if attempt < 4 && log.contains("could not bind") => continue,

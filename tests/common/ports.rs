@@ -4,7 +4,7 @@
 //! server's bind, another test (in this process or another test binary
 //! running at the same time) could pick the same one, and two tests would
 //! then meet at one server. So each port handed out is locked: an
-//! exclusive `flock` on `/tmp/pam-totp-test-ports/PORT.lock`, held by the
+//! exclusive `flock` on `/run/lock/pam-totp-test/port-PORT.lock`, held by the
 //! `ReservedPort` for as long as the server lives, and the lock dies with
 //! the process if a test is killed. Ports are drawn below the kernel's
 //! ephemeral range, so outgoing connections (which take ephemeral ports)
@@ -17,7 +17,23 @@ use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
-const LOCK_DIR: &str = "/tmp/pam-totp-test-ports";
+/// Where the tests' machine-wide locks live (ports here, names through
+/// `common::machine_lock`): the system's directory for lock files, not
+/// /tmp, which a test run leaves as it found it. The files stay (a lock file
+/// removed while another process waits on it would let two holders in);
+/// /run is emptied at boot.
+pub const LOCK_DIR: &str = "/run/lock/pam-totp-test";
+
+/// The directory of machine-wide test locks, made if missing (any user
+/// may lock: tests of other users or worktrees share it).
+pub fn lock_dir() -> &'static Path {
+    std::fs::create_dir_all(LOCK_DIR).unwrap();
+    let _ = std::fs::set_permissions(
+        LOCK_DIR,
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    );
+    Path::new(LOCK_DIR)
+}
 
 /// A loopback port no other test of any binary is using; it stays reserved
 /// until this value is dropped.
@@ -54,17 +70,11 @@ fn scramble(attempt: u64) -> u64 {
 
 /// Lock `port` for this process, or `None` if another holder has it.
 fn lock(port: u16) -> Option<File> {
-    std::fs::create_dir_all(LOCK_DIR).unwrap();
-    // Anyone may lock: tests of other users or worktrees share the directory.
-    let _ = std::fs::set_permissions(
-        LOCK_DIR,
-        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
-    );
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(Path::new(LOCK_DIR).join(format!("{port}.lock")))
+        .open(lock_dir().join(format!("port-{port}.lock")))
         .unwrap();
     // SAFETY: flock on a descriptor this File owns; no memory is involved.
     let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;

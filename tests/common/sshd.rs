@@ -391,6 +391,8 @@ pub fn enroll_as_root(user: &str) -> String {
 /// The same, returning the whole JSON (the secret, the recovery codes ...).
 pub fn enrollment_as_root(user: &str) -> serde_json::Value {
     let enroll = Command::new(cli_path())
+        .arg("--config")
+        .arg(test_config())
         .args([
             "enroll",
             "--user",
@@ -428,9 +430,43 @@ fn run_ok(command: &mut Command) {
     assert!(status.success(), "{command:?} failed");
 }
 
+/// The tests' configuration file: every key at its default except
+/// `state_dir` (in the target directory). The sshd stacks pass it as
+/// `config=` and `enrollment_as_root` as `--config`, so no test reads the
+/// machine's /etc/pam-totp/config.toml (on a host with `store =
+/// "postgresql"` a test would enroll users in the real database) or writes
+/// /var/lib/pam-totp. Written once per process, atomically (test binaries
+/// run at the same time share it).
+pub fn test_config() -> &'static Path {
+    static CONFIG: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    CONFIG.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pam-totp-test-config");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config.toml");
+        let text = format!(
+            "# Written by the tests (tests/common/sshd.rs): defaults, but not the machine's state.\nstate_dir = \"{}\"\n",
+            dir.join("state").display()
+        );
+        let partial = dir.join(format!("config.toml.{}", std::process::id()));
+        std::fs::write(&partial, text).unwrap();
+        super::set_mode(&partial, 0o644);
+        std::fs::rename(&partial, &path).unwrap();
+        path
+    })
+}
+
 /// A pam.d file from the repository with `pam_totp.so` replaced by the
-/// module this test run built.
+/// module this test run built, given `extra_args` and, unless they name
+/// one, the tests' configuration (`config=`, see [`test_config`]).
 pub fn repository_stack(name: &str, extra_args: &str) -> String {
+    let extra_args = if extra_args
+        .split_whitespace()
+        .any(|a| a.starts_with("config="))
+    {
+        extra_args.to_string()
+    } else {
+        format!("config={} {extra_args}", test_config().display())
+    };
     let text = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("pam.d")

@@ -55,7 +55,7 @@ pub fn can_capture() -> bool {
 /// meanwhile arrive too: a caller keeps the lines of its own user or
 /// service.
 pub fn capture<T: Send>(f: impl FnOnce() -> T + Send) -> (T, Vec<String>) {
-    private_dev(true, f)
+    private_dev(true, |_| f())
 }
 
 /// The module's refusal line among `lines` that mentions `needle` (a user
@@ -69,11 +69,22 @@ pub fn refusal_naming<'a>(lines: &'a [String], needle: &str) -> Option<&'a Strin
 /// Run `f` (and the processes it starts) where nothing is at `/dev/log`,
 /// as on a machine without journald or rsyslog.
 pub fn without_dev_log<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-    private_dev(false, f).0
+    private_dev(false, |_| f()).0
 }
 
-fn private_dev<T: Send>(listen: bool, f: impl FnOnce() -> T + Send) -> (T, Vec<String>) {
-    std::thread::scope(|scope| {
+/// The same as [`capture`], `f` given the temporary directory that holds
+/// the private `/dev` (for a test that it is removed afterwards).
+pub fn capture_showing_dir<T: Send>(f: impl FnOnce(&Path) -> T + Send) -> (T, Vec<String>) {
+    private_dev(true, f)
+}
+
+fn private_dev<T: Send>(listen: bool, f: impl FnOnce(&Path) -> T + Send) -> (T, Vec<String>) {
+    // Made and removed outside the private namespace: inside it, the
+    // device files are mount points, which cannot be removed (the
+    // directory was left behind in /tmp on every run).
+    let dir = tempfile::tempdir().unwrap();
+    let dir_path = dir.path();
+    let out = std::thread::scope(|scope| {
         scope
             .spawn(move || {
                 // This thread alone gets the new namespace (CLONE_NEWNS
@@ -87,8 +98,7 @@ fn private_dev<T: Send>(listen: bool, f: impl FnOnce() -> T + Send) -> (T, Vec<S
                     None,
                     libc::MS_REC | libc::MS_PRIVATE,
                 );
-                let dir = tempfile::tempdir().unwrap();
-                let dev = dir.path().join("dev");
+                let dev = dir_path.join("dev");
                 std::fs::create_dir(&dev).unwrap();
                 for node in ["null", "zero", "full", "random", "urandom"] {
                     let target = dev.join(node);
@@ -126,7 +136,7 @@ fn private_dev<T: Send>(listen: bool, f: impl FnOnce() -> T + Send) -> (T, Vec<S
                             }
                         })
                     });
-                    let result = f();
+                    let result = f(dir_path);
                     // SAFETY: as above.
                     unsafe { libc::closelog() };
                     stop.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -137,5 +147,10 @@ fn private_dev<T: Send>(listen: bool, f: impl FnOnce() -> T + Send) -> (T, Vec<S
             })
             .join()
             .unwrap()
-    })
+    });
+    // The namespace went with its thread; here the files are plain files.
+    let path = dir.path().to_path_buf();
+    dir.close()
+        .unwrap_or_else(|e| panic!("cannot remove {}: {e}", path.display()));
+    out
 }

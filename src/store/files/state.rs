@@ -400,4 +400,38 @@ mod tests {
             Err(StateError::Directory { .. })
         ));
     }
+
+    #[test]
+    fn many_used_recovery_codes_round_trip_and_only_ids_are_written() {
+        let ids: Vec<String> = (0..300u32).map(|n| format!("{n:016x}")).collect();
+        let state = State {
+            used_recovery: ids.clone(),
+            ..State::default()
+        };
+        let text = state.to_toml();
+        // Larger than a page or two: still within the size a state may have.
+        assert!(text.len() > 4096, "{}", text.len());
+        assert_eq!(State::parse(&text).unwrap(), state);
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(&dir.path().join("state"), 1000, None).unwrap();
+        let lock = store.lock().unwrap();
+        store.write(&state, &lock).unwrap();
+        drop(lock);
+        assert_eq!(store.read().unwrap(), state);
+        // What is not an identifier is not written.
+        let odd = State {
+            used_recovery: vec![
+                "00aa".into(),
+                "zz".into(),
+                String::new(),
+                "0A".into(),
+                "ff".into(),
+            ],
+            ..State::default()
+        };
+        assert_eq!(
+            State::parse(&odd.to_toml()).unwrap().used_recovery,
+            vec!["00aa".to_string(), "ff".to_string()]
+        );
+    }
 }

@@ -1,0 +1,67 @@
+//! The whole-authentication fuzz target's seeds, replayed with its own
+//! checks (fuzz/common/authenticate.rs): every `accept-*` seed must log in
+//! and every `refuse-*` one be refused with its exact code, so a fixture
+//! that refuses everything (and with it a fuzzer that checks nothing) fails
+//! here. `make fuzz` runs the same checks on the inputs libFuzzer makes.
+#![cfg(feature = "test-hooks")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[path = "../fuzz/common/authenticate.rs"]
+mod authenticate;
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+use pam::constants::PamResultCode;
+
+#[test]
+fn the_authenticate_seeds_log_in_and_are_refused_as_named() {
+    let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/authenticate");
+    let fixture = authenticate::Fixture::new();
+    let mut names: Vec<String> = std::fs::read_dir(&seeds)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    let mut accepted = Vec::new();
+    for name in &names {
+        let data = std::fs::read(seeds.join(name)).unwrap();
+        let rc = authenticate::check(&fixture, &data)
+            .unwrap_or_else(|| panic!("seed {name} is too short to decode"));
+        let expected = match name.split('-').next() {
+            Some("accept") => PamResultCode::PAM_SUCCESS,
+            Some("refuse") => PamResultCode::PAM_AUTH_ERR,
+            Some("unavailable") => PamResultCode::PAM_AUTHINFO_UNAVAIL,
+            _ => panic!("seed {name}: name it accept-, refuse- or unavailable-"),
+        };
+        assert_eq!(rc, expected, "seed {name}");
+        if rc == PamResultCode::PAM_SUCCESS {
+            accepted.push(name.as_str());
+        }
+    }
+    // A right TOTP code, the recovery code, an HOTP code, and a token.
+    for kind in [
+        "accept-totp",
+        "accept-recovery",
+        "accept-hotp",
+        "accept-token",
+    ] {
+        assert!(
+            accepted.iter().any(|name| name.starts_with(kind)),
+            "no {kind} seed logged in: {accepted:?}"
+        );
+    }
+    assert_eq!(
+        authenticate::SUCCESSES.load(Ordering::Relaxed),
+        accepted.len() as u64,
+        "every success checked (and its replay refused)"
+    );
+    let dir = fixture.path().to_path_buf();
+    drop(fixture);
+    assert!(!dir.exists(), "the fixture's directory is removed");
+}
