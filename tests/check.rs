@@ -613,26 +613,31 @@ fn enroll_is_warned_about_on_the_old_password_stack_only() {
     let old = format!("auth required pam_unix.so\nauth required {module}\n");
     let keyboard = "keyboard-interactive";
     let key = "publickey,keyboard-interactive";
+    // None: the old stack; else a shipped one, given this setup's
+    // configuration (config=), so the line reads unenrolled = "enroll".
     let stacks = [
-        (old, keyboard, Some("but a login can reach")),
+        (None, keyboard, Some("but a login can reach")),
+        (Some("sshd-password-and-code"), keyboard, None),
+        (Some("sshd-key-and-code"), key, None),
         (
-            repository_stack("sshd-password-and-code", ""),
-            keyboard,
-            None,
-        ),
-        (repository_stack("sshd-key-and-code", ""), key, None),
-        (
-            repository_stack("sshd-password-code-one-prompt", ""),
+            Some("sshd-password-code-one-prompt"),
             keyboard,
             Some("on a forward_pass line"),
         ),
     ];
-    for (stack, methods, warning) in stacks {
+    for (shipped, methods, warning) in stacks {
         let setup = Setup::new();
         setup.config(&format!(
             "unenrolled = \"enroll\"\nstate_dir = \"{}\"\n",
             setup.state().display()
         ));
+        let stack = match shipped {
+            None => old.clone(),
+            Some(name) => repository_stack(
+                name,
+                &format!("config={}", setup.path("config.toml").display()),
+            ),
+        };
         setup.pam(&stack);
         setup.sshd(&format!(
             "UsePAM yes\nKbdInteractiveAuthentication yes\nAuthenticationMethods {methods}\n"
