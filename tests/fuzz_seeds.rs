@@ -2,7 +2,9 @@
 //! checks (fuzz/common/authenticate.rs): every `accept-*` seed must log in
 //! and every `refuse-*` one be refused with its exact code, so a fixture
 //! that refuses everything (and with it a fuzzer that checks nothing) fails
-//! here. `make fuzz` runs the same checks on the inputs libFuzzer makes.
+//! here. `ignore-*` seeds end in PAM_IGNORE (exempt, or unenrolled under
+//! `allow`), `misconfigured-*` ones in PAM_SERVICE_ERR (a line the parser
+//! refuses). `make fuzz` runs the same checks on the inputs libFuzzer makes.
 #![cfg(feature = "test-hooks")]
 #![allow(
     clippy::unwrap_used,
@@ -37,7 +39,11 @@ fn the_authenticate_seeds_log_in_and_are_refused_as_named() {
             Some("accept") => PamResultCode::PAM_SUCCESS,
             Some("refuse") => PamResultCode::PAM_AUTH_ERR,
             Some("unavailable") => PamResultCode::PAM_AUTHINFO_UNAVAIL,
-            _ => panic!("seed {name}: name it accept-, refuse- or unavailable-"),
+            Some("ignore") => PamResultCode::PAM_IGNORE,
+            Some("misconfigured") => PamResultCode::PAM_SERVICE_ERR,
+            _ => panic!(
+                "seed {name}: name it accept-, refuse-, unavailable-, ignore- or misconfigured-"
+            ),
         };
         assert_eq!(rc, expected, "seed {name}");
         if rc == PamResultCode::PAM_SUCCESS {
@@ -55,6 +61,18 @@ fn the_authenticate_seeds_log_in_and_are_refused_as_named() {
             accepted.iter().any(|name| name.starts_with(kind)),
             "no {kind} seed logged in: {accepted:?}"
         );
+    }
+    // A line a failed password is sent to (first_factor_failed): a right
+    // code, the recovery code, an exempt user and an unenrolled one under
+    // `enroll`, all refused; and a database row that does not verify.
+    for name in [
+        "refuse-first-factor-failed-right-code",
+        "refuse-first-factor-failed-recovery",
+        "refuse-first-factor-failed-exempt",
+        "refuse-first-factor-failed-unenrolled-enroll",
+        "unavailable-enrollment-does-not-verify",
+    ] {
+        assert!(names.iter().any(|n| n == name), "no seed {name}");
     }
     assert_eq!(
         authenticate::SUCCESSES.load(Ordering::Relaxed),

@@ -11,7 +11,9 @@
 //! The input: five header bytes, then the bytes typed.
 //!   0 faults   bit n: store call n fails (enrollment, snapshot, update,
 //!              update after deciding, save_enrollment, decoy_snapshot,
-//!              decoy_update)
+//!              decoy_update); bit 7: enrollment() refuses a row that does
+//!              not verify, as the PostgreSQL store does
+//!              (`LoadError::Store("the database's enrollment of USER: ...")`)
 //!   1 flags    bit 0 try_first_pass, 1 use_first_pass, 2 forward_pass,
 //!              bits 3-4 unenrolled (deny, allow, enroll), bits 5-7
 //!              max_failures - 1
@@ -20,14 +22,21 @@
 //!              or counter values), 2 the recovery code, else the bytes
 //!              typed; bit 6: the answer is the token (PAM_AUTHTOK) and the
 //!              prompt gets the bytes typed; bit 7: an unknown user
-//!   4 token    bit 0: the user's token is HOTP (else TOTP)
+//!   4 token    bit 0: the user's token is HOTP (else TOTP); bit 1: the
+//!              line has `first_factor_failed` (with forward_pass a
+//!              configuration error: PAM_SERVICE_ERR); bit 2: the remote
+//!              host is in exempt_networks; bit 3: the user has no secret
+//!              file (not enrolled: `unenrolled` decides)
 //!
 //! What is checked, for every input: the exact PAM result the module must
 //! give (worked out here from an independent model of the answer grammar
 //! and the lockout: success exactly when the answer the module checks is
 //! a valid code or the recovery code and nothing failed), that a success is
 //! refused when replayed, and that no log line holds the secret, a valid
-//! code, the recovery code or any code-shaped answer typed.
+//! code, the recovery code or any code-shaped answer typed; that the secret
+//! files are unchanged after; and for a `first_factor_failed` line, that it
+//! never returns PAM_SUCCESS or PAM_IGNORE, never enrolls, and counts an
+//! enrolled user's answer as a wrong code.
 #![allow(
     dead_code,
     clippy::unwrap_used,
@@ -71,6 +80,10 @@ pub struct Fixture {
     dir: tempfile::TempDir,
     totp_path: String,
     hotp_path: String,
+    /// A secret directory with no file: the user is not enrolled there.
+    unenrolled_path: String,
+    /// The secret files as written, to check that no login changes them.
+    files: Vec<(PathBuf, Vec<u8>)>,
     state_dir: PathBuf,
     user: String,
 }
@@ -99,15 +112,20 @@ impl Fixture {
                 ),
             ),
         ];
+        let mut written = Vec::new();
         for (name, text) in &files {
             std::fs::create_dir(dir.path().join(name)).expect("secrets dir");
             let path = dir.path().join(name).join(format!("{user}.toml"));
             pam_totp::system::files::replace_atomically(&path, text.as_bytes(), None)
                 .expect("secret file");
+            written.push((path, text.clone().into_bytes()));
         }
+        std::fs::create_dir(dir.path().join("none")).expect("secrets dir");
         Fixture {
             totp_path: format!("{}/totp/%u.toml", dir.path().display()),
             hotp_path: format!("{}/hotp/%u.toml", dir.path().display()),
+            unenrolled_path: format!("{}/none/%u.toml", dir.path().display()),
+            files: written,
             state_dir: dir.path().join("state"),
             user,
             dir,
@@ -116,6 +134,14 @@ impl Fixture {
 
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Where the unenrolled user's secret would be.
+    fn unenrolled_file(&self) -> PathBuf {
+        self.dir
+            .path()
+            .join("none")
+            .join(format!("{}.toml", self.user))
     }
 
     /// A fresh state directory (mode 0700, as the module requires) with the
@@ -149,6 +175,7 @@ impl Faults {
 struct FaultyStore {
     inner: Box<dyn Store>,
     faults: Faults,
+    user: String,
 }
 
 fn injected() -> StoreError {
@@ -159,6 +186,13 @@ impl Store for FaultyStore {
     fn enrollment(&mut self, account: &Account) -> Result<SecretFile, LoadError> {
         if self.faults.fails(0) {
             return Err(LoadError::Identity(std::io::Error::other("injected")));
+        }
+        if self.faults.fails(7) {
+            // As the PostgreSQL store refuses a row that does not verify.
+            return Err(LoadError::Store(format!(
+                "the database's enrollment of {}: the row does not verify (injected)",
+                self.user
+            )));
         }
         self.inner.enrollment(account)
     }
@@ -278,6 +312,10 @@ struct Case {
     answers: Vec<Vec<u8>>,
     token: Option<Vec<u8>>,
     user: String,
+    /// The line has both `first_factor_failed` and `forward_pass`.
+    misconfigured: bool,
+    exempt: bool,
+    unenrolled: bool,
 }
 
 fn totp_secret() -> SecretFile {
@@ -305,8 +343,11 @@ fn hotp_code(counter: u64) -> String {
 fn decode(fixture: &Fixture, data: &[u8]) -> Option<Case> {
     let (&[faults, flags, when, kind, token_kind], rest) = data.split_first_chunk::<HEADER>()?;
     let hotp = token_kind & 1 != 0;
+    let unenrolled = token_kind & 8 != 0;
     let mut config = Config {
-        secret_path: if hotp {
+        secret_path: if unenrolled {
+            fixture.unenrolled_path.clone()
+        } else if hotp {
             fixture.hotp_path.clone()
         } else {
             fixture.totp_path.clone()
@@ -317,6 +358,11 @@ fn decode(fixture: &Fixture, data: &[u8]) -> Option<Case> {
     config.flags.try_first_pass = flags & 1 != 0;
     config.flags.use_first_pass = flags & 2 != 0;
     config.flags.forward_pass = flags & 4 != 0;
+    config.flags.first_factor_failed = token_kind & 2 != 0;
+    let exempt = token_kind & 4 != 0;
+    if exempt {
+        config.exempt_networks = vec!["192.0.2.0/24".parse().expect("cidr")];
+    }
     config.unenrolled = match (flags >> 3) & 3 {
         0 => Unenrolled::Deny,
         1 => Unenrolled::Allow,
@@ -342,6 +388,7 @@ fn decode(fixture: &Fixture, data: &[u8]) -> Option<Case> {
         true => (vec![rest.to_vec()], Some(typed)),
         false => (vec![typed, rest.to_vec()], None),
     };
+    let misconfigured = config_flags_conflict(&config);
     Some(Case {
         faults: Faults(faults),
         config,
@@ -350,7 +397,24 @@ fn decode(fixture: &Fixture, data: &[u8]) -> Option<Case> {
         answers,
         token,
         user,
+        misconfigured,
+        exempt,
+        unenrolled,
     })
+}
+
+/// `first_factor_failed` with `forward_pass`: the module's own parser must
+/// refuse the line (and `authenticate` then returns PAM_SERVICE_ERR).
+fn config_flags_conflict(config: &Config) -> bool {
+    let conflict = config.flags.first_factor_failed && config.flags.forward_pass;
+    if conflict {
+        assert!(
+            Config::from_module_args_without_file(&["first_factor_failed", "forward_pass"])
+                .is_err(),
+            "first_factor_failed with forward_pass is accepted"
+        );
+    }
+    conflict
 }
 
 fn run(case: &Case, faults: Faults) -> (PamResultCode, Vec<String>) {
@@ -364,6 +428,7 @@ fn run(case: &Case, faults: Faults) -> (PamResultCode, Vec<String>) {
         Ok(Box::new(FaultyStore {
             inner: store::open(config, store::postgres::open)?,
             faults,
+            user: case.user.clone(),
         }))
     };
     let rc = pam_totp::auth::flow::authenticate_with(&mut session, case.config.clone(), &mut open);
@@ -579,16 +644,69 @@ fn check_logs(case: &Case, logs: &[String]) {
 pub fn check(fixture: &Fixture, data: &[u8]) -> Option<PamResultCode> {
     let case = decode(fixture, data)?;
     INPUTS.fetch_add(1, Ordering::Relaxed);
+    let expected = expected_result(&case);
+    if case.misconfigured {
+        // Refused by the parser (checked in decode): the module never runs.
+        assert_eq!(expected.rc, PamResultCode::PAM_SERVICE_ERR);
+        return Some(expected.rc);
+    }
     // Each input starts from no state, at its own time.
     fixture.reset_state(case.now);
     let (rc, logs) = run(&case, case.faults);
     check_logs(&case, &logs);
-
-    let expected = expected_result(&case);
+    for (path, text) in &fixture.files {
+        let now = std::fs::read(path).expect("secret file");
+        assert!(
+            now == *text,
+            "{case:?}: the secret file {} changed: {logs:#?}",
+            path.display()
+        );
+    }
+    let first_factor_failed = case.config.flags.first_factor_failed;
+    if first_factor_failed {
+        assert!(
+            rc != PamResultCode::PAM_SUCCESS && rc != PamResultCode::PAM_IGNORE,
+            "{case:?}: a first_factor_failed line returned {rc:?}: {logs:#?}"
+        );
+    }
+    let enrolled_file = fixture.unenrolled_file();
+    if expected.may_enroll && rc != expected.rc {
+        // The fuzzer typed a code of the new random secret (about one
+        // input in a hundred thousand of these): an enrollment, which the
+        // next input must not find.
+        assert!(
+            logs.iter().any(|line| line.contains("enrolled at login")
+                || line.contains("enrollment at login failed")),
+            "{case:?}: expected {expected:?}, got {rc:?}: {logs:#?}"
+        );
+        let _ = std::fs::remove_file(&enrolled_file);
+        return Some(rc);
+    }
+    assert!(
+        !enrolled_file.exists(),
+        "{case:?}: enrolled ({rc:?}): {logs:#?}"
+    );
     assert_eq!(
         rc, expected.rc,
         "{case:?}: expected {expected:?}, logs: {logs:#?}"
     );
+    if expected.counted_wrong {
+        // The answer after a failed first factor counts as a wrong code.
+        let account = account::lookup_user(&case.user).expect("account");
+        let snapshot = store::open(&case.config, store::postgres::open)
+            .expect("store")
+            .snapshot(&account)
+            .expect("snapshot");
+        assert_eq!(
+            snapshot.state.failures, 1,
+            "{case:?}: not counted as a wrong code: {logs:#?}"
+        );
+        assert_eq!(
+            snapshot.state.lockout_remaining(snapshot.now).is_some(),
+            case.config.max_failures == 1,
+            "{case:?}: the lockout: {logs:#?}"
+        );
+    }
     if rc == PamResultCode::PAM_SUCCESS {
         let accepted_line = match expected.accepted {
             Some(Valid::Totp) => "accepted verification code for time step",
@@ -621,6 +739,11 @@ struct Expected {
     rc: PamResultCode,
     accepted: Option<Valid>,
     distinct_valid: usize,
+    /// An enrolled user's answer counted as a wrong code, nothing checked.
+    counted_wrong: bool,
+    /// Enrollment at login offered: a code of its new secret typed by
+    /// chance ends it otherwise.
+    may_enroll: bool,
 }
 
 /// The result the module must give: under OpenSSH (the session's tty is
@@ -631,17 +754,72 @@ fn expected_result(case: &Case) -> Expected {
         rc,
         accepted: None,
         distinct_valid: 0,
+        counted_wrong: false,
+        may_enroll: false,
     };
-    if case.user == UNKNOWN_USER {
-        // A decoy: asked, refused, never unavailable unless its store failed.
-        return refused(if case.faults.fails(5) || case.faults.fails(6) {
-            PamResultCode::PAM_AUTHINFO_UNAVAIL
+    use PamResultCode::{PAM_AUTH_ERR, PAM_AUTHINFO_UNAVAIL, PAM_CONV_ERR, PAM_IGNORE};
+    let first_factor_failed = case.config.flags.first_factor_failed;
+    if case.misconfigured {
+        return refused(PamResultCode::PAM_SERVICE_ERR);
+    }
+    // No code asked (a line without the flag would ignore the user), but
+    // the first factor failed: refused, without a prompt.
+    let skip = || {
+        refused(if first_factor_failed {
+            PAM_AUTH_ERR
         } else {
-            PamResultCode::PAM_AUTH_ERR
-        });
+            PAM_IGNORE
+        })
+    };
+    // A decoy: asked, refused, never unavailable unless its store failed.
+    let decoy = || {
+        refused(if case.faults.fails(5) || case.faults.fails(6) {
+            PAM_AUTHINFO_UNAVAIL
+        } else {
+            PAM_AUTH_ERR
+        })
+    };
+    if case.exempt {
+        return skip();
+    }
+    if case.user == UNKNOWN_USER {
+        return decoy();
+    }
+    // enrollment(): the injected error, or the row that does not verify.
+    if case.faults.fails(0) || case.faults.fails(7) {
+        return refused(PAM_AUTHINFO_UNAVAIL);
+    }
+    if case.unenrolled {
+        let flags = case.config.flags;
+        return match case.config.unenrolled {
+            Unenrolled::Deny => decoy(),
+            // Whether the user logged in with a code before: a snapshot.
+            _ if case.faults.fails(1) => refused(PAM_AUTHINFO_UNAVAIL),
+            Unenrolled::Allow => skip(),
+            Unenrolled::Enroll
+                if first_factor_failed || flags.forward_pass || flags.use_first_pass =>
+            {
+                decoy()
+            }
+            // The enrollment asks for a code of its new secret up to three
+            // times; the session holds at most two answers.
+            Unenrolled::Enroll => Expected {
+                may_enroll: true,
+                ..refused(PAM_CONV_ERR)
+            },
+        };
     }
     if (0..4).any(|bit| case.faults.fails(bit)) {
-        return refused(PamResultCode::PAM_AUTHINFO_UNAVAIL);
+        return refused(PAM_AUTHINFO_UNAVAIL);
+    }
+    if first_factor_failed {
+        // Prompted as usual, nothing checked (not the token either), the
+        // answer counted as a wrong code; under OpenSSH a lockout is
+        // PAM_AUTH_ERR too.
+        return Expected {
+            counted_wrong: true,
+            ..refused(PAM_AUTH_ERR)
+        };
     }
     let checked = checked_answers(case);
     let verdicts: Vec<Option<(Valid, String)>> =
@@ -664,5 +842,7 @@ fn expected_result(case: &Case) -> Expected {
         },
         accepted,
         distinct_valid,
+        counted_wrong: false,
+        may_enroll: false,
     }
 }
