@@ -559,6 +559,23 @@ pub fn skip_unless_root(reason: &str) -> bool {
 /// resource tests share system-wide (an installed package, a fixed user
 /// name); held until the returned file is dropped.
 pub fn machine_lock(name: &str) -> std::fs::File {
+    // The test users' lock first: every process takes the machine's locks
+    // in one order, so two runs cannot wait on each other in a circle.
+    hold_test_users();
+    flock_exclusive(name)
+}
+
+/// The tests' fixed user names (pt5-op-alice, ...) are the machine's: a
+/// test process that creates or uses one holds this lock until it ends, so
+/// two `make test` runs on one machine take turns with them instead of
+/// deleting each other's users. Cargo runs one test binary at a time, so
+/// within one run no one waits.
+pub fn hold_test_users() {
+    static HELD: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
+    HELD.get_or_init(|| flock_exclusive("test-users"));
+}
+
+fn flock_exclusive(name: &str) -> std::fs::File {
     use std::os::fd::AsRawFd;
     let file = std::fs::OpenOptions::new()
         .create(true)

@@ -22,6 +22,7 @@ pub struct TestUser {
 /// Run a user-management command, retrying while another process holds
 /// the lock on /etc/passwd or /etc/group (tests run in parallel).
 pub fn manage(program: &str, args: &[&str]) {
+    super::hold_test_users();
     for _ in 0..50 {
         let output = Command::new(program).args(args).output().unwrap();
         if output.status.success() {
@@ -38,6 +39,7 @@ pub fn manage(program: &str, args: &[&str]) {
 
 /// Best-effort removal (userdel, groupdel), retried while /etc/passwd is locked.
 pub fn remove(program: &str, args: &[&str]) {
+    super::hold_test_users();
     for _ in 0..50 {
         match Command::new(program).args(args).output() {
             Ok(output) if output.status.success() => return,
@@ -51,6 +53,7 @@ pub fn remove(program: &str, args: &[&str]) {
 
 impl TestUser {
     pub fn create(name: &str) -> TestUser {
+        super::hold_test_users();
         let exists = Command::new("id")
             .arg(name)
             .stdout(Stdio::null())

@@ -36,6 +36,7 @@ pub struct User {
 
 impl User {
     pub fn create(name: &str, password: Option<&str>, groups: &[&str]) -> User {
+        super::hold_test_users();
         if Command::new("id")
             .arg(name)
             .stdout(Stdio::null())
