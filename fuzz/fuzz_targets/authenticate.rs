@@ -12,6 +12,8 @@ use libfuzzer_sys::fuzz_target;
 use pam::constants::PamResultCode;
 use pam_totp::config::{Config, Unenrolled};
 use pam_totp::store::LoadError;
+use pam_totp::store::postgres::error::{PostgresError, RowError};
+use pam_totp::store::postgres::sealing::SealError;
 use pam_totp::otp::secret::SecretFile;
 use pam_totp::auth::session::{LogLevel, Session};
 use pam_totp::store::{
@@ -86,10 +88,10 @@ impl Store for FaultyStore {
             // The PostgreSQL store's refusal of a row that does not verify
             // (changed or copied without the key, or sealed with a key
             // this host lacks).
-            return Err(LoadError::Store(format!(
-                "the database's enrollment of {}: it does not verify with its key for this user",
-                account.name
-            )));
+            return Err(LoadError::Store(StoreError::Database(PostgresError::Enrollment {
+                user: account.name.clone(),
+                error: RowError::Seal(SealError::NotAuthentic),
+            })));
         }
         self.inner.enrollment(account)
     }

@@ -19,7 +19,8 @@ use zeroize::Zeroizing;
 
 use crate::config::Config;
 use crate::store::postgres::conninfo::MAX_FILE_SIZE;
-use crate::store::postgres::postgres_store::{ENROLLMENT_COLUMNS, EnrollmentRow, RowError};
+use crate::store::postgres::error::RowError;
+use crate::store::postgres::postgres_store::{ENROLLMENT_COLUMNS, EnrollmentRow};
 use crate::store::postgres::sealing::{KeyFormatError, KeyId, KeyRing, SealError};
 use crate::store::postgres::{
     self, ConfigError, ConnInfo, Database, DbError, SslMode, TargetSession, Type,

@@ -6,6 +6,7 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::otp::secret::SecretError;
+use crate::store::postgres::error::PostgresError;
 use crate::system::files::ReadError;
 
 #[derive(Debug)]
@@ -24,8 +25,8 @@ pub enum LoadError {
     /// NFS, encrypted or late-mounted home): enrolled or not is unknown.
     HomeUnavailable(PathBuf),
     /// The store could not be read (the database: unreachable, too slow,
-    /// a secret that does not decrypt ...), said in a sentence.
-    Store(String),
+    /// a secret that does not decrypt ...).
+    Store(StoreError),
 }
 
 impl std::fmt::Display for LoadError {
@@ -44,7 +45,7 @@ impl std::fmt::Display for LoadError {
                 "home directory {} is missing or not mounted, so whether the user is enrolled is unknown (for homes mounted at login use an administrator-managed secret_path)",
                 home.display()
             ),
-            LoadError::Store(reason) => f.write_str(reason),
+            LoadError::Store(error) => error.fmt(f),
             LoadError::Identity(error) => {
                 write!(f, "cannot take the user's file-system identity: {error}")
             }
@@ -52,7 +53,19 @@ impl std::fmt::Display for LoadError {
     }
 }
 
-impl std::error::Error for LoadError {}
+impl std::error::Error for LoadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LoadError::Unsafe { error, .. } => Some(error),
+            LoadError::Malformed { error, .. } => Some(error),
+            LoadError::Identity(error) => Some(error),
+            LoadError::Store(error) => Some(error),
+            LoadError::NotEnrolled(_) | LoadError::BadPath(_) | LoadError::HomeUnavailable(_) => {
+                None
+            }
+        }
+    }
+}
 
 #[derive(Debug)]
 pub enum StateError {
@@ -105,7 +118,13 @@ pub enum StoreError {
     /// meanwhile (`pam-totp disable`, `enroll --force`, `recovery-codes`):
     /// nothing was recorded, and the answer must not count.
     EnrollmentChanged,
-    /// Anything else, said in a sentence (the database store's errors).
+    /// The PostgreSQL store failed (the database, its connection string,
+    /// the key file, a row).
+    Database(PostgresError),
+    /// The PostgreSQL store's library cannot be used, or it panicked.
+    Library(LibraryError),
+    /// Anything else, said in a sentence (the files store's secret files
+    /// and decoy key).
     Other(String),
 }
 
@@ -123,6 +142,8 @@ impl std::fmt::Display for StoreError {
                 f,
                 "the enrollment was removed or replaced while the user was at the prompt (pam-totp disable, enroll --force or recovery-codes); nothing was recorded"
             ),
+            StoreError::Database(error) => error.fmt(f),
+            StoreError::Library(error) => error.fmt(f),
             StoreError::Other(message) => f.write_str(message),
         }
     }
@@ -136,8 +157,52 @@ impl From<StateError> for StoreError {
 
 impl From<StoreError> for LoadError {
     fn from(error: StoreError) -> LoadError {
-        LoadError::Store(error.to_string())
+        LoadError::Store(error)
     }
 }
 
-impl std::error::Error for StoreError {}
+impl From<PostgresError> for StoreError {
+    fn from(error: PostgresError) -> StoreError {
+        StoreError::Database(error)
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StoreError::State(error) => Some(error),
+            StoreError::Database(error) => Some(error),
+            StoreError::Library(error) => Some(error),
+            StoreError::Clock
+            | StoreError::NoAccess
+            | StoreError::AlreadyEnrolled
+            | StoreError::EnrollmentChanged
+            | StoreError::Other(_) => None,
+        }
+    }
+}
+
+/// Why the module cannot use the PostgreSQL store's library
+/// (`pam_totp_postgres.so`).
+#[derive(Debug)]
+pub enum LibraryError {
+    /// Missing, unsafe, from another build, or it would not load: why.
+    Unusable(String),
+    /// The store panicked (a bug); it is closed.
+    Panicked,
+}
+
+impl std::fmt::Display for LibraryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LibraryError::Unusable(why) => {
+                write!(f, "the PostgreSQL store cannot be used: {why}")
+            }
+            LibraryError::Panicked => {
+                f.write_str("the PostgreSQL store failed unexpectedly (a bug: please report it)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for LibraryError {}

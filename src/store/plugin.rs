@@ -32,7 +32,7 @@ use crate::config::Config;
 use crate::otp::secret::SecretFile;
 use crate::otp::state::State;
 use crate::store::api::{Change, Listed, Removed, Repair, Replacing, Snapshot, Store, Updated};
-use crate::store::error::{LoadError, StoreError};
+use crate::store::error::{LibraryError, LoadError, StoreError};
 use crate::store::postgres;
 use crate::system::account::Account;
 use crate::system::dl::{self, Library};
@@ -283,7 +283,7 @@ pub fn examine_library(module: &Path) -> Result<PathBuf, StoreError> {
 }
 
 fn unavailable(why: &str) -> StoreError {
-    StoreError::Other(format!("the PostgreSQL store cannot be used: {why}"))
+    StoreError::Library(LibraryError::Unusable(why.to_string()))
 }
 
 /// The library's side, after the entry point found the same build: the
@@ -300,7 +300,7 @@ pub fn serve(request: &mut Request<'_>) {
 }
 
 fn panicked_error() -> StoreError {
-    StoreError::Other("the PostgreSQL store failed unexpectedly (a bug: please report it)".into())
+    StoreError::Library(LibraryError::Panicked)
 }
 
 /// A store whose every call runs under `catch_unwind`, in the library.
