@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::conninfo::ConfigError;
+use super::conninfo::ConnInfoError;
 use super::sealing::{KeyError, SealError};
 
 /// What was under way when the time ran out.
@@ -22,7 +22,7 @@ pub enum TimeoutDuring {
 #[derive(Debug)]
 pub enum DbError {
     /// `database_file` or its connection string.
-    Config(ConfigError),
+    Config(ConnInfoError),
     /// No connection to `host` (refused, no route, closed under us ...).
     Unreachable { host: String, reason: String },
     /// `host` did not answer in time.
@@ -175,8 +175,8 @@ impl std::fmt::Display for DbError {
 
 impl std::error::Error for DbError {}
 
-impl From<ConfigError> for DbError {
-    fn from(error: ConfigError) -> DbError {
+impl From<ConnInfoError> for DbError {
+    fn from(error: ConnInfoError) -> DbError {
         DbError::Config(error)
     }
 }
@@ -309,7 +309,7 @@ pub enum PostgresError {
     /// A database operation failed.
     Db(DbError),
     /// `database_file` could not be read, or its connection string is wrong.
-    DatabaseFile { path: PathBuf, error: ConfigError },
+    DatabaseFile { path: PathBuf, error: ConnInfoError },
     /// `secret_key_file` could not be read.
     KeyFile(KeyError),
     /// A column did not hold the type or value pam-totp's schema gives it.
