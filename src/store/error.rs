@@ -123,8 +123,10 @@ pub enum StoreError {
     Database(PostgresError),
     /// The PostgreSQL store's library cannot be used, or it panicked.
     Library(LibraryError),
-    /// Anything else, said in a sentence (the files store's secret files
-    /// and decoy key).
+    /// The files store failed (a secret file, the decoy key).
+    Files(FilesError),
+    /// Another implementation's failure, said in a sentence (pam-totp's
+    /// two stores do not use it; test doubles do).
     Other(String),
 }
 
@@ -144,6 +146,7 @@ impl std::fmt::Display for StoreError {
             ),
             StoreError::Database(error) => error.fmt(f),
             StoreError::Library(error) => error.fmt(f),
+            StoreError::Files(error) => error.fmt(f),
             StoreError::Other(message) => f.write_str(message),
         }
     }
@@ -173,6 +176,7 @@ impl std::error::Error for StoreError {
             StoreError::State(error) => Some(error),
             StoreError::Database(error) => Some(error),
             StoreError::Library(error) => Some(error),
+            StoreError::Files(error) => Some(error),
             StoreError::Clock
             | StoreError::NoAccess
             | StoreError::AlreadyEnrolled
@@ -181,6 +185,75 @@ impl std::error::Error for StoreError {
         }
     }
 }
+
+/// The files store's failures other than the state's.
+#[derive(Debug)]
+pub enum FilesError {
+    /// The user's file-system identity could not be taken (to check that
+    /// the secret file read before the prompt is still in place).
+    Identity(io::Error),
+    /// The secret file could not be written.
+    Write(io::Error),
+    /// The secret file could not be removed.
+    Remove(io::Error),
+    /// The decoy key (`decoy.key` in `state_dir`) cannot be used.
+    DecoyKey {
+        path: PathBuf,
+        reason: DecoyKeyError,
+    },
+}
+
+impl std::fmt::Display for FilesError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FilesError::Identity(error) => {
+                write!(f, "cannot take the user's file-system identity: {error}")
+            }
+            FilesError::Write(error) => write!(f, "cannot write the secret file: {error}"),
+            FilesError::Remove(error) => write!(f, "cannot remove the secret file: {error}"),
+            FilesError::DecoyKey { path, reason } => write!(f, "{}: {reason}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for FilesError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FilesError::Identity(error) | FilesError::Write(error) | FilesError::Remove(error) => {
+                Some(error)
+            }
+            FilesError::DecoyKey { reason, .. } => Some(reason),
+        }
+    }
+}
+
+/// Why the decoy key cannot be used.
+#[derive(Debug)]
+pub enum DecoyKeyError {
+    /// The file is not 32 bytes.
+    Size,
+    /// The file is unsafe or unreadable.
+    Read(ReadError),
+    /// The random source failed.
+    Random(io::Error),
+    /// A new key could not be written.
+    Create(io::Error),
+    /// The key written could not be read back.
+    NotReadBack,
+}
+
+impl std::fmt::Display for DecoyKeyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecoyKeyError::Size => f.write_str("not 32 bytes; remove it, a new one is made"),
+            DecoyKeyError::Read(error) => error.fmt(f),
+            DecoyKeyError::Random(error) | DecoyKeyError::Create(error) => error.fmt(f),
+            DecoyKeyError::NotReadBack => f.write_str("cannot be read back"),
+        }
+    }
+}
+
+impl std::error::Error for DecoyKeyError {}
 
 /// Why the module cannot use the PostgreSQL store's library
 /// (`pam_totp_postgres.so`).

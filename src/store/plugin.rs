@@ -10,10 +10,11 @@
 //! compares the caller's [`BUILD`] with its own, and a library of another
 //! build answers [`OTHER_BUILD`] without looking at the request.
 //!
-//! Values made in one object are dropped in the other (the store, the
-//! `String`s of an error): sound because both allocate with the C
-//! library's `malloc`, Rust's default. Neither may get a
-//! `#[global_allocator]` of its own.
+//! Values made in one object are dropped in the other (the store, an
+//! error's owned values: [`StoreError::Database`] keeps the PostgreSQL
+//! store's errors typed): sound because both allocate with the C
+//! library's `malloc`, Rust's default, and the library is never unloaded.
+//! Neither may get a `#[global_allocator]` of its own.
 //!
 //! Panics cannot cross between the two (each has its own standard
 //! library): the library runs every call into its store under
