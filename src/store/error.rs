@@ -279,3 +279,110 @@ impl std::fmt::Display for LibraryError {
 }
 
 impl std::error::Error for LibraryError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::postgres::error::{ColumnError, DbError, RowError};
+
+    /// The typed errors say the sentences the stores wrote when they were
+    /// strings, byte for byte (logs, messages and tests quote them).
+    #[test]
+    fn typed_errors_say_the_sentences_of_the_strings_they_replace() {
+        let column = || ColumnError {
+            column: "stamp".into(),
+            reason: "bad".into(),
+        };
+        let decoy = |reason| FilesError::DecoyKey {
+            path: "/s/decoy.key".into(),
+            reason,
+        };
+        let missing = format!("/s/decoy.key: {}", ReadError::Missing);
+        let cases: Vec<(StoreError, &str)> = vec![
+            (
+                PostgresError::Db(DbError::Query {
+                    code: None,
+                    message: "m".into(),
+                })
+                .into(),
+                "database: database statement failed: m",
+            ),
+            (
+                PostgresError::Column(column()).into(),
+                "database: column stamp has an unexpected type or value (bad); is the schema pam-totp's?",
+            ),
+            (
+                PostgresError::NoStateRow {
+                    user: "alice".into(),
+                }
+                .into(),
+                "the database returned no state row for alice",
+            ),
+            (
+                PostgresError::StateRowChanged {
+                    user: "alice".into(),
+                }
+                .into(),
+                "the state row of alice changed while locked; check for other writers",
+            ),
+            (
+                PostgresError::MixedRecovery.into(),
+                "the recovery codes come from two enrollments; make new ones (`pam-totp recovery-codes`)",
+            ),
+            (
+                PostgresError::Random(io::Error::other("r")).into(),
+                "the random source failed: r",
+            ),
+            (
+                StoreError::Library(LibraryError::Unusable("why".into())),
+                "the PostgreSQL store cannot be used: why",
+            ),
+            (
+                StoreError::Library(LibraryError::Panicked),
+                "the PostgreSQL store failed unexpectedly (a bug: please report it)",
+            ),
+            (
+                StoreError::Files(FilesError::Identity(io::Error::other("x"))),
+                "cannot take the user's file-system identity: x",
+            ),
+            (
+                StoreError::Files(FilesError::Write(io::Error::other("full"))),
+                "cannot write the secret file: full",
+            ),
+            (
+                StoreError::Files(FilesError::Remove(io::Error::other("ro"))),
+                "cannot remove the secret file: ro",
+            ),
+            (
+                StoreError::Files(decoy(DecoyKeyError::Size)),
+                "/s/decoy.key: not 32 bytes; remove it, a new one is made",
+            ),
+            (
+                StoreError::Files(decoy(DecoyKeyError::Read(ReadError::Missing))),
+                &missing,
+            ),
+            (
+                StoreError::Files(decoy(DecoyKeyError::NotReadBack)),
+                "/s/decoy.key: cannot be read back",
+            ),
+        ];
+        for (error, said) in &cases {
+            assert_eq!(&error.to_string(), said);
+        }
+        let enrollment = |error| {
+            LoadError::from(StoreError::from(PostgresError::Enrollment {
+                user: "alice".into(),
+                error,
+            }))
+            .to_string()
+        };
+        assert_eq!(
+            enrollment(RowError::Read(column())),
+            "the database's enrollment of alice: database: column stamp has an unexpected type or value (bad); is the schema pam-totp's?"
+        );
+        assert_eq!(
+            enrollment(RowError::Column("a bad period".into())),
+            "the database's enrollment of alice: it holds a bad period"
+        );
+    }
+}
