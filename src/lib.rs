@@ -16,7 +16,7 @@
 //!   file's format, the state value, the decision): no files, no `unsafe`;
 //! - [`config`]: the configuration and its parser;
 //! - [`system`] and [`text`]: OS services with the path rules the module
-//!   applies, and escaping, plurals, the small TOML reader.
+//!   applies, and escaping, plurals, the small TOML reader, the encodings.
 #![cfg_attr(
     test,
     allow(

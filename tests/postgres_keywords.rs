@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use common::pg::{self, PgCluster, PgOptions};
 use common::ports::reserve_port;
 use common::{set_mode, skip_unless_root};
-use pam_totp::store::postgres::{ConfigError, ConnInfo, Database, DbError};
+use pam_totp::store::postgres::{ConnInfo, ConnInfoError, Database, DbError};
 
 fn connect(conninfo: &str, timeout: Duration) -> Result<Database, DbError> {
     Database::connect(&ConnInfo::parse(conninfo).unwrap(), timeout)
@@ -339,7 +339,7 @@ fn passfile_gives_the_password_and_must_be_root_only() {
     assert!(
         matches!(
             &error,
-            DbError::Config(ConfigError::NamedFile {
+            DbError::Config(ConnInfoError::NamedFile {
                 keyword: "passfile",
                 ..
             })

@@ -13,7 +13,7 @@
 //!              update after deciding, save_enrollment, decoy_snapshot,
 //!              decoy_update); bit 7: enrollment() refuses a row that does
 //!              not verify, as the PostgreSQL store does
-//!              (`LoadError::Store("the database's enrollment of USER: ...")`)
+//!              (`LoadError::Store` of a `PostgresError::Enrollment`)
 //!   1 flags    bit 0 try_first_pass, 1 use_first_pass, 2 forward_pass,
 //!              bits 3-4 unenrolled (deny, allow, enroll), bits 5-7
 //!              max_failures - 1
@@ -55,6 +55,8 @@ use pam_totp::auth::session::{LogLevel, Session};
 use pam_totp::config::{Config, Unenrolled};
 use pam_totp::otp::secret::SecretFile;
 use pam_totp::store::LoadError;
+use pam_totp::store::postgres::error::{PostgresError, RowError};
+use pam_totp::store::postgres::sealing::SealError;
 use pam_totp::store::{
     self, Change, Listed, Removed, Repair, Replacing, Snapshot, Store, StoreError, Updated,
 };
@@ -189,9 +191,11 @@ impl Store for FaultyStore {
         }
         if self.faults.fails(7) {
             // As the PostgreSQL store refuses a row that does not verify.
-            return Err(LoadError::Store(format!(
-                "the database's enrollment of {}: the row does not verify (injected)",
-                self.user
+            return Err(LoadError::Store(StoreError::Database(
+                PostgresError::Enrollment {
+                    user: self.user.clone(),
+                    error: RowError::Seal(SealError::NotAuthentic),
+                },
             )));
         }
         self.inner.enrollment(account)

@@ -19,10 +19,11 @@ use zeroize::Zeroizing;
 
 use crate::config::Config;
 use crate::store::postgres::conninfo::MAX_FILE_SIZE;
-use crate::store::postgres::postgres_store::{ENROLLMENT_COLUMNS, EnrollmentRow, RowError};
+use crate::store::postgres::error::RowError;
+use crate::store::postgres::postgres_store::{ENROLLMENT_COLUMNS, EnrollmentRow};
 use crate::store::postgres::sealing::{KeyFormatError, KeyId, KeyRing, SealError};
 use crate::store::postgres::{
-    self, ConfigError, ConnInfo, Database, DbError, SslMode, TargetSession, Type,
+    self, ConnInfo, ConnInfoError, Database, DbError, SslMode, TargetSession, Type,
 };
 use crate::system::paths::{self, RootFileProblem};
 
@@ -102,7 +103,7 @@ pub enum Finding {
         sslmode: SslMode,
         target: TargetSession,
     },
-    BadConnectionString(ConfigError),
+    BadConnectionString(ConnInfoError),
     /// A file the string names (`sslrootcert`, `sslcrl`, `sslcert`,
     /// `sslkey`, `passfile`) follows the rules.
     NamedFileSafe {
@@ -111,7 +112,7 @@ pub enum Finding {
         secret: bool,
     },
     /// ... or not (missing, a link, not root's, open to others).
-    NamedFileUnsafe(ConfigError),
+    NamedFileUnsafe(ConnInfoError),
     /// A password in the string where TLS is required, so a client
     /// certificate could authenticate the host instead (`with_certificate`:
     /// the string has one already).

@@ -117,8 +117,11 @@ impl std::fmt::Display for Origin {
     }
 }
 
+/// Why the module's settings were refused: the configuration file
+/// (unreadable, not TOML) or a key of it or of the module arguments
+/// (unknown, or a value it cannot take).
 #[derive(Debug, PartialEq, Eq)]
-pub enum ConfigError {
+pub enum SettingsError {
     /// The file exists but cannot be read.
     Unreadable { path: PathBuf, reason: String },
     /// The file is not valid TOML.
@@ -137,14 +140,14 @@ pub enum ConfigError {
     },
 }
 
-impl std::fmt::Display for ConfigError {
+impl std::fmt::Display for SettingsError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ConfigError::Unreadable { path, reason } => {
+            SettingsError::Unreadable { path, reason } => {
                 write!(f, "cannot read configuration {}: {reason}", path.display())
             }
             // Keys, values and TOML messages quote the file: escaped.
-            ConfigError::Syntax {
+            SettingsError::Syntax {
                 path,
                 line: Some(line),
                 message,
@@ -152,7 +155,7 @@ impl std::fmt::Display for ConfigError {
                 let message = escape_controls(message);
                 write!(f, "{}:{line}: not valid TOML: {message}", path.display())
             }
-            ConfigError::Syntax {
+            SettingsError::Syntax {
                 path,
                 line: None,
                 message,
@@ -160,18 +163,18 @@ impl std::fmt::Display for ConfigError {
                 let message = escape_controls(message);
                 write!(f, "{}: not valid TOML: {message}", path.display())
             }
-            ConfigError::UnknownKey {
+            SettingsError::UnknownKey {
                 key,
                 origin: Origin::Argument,
             } => {
                 write!(f, "unknown module argument \"{}\"", escape_controls(key))?;
                 write_suggestion(f, key, KEYS.iter().chain(FLAGS))
             }
-            ConfigError::UnknownKey { key, origin } => {
+            SettingsError::UnknownKey { key, origin } => {
                 write!(f, "{origin}: unknown key \"{}\"", escape_controls(key))?;
                 write_suggestion(f, key, KEYS.iter())
             }
-            ConfigError::BadValue {
+            SettingsError::BadValue {
                 key,
                 origin,
                 reason,
@@ -183,7 +186,7 @@ impl std::fmt::Display for ConfigError {
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl std::error::Error for SettingsError {}
 
 /// Every configuration key (file and `key=value` argument), for
 /// did-you-mean suggestions; `apply` is what reads them.
@@ -318,7 +321,7 @@ impl RawValue<'_> {
 impl Config {
     /// The configuration for the module: the file (`config=PATH` or the
     /// default), then every argument on top of it.
-    pub fn from_module_args(args: &[&str]) -> Result<Config, ConfigError> {
+    pub fn from_module_args(args: &[&str]) -> Result<Config, SettingsError> {
         let mut config_path = None;
         for arg in args {
             if let Some(path) = arg.strip_prefix("config=") {
@@ -335,7 +338,7 @@ impl Config {
 
     /// Defaults with the module arguments on top, reading no file (for
     /// fuzzing the argument parser in isolation).
-    pub fn from_module_args_without_file(args: &[&str]) -> Result<Config, ConfigError> {
+    pub fn from_module_args_without_file(args: &[&str]) -> Result<Config, SettingsError> {
         let mut config = Config::default();
         for arg in args {
             config.apply_argument(arg)?;
@@ -346,7 +349,7 @@ impl Config {
 
     /// The configuration from `path`, or from the default file if `None`.
     /// A missing default file means all defaults; a missing named file is an error.
-    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+    pub fn load(path: Option<&Path>) -> Result<Config, SettingsError> {
         let (path, must_exist) = match path {
             Some(path) => (path, true),
             None => (Path::new(DEFAULT_CONFIG_PATH), false),
@@ -355,13 +358,13 @@ impl Config {
             Ok(text) => text,
             Err(None) if !must_exist => return Ok(Config::default()),
             Err(None) => {
-                return Err(ConfigError::Unreadable {
+                return Err(SettingsError::Unreadable {
                     path: path.to_path_buf(),
                     reason: "no such file".into(),
                 });
             }
             Err(Some(reason)) => {
-                return Err(ConfigError::Unreadable {
+                return Err(SettingsError::Unreadable {
                     path: path.to_path_buf(),
                     reason,
                 });
@@ -371,10 +374,10 @@ impl Config {
     }
 
     /// Parse configuration text (as read from `path`).
-    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    pub fn parse(text: &str, path: &Path) -> Result<Config, SettingsError> {
         let table: toml::Table =
             crate::text::simple_toml::parse(text).map_err(|error: toml::de::Error| {
-                ConfigError::Syntax {
+                SettingsError::Syntax {
                     path: path.to_path_buf(),
                     line: error.span().map(|span| line_of_offset(text, span.start)),
                     message: error.message().to_string(),
@@ -397,7 +400,7 @@ impl Config {
         // line order, with its line, as `pam-totp check` lists them.
         match Config::parse_all(text, path) {
             Ok(config) => Ok(config),
-            Err(errors) => Err(errors.into_iter().next().unwrap_or(ConfigError::Syntax {
+            Err(errors) => Err(errors.into_iter().next().unwrap_or(SettingsError::Syntax {
                 path: path.to_path_buf(),
                 line: None,
                 message: "invalid".into(),
@@ -408,7 +411,7 @@ impl Config {
     /// Every problem of the configuration file at `path` (or the default
     /// file), in line order, for `pam-totp check`; the module itself stops
     /// at the first ([`Config::load`]). `Ok` holds the configuration.
-    pub fn load_all(path: Option<&Path>) -> Result<Config, Vec<ConfigError>> {
+    pub fn load_all(path: Option<&Path>) -> Result<Config, Vec<SettingsError>> {
         let (path, must_exist) = match path {
             Some(path) => (path, true),
             None => (Path::new(DEFAULT_CONFIG_PATH), false),
@@ -416,7 +419,7 @@ impl Config {
         match read_config_file(path) {
             Ok(text) => Config::parse_all(&text, path),
             Err(None) if !must_exist => Ok(Config::default()),
-            Err(reason) => Err(vec![ConfigError::Unreadable {
+            Err(reason) => Err(vec![SettingsError::Unreadable {
                 path: path.to_path_buf(),
                 reason: reason.unwrap_or_else(|| "no such file".into()),
             }]),
@@ -425,17 +428,17 @@ impl Config {
 
     /// [`Config::parse`], reporting every bad key and value in line order
     /// (a TOML syntax error stops the reading, so it is the only one).
-    pub fn parse_all(text: &str, path: &Path) -> Result<Config, Vec<ConfigError>> {
+    pub fn parse_all(text: &str, path: &Path) -> Result<Config, Vec<SettingsError>> {
         let table: toml::Table =
             crate::text::simple_toml::parse(text).map_err(|error: toml::de::Error| {
-                vec![ConfigError::Syntax {
+                vec![SettingsError::Syntax {
                     path: path.to_path_buf(),
                     line: error.span().map(|span| line_of_offset(text, span.start)),
                     message: error.message().to_string(),
                 }]
             })?;
         let mut config = Config::default();
-        let mut errors: Vec<(Option<usize>, ConfigError)> = Vec::new();
+        let mut errors: Vec<(Option<usize>, SettingsError)> = Vec::new();
         for (key, value) in &table {
             let line = line_of_key(text, key);
             let origin = Origin::File {
@@ -448,7 +451,7 @@ impl Config {
         }
         // lockout_max against lockout only when both were read.
         let lockouts_read = !errors.iter().any(|(_, error)| {
-            matches!(error, ConfigError::BadValue { key, .. } if key == "lockout" || key == "lockout_max")
+            matches!(error, SettingsError::BadValue { key, .. } if key == "lockout" || key == "lockout_max")
         });
         if lockouts_read {
             let line = line_of_key(text, "lockout_max");
@@ -469,7 +472,7 @@ impl Config {
 
     /// Every problem of module arguments `args` (the file they name
     /// included), in order, for `pam-totp check`.
-    pub fn module_args_all(args: &[&str]) -> Result<Config, Vec<ConfigError>> {
+    pub fn module_args_all(args: &[&str]) -> Result<Config, Vec<SettingsError>> {
         let mut config_path = None;
         for arg in args {
             if let Some(path) = arg.strip_prefix("config=") {
@@ -477,7 +480,7 @@ impl Config {
             }
         }
         let mut config = Config::load_all(config_path.as_deref())?;
-        let errors: Vec<ConfigError> = args
+        let errors: Vec<SettingsError> = args
             .iter()
             .filter_map(|arg| config.apply_argument(arg).err())
             .collect();
@@ -490,7 +493,7 @@ impl Config {
         Ok(config)
     }
 
-    fn apply_argument(&mut self, arg: &str) -> Result<(), ConfigError> {
+    fn apply_argument(&mut self, arg: &str) -> Result<(), SettingsError> {
         let flag = |config: &mut Config| -> Option<()> {
             match arg {
                 "debug" => config.flags.debug = true,
@@ -509,15 +512,15 @@ impl Config {
         match arg.split_once('=') {
             Some(("config", _)) => Ok(()),
             Some((key, value)) => self.apply(key, RawValue::Argument(value), Origin::Argument),
-            None => Err(ConfigError::UnknownKey {
+            None => Err(SettingsError::UnknownKey {
                 key: arg.to_string(),
                 origin: Origin::Argument,
             }),
         }
     }
 
-    fn apply(&mut self, key: &str, value: RawValue, origin: Origin) -> Result<(), ConfigError> {
-        let bad = |reason: String| ConfigError::BadValue {
+    fn apply(&mut self, key: &str, value: RawValue, origin: Origin) -> Result<(), SettingsError> {
+        let bad = |reason: String| SettingsError::BadValue {
             key: key.to_string(),
             origin: origin.clone(),
             reason,
@@ -581,7 +584,7 @@ impl Config {
             "database_timeout" => self.database_timeout = value.integer(1, 300).map_err(bad)?,
             "hotp_window" => self.hotp_window = value.integer(1, 1000).map_err(bad)? as u32,
             _ => {
-                return Err(ConfigError::UnknownKey {
+                return Err(SettingsError::UnknownKey {
                     key: key.to_string(),
                     origin,
                 });
@@ -590,9 +593,9 @@ impl Config {
         Ok(())
     }
 
-    fn validate(&self, origin: &Origin) -> Result<(), ConfigError> {
+    fn validate(&self, origin: &Origin) -> Result<(), SettingsError> {
         if self.flags.first_factor_failed && self.flags.forward_pass {
-            return Err(ConfigError::BadValue {
+            return Err(SettingsError::BadValue {
                 key: "first_factor_failed".into(),
                 origin: origin.clone(),
                 reason: "cannot be used with forward_pass (that line comes before the password)"
@@ -600,7 +603,7 @@ impl Config {
             });
         }
         if self.lockout_max < self.lockout {
-            return Err(ConfigError::BadValue {
+            return Err(SettingsError::BadValue {
                 key: "lockout_max".into(),
                 origin: origin.clone(),
                 reason: format!(
@@ -694,7 +697,7 @@ fn line_of_key(text: &str, key: &str) -> Option<usize> {
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<Config, ConfigError> {
+    fn parse(text: &str) -> Result<Config, SettingsError> {
         Config::parse(text, Path::new("/etc/pam-totp/config.toml"))
     }
 
@@ -812,7 +815,7 @@ recovery_codes = 4
             let mut config = Config::default();
             let error = config.apply(key, RawValue::Argument("x"), Origin::Argument);
             assert!(
-                !matches!(error, Err(ConfigError::UnknownKey { .. })),
+                !matches!(error, Err(SettingsError::UnknownKey { .. })),
                 "{key} is listed but not read"
             );
         }
@@ -844,7 +847,7 @@ recovery_codes = 4
     fn syntax_error_has_a_line() {
         let error = parse("window = 1\nthis is not toml\n").unwrap_err();
         assert!(
-            matches!(error, ConfigError::Syntax { line: Some(2), .. }),
+            matches!(error, SettingsError::Syntax { line: Some(2), .. }),
             "{error:?}"
         );
     }

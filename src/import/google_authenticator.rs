@@ -8,7 +8,7 @@
 
 use zeroize::Zeroizing;
 
-use crate::otp::secret::decode_base32;
+use crate::text::encoding::decode_base32;
 
 /// google-authenticator's default WINDOW_SIZE: the current code and one on each side.
 pub const DEFAULT_WINDOW_SIZE: u32 = 3;

@@ -286,7 +286,7 @@ fn parse_type(field: &str) -> Option<(OathKind, u8)> {
 
 /// Hexadecimal, either case, an even number of digits (as oath_hex2bin).
 fn decode_hex(text: &str) -> Option<Zeroizing<Vec<u8>>> {
-    crate::otp::secret::decode_hex(text)
+    crate::text::encoding::decode_hex(text)
 }
 
 /// `YYYY-MM-DDTHH:MM:SSL`, as pam_oath's strftime writes it.

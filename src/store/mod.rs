@@ -17,5 +17,5 @@ pub mod postgres;
 pub mod self_service;
 
 pub use api::{Change, Listed, Removed, Repair, Replacing, Snapshot, Store, Updated, forget};
-pub use error::{LoadError, StateError, StoreError};
+pub use error::{DecoyKeyError, FilesError, LibraryError, LoadError, StateError, StoreError};
 pub use open::{OpenPostgres, open};

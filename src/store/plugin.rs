@@ -10,10 +10,11 @@
 //! compares the caller's [`BUILD`] with its own, and a library of another
 //! build answers [`OTHER_BUILD`] without looking at the request.
 //!
-//! Values made in one object are dropped in the other (the store, the
-//! `String`s of an error): sound because both allocate with the C
-//! library's `malloc`, Rust's default. Neither may get a
-//! `#[global_allocator]` of its own.
+//! Values made in one object are dropped in the other (the store, an
+//! error's owned values: [`StoreError::Database`] keeps the PostgreSQL
+//! store's errors typed): sound because both allocate with the C
+//! library's `malloc`, Rust's default, and the library is never unloaded.
+//! Neither may get a `#[global_allocator]` of its own.
 //!
 //! Panics cannot cross between the two (each has its own standard
 //! library): the library runs every call into its store under
@@ -32,7 +33,7 @@ use crate::config::Config;
 use crate::otp::secret::SecretFile;
 use crate::otp::state::State;
 use crate::store::api::{Change, Listed, Removed, Repair, Replacing, Snapshot, Store, Updated};
-use crate::store::error::{LoadError, StoreError};
+use crate::store::error::{LibraryError, LoadError, StoreError};
 use crate::store::postgres;
 use crate::system::account::Account;
 use crate::system::dl::{self, Library};
@@ -283,7 +284,7 @@ pub fn examine_library(module: &Path) -> Result<PathBuf, StoreError> {
 }
 
 fn unavailable(why: &str) -> StoreError {
-    StoreError::Other(format!("the PostgreSQL store cannot be used: {why}"))
+    StoreError::Library(LibraryError::Unusable(why.to_string()))
 }
 
 /// The library's side, after the entry point found the same build: the
@@ -300,7 +301,7 @@ pub fn serve(request: &mut Request<'_>) {
 }
 
 fn panicked_error() -> StoreError {
-    StoreError::Other("the PostgreSQL store failed unexpectedly (a bug: please report it)".into())
+    StoreError::Library(LibraryError::Panicked)
 }
 
 /// A store whose every call runs under `catch_unwind`, in the library.

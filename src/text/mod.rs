@@ -2,7 +2,11 @@
 //! message quoting a file goes through [`escape_controls`], so a planted
 //! newline cannot forge a log line and an escape sequence cannot retitle
 //! or repaint a terminal.
+//!
+//! Also here: the encodings of secrets ([`encoding`]: base32, hexadecimal)
+//! and the small TOML reader ([`simple_toml`]).
 
+pub mod encoding;
 pub mod simple_toml;
 
 use std::borrow::Cow;

@@ -9,9 +9,10 @@ use pam_totp::enroll::new_enrollment::{NewEnrollment, TRIES, confirming_code_use
 use pam_totp::enroll::provisioning::{self, Provisioning};
 use pam_totp::otp::answer::{Answer, parse_answer};
 use pam_totp::otp::code::HashAlgorithm;
-use pam_totp::otp::secret::{TokenKind, decode_base32, decode_hex};
+use pam_totp::otp::secret::TokenKind;
 use pam_totp::store::{Repair, Replacing, Store, StoreError};
 use pam_totp::system::account::Account;
+use pam_totp::text::encoding::{decode_base32, decode_hex};
 use zeroize::Zeroizing;
 
 use crate::support::Failure;

@@ -8,7 +8,8 @@ pub mod uri;
 use zeroize::Zeroizing;
 
 use crate::otp::code::HashAlgorithm;
-use crate::otp::secret::{SecretFile, TokenKind, encode_base32};
+use crate::otp::secret::{SecretFile, TokenKind};
+use crate::text::encoding::encode_base32;
 
 use self::qr::Matrix;
 use self::uri::{KeyUri, UriKind};

@@ -13,7 +13,7 @@ use crate::otp::secret::SecretFile;
 use crate::otp::state::State;
 use crate::store::api::{Change, Listed, Removed, Repair, Replacing, Snapshot, Store, Updated};
 use crate::store::error::StateError;
-use crate::store::error::{LoadError, StoreError};
+use crate::store::error::{DecoyKeyError, FilesError, LoadError, StoreError};
 use crate::store::files::secret_file::ReadFrom;
 use crate::system::account::{self, Account};
 use crate::system::clock;
@@ -102,7 +102,7 @@ impl FilesStore {
             match secret_file::still_in_place(account, read) {
                 Ok(true) => {}
                 Ok(false) => return Err(StoreError::EnrollmentChanged),
-                Err(error) => return Err(StoreError::Other(error.to_string())),
+                Err(error) => return Err(StoreError::Files(FilesError::Identity(error))),
             }
         }
         let now = self.now()?;
@@ -184,7 +184,7 @@ impl Store for FilesStore {
         self.enrolled = None;
         let exclusive = replacing == Replacing::NoEnrollment;
         let (path, written) = secret_file::store_as(&self.config, account, secret, exclusive)
-            .map_err(|error| StoreError::Other(format!("cannot write the secret file: {error}")))?;
+            .map_err(|error| StoreError::Files(FilesError::Write(error)))?;
         if !written {
             return Err(StoreError::AlreadyEnrolled);
         }
@@ -208,9 +208,8 @@ impl Store for FilesStore {
 
     fn remove(&mut self, account: &Account) -> Result<Removed, StoreError> {
         self.enrolled = None;
-        let removed = secret_file::remove(&self.config, account).map_err(|error| {
-            StoreError::Other(format!("cannot remove the secret file: {error}"))
-        })?;
+        let removed = secret_file::remove(&self.config, account)
+            .map_err(|error| StoreError::Files(FilesError::Remove(error)))?;
         let mut state = false;
         if self.state_access && !self.no_state_dir() {
             let store = self.state_store(account)?;
@@ -325,19 +324,24 @@ fn decoy_key(dir: &Path) -> Result<Vec<u8>, StoreError> {
         owners: &[account::effective_uid()],
         max_size: 64,
     };
-    let failed = |reason: String| StoreError::Other(format!("{}: {reason}", path.display()));
+    let failed = |reason: DecoyKeyError| {
+        StoreError::Files(FilesError::DecoyKey {
+            path: path.clone(),
+            reason,
+        })
+    };
     match files::read_protected(&path, &rules) {
         Ok(key) if key.len() == 32 => return Ok(key),
-        Ok(_) => return Err(failed("not 32 bytes; remove it, a new one is made".into())),
+        Ok(_) => return Err(failed(DecoyKeyError::Size)),
         Err(ReadError::Missing) => {}
-        Err(error) => return Err(failed(error.to_string())),
+        Err(error) => return Err(failed(DecoyKeyError::Read(error))),
     }
-    let key = crate::system::random::bytes(32).map_err(|e| failed(e.to_string()))?;
-    files::create_new(&path, &key).map_err(|e| failed(e.to_string()))?;
+    let key = crate::system::random::bytes(32).map_err(|e| failed(DecoyKeyError::Random(e)))?;
+    files::create_new(&path, &key).map_err(|e| failed(DecoyKeyError::Create(e)))?;
     // Two first logins may race: both then use the one that was kept.
     match files::read_protected(&path, &rules) {
         Ok(kept) if kept.len() == 32 => Ok(kept),
-        _ => Err(failed("cannot be read back".into())),
+        _ => Err(failed(DecoyKeyError::NotReadBack)),
     }
 }
 

@@ -138,12 +138,11 @@ pub fn load_identified(
 /// Whether the secret file `read` is still the one at its path (not
 /// removed, replaced or made again), looked at as [`load`] reads it (a
 /// stat, with the user's identity under the home).
-pub fn still_in_place(account: &Account, read: &ReadFrom) -> Result<bool, LoadError> {
+pub fn still_in_place(account: &Account, read: &ReadFrom) -> std::io::Result<bool> {
     as_owner(&read.path, account, Access::Read, || {
         files::identity(&read.path)
     })
     .map(|now| now == Some(read.identity))
-    .map_err(LoadError::Identity)
 }
 
 /// Write `file` as `account`'s secret (atomically, mode 0600). Under the

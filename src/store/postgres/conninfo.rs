@@ -372,7 +372,7 @@ impl std::fmt::Debug for ConnInfo {
 /// Why `database_file` or its connection string was refused. Never holds
 /// the password.
 #[derive(Debug)]
-pub enum ConfigError {
+pub enum ConnInfoError {
     /// The file is missing, a link, not root's, open to group or others ...
     File { path: PathBuf, error: ReadError },
     /// The file is not UTF-8 text.
@@ -407,26 +407,26 @@ pub enum ConfigError {
     },
 }
 
-impl std::fmt::Display for ConfigError {
+impl std::fmt::Display for ConnInfoError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ConfigError::File { path, error } => write!(
+            ConnInfoError::File { path, error } => write!(
                 f,
                 "database file {} {error} (it must be a regular file owned by root, mode 0600)",
                 path.display()
             ),
-            ConfigError::NotText(path) => {
+            ConnInfoError::NotText(path) => {
                 write!(f, "database file {} is not UTF-8 text", path.display())
             }
-            ConfigError::Syntax(what) => write!(f, "connection string: {what}"),
-            ConfigError::UnknownKeyword(keyword) => {
+            ConnInfoError::Syntax(what) => write!(f, "connection string: {what}"),
+            ConnInfoError::UnknownKeyword(keyword) => {
                 write!(f, "connection string: unknown keyword \"{keyword}\"")
             }
-            ConfigError::Unsupported { keyword, why } => write!(
+            ConnInfoError::Unsupported { keyword, why } => write!(
                 f,
                 "connection string: keyword \"{keyword}\" is not supported by pam-totp: {why}"
             ),
-            ConfigError::BadValue {
+            ConnInfoError::BadValue {
                 keyword,
                 value,
                 expected,
@@ -434,11 +434,11 @@ impl std::fmt::Display for ConfigError {
                 f,
                 "connection string: bad value \"{value}\" for {keyword}: expected {expected}"
             ),
-            ConfigError::Missing { keyword, hint } => {
+            ConnInfoError::Missing { keyword, hint } => {
                 write!(f, "connection string: {keyword} is missing: {hint}")
             }
-            ConfigError::RootCert(why) => write!(f, "connection string: {why}"),
-            ConfigError::NamedFile {
+            ConnInfoError::RootCert(why) => write!(f, "connection string: {why}"),
+            ConnInfoError::NamedFile {
                 keyword,
                 path,
                 error,
@@ -473,7 +473,7 @@ impl std::fmt::Display for ConfigError {
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl std::error::Error for ConnInfoError {}
 
 /// libpq keywords we know but refuse, with the reason given to the
 /// administrator: only what cannot work in a PAM module.
@@ -552,13 +552,13 @@ const SUPPORTED: &[&str] = &[
 impl ConnInfo {
     /// Read and parse `database_file`: a regular file (not a link) owned by
     /// root, no group or other bits.
-    pub fn load(path: &Path) -> Result<ConnInfo, ConfigError> {
+    pub fn load(path: &Path) -> Result<ConnInfo, ConnInfoError> {
         let rules = FileRules {
             owners: &[0],
             max_size: MAX_FILE_SIZE,
         };
         let bytes = Zeroizing::new(files::read_protected(path, &rules).map_err(|error| {
-            ConfigError::File {
+            ConnInfoError::File {
                 path: path.to_path_buf(),
                 error,
             }
@@ -569,9 +569,9 @@ impl ConnInfo {
     /// Parse the contents of `database_file` (read from `path`, already
     /// checked or, for `pam-totp check`, examined separately): UTF-8, `#`
     /// lines are comments, the other lines joined by spaces.
-    pub fn parse_file(path: &Path, bytes: &[u8]) -> Result<ConnInfo, ConfigError> {
+    pub fn parse_file(path: &Path, bytes: &[u8]) -> Result<ConnInfo, ConnInfoError> {
         let text =
-            std::str::from_utf8(bytes).map_err(|_| ConfigError::NotText(path.to_path_buf()))?;
+            std::str::from_utf8(bytes).map_err(|_| ConnInfoError::NotText(path.to_path_buf()))?;
         let joined: Zeroizing<String> = Zeroizing::new(
             text.lines()
                 .filter(|line| !line.trim_start().starts_with('#'))
@@ -582,7 +582,7 @@ impl ConnInfo {
     }
 
     /// Parse one connection string (keyword form or URI).
-    pub fn parse(text: &str) -> Result<ConnInfo, ConfigError> {
+    pub fn parse(text: &str) -> Result<ConnInfo, ConnInfoError> {
         let text = text.trim();
         let pairs = if text.starts_with("postgresql://") || text.starts_with("postgres://") {
             parse_uri(text)?
@@ -602,7 +602,9 @@ impl ConnInfo {
         ConnInfo::from_values(&values)
     }
 
-    fn from_values(values: &BTreeMap<String, Zeroizing<String>>) -> Result<ConnInfo, ConfigError> {
+    fn from_values(
+        values: &BTreeMap<String, Zeroizing<String>>,
+    ) -> Result<ConnInfo, ConnInfoError> {
         fn lookup<'a>(
             values: &'a BTreeMap<String, Zeroizing<String>>,
             keyword: &str,
@@ -614,7 +616,7 @@ impl ConnInfo {
         }
         let get = |keyword: &str| lookup(values, keyword);
         let endpoints = endpoints(get("host"), get("hostaddr"), get("port"))?;
-        let user = get("user").ok_or(ConfigError::Missing {
+        let user = get("user").ok_or(ConnInfoError::Missing {
             keyword: "user",
             hint: "name the database role, e.g. user=pam_totp",
         })?;
@@ -622,7 +624,7 @@ impl ConnInfo {
             // requiressl=1 is the old spelling of sslmode=require.
             None if get("requiressl") == Some("1") => SslMode::Require,
             None => SslMode::Prefer,
-            Some(value) => SslMode::parse(value).ok_or_else(|| ConfigError::BadValue {
+            Some(value) => SslMode::parse(value).ok_or_else(|| ConnInfoError::BadValue {
                 keyword: "sslmode",
                 value: value.to_string(),
                 expected: "disable, allow, prefer, require, verify-ca or verify-full",
@@ -633,7 +635,7 @@ impl ConnInfo {
             Some("system") => Some(RootCert::System),
             Some(path) if path.starts_with('/') => Some(RootCert::File(PathBuf::from(path))),
             Some(value) => {
-                return Err(ConfigError::BadValue {
+                return Err(ConnInfoError::BadValue {
                     keyword: "sslrootcert",
                     value: value.to_string(),
                     expected: "an absolute path to a PEM file, or system",
@@ -642,13 +644,13 @@ impl ConnInfo {
         };
         match (sslmode, &sslrootcert) {
             (SslMode::VerifyCa | SslMode::VerifyFull, None) => {
-                return Err(ConfigError::Missing {
+                return Err(ConnInfoError::Missing {
                     keyword: "sslrootcert",
                     hint: "sslmode=verify-ca and verify-full need sslrootcert=/path/to/ca.crt (or sslrootcert=system with verify-full)",
                 });
             }
             (mode, Some(RootCert::System)) if mode != SslMode::VerifyFull => {
-                return Err(ConfigError::BadValue {
+                return Err(ConnInfoError::BadValue {
                     keyword: "sslmode",
                     value: mode.as_str().to_string(),
                     expected: "verify-full with sslrootcert=system (any CA in the system store could sign for any name)",
@@ -658,7 +660,7 @@ impl ConnInfo {
         }
         let target_session_attrs = match get("target_session_attrs") {
             None => TargetSession::Any,
-            Some(value) => TargetSession::parse(value).ok_or_else(|| ConfigError::BadValue {
+            Some(value) => TargetSession::parse(value).ok_or_else(|| ConnInfoError::BadValue {
                 keyword: "target_session_attrs",
                 value: value.to_string(),
                 expected: "any, read-write, read-only, primary, standby or prefer-standby",
@@ -810,7 +812,7 @@ impl ConnInfo {
     pub fn password_for(
         &self,
         endpoint: &Endpoint,
-    ) -> Result<Option<Zeroizing<String>>, ConfigError> {
+    ) -> Result<Option<Zeroizing<String>>, ConnInfoError> {
         if let Some(password) = &self.password {
             return Ok(Some(password.clone()));
         }
@@ -818,7 +820,7 @@ impl ConnInfo {
             return Ok(None);
         };
         let bytes = read_named_file("passfile", path, true, MAX_FILE_SIZE)?;
-        let text = std::str::from_utf8(&bytes).map_err(|_| ConfigError::NamedFile {
+        let text = std::str::from_utf8(&bytes).map_err(|_| ConnInfoError::NamedFile {
             keyword: "passfile",
             path: path.clone(),
             error: ReadError::Io(std::io::Error::other("is not UTF-8 text")),
@@ -877,8 +879,8 @@ fn is_local(endpoint: &Endpoint) -> bool {
     }
 }
 
-fn bad(keyword: &'static str, value: &str, expected: &'static str) -> ConfigError {
-    ConfigError::BadValue {
+fn bad(keyword: &'static str, value: &str, expected: &'static str) -> ConnInfoError {
+    ConnInfoError::BadValue {
         keyword,
         value: value.to_string(),
         expected,
@@ -886,7 +888,11 @@ fn bad(keyword: &'static str, value: &str, expected: &'static str) -> ConfigErro
 }
 
 /// An integer as libpq reads one (surrounding blanks allowed).
-fn integer(keyword: &'static str, value: &str, expected: &'static str) -> Result<i64, ConfigError> {
+fn integer(
+    keyword: &'static str,
+    value: &str,
+    expected: &'static str,
+) -> Result<i64, ConnInfoError> {
     value
         .trim()
         .parse()
@@ -894,7 +900,7 @@ fn integer(keyword: &'static str, value: &str, expected: &'static str) -> Result
 }
 
 /// Seconds; 0 (or less) means the system's default, as libpq.
-fn seconds(value: Option<&str>, keyword: &'static str) -> Result<Option<Duration>, ConfigError> {
+fn seconds(value: Option<&str>, keyword: &'static str) -> Result<Option<Duration>, ConnInfoError> {
     let Some(value) = value else {
         return Ok(None);
     };
@@ -907,7 +913,7 @@ fn seconds(value: Option<&str>, keyword: &'static str) -> Result<Option<Duration
 
 /// `connect_timeout`: seconds, 0 or less for none, 1 taken as 2 (libpq:
 /// "to prevent possibly waiting hardly at all").
-fn connect_timeout(value: Option<&str>) -> Result<Option<Duration>, ConfigError> {
+fn connect_timeout(value: Option<&str>) -> Result<Option<Duration>, ConnInfoError> {
     let Some(value) = value else {
         return Ok(None);
     };
@@ -924,7 +930,7 @@ fn connect_timeout(value: Option<&str>) -> Result<Option<Duration>, ConfigError>
 fn absolute_path(
     value: Option<&str>,
     keyword: &'static str,
-) -> Result<Option<PathBuf>, ConfigError> {
+) -> Result<Option<PathBuf>, ConnInfoError> {
     match value {
         None => Ok(None),
         Some(path) if path.starts_with('/') => Ok(Some(PathBuf::from(path))),
@@ -932,14 +938,14 @@ fn absolute_path(
     }
 }
 
-fn tls_options(values: &BTreeMap<String, Zeroizing<String>>) -> Result<TlsOptions, ConfigError> {
+fn tls_options(values: &BTreeMap<String, Zeroizing<String>>) -> Result<TlsOptions, ConnInfoError> {
     let get = |keyword: &str| {
         values
             .get(keyword)
             .map(|value| value.as_str())
             .filter(|value| !value.is_empty())
     };
-    let version = |keyword: &'static str| -> Result<Option<TlsVersion>, ConfigError> {
+    let version = |keyword: &'static str| -> Result<Option<TlsVersion>, ConnInfoError> {
         match get(keyword) {
             None => Ok(None),
             Some(value) => TlsVersion::parse(value)
@@ -969,13 +975,13 @@ fn tls_options(values: &BTreeMap<String, Zeroizing<String>>) -> Result<TlsOption
     let sslkey = absolute_path(get("sslkey"), "sslkey")?;
     match (&sslcert, &sslkey) {
         (Some(_), None) => {
-            return Err(ConfigError::Missing {
+            return Err(ConnInfoError::Missing {
                 keyword: "sslkey",
                 hint: "sslcert needs sslkey=/path/to/the/private.key (owner root, mode 0600)",
             });
         }
         (None, Some(_)) => {
-            return Err(ConfigError::Missing {
+            return Err(ConnInfoError::Missing {
                 keyword: "sslcert",
                 hint: "sslkey needs sslcert=/path/to/the/client.crt",
             });
@@ -1043,10 +1049,10 @@ pub fn read_named_file(
     path: &Path,
     secret: bool,
     max_size: u64,
-) -> Result<Zeroizing<Vec<u8>>, ConfigError> {
+) -> Result<Zeroizing<Vec<u8>>, ConnInfoError> {
     use std::io::Read;
     use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-    let fail = |error: ReadError| ConfigError::NamedFile {
+    let fail = |error: ReadError| ConnInfoError::NamedFile {
         keyword,
         path: path.to_path_buf(),
         error,
@@ -1092,17 +1098,17 @@ pub fn read_named_file(
 
 /// The first of [`SERVICE_FILES`] that exists, read under the rules for
 /// a file that may hold a password (root's, no group or other bits).
-fn read_service_file() -> Result<(PathBuf, Zeroizing<String>), ConfigError> {
+fn read_service_file() -> Result<(PathBuf, Zeroizing<String>), ConnInfoError> {
     let path = SERVICE_FILES
         .iter()
         .map(Path::new)
         .find(|path| path.exists())
-        .ok_or(ConfigError::Missing {
+        .ok_or(ConnInfoError::Missing {
             keyword: "service",
             hint: "service=NAME reads /etc/postgresql-common/pg_service.conf (owner root, mode 0600), which does not exist; create it, or write the parameters in database_file itself",
         })?;
     let bytes = read_named_file("service", path, true, MAX_FILE_SIZE)?;
-    let text = String::from_utf8(bytes.to_vec()).map_err(|_| ConfigError::NamedFile {
+    let text = String::from_utf8(bytes.to_vec()).map_err(|_| ConnInfoError::NamedFile {
         keyword: "service",
         path: path.to_path_buf(),
         error: ReadError::Io(std::io::Error::other("is not UTF-8 text")),
@@ -1118,7 +1124,7 @@ fn apply_service(
     name: &str,
     path: &Path,
     text: &str,
-) -> Result<(), ConfigError> {
+) -> Result<(), ConnInfoError> {
     let mut in_section = false;
     let mut found = false;
     for line in text.lines() {
@@ -1135,14 +1141,14 @@ fn apply_service(
             continue;
         }
         let (keyword, value) = line.split_once('=').ok_or_else(|| {
-            ConfigError::Syntax(format!(
+            ConnInfoError::Syntax(format!(
                 "service file {}: a line of [{name}] without \"=\"",
                 path.display()
             ))
         })?;
         let keyword = keyword.trim();
         if keyword == "service" {
-            return Err(ConfigError::Syntax(format!(
+            return Err(ConnInfoError::Syntax(format!(
                 "service file {}: [{name}] names another service",
                 path.display()
             )));
@@ -1162,16 +1168,16 @@ fn apply_service(
     Ok(())
 }
 
-fn check_keyword(keyword: &str) -> Result<(), ConfigError> {
+fn check_keyword(keyword: &str) -> Result<(), ConnInfoError> {
     if SUPPORTED.contains(&keyword) {
         return Ok(());
     }
     match UNSUPPORTED.iter().find(|(name, _)| *name == keyword) {
-        Some((_, why)) => Err(ConfigError::Unsupported {
+        Some((_, why)) => Err(ConnInfoError::Unsupported {
             keyword: keyword.to_string(),
             why,
         }),
-        None => Err(ConfigError::UnknownKeyword(keyword.to_string())),
+        None => Err(ConnInfoError::UnknownKeyword(keyword.to_string())),
     }
 }
 
@@ -1180,7 +1186,7 @@ fn endpoints(
     host: Option<&str>,
     hostaddr: Option<&str>,
     port: Option<&str>,
-) -> Result<Vec<Endpoint>, ConfigError> {
+) -> Result<Vec<Endpoint>, ConnInfoError> {
     let addresses: Vec<Option<IpAddr>> = match hostaddr {
         None => Vec::new(),
         Some(list) => list
@@ -1190,7 +1196,7 @@ fn endpoints(
                 if item.is_empty() {
                     return Ok(None);
                 }
-                item.parse().map(Some).map_err(|_| ConfigError::BadValue {
+                item.parse().map(Some).map_err(|_| ConnInfoError::BadValue {
                     keyword: "hostaddr",
                     value: item.to_string(),
                     expected: "numeric IP addresses, comma-separated",
@@ -1208,14 +1214,14 @@ fn endpoints(
             .map(|address| address.map(|a| a.to_string()).unwrap_or_default())
             .collect(),
         None => {
-            return Err(ConfigError::Missing {
+            return Err(ConnInfoError::Missing {
                 keyword: "host",
                 hint: "name the database host(s), e.g. host=db1.example.org,db2.example.org (or host=/var/run/postgresql for the local socket)",
             });
         }
     };
     if !addresses.is_empty() && addresses.len() != names.len() {
-        return Err(ConfigError::BadValue {
+        return Err(ConnInfoError::BadValue {
             keyword: "hostaddr",
             value: hostaddr.unwrap_or_default().to_string(),
             expected: "as many addresses as hosts",
@@ -1233,7 +1239,7 @@ fn endpoints(
                 item.parse::<u16>()
                     .ok()
                     .filter(|port| *port != 0)
-                    .ok_or_else(|| ConfigError::BadValue {
+                    .ok_or_else(|| ConnInfoError::BadValue {
                         keyword: "port",
                         value: item.to_string(),
                         expected: "port numbers 1-65535, comma-separated",
@@ -1242,7 +1248,7 @@ fn endpoints(
             .collect::<Result<_, _>>()?,
     };
     if ports.len() > 1 && ports.len() != names.len() {
-        return Err(ConfigError::BadValue {
+        return Err(ConnInfoError::BadValue {
             keyword: "port",
             value: port.unwrap_or_default().to_string(),
             expected: "one port, or one per host",
@@ -1254,7 +1260,7 @@ fn endpoints(
         .map(|(index, name)| {
             let hostaddr = addresses.get(index).copied().flatten();
             if name.is_empty() && hostaddr.is_none() {
-                return Err(ConfigError::BadValue {
+                return Err(ConnInfoError::BadValue {
                     keyword: "host",
                     value: host.unwrap_or_default().to_string(),
                     expected: "no empty host in the list",
@@ -1282,7 +1288,7 @@ type Pairs = Vec<(String, Zeroizing<String>)>;
 
 /// `keyword = value ...`, values optionally in single quotes, `\` escaping
 /// the next character (libpq's rules).
-fn parse_keywords(text: &str) -> Result<Pairs, ConfigError> {
+fn parse_keywords(text: &str) -> Result<Pairs, ConnInfoError> {
     let mut pairs = Vec::new();
     let mut chars = text.chars().peekable();
     loop {
@@ -1296,7 +1302,7 @@ fn parse_keywords(text: &str) -> Result<Pairs, ConfigError> {
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         if chars.next() != Some('=') {
-            return Err(ConfigError::Syntax(format!(
+            return Err(ConnInfoError::Syntax(format!(
                 "missing \"=\" after \"{keyword}\""
             )));
         }
@@ -1306,7 +1312,7 @@ fn parse_keywords(text: &str) -> Result<Pairs, ConfigError> {
             loop {
                 match chars.next() {
                     None => {
-                        return Err(ConfigError::Syntax(format!(
+                        return Err(ConnInfoError::Syntax(format!(
                             "unterminated quoted value for \"{keyword}\""
                         )));
                     }
@@ -1314,7 +1320,7 @@ fn parse_keywords(text: &str) -> Result<Pairs, ConfigError> {
                     Some('\\') => match chars.next() {
                         Some(c) => value.push(c),
                         None => {
-                            return Err(ConfigError::Syntax(format!(
+                            return Err(ConnInfoError::Syntax(format!(
                                 "unterminated quoted value for \"{keyword}\""
                             )));
                         }
@@ -1334,7 +1340,9 @@ fn parse_keywords(text: &str) -> Result<Pairs, ConfigError> {
             }
         }
         if keyword.is_empty() {
-            return Err(ConfigError::Syntax("a value without a keyword".to_string()));
+            return Err(ConnInfoError::Syntax(
+                "a value without a keyword".to_string(),
+            ));
         }
         pairs.push((keyword, value));
     }
@@ -1342,7 +1350,7 @@ fn parse_keywords(text: &str) -> Result<Pairs, ConfigError> {
 }
 
 /// `postgresql://[user[:password]@][host[:port][,...]][/dbname][?keyword=value&...]`
-fn parse_uri(text: &str) -> Result<Pairs, ConfigError> {
+fn parse_uri(text: &str) -> Result<Pairs, ConnInfoError> {
     let rest = text
         .strip_prefix("postgresql://")
         .or_else(|| text.strip_prefix("postgres://"))
@@ -1357,7 +1365,7 @@ fn parse_uri(text: &str) -> Result<Pairs, ConfigError> {
     };
     if rest.contains('@') && !authority.contains('@') {
         // Never echo this text: it holds a password cut in two.
-        return Err(ConfigError::Syntax(
+        return Err(ConnInfoError::Syntax(
             "a \"/\", \"?\" or \"@\" in the URI's user name or password must be percent-encoded (%2F, %3F, %40)".to_string(),
         ));
     }
@@ -1403,7 +1411,7 @@ fn parse_uri(text: &str) -> Result<Pairs, ConfigError> {
     for parameter in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (keyword, value) = parameter
             .split_once('=')
-            .ok_or_else(|| ConfigError::Syntax("a URI parameter without \"=\"".to_string()))?;
+            .ok_or_else(|| ConnInfoError::Syntax("a URI parameter without \"=\"".to_string()))?;
         let keyword = percent_decode(keyword, "a URI parameter name")?.to_string();
         let value = percent_decode(value, "a URI parameter value")?;
         pairs.push((keyword, value));
@@ -1412,10 +1420,10 @@ fn parse_uri(text: &str) -> Result<Pairs, ConfigError> {
 }
 
 /// `host`, `host:port`, `[v6]`, `[v6]:port`.
-fn split_host_port(item: &str) -> Result<(&str, &str), ConfigError> {
+fn split_host_port(item: &str) -> Result<(&str, &str), ConnInfoError> {
     if let Some(bracketed) = item.strip_prefix('[') {
         let (host, after) = bracketed.split_once(']').ok_or_else(|| {
-            ConfigError::Syntax(format!("unterminated \"[\" in URI host \"{item}\""))
+            ConnInfoError::Syntax(format!("unterminated \"[\" in URI host \"{item}\""))
         })?;
         return match after {
             "" => Ok((host, "")),
@@ -1423,15 +1431,15 @@ fn split_host_port(item: &str) -> Result<(&str, &str), ConfigError> {
                 .strip_prefix(':')
                 .map(|port| (host, port))
                 .ok_or_else(|| {
-                    ConfigError::Syntax(format!("unexpected text after \"]\" in \"{item}\""))
+                    ConnInfoError::Syntax(format!("unexpected text after \"]\" in \"{item}\""))
                 }),
         };
     }
     Ok(item.split_once(':').unwrap_or((item, "")))
 }
 
-fn percent_decode(text: &str, what: &str) -> Result<Zeroizing<String>, ConfigError> {
-    let bad = || ConfigError::Syntax(format!("bad percent-encoding in {what}"));
+fn percent_decode(text: &str, what: &str) -> Result<Zeroizing<String>, ConnInfoError> {
+    let bad = || ConnInfoError::Syntax(format!("bad percent-encoding in {what}"));
     let mut bytes = Zeroizing::new(Vec::with_capacity(text.len()));
     let mut input = text.bytes();
     while let Some(byte) = input.next() {
@@ -1530,11 +1538,11 @@ mod tests {
         assert_eq!(info.endpoints, [endpoint("127.0.0.1", 5432)]);
         assert!(matches!(
             ConnInfo::parse("postgresql://u@h/db?bogus=1"),
-            Err(ConfigError::UnknownKeyword(k)) if k == "bogus"
+            Err(ConnInfoError::UnknownKeyword(k)) if k == "bogus"
         ));
         assert!(matches!(
             ConnInfo::parse("postgresql://u@h/d%zz"),
-            Err(ConfigError::Syntax(_))
+            Err(ConnInfoError::Syntax(_))
         ));
     }
 
@@ -1553,7 +1561,7 @@ mod tests {
         assert_eq!(info.endpoints[1].host, "10.0.0.2");
         assert!(matches!(
             ConnInfo::parse("host=a,b hostaddr=10.0.0.1 user=u"),
-            Err(ConfigError::BadValue {
+            Err(ConnInfoError::BadValue {
                 keyword: "hostaddr",
                 ..
             })
@@ -1578,7 +1586,7 @@ mod tests {
         }
         assert!(matches!(
             ConnInfo::parse("host=h user=u sslmode=verify"),
-            Err(ConfigError::BadValue { keyword: "sslmode", value, .. }) if value == "verify"
+            Err(ConnInfoError::BadValue { keyword: "sslmode", value, .. }) if value == "verify"
         ));
     }
 
@@ -1587,7 +1595,7 @@ mod tests {
         for mode in ["verify-ca", "verify-full"] {
             assert!(matches!(
                 ConnInfo::parse(&format!("host=h user=u sslmode={mode}")),
-                Err(ConfigError::Missing {
+                Err(ConnInfoError::Missing {
                     keyword: "sslrootcert",
                     ..
                 })
@@ -1607,7 +1615,7 @@ mod tests {
         let error = ConnInfo::parse("host=h user=u sslpassword=x").unwrap_err();
         assert!(error.to_string().contains("\"sslpassword\""), "{error}");
         assert!(error.to_string().contains("passphrase"), "{error}");
-        assert!(matches!(error, ConfigError::Unsupported { .. }));
+        assert!(matches!(error, ConnInfoError::Unsupported { .. }));
         let error = ConnInfo::parse("host=h user=u hots=x").unwrap_err();
         assert_eq!(
             error.to_string(),
@@ -1615,46 +1623,46 @@ mod tests {
         );
         assert!(matches!(
             ConnInfo::parse("host=h user=u port=99999"),
-            Err(ConfigError::BadValue {
+            Err(ConnInfoError::BadValue {
                 keyword: "port",
                 ..
             })
         ));
         assert!(matches!(
             ConnInfo::parse("host=a,b,c port=1,2 user=u"),
-            Err(ConfigError::BadValue {
+            Err(ConnInfoError::BadValue {
                 keyword: "port",
                 ..
             })
         ));
         assert!(matches!(
             ConnInfo::parse("host=h user=u target_session_attrs=master"),
-            Err(ConfigError::BadValue {
+            Err(ConnInfoError::BadValue {
                 keyword: "target_session_attrs",
                 ..
             })
         ));
         assert!(matches!(
             ConnInfo::parse("user=u"),
-            Err(ConfigError::Missing {
+            Err(ConnInfoError::Missing {
                 keyword: "host",
                 ..
             })
         ));
         assert!(matches!(
             ConnInfo::parse("host=h"),
-            Err(ConfigError::Missing {
+            Err(ConnInfoError::Missing {
                 keyword: "user",
                 ..
             })
         ));
         assert!(matches!(
             ConnInfo::parse("host=h user"),
-            Err(ConfigError::Syntax(_))
+            Err(ConnInfoError::Syntax(_))
         ));
         assert!(matches!(
             ConnInfo::parse("host=h user='u"),
-            Err(ConfigError::Syntax(_))
+            Err(ConnInfoError::Syntax(_))
         ));
     }
 
@@ -1879,7 +1887,7 @@ mod tests {
         let error = ConnInfo::load(&path).unwrap_err();
         assert!(matches!(
             error,
-            ConfigError::File {
+            ConnInfoError::File {
                 error: ReadError::BadMode(0o644),
                 ..
             }

@@ -1,9 +1,11 @@
 //! What went wrong with the database, said so that an administrator knows
 //! what to check. No message holds the password.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use super::conninfo::ConfigError;
+use super::conninfo::ConnInfoError;
+use super::sealing::{KeyError, SealError};
 
 /// What was under way when the time ran out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +22,7 @@ pub enum TimeoutDuring {
 #[derive(Debug)]
 pub enum DbError {
     /// `database_file` or its connection string.
-    Config(ConfigError),
+    Config(ConnInfoError),
     /// No connection to `host` (refused, no route, closed under us ...).
     Unreachable { host: String, reason: String },
     /// `host` did not answer in time.
@@ -173,8 +175,8 @@ impl std::fmt::Display for DbError {
 
 impl std::error::Error for DbError {}
 
-impl From<ConfigError> for DbError {
-    fn from(error: ConfigError) -> DbError {
+impl From<ConnInfoError> for DbError {
+    fn from(error: ConnInfoError) -> DbError {
         DbError::Config(error)
     }
 }
@@ -296,4 +298,141 @@ fn tls_reason(error: &tokio_postgres::Error) -> Option<String> {
         current = error.source();
     }
     None
+}
+
+/// Why the PostgreSQL store failed, as the [`Store`](crate::store::Store)
+/// trait reports it ([`StoreError::Database`](crate::store::StoreError::Database)).
+/// Owned values only: it crosses from the store's library into the module
+/// (two copies of the same sources, checked to be the same build).
+#[derive(Debug)]
+pub enum PostgresError {
+    /// A database operation failed.
+    Db(DbError),
+    /// `database_file` could not be read, or its connection string is wrong.
+    DatabaseFile { path: PathBuf, error: ConnInfoError },
+    /// `secret_key_file` could not be read.
+    KeyFile(KeyError),
+    /// A column did not hold the type or value pam-totp's schema gives it.
+    Column(ColumnError),
+    /// The statement that always returns a row returned none.
+    NoStateRow { user: String },
+    /// The state row changed although locked: another writer.
+    StateRowChanged { user: String },
+    /// The random source failed (making a recovery key).
+    Random(std::io::Error),
+    /// The recovery codes to save come from two enrollments.
+    MixedRecovery,
+    /// Sealing an enrollment failed.
+    Seal(SealError),
+    /// `user`'s enrollment row cannot be read or does not verify.
+    Enrollment { user: String, error: RowError },
+}
+
+impl std::fmt::Display for PostgresError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PostgresError::Db(error) => write!(f, "database: {error}"),
+            PostgresError::DatabaseFile { path, error } => {
+                write!(f, "database_file {}: {error}", path.display())
+            }
+            PostgresError::KeyFile(error) => write!(
+                f,
+                "secret_key_file: {error}; every host needs the same key file (`pam-totp db init` makes one)"
+            ),
+            PostgresError::Column(error) => error.fmt(f),
+            PostgresError::NoStateRow { user } => {
+                write!(f, "the database returned no state row for {user}")
+            }
+            PostgresError::StateRowChanged { user } => write!(
+                f,
+                "the state row of {user} changed while locked; check for other writers"
+            ),
+            PostgresError::Random(error) => write!(f, "the random source failed: {error}"),
+            PostgresError::MixedRecovery => f.write_str(
+                "the recovery codes come from two enrollments; make new ones (`pam-totp recovery-codes`)",
+            ),
+            PostgresError::Seal(error) => write!(f, "cannot seal the enrollment: {error}"),
+            PostgresError::Enrollment { user, error } => {
+                write!(f, "the database's enrollment of {user}: {error}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for PostgresError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PostgresError::Db(error) => Some(error),
+            PostgresError::DatabaseFile { error, .. } => Some(error),
+            PostgresError::KeyFile(error) => Some(error),
+            PostgresError::Column(error) => Some(error),
+            PostgresError::Random(error) => Some(error),
+            PostgresError::Seal(error) => Some(error),
+            PostgresError::Enrollment { error, .. } => Some(error),
+            PostgresError::NoStateRow { .. }
+            | PostgresError::StateRowChanged { .. }
+            | PostgresError::MixedRecovery => None,
+        }
+    }
+}
+
+impl From<DbError> for PostgresError {
+    fn from(error: DbError) -> PostgresError {
+        PostgresError::Db(error)
+    }
+}
+
+impl From<ColumnError> for PostgresError {
+    fn from(error: ColumnError) -> PostgresError {
+        PostgresError::Column(error)
+    }
+}
+
+/// A column of a row read whose type or value is not the schema's.
+#[derive(Debug)]
+pub struct ColumnError {
+    pub column: String,
+    /// The driver's reason, in its words.
+    pub reason: String,
+}
+
+impl std::fmt::Display for ColumnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "database: column {} has an unexpected type or value ({}); is the schema pam-totp's?",
+            self.column, self.reason
+        )
+    }
+}
+
+impl std::error::Error for ColumnError {}
+
+/// Why an enrollment row is refused.
+#[derive(Debug)]
+pub enum RowError {
+    /// A column could not be read.
+    Read(ColumnError),
+    /// The seal does not open for these columns (or names a missing key).
+    Seal(SealError),
+    /// It opens, but a column holds no value pam-totp accepts.
+    Column(String),
+}
+
+impl std::fmt::Display for RowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RowError::Read(error) => error.fmt(f),
+            RowError::Seal(error) => write!(f, "{error}"),
+            RowError::Column(what) => write!(f, "it holds {what}"),
+        }
+    }
+}
+
+impl std::error::Error for RowError {}
+
+impl From<ColumnError> for RowError {
+    fn from(error: ColumnError) -> RowError {
+        RowError::Read(error)
+    }
 }

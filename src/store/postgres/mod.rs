@@ -15,7 +15,7 @@ pub mod tls;
 
 pub use client::{Database, Row, ToSql, Type};
 pub use conninfo::{
-    AuthMethod, ChannelBinding, ConfigError, ConnInfo, Endpoint, LoadBalance, RequireAuth,
+    AuthMethod, ChannelBinding, ConnInfo, ConnInfoError, Endpoint, LoadBalance, RequireAuth,
     RootCert, SslMode, TargetSession,
 };
 pub use error::{DbError, TimeoutDuring};

@@ -32,7 +32,7 @@ use crate::store::api::{Change, Listed, Removed, Repair, Replacing, Snapshot, St
 use crate::store::error::{LoadError, StoreError};
 use crate::store::postgres::client::{Database, FromSqlOwned, Row, Type};
 use crate::store::postgres::conninfo::ConnInfo;
-use crate::store::postgres::error::DbError;
+use crate::store::postgres::error::{ColumnError, DbError, PostgresError, RowError};
 use crate::store::postgres::schema;
 use crate::store::postgres::sealing::{self, Binding, KeyId, KeyRing, SealError};
 use crate::system::account::Account;
@@ -153,6 +153,12 @@ impl From<DbError> for StoreError {
     }
 }
 
+impl From<ColumnError> for StoreError {
+    fn from(error: ColumnError) -> StoreError {
+        StoreError::Database(PostgresError::Column(error))
+    }
+}
+
 /// Inside a transaction: make sure `user` has a state row, to lock.
 fn ensure_state_row(db: &mut Database, user: &str) -> Result<(), StoreError> {
     db.execute_typed(
@@ -178,10 +184,10 @@ fn enrollment_row(db: &mut Database, user: &str) -> Result<Option<Row>, DbError>
 /// Open the database named in `database_file` and check its schema version.
 pub fn connect(config: &Config) -> Result<Database, StoreError> {
     let info = ConnInfo::load(&config.database_file).map_err(|error| {
-        StoreError::Other(format!(
-            "database_file {}: {error}",
-            config.database_file.display()
-        ))
+        StoreError::Database(PostgresError::DatabaseFile {
+            path: config.database_file.clone(),
+            error,
+        })
     })?;
     let timeout = Duration::from_secs(config.database_timeout);
     let mut db = Database::connect(&info, timeout).map_err(database)?;
@@ -212,9 +218,9 @@ fn locked_update(
     match write_state(db, user, version, &next, enrolled_at)? {
         true => Ok(stored(next, now)),
         false => enrollment_unchanged(db, user, enrolled_at).and_then(|()| {
-            Err(StoreError::Other(format!(
-                "the state row of {user} changed while locked; check for other writers"
-            )))
+            Err(StoreError::Database(PostgresError::StateRowChanged {
+                user: user.to_string(),
+            }))
         }),
     }
 }
@@ -261,7 +267,9 @@ fn read_state(
         .query_typed_opt(&sql, &[(&user, Type::TEXT)])
         .map_err(database)?
         .ok_or_else(|| {
-            StoreError::Other(format!("the database returned no state row for {user}"))
+            StoreError::Database(PostgresError::NoStateRow {
+                user: user.to_string(),
+            })
         })?;
     let now = unsigned(get::<i64>(&row, "now")?);
     let Some(version) = get::<Option<i64>>(&row, "version")? else {
@@ -347,14 +355,13 @@ fn write_state(
 }
 
 fn database(error: DbError) -> StoreError {
-    StoreError::Other(format!("database: {error}"))
+    StoreError::Database(PostgresError::Db(error))
 }
 
-fn get<T: FromSqlOwned>(row: &Row, column: &str) -> Result<T, StoreError> {
-    row.try_get::<_, T>(column).map_err(|error| {
-        StoreError::Other(format!(
-            "database: column {column} has an unexpected type or value ({error}); is the schema pam-totp's?"
-        ))
+fn get<T: FromSqlOwned>(row: &Row, column: &str) -> Result<T, ColumnError> {
+    row.try_get::<_, T>(column).map_err(|error| ColumnError {
+        column: column.to_string(),
+        reason: error.to_string(),
     })
 }
 
@@ -367,37 +374,32 @@ fn signed(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-fn store_error_as_load(error: StoreError) -> LoadError {
-    LoadError::Store(error.to_string())
-}
-
 impl Store for PostgresStore {
     fn enrollment(&mut self, account: &Account) -> Result<SecretFile, LoadError> {
         let user = account.name.as_str();
-        let db = self.db().map_err(store_error_as_load)?;
-        let row = enrollment_row(db, user)
-            .map_err(|error| LoadError::Store(database(error).to_string()))?;
+        let db = self.db()?;
+        let row = enrollment_row(db, user).map_err(database)?;
         let Some(row) = row else {
             return Err(LoadError::NotEnrolled(std::path::PathBuf::from(format!(
                 "database row pam_totp_enrollment.{user}"
             ))));
         };
-        let bad =
-            |what: String| LoadError::Store(format!("the database's enrollment of {user}: {what}"));
-        let field = |error: StoreError| bad(error.to_string());
+        let bad = |error: RowError| {
+            LoadError::Store(StoreError::Database(PostgresError::Enrollment {
+                user: user.to_string(),
+                error,
+            }))
+        };
+        let field = |error: ColumnError| bad(RowError::Read(error));
         self.enrolled_at = Some(get::<i64>(&row, "stamp").map_err(field)?);
-        let stored = EnrollmentRow::from_row(&row).map_err(|error| bad(error.to_string()))?;
-        let ring = self.key().map_err(store_error_as_load)?;
-        stored
-            .open(ring, user)
-            .map(|(file, _)| file)
-            .map_err(|error| bad(error.to_string()))
+        let stored = EnrollmentRow::from_row(&row).map_err(field)?;
+        let ring = self.key()?;
+        stored.open(ring, user).map(|(file, _)| file).map_err(bad)
     }
 
     fn is_enrolled(&mut self, account: &Account) -> Result<bool, LoadError> {
         let user = account.name.as_str();
-        self.db()
-            .map_err(store_error_as_load)?
+        self.db()?
             .transaction(|db| {
                 db.query_typed_opt(
                     "SELECT 1 FROM pam_totp_enrollment WHERE user_name = $1",
@@ -405,7 +407,7 @@ impl Store for PostgresStore {
                 )
             })
             .map(|row| row.is_some())
-            .map_err(|error| LoadError::Store(database(error).to_string()))
+            .map_err(|error| LoadError::Store(database(error)))
     }
 
     fn snapshot(&mut self, account: &Account) -> Result<Snapshot, StoreError> {
@@ -556,11 +558,8 @@ impl Store for PostgresStore {
 
 /// The keys of `secret_key_file`.
 pub fn load_keys(config: &Config) -> Result<KeyRing, StoreError> {
-    KeyRing::load(&config.secret_key_file).map_err(|error| {
-        StoreError::Other(format!(
-            "secret_key_file: {error}; every host needs the same key file (`pam-totp db init` makes one)"
-        ))
-    })
+    KeyRing::load(&config.secret_key_file)
+        .map_err(|error| StoreError::Database(PostgresError::KeyFile(error)))
 }
 
 /// The columns of a `pam_totp_enrollment` row that [`EnrollmentRow`] reads.
@@ -579,27 +578,9 @@ pub struct EnrollmentRow {
     pub recovery: Vec<String>,
 }
 
-/// Why a row is refused.
-#[derive(Debug)]
-pub enum RowError {
-    /// The seal does not open for these columns (or names a missing key).
-    Seal(SealError),
-    /// It opens, but a column holds no value pam-totp accepts.
-    Column(String),
-}
-
-impl std::fmt::Display for RowError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RowError::Seal(error) => write!(f, "{error}"),
-            RowError::Column(what) => write!(f, "it holds {what}"),
-        }
-    }
-}
-
 impl EnrollmentRow {
     /// The row from a query selecting [`ENROLLMENT_COLUMNS`].
-    pub fn from_row(row: &Row) -> Result<EnrollmentRow, StoreError> {
+    pub fn from_row(row: &Row) -> Result<EnrollmentRow, ColumnError> {
         Ok(EnrollmentRow {
             kind: get(row, "kind")?,
             secret: get(row, "secret")?,
@@ -685,19 +666,14 @@ fn seal_row(
     let recovery_key = match file.recovery.iter().find_map(RecoveryHash::key) {
         Some(key) => key.clone(),
         None => RecoveryKey::random()
-            .map_err(|error| StoreError::Other(format!("the random source failed: {error}")))?,
+            .map_err(|error| StoreError::Database(PostgresError::Random(error)))?,
     };
     let keyed = file
         .recovery
         .iter()
         .map(|hash| hash.keyed(&recovery_key))
         .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| {
-            StoreError::Other(
-                "the recovery codes come from two enrollments; make new ones (`pam-totp recovery-codes`)"
-                    .into(),
-            )
-        })?;
+        .ok_or(StoreError::Database(PostgresError::MixedRecovery))?;
     let (kind, counter) = match file.kind {
         TokenKind::Totp => ("totp", 0),
         TokenKind::Hotp { counter } => ("hotp", signed(counter)),
@@ -712,7 +688,7 @@ fn seal_row(
         recovery: keyed.iter().map(RecoveryHash::encode).collect(),
     };
     row.secret = sealing::seal_enrollment(ring, &row.binding(user), &recovery_key, &file.secret)
-        .map_err(|error| StoreError::Other(format!("cannot seal the enrollment: {error}")))?;
+        .map_err(|error| StoreError::Database(PostgresError::Seal(error)))?;
     Ok((row, keyed))
 }
 

@@ -33,7 +33,8 @@ use tokio_postgres::tls::{ChannelBinding, TlsConnect, TlsStream};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::conninfo::{
-    AuthMethod, ConfigError, ConnInfo, RequireAuth, RootCert, SslMode, TlsVersion, read_named_file,
+    AuthMethod, ConnInfo, ConnInfoError, RequireAuth, RootCert, SslMode, TlsVersion,
+    read_named_file,
 };
 
 /// The largest certificate, key or revocation list file we read.
@@ -51,7 +52,7 @@ pub const SYSTEM_BUNDLES: &[&str] = &[
 ];
 
 /// The connector for `info`'s `sslmode` and `sslrootcert`.
-pub fn connector(info: &ConnInfo) -> Result<MakeRustlsConnect, ConfigError> {
+pub fn connector(info: &ConnInfo) -> Result<MakeRustlsConnect, ConnInfoError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let algorithms = provider.signature_verification_algorithms;
     let tls12_allowed = info.tls.min_version <= TlsVersion::Tls12;
@@ -67,7 +68,7 @@ pub fn connector(info: &ConnInfo) -> Result<MakeRustlsConnect, ConfigError> {
         };
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions)
-        .map_err(|error| ConfigError::RootCert(error.to_string()))?;
+        .map_err(|error| ConnInfoError::RootCert(error.to_string()))?;
     let checks_chain = matches!(info.sslmode, SslMode::VerifyCa | SslMode::VerifyFull)
         || (info.sslmode == SslMode::Require && info.sslrootcert.is_some());
     let verifier: Arc<dyn ServerCertVerifier> = match (&info.sslrootcert, checks_chain) {
@@ -76,7 +77,7 @@ pub fn connector(info: &ConnInfo) -> Result<MakeRustlsConnect, ConfigError> {
             let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
                 .with_crls(revocation_lists(info)?)
                 .build()
-                .map_err(|error| ConfigError::RootCert(error.to_string()))?;
+                .map_err(|error| ConnInfoError::RootCert(error.to_string()))?;
             if info.sslmode == SslMode::VerifyFull {
                 webpki
             } else {
@@ -92,7 +93,7 @@ pub fn connector(info: &ConnInfo) -> Result<MakeRustlsConnect, ConfigError> {
         (Some(cert), Some(key)) => {
             let (chain, key) = client_certificate(cert, key)?;
             builder.with_client_auth_cert(chain, key).map_err(|error| {
-                ConfigError::RootCert(format!(
+                ConnInfoError::RootCert(format!(
                     "sslkey {} does not go with sslcert {}: {error}",
                     key_path(info),
                     cert.display()
@@ -118,25 +119,25 @@ fn key_path(info: &ConnInfo) -> String {
 fn client_certificate(
     cert: &std::path::Path,
     key: &std::path::Path,
-) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), ConfigError> {
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), ConnInfoError> {
     let pem = read_named_file("sslcert", cert, false, MAX_ROOT_FILE)?;
     let chain = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|error| {
-            ConfigError::RootCert(format!(
+            ConnInfoError::RootCert(format!(
                 "sslcert {} is not valid PEM: {error}",
                 cert.display()
             ))
         })?;
     if chain.is_empty() {
-        return Err(ConfigError::RootCert(format!(
+        return Err(ConnInfoError::RootCert(format!(
             "sslcert {} holds no certificate",
             cert.display()
         )));
     }
     let pem = read_named_file("sslkey", key, true, MAX_ROOT_FILE)?;
     let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|error| {
-        ConfigError::RootCert(format!(
+        ConnInfoError::RootCert(format!(
             "sslkey {} holds no usable private key (unencrypted PEM: PKCS#8, PKCS#1 or SEC1): {error}",
             key.display()
         ))
@@ -147,14 +148,14 @@ fn client_certificate(
 /// `sslcrl` and every file of `sslcrldir`.
 fn revocation_lists(
     info: &ConnInfo,
-) -> Result<Vec<CertificateRevocationListDer<'static>>, ConfigError> {
+) -> Result<Vec<CertificateRevocationListDer<'static>>, ConnInfoError> {
     let mut files = Vec::new();
     if let Some(path) = &info.tls.sslcrl {
         files.push(("sslcrl", path.clone()));
     }
     if let Some(dir) = &info.tls.sslcrldir {
         let entries = std::fs::read_dir(dir).map_err(|error| {
-            ConfigError::RootCert(format!(
+            ConnInfoError::RootCert(format!(
                 "sslcrldir {} cannot be read: {error}",
                 dir.display()
             ))
@@ -170,7 +171,7 @@ fn revocation_lists(
         let pem = read_named_file(keyword, &path, false, MAX_ROOT_FILE)?;
         for crl in CertificateRevocationListDer::pem_slice_iter(&pem) {
             crls.push(crl.map_err(|error| {
-                ConfigError::RootCert(format!(
+                ConnInfoError::RootCert(format!(
                     "{keyword} {} is not valid PEM: {error}",
                     path.display()
                 ))
@@ -180,7 +181,7 @@ fn revocation_lists(
     Ok(crls)
 }
 
-fn root_store(root: &RootCert) -> Result<RootCertStore, ConfigError> {
+fn root_store(root: &RootCert) -> Result<RootCertStore, ConnInfoError> {
     let mut store = RootCertStore::empty();
     match root {
         RootCert::System => {
@@ -188,14 +189,14 @@ fn root_store(root: &RootCert) -> Result<RootCertStore, ConfigError> {
             let certs = CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok);
             let (added, _ignored) = store.add_parsable_certificates(certs);
             if added == 0 {
-                return Err(ConfigError::RootCert(
+                return Err(ConnInfoError::RootCert(
                     "sslrootcert=system: no certificate found in the system trust store".into(),
                 ));
             }
         }
         RootCert::File(path) => {
             let cannot = |why: String| {
-                ConfigError::RootCert(format!("sslrootcert {} {why}", path.display()))
+                ConnInfoError::RootCert(format!("sslrootcert {} {why}", path.display()))
             };
             let pem = read_named_file("sslrootcert", path, false, MAX_ROOT_FILE)?;
             for certificate in CertificateDer::pem_slice_iter(&pem) {
@@ -216,7 +217,7 @@ fn root_store(root: &RootCert) -> Result<RootCertStore, ConfigError> {
 /// The first of [`SYSTEM_BUNDLES`] that exists. These are the system's
 /// own paths, so a link is followed (Fedora's ca-bundle.crt is one), but
 /// the file reached must be root's and not writable by group or others.
-fn system_bundle() -> Result<Vec<u8>, ConfigError> {
+fn system_bundle() -> Result<Vec<u8>, ConnInfoError> {
     use std::io::Read;
     use std::os::unix::fs::MetadataExt;
     for path in SYSTEM_BUNDLES {
@@ -224,7 +225,7 @@ fn system_bundle() -> Result<Vec<u8>, ConfigError> {
             continue;
         };
         let cannot =
-            |why: String| ConfigError::RootCert(format!("sslrootcert=system: {path} {why}"));
+            |why: String| ConnInfoError::RootCert(format!("sslrootcert=system: {path} {why}"));
         let meta = file
             .metadata()
             .map_err(|error| cannot(format!("cannot be read: {error}")))?;
@@ -239,7 +240,7 @@ fn system_bundle() -> Result<Vec<u8>, ConfigError> {
             .map_err(|error| cannot(format!("cannot be read: {error}")))?;
         return Ok(pem);
     }
-    Err(ConfigError::RootCert(format!(
+    Err(ConnInfoError::RootCert(format!(
         "sslrootcert=system: no system CA bundle found (looked for {})",
         SYSTEM_BUNDLES.join(", ")
     )))
