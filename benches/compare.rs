@@ -14,10 +14,10 @@
     clippy::indexing_slicing
 )]
 
-#[path = "../tests/common/mod.rs"]
-mod common;
 #[path = "compare/callgrind.rs"]
 mod callgrind;
+#[path = "../tests/common/mod.rs"]
+mod common;
 #[path = "compare/pam.rs"]
 mod pam;
 #[path = "compare/setup.rs"]
@@ -217,7 +217,6 @@ impl Drop for SyslogSink {
     }
 }
 
-
 // ---- helpers -----------------------------------------------------------------
 
 fn generator(secret_b32: &str) -> pam_totp::otp::code::Generator {
@@ -276,4 +275,3 @@ fn run_text(program: &str, args: &[&str]) -> String {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default()
 }
-

@@ -276,5 +276,4 @@ impl Bench {
         }
         self.configure(Layout::Home, 1);
     }
-
 }

@@ -117,7 +117,6 @@ impl Bench {
             cells,
         );
     }
-
 }
 
 // ---- libpam, in process ----------------------------------------------------
@@ -201,4 +200,3 @@ pub(crate) fn authenticate_timed(service: &str, user: &str, code: &str) -> (c_in
     unsafe { pam_end(handle, rc) };
     (rc, elapsed)
 }
-

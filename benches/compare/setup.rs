@@ -290,5 +290,4 @@ impl Bench {
             candidate += 111_111;
         }
     }
-
 }

@@ -171,4 +171,3 @@ pub(crate) fn machine() -> String {
         run_text("rustc", &["--version"]),
     )
 }
-
