@@ -20,6 +20,8 @@ mod callgrind;
 mod common;
 #[path = "compare/pam.rs"]
 mod pam;
+#[path = "compare/pool.rs"]
+mod pool;
 #[path = "compare/setup.rs"]
 mod setup;
 #[path = "compare/ssh.rs"]
@@ -61,13 +63,28 @@ enum Module {
     TotpPg,
     /// The same over TLS, `sslmode=verify-full` against a test CA.
     TotpPgTls,
+    /// TLS with a client certificate (pg_hba `cert`), no password.
+    TotpPgCert,
+    /// Through a local PgBouncer in transaction pooling (Unix socket).
+    TotpPgBouncer,
 }
 
 const MODULES: [Module; 4] = [Module::Permit, Module::Totp, Module::Gauth, Module::Oath];
 const PEERS: [Module; 3] = [Module::Totp, Module::Gauth, Module::Oath];
 /// pam_totp's stores, side by side (the second table).
-const STORES: [Module; 3] = [Module::Totp, Module::TotpPg, Module::TotpPgTls];
-const PG_STORES: [Module; 2] = [Module::TotpPg, Module::TotpPgTls];
+const STORES: [Module; 5] = [
+    Module::Totp,
+    Module::TotpPg,
+    Module::TotpPgTls,
+    Module::TotpPgCert,
+    Module::TotpPgBouncer,
+];
+const PG_STORES: [Module; 4] = [
+    Module::TotpPg,
+    Module::TotpPgTls,
+    Module::TotpPgCert,
+    Module::TotpPgBouncer,
+];
 
 impl Module {
     fn service(self) -> &'static str {
@@ -78,6 +95,8 @@ impl Module {
             Module::Oath => "pt7-oath",
             Module::TotpPg => "pt7-totp-pg",
             Module::TotpPgTls => "pt7-totp-pgtls",
+            Module::TotpPgCert => "pt7-totp-pgcert",
+            Module::TotpPgBouncer => "pt7-totp-pgbouncer",
         }
     }
 
@@ -89,7 +108,14 @@ impl Module {
             Module::Oath => "pam_oath",
             Module::TotpPg => "pam_totp, PostgreSQL",
             Module::TotpPgTls => "pam_totp, PostgreSQL + TLS",
+            Module::TotpPgCert => "pam_totp, PostgreSQL + TLS, client certificate",
+            Module::TotpPgBouncer => "pam_totp, local PgBouncer (transaction pooling)",
         }
+    }
+
+    /// pam_totp with `store = "postgresql"`.
+    fn is_pg(self) -> bool {
+        PG_STORES.contains(&self)
     }
 }
 

@@ -143,24 +143,18 @@ impl Bench {
                 format!("auth required pam_google_authenticator.so {gauth}"),
             ),
             (Module::Oath, format!("auth required pam_oath.so {oath}")),
-            (
-                Module::TotpPg,
-                format!(
-                    "auth required {} {}",
-                    self.module.display(),
-                    self.pg_args(Module::TotpPg, window)
-                ),
-            ),
-            (
-                Module::TotpPgTls,
-                format!(
-                    "auth required {} {}",
-                    self.module.display(),
-                    self.pg_args(Module::TotpPgTls, window)
-                ),
-            ),
         ];
-        for (module, stack) in stacks {
+        let pg_stacks = PG_STORES.iter().map(|&module| {
+            (
+                module,
+                format!(
+                    "auth required {} {}",
+                    self.module.display(),
+                    self.pg_args(module, window)
+                ),
+            )
+        });
+        for (module, stack) in stacks.into_iter().chain(pg_stacks) {
             std::fs::write(Path::new(PAM_DIR).join(module.service()), stack + "\n").unwrap();
         }
         self.reset_all(layout, window);
@@ -176,7 +170,6 @@ impl Bench {
     pub(crate) fn reset(&self, module: Module, layout: Layout, window: u32) {
         match (module, layout) {
             (Module::Permit, _) => {}
-            (Module::TotpPg | Module::TotpPgTls, _) => self.restore_pg_state(module),
             (Module::Totp, Layout::Home) => self.restore_totp_state(&self.path("state")),
             (Module::Totp, Layout::Shared) => {
                 self.restore_totp_state(&self.path("shared/totp-state"))
@@ -204,6 +197,7 @@ impl Bench {
                 )
                 .unwrap();
             }
+            (pg, _) => self.restore_pg_state(pg),
         }
     }
 
@@ -257,7 +251,7 @@ impl Bench {
     /// USER's secret (base32) in `module`'s store.
     pub(crate) fn secret_of(&self, module: Module) -> &str {
         match module {
-            Module::TotpPg | Module::TotpPgTls => &self.pg_store(module).secret_b32,
+            module if module.is_pg() => &self.pg_store(module).secret_b32,
             _ => &self.secret_b32,
         }
     }
