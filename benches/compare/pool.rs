@@ -209,9 +209,7 @@ impl Bench {
             );
         }
         report.stores.row(
-            &format!(
-                "Logins waiting at the prompt at once on one PostgreSQL with max_connections = 20 (17 for the role), recovery codes, all answering at once"
-            ),
+            "Logins waiting at the prompt at once on one PostgreSQL with max_connections = 20 (17 for the role), recovery codes, all answering at once",
             cells,
         );
         report.note(format!(
