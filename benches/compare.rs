@@ -45,9 +45,9 @@ use table::{Report, group, machine, median, percentile, spread};
 
 const USER: &str = "pt7-bench";
 /// Instructions added over pam_permit for a right code through the files
-/// store, as BENCHMARKS.md recorded them before the PostgreSQL store was
-/// added (the same measurement: callgrind, pamtester, median of three).
-const RECORDED_FILES_RIGHT: u64 = 313_032;
+/// store, as BENCHMARKS.md recorded them in the previous round (the same
+/// measurement: callgrind, pamtester, median of three).
+const RECORDED_FILES_RIGHT: u64 = 287_234;
 /// An SSH login through the PostgreSQL store at most this many times one
 /// through the files store (median, same run).
 const TARGET_RATIO: f64 = 1.10;

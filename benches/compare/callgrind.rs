@@ -95,7 +95,7 @@ impl Bench {
         }
         let change = files_right as f64 / RECORDED_FILES_RIGHT as f64 - 1.0;
         report.note(format!(
-            "Right code, files store: {} instructions added over pam_permit; {} recorded in BENCHMARKS.md before the PostgreSQL store ({:+.1} %): {}",
+            "Right code, files store: {} instructions added over pam_permit; {} recorded in BENCHMARKS.md in the previous round ({:+.1} %): {}",
             group(files_right),
             group(RECORDED_FILES_RIGHT),
             change * 100.0,
