@@ -17,7 +17,7 @@ fi
 
 packages=(libpam-google-authenticator libpam-oath pamtester valgrind oathtool
           openssh-server openssh-client time passwd libpam0g-dev postgresql openssl
-          binutils)
+          binutils pgbouncer)
 missing=()
 for package in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then

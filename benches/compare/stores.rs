@@ -12,8 +12,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use pam_totp::store::postgres::{ConnInfo, Database};
 
 use super::common::fleet::Fleet;
-use super::common::pg::{PgCluster, PgOptions};
+use super::common::pg::{self, PgCluster, PgOptions};
+use super::common::pgbouncer::PgBouncer;
 use super::*;
+
+/// Server connections of the local PgBouncer (of the 17 that
+/// max_connections = 20 leaves to the role).
+pub const BOUNCER_POOL: u32 = 10;
 
 /// The table the bench copies USER's state row into after one login, to
 /// put it back before every measured authentication.
@@ -22,7 +27,12 @@ const SAVED: &str = "pt7_bench_saved_state";
 /// One PostgreSQL store: its own cluster, configuration and key.
 pub struct PgStore {
     pub module: Module,
+    /// The local PgBouncer of Module::TotpPgBouncer (stopped before the
+    /// cluster: fields drop in order).
+    pub bouncer: Option<PgBouncer>,
     pub fleet: Fleet,
+    /// The client certificate and key of Module::TotpPgCert.
+    _certs: Option<tempfile::TempDir>,
     /// USER's secret (base32) in this store.
     pub secret_b32: String,
     /// The bench's own connection (plain text), for putting state back.
@@ -41,6 +51,8 @@ impl PgStore {
     }
 
     fn start(module: Module) -> PgStore {
+        let mut bouncer = None;
+        let mut certs = None;
         let fleet = match module {
             Module::TotpPgTls => {
                 let db = PgCluster::start(PgOptions { tls: true });
@@ -48,6 +60,38 @@ impl PgStore {
                     "sslmode=verify-full sslrootcert={}",
                     db.ca_cert().display()
                 ));
+                Fleet::start_on(db, &conninfo)
+            }
+            Module::TotpPgCert => {
+                let db = PgCluster::start(PgOptions { tls: true });
+                require_client_certificates(&db);
+                let dir = tempfile::Builder::new()
+                    .prefix("pt7-bench-cert.")
+                    .tempdir()
+                    .unwrap();
+                let (cert, key) = client_certificate(&db, dir.path(), pg::ROLE);
+                let conninfo = format!(
+                    "host=127.0.0.1 port={} user={} dbname={} sslmode=verify-full sslrootcert={} sslcert={} sslkey={}",
+                    db.port,
+                    pg::ROLE,
+                    pg::DATABASE,
+                    db.ca_cert().display(),
+                    cert.display(),
+                    key.display()
+                );
+                certs = Some(dir);
+                Fleet::start_on(db, &conninfo)
+            }
+            Module::TotpPgBouncer => {
+                let mut db = PgCluster::start(PgOptions::default());
+                // One PostgreSQL with max_connections = 20 (3 of them kept
+                // for superusers) behind the host's PgBouncer.
+                db.psql_db("postgres", "ALTER SYSTEM SET max_connections = 20");
+                db.stop();
+                db.start_again();
+                let local = PgBouncer::start_on_socket(&db, BOUNCER_POOL);
+                let conninfo = local.socket_conninfo();
+                bouncer = Some(local);
                 Fleet::start_on(db, &conninfo)
             }
             _ => Fleet::start(),
@@ -59,7 +103,9 @@ impl PgStore {
             .unwrap_or_else(|error| panic!("the bench's own connection: {error:?}"));
         PgStore {
             module,
+            bouncer,
             fleet,
+            _certs: certs,
             secret_b32,
             admin: Mutex::new(admin),
             saved: AtomicBool::new(false),
@@ -123,7 +169,7 @@ impl Bench {
     /// The code `user` types on an SSH login through `module` now.
     pub(super) fn ssh_code(&self, module: Module, user: &str) -> String {
         match module {
-            Module::TotpPg | Module::TotpPgTls => {
+            module if module.is_pg() => {
                 common::sshd::oathtool_code(&self.pg_store(module).ssh_secret(user), 0)
             }
             _ => self.right_code(),
@@ -216,6 +262,8 @@ impl Bench {
                 cells,
             );
         }
+        self.pbkdf2_rows(report);
+        self.connections(report);
     }
 
     // ---- what a files-store host loads -------------------------------------
@@ -368,4 +416,94 @@ fn median_p99(samples: &[f64], unit: &str) -> String {
         fmt(percentile(&sorted, 0.5)),
         fmt(percentile(&sorted, 0.99))
     )
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The cluster asks the module's role for a client certificate over TLS
+/// (pg_hba `cert`, first line) and trusts the test CA for it, as
+/// tests/postgres_keywords.rs does; plain connections (the bench's own)
+/// keep SCRAM.
+fn require_client_certificates(cluster: &PgCluster) {
+    cluster.psql(&format!(
+        "ALTER SYSTEM SET ssl_ca_file = '{}'",
+        cluster.ca_cert().display()
+    ));
+    let path = cluster.psql("SHOW hba_file");
+    let old = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        format!("hostssl all {} 127.0.0.1/32 cert\n{old}", pg::ROLE),
+    )
+    .unwrap();
+    cluster.psql("SELECT pg_reload_conf()");
+}
+
+/// A client certificate for `cn`, signed by the cluster's test CA:
+/// (certificate, key) in `dir`, root's, 0644 and 0600.
+fn client_certificate(cluster: &PgCluster, dir: &Path, cn: &str) -> (PathBuf, PathBuf) {
+    let ca = cluster.ca_cert();
+    let ca_key = ca.with_file_name("ca.key");
+    let key = dir.join(format!("{cn}.key"));
+    let csr = dir.join(format!("{cn}.csr"));
+    let cert = dir.join(format!("{cn}.crt"));
+    let ext = dir.join("client.ext");
+    std::fs::write(
+        &ext,
+        "basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = clientAuth\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            csr.to_str().unwrap(),
+            "-subj",
+            &format!("/CN={cn}"),
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            csr.to_str().unwrap(),
+            "-CA",
+            ca.to_str().unwrap(),
+            "-CAkey",
+            ca_key.to_str().unwrap(),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            cert.to_str().unwrap(),
+            "-extfile",
+            ext.to_str().unwrap(),
+        ],
+    );
+    set_mode(&cert, 0o644);
+    set_mode(&key, 0o600);
+    (cert, key)
 }

@@ -43,12 +43,32 @@ struct Context {
 impl Context {
     /// `WHAT (user=.. service=.. rhost=..)`, the form of every log line.
     fn describe(&self, what: &str) -> String {
-        format!(
-            "{what} (user={} service={} rhost={})",
-            self.user.escape_debug(),
-            self.service.escape_debug(),
-            self.remote_host.escape_debug()
-        )
+        let mut line = String::with_capacity(
+            what.len() + self.user.len() + self.service.len() + self.remote_host.len() + 32,
+        );
+        line.push_str(what);
+        line.push_str(" (user=");
+        push_escaped(&mut line, &self.user);
+        line.push_str(" service=");
+        push_escaped(&mut line, &self.service);
+        line.push_str(" rhost=");
+        push_escaped(&mut line, &self.remote_host);
+        line.push(')');
+        line
+    }
+}
+
+/// `value.escape_debug()` appended to `line`; a value of printable ASCII
+/// with no backslash or quote (what user, service and host names are) is
+/// its own escape, and is copied without the formatting machinery.
+fn push_escaped(line: &mut String, value: &str) {
+    if value
+        .bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && !matches!(b, b'\\' | b'\'' | b'"'))
+    {
+        line.push_str(value);
+    } else {
+        line.extend(value.escape_debug());
     }
 }
 
@@ -853,6 +873,37 @@ fn failures(count: u32) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn log_context_escapes_as_escape_debug() {
+        for value in [
+            "alice",
+            "sshd",
+            "192.0.2.7",
+            "",
+            "a b",
+            "o'brien",
+            "say \"hi\"",
+            "back\\slash",
+            "new\nline",
+            "tab\tand\u{7f}del",
+            "\u{301}accent first",
+            "caf\u{e9}",
+            "\u{200b}zero width",
+        ] {
+            let context = Context {
+                user: value.to_string(),
+                service: value.to_string(),
+                remote_host: value.to_string(),
+            };
+            let escaped = value.escape_debug();
+            assert_eq!(
+                context.describe("refused"),
+                format!("refused (user={escaped} service={escaped} rhost={escaped})"),
+                "{value:?}"
+            );
+        }
+    }
     use super::*;
     use std::cell::RefCell;
 

@@ -27,6 +27,7 @@ pub struct PgBouncer {
     child: Option<Child>,
     watchdog: Option<Child>,
     port: ReservedPort,
+    listen: Listen,
     // Removed when dropped, after `Drop::drop` has stopped the process.
     dir: tempfile::TempDir,
 }
@@ -35,6 +36,19 @@ impl PgBouncer {
     /// PgBouncer in transaction pooling in front of `cluster`, with at most
     /// `pool_size` server connections.
     pub fn start(cluster: &PgCluster, pool_size: u32) -> PgBouncer {
+        PgBouncer::start_listening(cluster, pool_size, Listen::Loopback)
+    }
+
+    /// PgBouncer as a host's local pooler: on a Unix socket only root (and
+    /// PgBouncer's own user) can open (`unix_socket_mode = 0600` in a 0700
+    /// directory), trusting who reaches it, so a login runs no SCRAM on its
+    /// side; PgBouncer logs in to PostgreSQL with SCRAM once per server
+    /// connection. Reached with [`PgBouncer::socket_conninfo`].
+    pub fn start_on_socket(cluster: &PgCluster, pool_size: u32) -> PgBouncer {
+        PgBouncer::start_listening(cluster, pool_size, Listen::Socket)
+    }
+
+    fn start_listening(cluster: &PgCluster, pool_size: u32, listen: Listen) -> PgBouncer {
         let dir = tempfile::Builder::new()
             .prefix("pam-totp-pgbouncer.")
             .tempdir()
@@ -53,10 +67,8 @@ impl PgBouncer {
                 "[databases]\n\
                  {DATABASE} = host=127.0.0.1 port={db_port} dbname={DATABASE}\n\
                  [pgbouncer]\n\
-                 listen_addr = 127.0.0.1\n\
                  listen_port = {port}\n\
-                 unix_socket_dir =\n\
-                 auth_type = scram-sha-256\n\
+                 {listen}\n\
                  auth_file = {users}\n\
                  pool_mode = transaction\n\
                  default_pool_size = {pool_size}\n\
@@ -65,6 +77,15 @@ impl PgBouncer {
                  pidfile = {path}/pgbouncer.pid\n",
                 db_port = cluster.port,
                 port = port.port(),
+                listen = match listen {
+                    Listen::Loopback =>
+                        "listen_addr = 127.0.0.1\nunix_socket_dir =\nauth_type = scram-sha-256"
+                            .to_string(),
+                    Listen::Socket => format!(
+                        "unix_socket_dir = {}\nunix_socket_mode = 0600\nauth_type = trust",
+                        path.display()
+                    ),
+                },
                 users = users.display(),
                 log = path.join("pgbouncer.log").display(),
                 path = path.display(),
@@ -108,6 +129,7 @@ impl PgBouncer {
             watchdog: Some(watchdog),
             port,
             dir,
+            listen,
         };
         bouncer.wait_until_listening();
         bouncer
@@ -116,7 +138,16 @@ impl PgBouncer {
     fn wait_until_listening(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port())).is_ok() {
+            let up = match self.listen {
+                Listen::Loopback => {
+                    std::net::TcpStream::connect(("127.0.0.1", self.port())).is_ok()
+                }
+                Listen::Socket => std::os::unix::net::UnixStream::connect(
+                    self.dir.path().join(format!(".s.PGSQL.{}", self.port())),
+                )
+                .is_ok(),
+            };
+            if up {
                 return;
             }
             if let Some(child) = self.child.as_mut() {
@@ -145,6 +176,17 @@ impl PgBouncer {
         )
     }
 
+    /// A connection string for the test role through the Unix socket of
+    /// [`PgBouncer::start_on_socket`]: no password, and `requirepeer`
+    /// checks that PgBouncer (as `postgres`) is the one listening.
+    pub fn socket_conninfo(&self) -> String {
+        format!(
+            "host={} port={} user={ROLE} dbname={DATABASE} requirepeer=postgres",
+            self.dir.path().display(),
+            self.port()
+        )
+    }
+
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("pgbouncer.log")
     }
@@ -152,6 +194,15 @@ impl PgBouncer {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
+}
+
+/// Where PgBouncer listens for clients.
+#[derive(Clone, Copy)]
+enum Listen {
+    /// 127.0.0.1, SCRAM (the role's password from the auth_file).
+    Loopback,
+    /// A Unix socket in its directory, root's and PgBouncer's only; trust.
+    Socket,
 }
 
 impl Drop for PgBouncer {
