@@ -438,6 +438,18 @@ impl PgCluster {
         children
     }
 
+    /// The server's processes (the postmaster and its children), to stop
+    /// and continue from a place that cannot borrow the cluster (a PAM
+    /// conversation function).
+    pub fn pids(&self) -> Vec<i32> {
+        let Some(pid) = self.postmaster_pid() else {
+            return Vec::new();
+        };
+        let mut pids = vec![pid];
+        pids.extend(PgCluster::children(pid));
+        pids
+    }
+
     /// Freeze the server (SIGSTOP the postmaster and all its processes):
     /// it still accepts TCP connections (the kernel's backlog) and never
     /// answers.
