@@ -532,36 +532,10 @@ impl Authenticator<'_> {
             Ok(true) => return self.refuse_unavailable(&vanished(path, account)),
             Err(error) => return self.refuse_unavailable(&error),
         }
-        // A login whose first factor failed is refused like an unenrolled
-        // user under `deny`: the same code prompt an enrolled user gets, so
-        // the prompts do not tell that the password was wrong.
-        if self.config.flags.first_factor_failed {
+        if let Some(why) = self.no_enrollment_on_this_line() {
             return self.deny_without_secret(
                 store,
-                &format!(
-                    "not enrolled ({} missing); the first factor failed, so no enrollment is offered",
-                    path.display()
-                ),
-            );
-        }
-        // forward_pass runs before the password module: nothing has been
-        // checked yet, so enrolling here would enroll whoever knows a name.
-        if self.config.flags.forward_pass {
-            return self.deny_without_secret(
-                store,
-                &format!(
-                    "not enrolled ({} missing); no enrollment at login under forward_pass (the password is checked after this module, so nothing proves who this is); treated as unenrolled = \"deny\"",
-                    path.display()
-                ),
-            );
-        }
-        if self.config.flags.use_first_pass {
-            return self.deny_without_secret(
-                store,
-                &format!(
-                    "not enrolled ({} missing); enrollment at login needs the module's own prompt, not use_first_pass",
-                    path.display()
-                ),
+                &format!("not enrolled ({} missing); {why}", path.display()),
             );
         }
         // OpenSSH's client tries again in the same connection after a
@@ -689,6 +663,26 @@ impl Authenticator<'_> {
             return;
         }
         self.session.show_error(&lockout_message(seconds));
+    }
+
+    /// Why this line may not enroll (`None`: it may). Such a user is
+    /// refused as under `deny`, with the code prompt an enrolled user gets,
+    /// so the prompts tell nothing.
+    fn no_enrollment_on_this_line(&self) -> Option<&'static str> {
+        let flags = &self.config.flags;
+        if flags.first_factor_failed {
+            Some("the first factor failed, so no enrollment is offered")
+        } else if flags.forward_pass {
+            // forward_pass runs before the password module: nothing has been
+            // checked yet, so enrolling here would enroll whoever knows a name.
+            Some(
+                "no enrollment at login under forward_pass (the password is checked after this module, so nothing proves who this is); treated as unenrolled = \"deny\"",
+            )
+        } else if flags.use_first_pass {
+            Some("enrollment at login needs the module's own prompt, not use_first_pass")
+        } else {
+            None
+        }
     }
 
     fn locked_out(&mut self, seconds: u64) -> PamResultCode {
