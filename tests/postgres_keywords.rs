@@ -45,14 +45,6 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
-/// Put `line` first in the cluster's pg_hba.conf and reload.
-fn hba_first(cluster: &PgCluster, line: &str) {
-    let path = cluster.psql("SHOW hba_file");
-    let old = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, format!("{line}\n{old}")).unwrap();
-    cluster.psql("SELECT pg_reload_conf()");
-}
-
 fn socket_dir(cluster: &PgCluster) -> String {
     cluster.psql("SHOW unix_socket_directories")
 }
@@ -353,85 +345,15 @@ fn passfile_gives_the_password_and_must_be_root_only() {
     assert!(error.to_string().contains("not by root"), "{error}");
 }
 
-/// A client certificate for `cn`, signed by the cluster's test CA:
-/// (certificate, key) in `dir`, root's, 0644 and 0600.
-fn client_certificate(cluster: &PgCluster, dir: &Path, cn: &str) -> (PathBuf, PathBuf) {
-    let ca = cluster.ca_cert();
-    let ca_key = ca.with_file_name("ca.key");
-    let key = dir.join(format!("{cn}.key"));
-    let csr = dir.join(format!("{cn}.csr"));
-    let cert = dir.join(format!("{cn}.crt"));
-    let ext = dir.join("client.ext");
-    std::fs::write(
-        &ext,
-        "basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = clientAuth\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            key.to_str().unwrap(),
-            "-out",
-            csr.to_str().unwrap(),
-            "-subj",
-            &format!("/CN={cn}"),
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            csr.to_str().unwrap(),
-            "-CA",
-            ca.to_str().unwrap(),
-            "-CAkey",
-            ca_key.to_str().unwrap(),
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-out",
-            cert.to_str().unwrap(),
-            "-extfile",
-            ext.to_str().unwrap(),
-        ],
-    );
-    set_mode(&cert, 0o644);
-    set_mode(&key, 0o600);
-    (cert, key)
-}
-
-/// The cluster asks the module's role for a client certificate (pg_hba
-/// `cert`) and trusts the test CA for it.
-fn require_client_certificates(cluster: &PgCluster) {
-    cluster.psql(&format!(
-        "ALTER SYSTEM SET ssl_ca_file = '{}'",
-        cluster.ca_cert().display()
-    ));
-    hba_first(
-        cluster,
-        &format!("hostssl all {} 127.0.0.1/32 cert", pg::ROLE),
-    );
-}
-
 #[test]
 fn a_client_certificate_logs_in_without_a_password_and_its_files_are_checked() {
     if skip_unless_root("the key must be root's") {
         return;
     }
     let cluster = PgCluster::start(PgOptions { tls: true });
-    require_client_certificates(&cluster);
+    cluster.require_client_certificates();
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = client_certificate(&cluster, dir.path(), pg::ROLE);
+    let (cert, key) = cluster.client_certificate(dir.path(), pg::ROLE);
     let tls = format!(
         "{} sslmode=verify-full sslrootcert={}",
         base(&cluster),
@@ -698,9 +620,9 @@ fn check_reads_the_certificate_files_and_says_when_a_password_could_be_a_certifi
     );
 
     // A client certificate and no password: all well, each file named.
-    require_client_certificates(&fleet.db);
+    fleet.db.require_client_certificates();
     let certs = tempfile::tempdir().unwrap();
-    let (cert, key) = client_certificate(&fleet.db, certs.path(), pg::ROLE);
+    let (cert, key) = fleet.db.client_certificate(certs.path(), pg::ROLE);
     let files = format!("sslcert={} sslkey={}", cert.display(), key.display());
     fleet.write_conninfo(&format!("{} {verify} {files}", base(&fleet.db)));
     let (code, stdout) = check(&fleet);
@@ -765,9 +687,9 @@ fn a_login_through_libpam_with_a_client_certificate_and_no_password() {
         return;
     }
     let cluster = PgCluster::start(PgOptions { tls: true });
-    require_client_certificates(&cluster);
+    cluster.require_client_certificates();
     let certs = tempfile::tempdir().unwrap();
-    let (cert, key) = client_certificate(&cluster, certs.path(), pg::ROLE);
+    let (cert, key) = cluster.client_certificate(certs.path(), pg::ROLE);
     let conninfo = format!(
         "{} sslmode=verify-full sslrootcert={} sslcert={} sslkey={} require_auth=none connect_timeout=2 keepalives_idle=30 target_session_attrs=read-write",
         base(&cluster),

@@ -64,12 +64,12 @@ impl PgStore {
             }
             Module::TotpPgCert => {
                 let db = PgCluster::start(PgOptions { tls: true });
-                require_client_certificates(&db);
+                db.require_client_certificates();
                 let dir = tempfile::Builder::new()
                     .prefix("pt7-bench-cert.")
                     .tempdir()
                     .unwrap();
-                let (cert, key) = client_certificate(&db, dir.path(), pg::ROLE);
+                let (cert, key) = db.client_certificate(dir.path(), pg::ROLE);
                 let conninfo = format!(
                     "host=127.0.0.1 port={} user={} dbname={} sslmode=verify-full sslrootcert={} sslcert={} sslkey={}",
                     db.port,
@@ -416,94 +416,4 @@ fn median_p99(samples: &[f64], unit: &str) -> String {
         fmt(percentile(&sorted, 0.5)),
         fmt(percentile(&sorted, 0.99))
     )
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let output = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// The cluster asks the module's role for a client certificate over TLS
-/// (pg_hba `cert`, first line) and trusts the test CA for it, as
-/// tests/postgres_keywords.rs does; plain connections (the bench's own)
-/// keep SCRAM.
-fn require_client_certificates(cluster: &PgCluster) {
-    cluster.psql(&format!(
-        "ALTER SYSTEM SET ssl_ca_file = '{}'",
-        cluster.ca_cert().display()
-    ));
-    let path = cluster.psql("SHOW hba_file");
-    let old = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(
-        &path,
-        format!("hostssl all {} 127.0.0.1/32 cert\n{old}", pg::ROLE),
-    )
-    .unwrap();
-    cluster.psql("SELECT pg_reload_conf()");
-}
-
-/// A client certificate for `cn`, signed by the cluster's test CA:
-/// (certificate, key) in `dir`, root's, 0644 and 0600.
-fn client_certificate(cluster: &PgCluster, dir: &Path, cn: &str) -> (PathBuf, PathBuf) {
-    let ca = cluster.ca_cert();
-    let ca_key = ca.with_file_name("ca.key");
-    let key = dir.join(format!("{cn}.key"));
-    let csr = dir.join(format!("{cn}.csr"));
-    let cert = dir.join(format!("{cn}.crt"));
-    let ext = dir.join("client.ext");
-    std::fs::write(
-        &ext,
-        "basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = clientAuth\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            key.to_str().unwrap(),
-            "-out",
-            csr.to_str().unwrap(),
-            "-subj",
-            &format!("/CN={cn}"),
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            csr.to_str().unwrap(),
-            "-CA",
-            ca.to_str().unwrap(),
-            "-CAkey",
-            ca_key.to_str().unwrap(),
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-out",
-            cert.to_str().unwrap(),
-            "-extfile",
-            ext.to_str().unwrap(),
-        ],
-    );
-    set_mode(&cert, 0o644);
-    set_mode(&key, 0o600);
-    (cert, key)
 }

@@ -318,6 +318,86 @@ impl PgCluster {
         self.dir.path().join("ca.crt")
     }
 
+    /// Put `line` first in the cluster's pg_hba.conf and reload.
+    pub fn hba_first(&self, line: &str) {
+        let path = self.psql("SHOW hba_file");
+        let old = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, format!("{line}\n{old}")).unwrap();
+        self.psql("SELECT pg_reload_conf()");
+    }
+
+    /// The module's role must show a client certificate over TLS (pg_hba
+    /// `cert`, first line) signed by the test CA; other roles and plain
+    /// connections keep what they had.
+    pub fn require_client_certificates(&self) {
+        self.psql(&format!(
+            "ALTER SYSTEM SET ssl_ca_file = '{}'",
+            self.ca_cert().display()
+        ));
+        self.hba_first(&format!("hostssl all {ROLE} 127.0.0.1/32 cert"));
+    }
+
+    /// A client certificate for `cn`, signed by the cluster's test CA:
+    /// (certificate, key) in `dir`, root's, 0644 and 0600.
+    pub fn client_certificate(&self, dir: &Path, cn: &str) -> (PathBuf, PathBuf) {
+        let ca = self.ca_cert();
+        let ca_key = ca.with_file_name("ca.key");
+        let key = dir.join(format!("{cn}.key"));
+        let csr = dir.join(format!("{cn}.csr"));
+        let cert = dir.join(format!("{cn}.crt"));
+        let ext = dir.join("client.ext");
+        std::fs::write(
+            &ext,
+            "basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = clientAuth\n",
+        )
+        .unwrap();
+        let subject = format!("/CN={cn}");
+        let path = |path: &Path| path.to_str().unwrap().to_string();
+        let (key_s, csr_s, cert_s) = (path(&key), path(&csr), path(&cert));
+        let (ca_s, ca_key_s, ext_s) = (path(&ca), path(&ca_key), path(&ext));
+        openssl(
+            dir,
+            &[
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                &key_s,
+                "-out",
+                &csr_s,
+                "-subj",
+                &subject,
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr_s,
+                "-CA",
+                &ca_s,
+                "-CAkey",
+                &ca_key_s,
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-out",
+                &cert_s,
+                "-extfile",
+                &ext_s,
+            ],
+        );
+        super::set_mode(&cert, 0o644);
+        super::set_mode(&key, 0o600);
+        (cert, key)
+    }
+
     fn start_on_free_port(&mut self) {
         for attempt in 0.. {
             let reserved = reserve_port();
