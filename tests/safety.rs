@@ -164,48 +164,11 @@ fn spawn_child(
         .unwrap()
 }
 
-/// Start `count` processes presenting `answer` at once; their PAM codes
-/// (-1 for a process killed by a signal). A barrier: none of them starts
-/// pam_authenticate before all of them are running and waiting.
-fn race(service: &Service, user: &str, answer: &str, count: usize) -> Vec<i32> {
-    let go_dir = tempfile::tempdir().unwrap();
-    let go = go_dir.path().join("go");
-    let ready = go_dir.path().join("ready");
-    std::fs::create_dir(&ready).unwrap();
-    let ready_text = ready.to_str().unwrap();
-    let children: Vec<_> = (0..count)
-        .map(|_| spawn_child(service, user, answer, &go, &[("CHILD_READY", ready_text)]))
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let waiting = || std::fs::read_dir(&ready).unwrap().count();
-    while waiting() < count {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {count} processes reached the barrier",
-            waiting()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(!go.exists());
-    std::fs::write(&go, b"").unwrap();
-    children
-        .into_iter()
-        .map(|child| {
-            child
-                .wait_with_output()
-                .unwrap()
-                .status
-                .code()
-                .unwrap_or(-1)
-        })
-        .collect()
-}
-
 #[test]
 fn fifty_processes_with_one_valid_code_yield_exactly_one_success() {
     let fixture = Fixture::new();
     let service = fixture.service("");
-    let codes = race(&service, &fixture.user, &fixture.code(0), 50);
+    let codes = common::child::race(&service, &fixture.user, &fixture.code(0), 50);
     let successes = codes.iter().filter(|&&c| c == PAM_SUCCESS).count();
     let refused = codes
         .iter()
@@ -232,7 +195,7 @@ fn fifty_processes_with_one_recovery_code_yield_exactly_one_success() {
     ));
     // No lockout, so that each of the 49 others meets the code check itself.
     let service = fixture.service("max_failures=1000");
-    let results = race(&service, &fixture.user, &codes[0], 50);
+    let results = common::child::race(&service, &fixture.user, &codes[0], 50);
     let successes = results.iter().filter(|&&c| c == PAM_SUCCESS).count();
     // Every other one refused as a wrong code: no crash (-1), no error
     // code, no second success.
