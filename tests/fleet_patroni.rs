@@ -150,6 +150,9 @@ fn logins_on_two_hosts_through_a_patroni_failover_accept_each_step_once() {
     let hosts = std::sync::Arc::new([setup.host("a"), setup.host("b")]);
 
     let leader = cluster.wait_for_leader_with_sync_standby(Duration::from_secs(30));
+    // Both replicas follow the leader before it dies, so that the new
+    // leader has a synchronous standby that can follow it.
+    cluster.wait_for_replicas_streaming(leader, Duration::from_secs(60));
     let mut rounds: Vec<Round> = Vec::new();
     // (user, step) pairs used up: accepted, or refused as already used.
     let mut spent: std::collections::HashSet<(usize, u64)> = Default::default();

@@ -125,6 +125,7 @@ impl PatroniCluster {
             &format!("CREATE ROLE {ROLE} LOGIN PASSWORD '{PASSWORD}'"),
         );
         cluster.psql(leader, &format!("CREATE DATABASE {DATABASE} OWNER {ROLE}"));
+        cluster.wait_for_replicas_streaming(leader, Duration::from_secs(90));
         cluster
     }
 
@@ -197,6 +198,9 @@ bootstrap:
         max_wal_senders: 10
         max_replication_slots: 10
         max_connections: 100
+        # A replica that comes back from behind (or follows a new leader
+        # from an old position) finds the WAL it needs still there.
+        wal_keep_size: 256MB
         shared_buffers: 16MB
         fsync: "off"
         full_page_writes: "on"
@@ -321,6 +325,34 @@ postgresql:
             assert!(
                 Instant::now() < deadline,
                 "no leader with a synchronous standby: {members:?}\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// Wait until every other node streams from the leader `leader` and has
+    /// replayed all it wrote: a failover then finds a healthy replica to
+    /// make the new synchronous standby (with `synchronous_mode_strict`, a
+    /// new leader whose only replica cannot follow it accepts no commit).
+    pub fn wait_for_replicas_streaming(&self, leader: usize, within: Duration) {
+        let deadline = Instant::now() + within;
+        let replicas = self.nodes.len() - 1;
+        let sql = "SELECT count(*) FROM pg_stat_replication \
+                   WHERE state = 'streaming' AND replay_lsn >= pg_current_wal_lsn()";
+        loop {
+            let streaming: usize = self
+                .try_psql(leader, sql)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            if streaming == replicas {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{streaming} of {replicas} replicas stream from {}: {:?}\n{}",
+                self.nodes[leader].name,
+                self.members(),
                 self.logs()
             );
             std::thread::sleep(Duration::from_millis(250));
