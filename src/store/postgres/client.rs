@@ -44,6 +44,7 @@ use tokio::task::JoinHandle;
 pub use tokio_postgres::Row;
 use tokio_postgres::SimpleQueryMessage;
 pub use tokio_postgres::types::{FromSqlOwned, ToSql, Type};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::conninfo::{ConnInfo, Endpoint, LoadBalance, TargetSession, TcpOptions};
 use super::error::{self, DbError, TimeoutDuring};
@@ -51,6 +52,26 @@ use super::tls;
 
 /// How long a closing connection may take to say goodbye to the server.
 const CLOSE_GRACE: Duration = Duration::from_millis(200);
+
+/// A connection string with its TLS made ready: every connection of one
+/// authentication goes through one, so its certificate and key files are
+/// read once, and the server's chain is verified once.
+pub struct Connector {
+    info: ConnInfo,
+    tls: MakeRustlsConnect,
+}
+
+impl Connector {
+    pub fn new(info: ConnInfo) -> Result<Connector, DbError> {
+        let tls = tls::connector(&info)?;
+        Ok(Connector { info, tls })
+    }
+
+    /// A new connection, as [`Database::connect`].
+    pub fn connect(&self, timeout: Duration) -> Result<Database, DbError> {
+        Database::connect_with(&self.info, &self.tls, timeout)
+    }
+}
 
 /// One open connection. Every method returns within the timeout given to
 /// [`Database::connect`] (or fails with [`DbError::Timeout`]); after a
@@ -80,6 +101,16 @@ impl Database {
     /// `connect_timeout` if the string has one, else by an equal share of
     /// the time left, so a black-holed first host leaves time for the next.
     pub fn connect(info: &ConnInfo, timeout: Duration) -> Result<Database, DbError> {
+        let tls = tls::connector(info)?;
+        Database::connect_with(info, &tls, timeout)
+    }
+
+    /// [`Database::connect`] with a connector already made (see [`Connector`]).
+    fn connect_with(
+        info: &ConnInfo,
+        tls: &MakeRustlsConnect,
+        timeout: Duration,
+    ) -> Result<Database, DbError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
@@ -88,7 +119,6 @@ impl Database {
                 host: "(none tried)".to_string(),
                 reason: format!("cannot set up the I/O runtime: {error}"),
             })?;
-        let tls = tls::connector(info)?;
         let deadline = Instant::now() + timeout;
         let mut errors = Vec::new();
         let mut order: Vec<&Endpoint> = info.endpoints.iter().collect();

@@ -30,7 +30,7 @@ use crate::otp::secret::{SecretFile, TokenKind};
 use crate::otp::state::State;
 use crate::store::api::{Change, Listed, Removed, Repair, Replacing, Snapshot, Store, Updated};
 use crate::store::error::{LoadError, StoreError};
-use crate::store::postgres::client::{Database, FromSqlOwned, Row, Type};
+use crate::store::postgres::client::{Connector, Database, FromSqlOwned, Row, Type};
 use crate::store::postgres::conninfo::ConnInfo;
 use crate::store::postgres::error::{ColumnError, DbError, PostgresError, RowError};
 use crate::store::postgres::schema;
@@ -47,6 +47,8 @@ const DECOY_BUCKETS: u16 = u16::MAX;
 
 pub struct PostgresStore {
     config: Config,
+    /// Made at the first connection, for the next ones.
+    connector: Option<Connector>,
     db: Option<Database>,
     key: Option<KeyRing>,
     /// When the enrollment [`Store::enrollment`] read was saved
@@ -67,6 +69,7 @@ impl PostgresStore {
     pub fn new(config: Config) -> PostgresStore {
         PostgresStore {
             config,
+            connector: None,
             db: None,
             key: None,
             enrolled_at: None,
@@ -77,7 +80,15 @@ impl PostgresStore {
     pub fn db(&mut self) -> Result<&mut Database, StoreError> {
         let db = match self.db.take() {
             Some(db) => db,
-            None => connect(&self.config)?,
+            None => {
+                let connector = match self.connector.take() {
+                    Some(connector) => connector,
+                    None => connector(&self.config)?,
+                };
+                let connected = connect_through(&connector, &self.config);
+                self.connector = Some(connector);
+                connected?
+            }
         };
         Ok(self.db.insert(db))
     }
@@ -183,14 +194,24 @@ fn enrollment_row(db: &mut Database, user: &str) -> Result<Option<Row>, DbError>
 
 /// Open the database named in `database_file` and check its schema version.
 pub fn connect(config: &Config) -> Result<Database, StoreError> {
+    connect_through(&connector(config)?, config)
+}
+
+/// The connector for the string in `database_file`.
+fn connector(config: &Config) -> Result<Connector, StoreError> {
     let info = ConnInfo::load(&config.database_file).map_err(|error| {
         StoreError::Database(PostgresError::DatabaseFile {
             path: config.database_file.clone(),
             error,
         })
     })?;
+    Connector::new(info).map_err(database)
+}
+
+/// A new connection through `connector`, its schema version checked.
+fn connect_through(connector: &Connector, config: &Config) -> Result<Database, StoreError> {
     let timeout = Duration::from_secs(config.database_timeout);
-    let mut db = Database::connect(&info, timeout).map_err(database)?;
+    let mut db = connector.connect(timeout).map_err(database)?;
     schema::check_version(&mut db).map_err(database)?;
     Ok(db)
 }
