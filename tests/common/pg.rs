@@ -260,20 +260,19 @@ impl PgCluster {
         openssl(
             dir,
             &[
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-keyout",
-                key.to_str().unwrap(),
-                "-out",
-                csr.to_str().unwrap(),
-                "-subj",
-                "/CN=127.0.0.1",
-            ],
+                &["req", "-new"][..],
+                new_key(),
+                &[
+                    "-nodes",
+                    "-keyout",
+                    key.to_str().unwrap(),
+                    "-out",
+                    csr.to_str().unwrap(),
+                    "-subj",
+                    "/CN=127.0.0.1",
+                ],
+            ]
+            .concat(),
         );
         let extensions = dir.join("server.ext");
         std::fs::write(
@@ -358,20 +357,13 @@ impl PgCluster {
         openssl(
             dir,
             &[
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-keyout",
-                &key_s,
-                "-out",
-                &csr_s,
-                "-subj",
-                &subject,
-            ],
+                &["req", "-new"][..],
+                new_key(),
+                &[
+                    "-nodes", "-keyout", &key_s, "-out", &csr_s, "-subj", &subject,
+                ],
+            ]
+            .concat(),
         );
         openssl(
             dir,
@@ -663,6 +655,17 @@ fn openssl(dir: &Path, args: &[&str]) {
     check(output, &format!("openssl {}", args.first().unwrap_or(&"")));
 }
 
+/// The key type of the test certificates (CA, server, client), as
+/// `openssl req -newkey` takes it: ECDSA P-256, or Ed25519 with
+/// `PAM_TOTP_TEST_CERT_KEY=ed25519` (for `make bench`: what the signature
+/// algorithm costs a login).
+fn new_key() -> &'static [&'static str] {
+    match std::env::var("PAM_TOTP_TEST_CERT_KEY").as_deref() {
+        Ok("ed25519") => &["-newkey", "ed25519"],
+        _ => &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"],
+    }
+}
+
 /// A self-signed test CA: `NAME.crt` and `NAME.key` in `dir`.
 pub fn make_ca(dir: &Path, name: &str) -> PathBuf {
     let cert = dir.join(format!("{name}.crt"));
@@ -670,26 +673,25 @@ pub fn make_ca(dir: &Path, name: &str) -> PathBuf {
     openssl(
         dir,
         &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            key.to_str().unwrap(),
-            "-out",
-            cert.to_str().unwrap(),
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN=pam-totp test {name}"),
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
+            &["req", "-x509"][..],
+            new_key(),
+            &[
+                "-nodes",
+                "-keyout",
+                key.to_str().unwrap(),
+                "-out",
+                cert.to_str().unwrap(),
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN=pam-totp test {name}"),
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        ]
+        .concat(),
     );
     cert
 }
