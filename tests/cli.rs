@@ -28,13 +28,18 @@ struct Setup {
 
 impl Setup {
     fn new() -> Setup {
+        Setup::with("")
+    }
+
+    /// The same with `extra` lines in the configuration.
+    fn with(extra: &str) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("secrets")).unwrap();
         let setup = Setup { dir };
         std::fs::write(
             setup.config(),
             format!(
-                "secret_path = \"{}/%u.toml\"\nstate_dir = \"{}\"\n",
+                "secret_path = \"{}/%u.toml\"\nstate_dir = \"{}\"\n{extra}",
                 setup.secrets().display(),
                 setup.state_dir().display()
             ),
@@ -645,6 +650,67 @@ fn unlock_replaces_a_corrupt_state_without_reviving_recovery_codes() {
     assert_eq!(status["recovery_codes_left"], 0);
 }
 
+/// With `recovery_codes = 0` (none are made) `enroll`, `status`,
+/// `disable` and `unlock` of a damaged state print not a word of recovery
+/// codes, and `enroll` says what a lost phone means instead; with the
+/// default, each of them mentions them (the positive control).
+#[test]
+fn recovery_codes_0_leaves_them_out_of_what_the_commands_print() {
+    if skip_unless_root("needs root: unlock and the module's state") {
+        return;
+    }
+    let user = current_user();
+    for (extra, made) in [("", true), ("recovery_codes = 0\n", false)] {
+        let setup = Setup::with(extra);
+        let said = |output: &Output| {
+            assert!(output.status.success(), "{}", text(&output.stderr));
+            format!("{}{}", text(&output.stdout), text(&output.stderr))
+        };
+        let enroll = said(&setup.cli(&["enroll", "--no-confirm", "--qr", "none"]));
+        assert!(
+            enroll.contains("Saved: two-factor authentication is on"),
+            "{enroll}"
+        );
+        assert_eq!(
+            enroll.contains(pam_totp::enroll::provisioning::LOST_PHONE),
+            !made,
+            "{extra:?}: {enroll}"
+        );
+        let status = said(&setup.cli(&["status"]));
+        assert!(status.contains("Enrolled:        yes"), "{status}");
+        let uid = pam_totp::system::account::lookup_user(&user).unwrap().uid;
+        std::fs::create_dir_all(setup.state_dir()).unwrap();
+        set_mode(&setup.state_dir(), 0o700);
+        let state_file = setup
+            .state_dir()
+            .join(pam_totp::store::files::state::state_file_name(
+                uid,
+                Some(&user),
+            ));
+        std::fs::write(&state_file, "garbage").unwrap();
+        set_mode(&state_file, 0o600);
+        let unlock = said(&setup.cli(&["unlock", "--user", &user]));
+        assert!(unlock.contains("Replaced the unreadable state"), "{unlock}");
+        let disable = said(&setup.cli(&["disable", "--user", &user]));
+        assert!(
+            disable.contains("Disabled two-factor authentication"),
+            "{disable}"
+        );
+        for (command, output) in [
+            ("enroll", &enroll),
+            ("status", &status),
+            ("unlock", &unlock),
+            ("disable", &disable),
+        ] {
+            assert_eq!(
+                output.to_ascii_lowercase().contains("recovery"),
+                made,
+                "{extra:?}: {command}: {output}"
+            );
+        }
+    }
+}
+
 #[test]
 fn new_recovery_codes_work_after_a_corrupt_state() {
     // The lost-phone case with a damaged state: root makes new codes, and
@@ -926,6 +992,28 @@ fn users_are_told_at_once_when_the_administrator_keeps_the_secrets() {
         "showed a QR code it could not save"
     );
     assert!(!store.path().join("pt3-carol.toml").exists());
+}
+
+/// With the PostgreSQL store a user who is not root is told to ask an
+/// administrator; with `recovery_codes = 0` that sentence says nothing of
+/// new recovery codes (the default does: the positive control). No
+/// database is needed: the command says so before it connects.
+#[test]
+fn recovery_codes_0_leaves_them_out_of_the_databases_ask_an_administrator() {
+    if skip_unless_root("needs root to create a test user") {
+        return;
+    }
+    let user = TestUser::create("pt3-dave");
+    for (extra, made) in [("", true), ("recovery_codes = 0\n", false)] {
+        let public = Public::new(&format!(
+            "store = \"postgresql\"\ndatabase_file = \"/nonexistent/pam-totp/database.conf\"\n{extra}"
+        ));
+        let status = public.cli_as(&user, &["status"]);
+        assert_eq!(status.status.code(), Some(1));
+        let stderr = text(&status.stderr);
+        assert!(stderr.contains("kept centrally in a database"), "{stderr}");
+        assert_eq!(stderr.contains("recovery"), made, "{extra:?}: {stderr}");
+    }
 }
 
 /// Issue 11 points 6 and 11: `list` shows who is enrolled, with kind,

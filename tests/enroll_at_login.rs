@@ -299,3 +299,43 @@ fn without_the_modules_own_prompt_there_is_no_enrollment() {
     assert!(outcome.shown.is_empty(), "{}", all_text(&outcome));
     assert!(!fixture.secret_file().exists());
 }
+
+/// `recovery_codes = 0`: the enrollment at login makes none and says not a
+/// word of them (nor asks to save them), only what a lost phone means; with
+/// the default it shows them (the positive control).
+#[test]
+fn with_recovery_codes_0_the_enrollment_says_nothing_of_them() {
+    for (extra, made) in [("", 10), ("recovery_codes=0", 0)] {
+        let fixture = enroll_fixture();
+        let outcome = fixture
+            .service(&format!("unenrolled=enroll {extra}"))
+            .authenticate_responding(&fixture.user, responder(|secret| code_at(secret, T)));
+        let text = all_text(&outcome);
+        assert_eq!(outcome.code, PAM_SUCCESS, "{text}");
+        let saved = std::fs::read(fixture.secret_file()).unwrap();
+        let saved = pam_totp::otp::secret::SecretFile::parse(&saved).unwrap();
+        assert_eq!(saved.recovery.len(), made, "{extra:?}");
+        let everything = format!("{text}\n{}", outcome.prompts().join("\n"));
+        assert_eq!(
+            everything.to_ascii_lowercase().contains("recovery"),
+            made > 0,
+            "{extra:?}: {everything}"
+        );
+        let lost_phone = text
+            .lines()
+            .any(|line| line == pam_totp::enroll::provisioning::LOST_PHONE);
+        assert_eq!(lost_phone, made == 0, "{extra:?}: {text}");
+        let last = outcome.prompts().last().unwrap().clone();
+        match made {
+            0 => assert_eq!(last, "Press Enter to continue: "),
+            _ => assert_eq!(last, "Press Enter once you have saved them: "),
+        }
+        // The confirmation comes before that prompt, so sshd shows it.
+        let saved_line = outcome
+            .shown
+            .iter()
+            .position(|(_, text)| text.starts_with("Saved: two-factor authentication is on"))
+            .expect("the confirmation");
+        assert_eq!(saved_line + 2, outcome.shown.len(), "{:?}", outcome.shown);
+    }
+}

@@ -74,6 +74,17 @@ fn the_authenticate_seeds_log_in_and_are_refused_as_named() {
     ] {
         assert!(names.iter().any(|n| n == name), "no seed {name}");
     }
+    // exempt_groups: a member ignored before the store is opened (even one
+    // whose every store call would fail) and refused after a failed first
+    // factor; a user not in the listed group asked, and let in by the code.
+    for name in [
+        "ignore-exempt-group",
+        "ignore-exempt-group-store-fails",
+        "refuse-first-factor-failed-exempt-group",
+        "accept-totp-exempt-groups-not-member",
+    ] {
+        assert!(names.iter().any(|n| n == name), "no seed {name}");
+    }
     assert_eq!(
         authenticate::SUCCESSES.load(Ordering::Relaxed),
         accepted.len() as u64,

@@ -130,3 +130,119 @@ fn secret_files_in_the_homes_say_to_run_the_command() {
     let shown = shown_after_recovery_code(&service, &user.name, &codes[0]);
     assert!(shown.contains(RUN_IT_YOURSELF), "{shown}");
 }
+
+/// The text messages of a login with a recovery code, which must succeed.
+fn shown_after_a_recovery_code(service: &Service, user: &str, code: &str) -> String {
+    let outcome = service.authenticate(user, answer(code));
+    assert_eq!(outcome.code, PAM_SUCCESS, "{:?}", outcome.shown);
+    let shown = format!("{:?}", outcome.shown);
+    assert!(shown.contains("Recovery code accepted; "), "{shown}");
+    shown
+}
+
+/// A configuration file in `dir` with `lines`, readable by every user.
+fn config_with(dir: &std::path::Path, name: &str, lines: &str) -> std::path::PathBuf {
+    let config = dir.join(name);
+    std::fs::write(&config, lines).unwrap();
+    set_mode(&config, 0o644);
+    config
+}
+
+/// `recovery_codes = 0`: a user who still has codes (made with
+/// `--recovery-codes`) logs in with one and is not sent for new ones, only
+/// told what a lost phone means; the same store at the default sends them
+/// (the positive control). Administrator-managed store.
+#[test]
+fn with_recovery_codes_0_no_login_sends_for_new_codes() {
+    if skip_unless_root("needs root: enroll --user and the module's state") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("secrets")).unwrap();
+    let common = format!(
+        "secret_path = \"{0}/secrets/%u.toml\"\nstate_dir = \"{0}/state\"\n",
+        dir.path().display()
+    );
+    let none = config_with(
+        dir.path(),
+        "none.toml",
+        &format!("{common}recovery_codes = 0\n"),
+    );
+    let default = config_with(dir.path(), "default.toml", &common);
+    let user = current_user();
+    let enrolled = Command::new(cli_path())
+        .arg("--config")
+        .arg(&none)
+        .args(["enroll", "--user", &user, "--no-confirm", "--json"])
+        .args(["--recovery-codes", "2"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let codes = recovery_codes(&enrolled);
+    assert_eq!(codes.len(), 2);
+
+    let service = Service::with_args(&format!("config={}", none.display()));
+    let shown = shown_after_a_recovery_code(&service, &user, &codes[0]);
+    assert!(
+        shown.contains(
+            "Recovery code accepted; 1 left. If the phone is lost, ask an administrator."
+        ),
+        "{shown}"
+    );
+    assert!(!shown.contains("pam-totp recovery-codes"), "{shown}");
+
+    let service = Service::with_args(&format!("config={}", default.display()));
+    let shown = shown_after_a_recovery_code(&service, &user, &codes[1]);
+    assert!(
+        shown.contains(&format!(
+            "Recovery code accepted; 0 left. Ask an administrator for new ones (`pam-totp recovery-codes --user {user}`)."
+        )),
+        "{shown}"
+    );
+}
+
+/// The same with the secret files in the homes: the user is told to put
+/// the account on a new phone themselves, not to make new codes.
+#[test]
+fn with_recovery_codes_0_in_the_homes_no_login_sends_for_new_codes() {
+    if skip_unless_root("needs root: a test user with a home") {
+        return;
+    }
+    let user = TestUser::create("pamtotp-fit-none");
+    let dir = tempfile::tempdir().unwrap();
+    set_mode(dir.path(), 0o755);
+    // The default secret_path (in the home); no reading of /etc/pam-totp.
+    let common = format!("state_dir = \"{}/state\"\n", dir.path().display());
+    let none = config_with(
+        dir.path(),
+        "none.toml",
+        &format!("{common}recovery_codes = 0\n"),
+    );
+    let default = config_with(dir.path(), "default.toml", &common);
+    let enrolled = user.run(
+        cli_path().to_str().unwrap(),
+        &[
+            "--config",
+            none.to_str().unwrap(),
+            "enroll",
+            "--no-confirm",
+            "--json",
+            "--recovery-codes",
+            "2",
+        ],
+    );
+    let codes = recovery_codes(&enrolled);
+    assert_eq!(codes.len(), 2);
+
+    let service = Service::with_args(&format!("config={}", none.display()));
+    let shown = shown_after_a_recovery_code(&service, &user.name, &codes[0]);
+    assert!(
+        shown.contains("If the phone is lost, run `pam-totp enroll --force` with the new one."),
+        "{shown}"
+    );
+    assert!(!shown.contains("pam-totp recovery-codes"), "{shown}");
+
+    let service = Service::with_args(&format!("config={}", default.display()));
+    let shown = shown_after_a_recovery_code(&service, &user.name, &codes[1]);
+    assert!(shown.contains(RUN_IT_YOURSELF), "{shown}");
+}

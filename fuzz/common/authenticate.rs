@@ -26,12 +26,17 @@
 //!              line has `first_factor_failed` (with forward_pass a
 //!              configuration error: PAM_SERVICE_ERR); bit 2: the remote
 //!              host is in exempt_networks; bit 3: the user has no secret
-//!              file (not enrolled: `unenrolled` decides)
+//!              file (not enrolled: `unenrolled` decides); bit 4:
+//!              exempt_groups lists the user's primary group (as `id -gn`
+//!              names it); bit 5: exempt_groups lists a group the user is
+//!              not in (alone, no exemption)
 //!
 //! What is checked, for every input: the exact PAM result the module must
 //! give (worked out here from an independent model of the answer grammar
 //! and the lockout: success exactly when the answer the module checks is
-//! a valid code or the recovery code and nothing failed), that a success is
+//! a valid code or the recovery code and nothing failed; an exempt host, or
+//! an exempt group's member, PAM_IGNORE before the store is used, and
+//! PAM_AUTH_ERR on a `first_factor_failed` line), that a success is
 //! refused when replayed, and that no log line holds the secret, a valid
 //! code, the recovery code or any code-shaped answer typed; that the secret
 //! files are unchanged after; and for a `first_factor_failed` line, that it
@@ -72,6 +77,8 @@ const RECOVERY_CANONICAL: &str = "abcdefgh";
 pub const HOTP_COUNTER: u64 = 5;
 pub const BASE_TIME: u64 = 1_800_000_000;
 pub const UNKNOWN_USER: &str = "pamtotp-fuzz-nobody";
+/// A group in exempt_groups that the user is not in (no such group).
+const NO_MEMBERS_GROUP: &str = "pamtotp-fuzz-nogroup";
 const HEADER: usize = 5;
 
 /// Inputs run, successes checked (a success, its replay refused).
@@ -88,6 +95,8 @@ pub struct Fixture {
     files: Vec<(PathBuf, Vec<u8>)>,
     state_dir: PathBuf,
     user: String,
+    /// The user's primary group, by name.
+    group: String,
 }
 
 impl Fixture {
@@ -98,6 +107,16 @@ impl Fixture {
         let user = account::lookup_uid(account::effective_uid())
             .expect("current user")
             .name;
+        // Asked of `id`, not of the module's own group lookup.
+        let id = std::process::Command::new("id")
+            .args(["-gn", &user])
+            .output()
+            .expect("id -gn");
+        assert!(id.status.success(), "id -gn {user}: {id:?}");
+        let group = String::from_utf8(id.stdout)
+            .expect("group name")
+            .trim()
+            .to_string();
         let hash = pam_totp::otp::recovery::hash_existing(RECOVERY)
             .expect("hash")
             .expect("a recovery code");
@@ -130,6 +149,7 @@ impl Fixture {
             files: written,
             state_dir: dir.path().join("state"),
             user,
+            group,
             dir,
         }
     }
@@ -318,7 +338,10 @@ struct Case {
     user: String,
     /// The line has both `first_factor_failed` and `forward_pass`.
     misconfigured: bool,
+    /// The remote host is in exempt_networks.
     exempt: bool,
+    /// exempt_groups lists the user's primary group.
+    exempt_group: bool,
     unenrolled: bool,
 }
 
@@ -367,6 +390,13 @@ fn decode(fixture: &Fixture, data: &[u8]) -> Option<Case> {
     if exempt {
         config.exempt_networks = vec!["192.0.2.0/24".parse().expect("cidr")];
     }
+    let exempt_group = token_kind & 16 != 0;
+    if token_kind & 32 != 0 {
+        config.exempt_groups.push(NO_MEMBERS_GROUP.to_string());
+    }
+    if exempt_group {
+        config.exempt_groups.push(fixture.group.clone());
+    }
     config.unenrolled = match (flags >> 3) & 3 {
         0 => Unenrolled::Deny,
         1 => Unenrolled::Allow,
@@ -403,6 +433,7 @@ fn decode(fixture: &Fixture, data: &[u8]) -> Option<Case> {
         user,
         misconfigured,
         exempt,
+        exempt_group,
         unenrolled,
     })
 }
@@ -421,7 +452,17 @@ fn config_flags_conflict(config: &Config) -> bool {
     conflict
 }
 
-fn run(case: &Case, faults: Faults) -> (PamResultCode, Vec<String>) {
+/// What one run did besides its result.
+struct Ran {
+    logs: Vec<String>,
+    /// The store was opened.
+    opened: bool,
+    /// Prompts answered.
+    prompts: usize,
+}
+
+fn run(case: &Case, faults: Faults) -> (PamResultCode, Ran) {
+    let mut opened = false;
     let mut session = ScriptedSession {
         user: case.user.clone(),
         answers: case.answers.clone(),
@@ -429,6 +470,7 @@ fn run(case: &Case, faults: Faults) -> (PamResultCode, Vec<String>) {
         logs: RefCell::new(Vec::new()),
     };
     let mut open = |config: &Config| -> Result<Box<dyn Store>, StoreError> {
+        opened = true;
         Ok(Box::new(FaultyStore {
             inner: store::open(config, store::postgres::open)?,
             faults,
@@ -436,7 +478,13 @@ fn run(case: &Case, faults: Faults) -> (PamResultCode, Vec<String>) {
         }))
     };
     let rc = pam_totp::auth::flow::authenticate_with(&mut session, case.config.clone(), &mut open);
-    (rc, session.logs.into_inner())
+    let prompts = case.answers.len() - session.answers.len();
+    let ran = Ran {
+        logs: session.logs.into_inner(),
+        opened,
+        prompts,
+    };
+    (rc, ran)
 }
 
 /// An answer as the specification's grammar reads it (written here apart
@@ -656,7 +704,18 @@ pub fn check(fixture: &Fixture, data: &[u8]) -> Option<PamResultCode> {
     }
     // Each input starts from no state, at its own time.
     fixture.reset_state(case.now);
-    let (rc, logs) = run(&case, case.faults);
+    let (rc, ran) = run(&case, case.faults);
+    let logs = ran.logs;
+    if expected.exempted {
+        // Exemptions are decided before the store is touched (the
+        // break-glass must not depend on it), without a code prompt.
+        assert!(!ran.opened, "{case:?}: exempt, but the store was opened");
+        assert_eq!(
+            ran.prompts,
+            usize::from(case.config.flags.forward_pass),
+            "{case:?}: exempt: only forward_pass asks (for the password): {logs:#?}"
+        );
+    }
     check_logs(&case, &logs);
     for (path, text) in &fixture.files {
         let now = std::fs::read(path).expect("secret file");
@@ -725,7 +784,7 @@ pub fn check(fixture: &Fixture, data: &[u8]) -> Option<PamResultCode> {
         // The same answers again at the same time: a replay, refused
         // (unless the session holds a second, different valid answer).
         if expected.distinct_valid == 1 {
-            let (again, logs) = run(&case, Faults(0));
+            let (again, Ran { logs, .. }) = run(&case, Faults(0));
             check_logs(&case, &logs);
             assert_eq!(again, PamResultCode::PAM_AUTH_ERR, "replay: {logs:#?}");
             assert!(
@@ -748,6 +807,8 @@ struct Expected {
     /// Enrollment at login offered: a code of its new secret typed by
     /// chance ends it otherwise.
     may_enroll: bool,
+    /// Exempt (host or group): the store never opened, no code asked.
+    exempted: bool,
 }
 
 /// The result the module must give: under OpenSSH (the session's tty is
@@ -760,6 +821,7 @@ fn expected_result(case: &Case) -> Expected {
         distinct_valid: 0,
         counted_wrong: false,
         may_enroll: false,
+        exempted: false,
     };
     use PamResultCode::{PAM_AUTH_ERR, PAM_AUTHINFO_UNAVAIL, PAM_CONV_ERR, PAM_IGNORE};
     let first_factor_failed = case.config.flags.first_factor_failed;
@@ -783,11 +845,21 @@ fn expected_result(case: &Case) -> Expected {
             PAM_AUTH_ERR
         })
     };
+    let exempted = || Expected {
+        exempted: true,
+        ..skip()
+    };
     if case.exempt {
-        return skip();
+        return exempted();
     }
     if case.user == UNKNOWN_USER {
         return decoy();
+    }
+    // A member of an exempt group: decided on the user's groups before the
+    // store is opened, so no store fault, missing secret or `unenrolled`
+    // changes it (an unknown user has no groups: a decoy above).
+    if case.exempt_group {
+        return exempted();
     }
     // enrollment(): the injected error, or the row that does not verify.
     if case.faults.fails(0) || case.faults.fails(7) {
@@ -848,5 +920,6 @@ fn expected_result(case: &Case) -> Expected {
         distinct_valid,
         counted_wrong: false,
         may_enroll: false,
+        exempted: false,
     }
 }

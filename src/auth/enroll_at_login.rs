@@ -12,8 +12,8 @@
 //! (`sshpam_query`), which the client prints through `asmprintf`: UTF-8
 //! passes in a UTF-8 locale, colour sequences are escaped. Text messages
 //! after the last prompt go to the login banner, which `ssh host command`
-//! and `~/.hushlogin` never show, so the recovery codes are followed by a
-//! prompt. From 10.3 each text message is a keyboard-interactive round of
+//! and `~/.hushlogin` never show, so the recovery codes (or, with
+//! `recovery_codes = 0`, the confirmation alone) are followed by a prompt. From 10.3 each text message is a keyboard-interactive round of
 //! its own. Every message here is one conversation call and at most
 //! [`MAX_MESSAGE_BYTES`].
 
@@ -50,6 +50,8 @@ pub const MAX_QR_COLUMNS: usize = 80;
 pub const QR_LINES: usize = 23;
 
 const ACKNOWLEDGE_PROMPT: &str = "Press Enter once you have saved them: ";
+/// The same prompt without recovery codes to save (`recovery_codes = 0`).
+const CONTINUE_PROMPT: &str = "Press Enter to continue: ";
 
 /// How the conversation ended.
 pub enum Ending {
@@ -105,13 +107,17 @@ pub fn run(
         lines.extend(provisioning::recovery_code_lines(
             &account.name,
             &new.recovery_codes,
+            config.recovery_codes > 0,
         ));
         for message in messages(&lines) {
             session.show_info(&message);
         }
         // Only so that sshd shows the codes now (see the module comment):
         // the answer does not matter, nor does a client that gives none.
-        let _ = session.prompt_hidden(ACKNOWLEDGE_PROMPT);
+        let _ = session.prompt_hidden(match new.recovery_codes.is_empty() {
+            true => CONTINUE_PROMPT,
+            false => ACKNOWLEDGE_PROMPT,
+        });
     }
     ending
 }

@@ -442,7 +442,7 @@ impl Authenticator<'_> {
                 );
                 self.session.show_info(&format!(
                     "Recovery code accepted; {left} left. {}",
-                    crate::store::self_service::new_recovery_codes(&self.config, account)
+                    crate::store::self_service::after_recovery_code(&self.config, account)
                 ));
                 self.show_now_to_openssh();
                 PamResultCode::PAM_SUCCESS

@@ -56,9 +56,12 @@ pub fn run(config: &Config, args: DisableArgs) -> Result<(), Failure> {
         }
         (None, true) => println!("{name} had no secret file; removed the module's state."),
     }
-    println!(
-        "The old authenticator entry and all recovery codes no longer work, not even for a login already waiting at its code prompt."
-    );
+    // With recovery_codes = 0 none are made here: not a word of them.
+    let gone = match config.recovery_codes {
+        0 => "The old authenticator entry no longer works",
+        _ => "The old authenticator entry and all recovery codes no longer work",
+    };
+    println!("{gone}, not even for a login already waiting at its code prompt.");
     match config.unenrolled {
         Unenrolled::Allow if state_access::may_use_state() => println!(
             "{name} now logs in without a code (unenrolled = \"allow\") and should run `pam-totp enroll` with the new phone."

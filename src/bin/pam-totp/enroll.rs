@@ -199,7 +199,7 @@ pub fn run(config: &Config, args: EnrollArgs) -> Result<(), Failure> {
         "Saved: two-factor authentication is on for {} ({place}).",
         account.name
     )?;
-    print_recovery_codes(&mut out, &account, codes)?;
+    print_recovery_codes(&mut out, config, &account, codes)?;
     Ok(())
 }
 

@@ -190,7 +190,7 @@ fn print_imported(
             "Its {} now work as recovery codes, once each (8 digits are weaker than pam-totp's own: `pam-totp recovery-codes` replaces them).",
             plural(count as u64, "scratch code")
         );
-    } else {
+    } else if config.recovery_codes > 0 {
         println!(
             "It had no scratch codes; run `pam-totp recovery-codes` to create recovery codes."
         );

@@ -66,5 +66,5 @@ pub fn run(config: &Config, args: RecoveryCodesArgs) -> Result<(), Failure> {
         "Replaced the recovery codes of {}; the old ones no longer work.",
         account.name
     );
-    print_recovery_codes(&mut std::io::stdout(), &account, &codes)
+    print_recovery_codes(&mut std::io::stdout(), config, &account, &codes)
 }

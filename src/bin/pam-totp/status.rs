@@ -49,7 +49,7 @@ pub fn run(config: &Config, args: StatusArgs) -> Result<(), Failure> {
         println!("{}", report.json());
         return Ok(());
     }
-    report.print_enrollment();
+    report.print_enrollment(config);
     report.print_state();
     if report.secret.is_none() {
         println!(
@@ -171,8 +171,10 @@ impl Report {
         object
     }
 
-    /// The text lines on the user and the enrollment.
-    fn print_enrollment(&self) {
+    /// The text lines on the user and the enrollment: no recovery-code
+    /// line for a user who has none where none are made
+    /// (`recovery_codes = 0`).
+    fn print_enrollment(&self, config: &Config) {
         let (path, state, used) = (&self.place, &self.state, self.used());
         println!("User:            {}", self.account.name);
         let Some(secret) = &self.secret else {
@@ -205,6 +207,9 @@ impl Report {
             },
         }
         let total = secret.recovery.len();
+        if total == 0 && config.recovery_codes == 0 {
+            return;
+        }
         match state {
             Some(_) => println!(
                 "Recovery codes:  {} of {total} left",

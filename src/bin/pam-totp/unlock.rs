@@ -61,9 +61,13 @@ pub fn run(config: &Config, args: UnlockArgs) -> Result<(), Failure> {
         name,
     );
     if corrupt {
-        println!(
-            "Replaced the unreadable state of {name}; its old recovery codes are marked used: run `pam-totp recovery-codes --user {name}` for new ones."
-        );
+        match config.recovery_codes {
+            // None are made here: not a word of them.
+            0 => println!("Replaced the unreadable state of {name}."),
+            _ => println!(
+                "Replaced the unreadable state of {name}; its old recovery codes are marked used: run `pam-totp recovery-codes --user {name}` for new ones."
+            ),
+        }
         return Ok(());
     }
     match remaining {

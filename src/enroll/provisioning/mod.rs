@@ -151,12 +151,21 @@ pub fn wrong_code(tries_left: u32) -> String {
     )
 }
 
-/// The recovery codes, once, and what to do with them.
-pub fn recovery_code_lines(user: &str, codes: &[Zeroizing<String>]) -> Vec<String> {
+/// What a user without recovery codes (`recovery_codes = 0`) does about
+/// a lost phone: without a code there is no login to fix it from.
+pub const LOST_PHONE: &str = "If you lose the phone, ask an administrator.";
+
+/// The recovery codes, once, and what to do with them. With none made,
+/// the words follow the configuration: where recovery codes are turned
+/// off (`offered` false, `recovery_codes = 0`) nothing is said of them,
+/// only what to do about a lost phone.
+pub fn recovery_code_lines(user: &str, codes: &[Zeroizing<String>], offered: bool) -> Vec<String> {
     if codes.is_empty() {
-        return vec![
-            "No recovery codes were created; run `pam-totp recovery-codes` to create some.".into(),
-        ];
+        return vec![match offered {
+            true => "No recovery codes were created; run `pam-totp recovery-codes` to create some."
+                .into(),
+            false => LOST_PHONE.into(),
+        }];
     }
     let mut lines = vec![format!(
         "Recovery codes for {user} (each works once at the code prompt; shown only now):"

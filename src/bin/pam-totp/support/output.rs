@@ -2,22 +2,25 @@
 
 use std::io::Write;
 
+use pam_totp::config::Config;
 use pam_totp::enroll::provisioning;
 use pam_totp::system::account::Account;
 use zeroize::Zeroizing;
 
 use crate::support::Failure;
 
-/// The codes, once, and what to do with them.
+/// The codes, once, and what to do with them (with none, the words follow
+/// `recovery_codes`: see [`provisioning::recovery_code_lines`]).
 pub fn print_recovery_codes(
     out: &mut dyn Write,
+    config: &Config,
     account: &Account,
     codes: &[Zeroizing<String>],
 ) -> Result<(), Failure> {
     if !codes.is_empty() {
         writeln!(out)?;
     }
-    for line in provisioning::recovery_code_lines(&account.name, codes) {
+    for line in provisioning::recovery_code_lines(&account.name, codes, config.recovery_codes > 0) {
         writeln!(out, "{line}")?;
     }
     out.flush()?;

@@ -18,9 +18,14 @@ pub fn may_use_state() -> bool {
 /// is told, in one sentence, where enrollments are and how to get one.
 pub fn require_root_for_database(config: &Config) -> Result<(), Failure> {
     if config.store == pam_totp::config::StoreKind::Postgresql && !may_use_state() {
-        return Err(Failure(
-            "enrollments on this host are kept centrally in a database that only root can change: ask an administrator (for a new phone `pam-totp enroll --user NAME --force`, for new recovery codes `pam-totp recovery-codes --user NAME`); if you are not enrolled yet, enroll at your next SSH login if the administrator has turned that on (unenrolled = \"enroll\")".into(),
-        ));
+        // With recovery_codes = 0 none are made here: not a word of them.
+        let recovery = match config.recovery_codes {
+            0 => "",
+            _ => ", for new recovery codes `pam-totp recovery-codes --user NAME`",
+        };
+        return Err(Failure(format!(
+            "enrollments on this host are kept centrally in a database that only root can change: ask an administrator (for a new phone `pam-totp enroll --user NAME --force`{recovery}); if you are not enrolled yet, enroll at your next SSH login if the administrator has turned that on (unenrolled = \"enroll\")"
+        )));
     }
     Ok(())
 }
