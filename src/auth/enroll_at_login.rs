@@ -13,7 +13,8 @@
 //! passes in a UTF-8 locale, colour sequences are escaped. Text messages
 //! after the last prompt go to the login banner, which `ssh host command`
 //! and `~/.hushlogin` never show, so the recovery codes (or, with
-//! `recovery_codes = 0`, the confirmation alone) are followed by a prompt. From 10.3 each text message is a keyboard-interactive round of
+//! `recovery_codes = 0`, the confirmation alone) are followed by a
+//! prompt. From 10.3 each text message is a keyboard-interactive round of
 //! its own. Every message here is one conversation call and at most
 //! [`MAX_MESSAGE_BYTES`].
 
