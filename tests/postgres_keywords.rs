@@ -331,7 +331,7 @@ fn passfile_gives_the_password_and_must_be_root_only() {
     assert!(
         matches!(
             &error,
-            DbError::Config(ConnInfoError::NamedFile {
+            DbError::ConnInfo(ConnInfoError::NamedFile {
                 keyword: "passfile",
                 ..
             })

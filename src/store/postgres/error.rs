@@ -21,8 +21,8 @@ pub enum TimeoutDuring {
 /// Why a database operation failed. Every variant means "fail closed".
 #[derive(Debug)]
 pub enum DbError {
-    /// `database_file` or its connection string.
-    Config(ConnInfoError),
+    /// The connection string (`database_file`) or a file it names.
+    ConnInfo(ConnInfoError),
     /// No connection to `host` (refused, no route, closed under us ...).
     Unreachable { host: String, reason: String },
     /// `host` did not answer in time.
@@ -83,7 +83,7 @@ impl DbError {
 impl std::fmt::Display for DbError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            DbError::Config(error) => write!(f, "{error}"),
+            DbError::ConnInfo(error) => write!(f, "{error}"),
             DbError::Unreachable { host, reason } => write!(
                 f,
                 "database {host} unreachable: {reason}; check that PostgreSQL runs there and accepts TCP connections from this host (listen_addresses, pg_hba.conf, firewall)"
@@ -177,7 +177,7 @@ impl std::error::Error for DbError {}
 
 impl From<ConnInfoError> for DbError {
     fn from(error: ConnInfoError) -> DbError {
-        DbError::Config(error)
+        DbError::ConnInfo(error)
     }
 }
 
