@@ -695,3 +695,38 @@ pub fn make_ca(dir: &Path, name: &str) -> PathBuf {
     );
     cert
 }
+
+/// The README's recipe for the role's verifier ("The role's password, and
+/// what SCRAM costs a login"), its Python run as printed for `password`:
+/// the `ALTER ROLE` statement it prints.
+pub fn readme_scram_verifier_sql(password: &str) -> String {
+    use std::io::Write as _;
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("python3 - \"$password\" <<'EOF'")
+        .expect("the README's verifier recipe");
+    let program = &readme[start..];
+    let program = &program[program.find('\n').unwrap() + 1..];
+    let program = &program[..program.find("\nEOF\n").unwrap() + 1];
+    let mut child = Command::new("python3")
+        .args(["-", password])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 is installed");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(program.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "the README's recipe: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
