@@ -156,6 +156,40 @@ impl Bench {
         );
     }
 
+    /// The plain PostgreSQL store once more, its role's verifier made by
+    /// the README's recipe (16 iterations instead of 4096), then put back.
+    pub(crate) fn cheap_verifier_row(&self, report: &mut Report) {
+        let store = self.pg_store(Module::TotpPg);
+        let sql = super::common::pg::readme_scram_verifier_sql(super::common::pg::PASSWORD);
+        store.fleet.db.psql_db("postgres", sql.trim());
+        let label = format!("stores.{}-16.right", Module::TotpPg.service());
+        let base = self.instructions_of(Module::Permit, true, Layout::Home, 1, "permit");
+        let count = self.instructions_of(Module::TotpPg, true, Layout::Home, 1, &label);
+        let inside = self.inside_module(&label);
+        let (calls, pbkdf2) = pbkdf2_in(&self.out.join(format!("callgrind.{label}.out")));
+        store.fleet.db.psql_db(
+            "postgres",
+            &format!(
+                "ALTER ROLE {} PASSWORD '{}'",
+                super::common::pg::ROLE,
+                super::common::pg::PASSWORD
+            ),
+        );
+        let mut cells = vec![String::new(); STORES.len()];
+        if let Some(index) = STORES.iter().position(|&m| m == Module::TotpPg) {
+            cells[index] = format!(
+                "{} added, {} inside pam_sm_authenticate, of which PBKDF2 {} ({calls} calls)",
+                group(count.saturating_sub(base)),
+                group(inside),
+                group(pbkdf2)
+            );
+        }
+        report.stores.row(
+            "Instructions per authentication, right code, the role's SCRAM verifier made with 16 iterations (README: \"The role's password\")",
+            cells,
+        );
+    }
+
     /// 100 logins waiting at the prompt at once on one PostgreSQL with
     /// max_connections = 20: direct (SCRAM, a cluster of its own) and
     /// through the PgBouncer store's (the same limit, PgBouncer's pool of

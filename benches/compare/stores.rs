@@ -263,6 +263,7 @@ impl Bench {
             );
         }
         self.pbkdf2_rows(report);
+        self.cheap_verifier_row(report);
         self.connections(report);
     }
 
