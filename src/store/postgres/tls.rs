@@ -1046,6 +1046,134 @@ QbYYjdhXFQIhAP8+47ZmkwUKvdVwRmL4XSB/XzX+Ig9U4P4vse9VIORF
         );
     }
 
+    /// A test CA, and a certificate it signs for db.example with its key,
+    /// valid from 2025 to 2125 (P-256).
+    const UNIT_CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBczCCARmgAwIBAgIBEDAKBggqhkjOPQQDAjAgMR4wHAYDVQQDDBVwYW0tdG90
+cCB1bml0IHRlc3QgQ0EwIBcNMjUwMTAxMDAwMDAwWhgPMjEyNTAxMDEwMDAwMDBa
+MCAxHjAcBgNVBAMMFXBhbS10b3RwIHVuaXQgdGVzdCBDQTBZMBMGByqGSM49AgEG
+CCqGSM49AwEHA0IABEhUBHd+rHyKk3vO+BBGe+4OlVWlIRl2+p/yiHzVqcNlLHA2
+m0Tr0dR3uykjuavi1yWceoWCX/xHI5qgkQJRy++jQjBAMA8GA1UdEwEB/wQFMAMB
+Af8wDgYDVR0PAQH/BAQDAgEGMB0GA1UdDgQWBBSB4l+nTwADxaiZTSm+fK7ZVuja
+SDAKBggqhkjOPQQDAgNIADBFAiB5Vq5mJCYDYnrvBzsD1wEL3EuMB7ca/k0HGs1f
+i7TA0QIhAOWHlVIGAcppZ8/uXTnOUCZ6U0u5+2KvZ0EHJpuLh2qj
+-----END CERTIFICATE-----
+";
+    const UNIT_SERVER: &str = "-----BEGIN CERTIFICATE-----
+MIIBtDCCAVqgAwIBAgIBETAKBggqhkjOPQQDAjAgMR4wHAYDVQQDDBVwYW0tdG90
+cCB1bml0IHRlc3QgQ0EwIBcNMjUwMTAxMDAwMDAwWhgPMjEyNTAxMDEwMDAwMDBa
+MBUxEzARBgNVBAMMCmRiLmV4YW1wbGUwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNC
+AAQMg5TUC3a61EP5XaUPRT2XUNnzhfbWwX/asxQuY5FgkeyFIcZCoDO3ZphST8Vb
+Lw5WiASYn/WX7/Mp8BkRWcJto4GNMIGKMBUGA1UdEQQOMAyCCmRiLmV4YW1wbGUw
+DAYDVR0TAQH/BAIwADAOBgNVHQ8BAf8EBAMCB4AwEwYDVR0lBAwwCgYIKwYBBQUH
+AwEwHwYDVR0jBBgwFoAUgeJfp08AA8WomU0pvnyu2Vbo2kgwHQYDVR0OBBYEFInI
+hdznJR+rCir+35W8K/un9lFXMAoGCCqGSM49BAMCA0gAMEUCIQDITGt1zm/j7t0h
+Bly8dtssmM0jhgLk09FwdhVyJnRYDgIgdfsYhOpmGFrNswZVCrpdX9k7k//7K/aY
+sriXQWsQKao=
+-----END CERTIFICATE-----
+";
+    const UNIT_SERVER_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgnc1PH+EGCF+l7dzT
+KkaRjjeTwoK7+vtYpT/JW6sMbAuhRANCAAQMg5TUC3a61EP5XaUPRT2XUNnzhfbW
+wX/asxQuY5FgkeyFIcZCoDO3ZphST8VbLw5WiASYn/WX7/Mp8BkRWcJt
+-----END PRIVATE KEY-----
+";
+    /// Another P-256 key: an impostor's, who has the server's (public)
+    /// certificate and not its key.
+    const UNIT_IMPOSTOR_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgxhEVfDH197BNT1ym
+eKXeP+mrOnOiJVoDLGWPP043kmyhRANCAAT476mheOI1SogOCdsQgklyLaZifU1K
+TC2S+ImZ47jFhFblkYZAdB2yrR3TaVIy0gtNbxTvK4ywEkX7PD05HiyH
+-----END PRIVATE KEY-----
+";
+
+    /// A full handshake, in memory, between `client` and a server that
+    /// presents UNIT_SERVER and signs with `key` (no session tickets or
+    /// cache: every handshake is a full one).
+    fn handshake(client: &Arc<ClientConfig>, key: &str) -> Result<(), rustls::Error> {
+        let provider = provider();
+        let key = provider
+            .key_provider
+            .load_private_key(PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap())
+            .unwrap();
+        let server_cert = CertificateDer::from_pem_slice(UNIT_SERVER.as_bytes()).unwrap();
+        let certified = rustls::sign::CertifiedKey::new(vec![server_cert], key);
+        let mut server = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified)));
+        server.send_tls13_tickets = 0;
+        server.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        let mut server = rustls::ServerConnection::new(Arc::new(server)).unwrap();
+        let name = ServerName::try_from("db.example").unwrap();
+        let mut client = rustls::ClientConnection::new(client.clone(), name)?;
+        for _ in 0..10 {
+            let mut bytes = Vec::new();
+            while client.wants_write() {
+                client.write_tls(&mut bytes).unwrap();
+            }
+            server.read_tls(&mut bytes.as_slice()).unwrap();
+            // The server's own failure shows as the client's alert.
+            let _ = server.process_new_packets();
+            let mut bytes = Vec::new();
+            while server.wants_write() {
+                server.write_tls(&mut bytes).unwrap();
+            }
+            client.read_tls(&mut bytes.as_slice()).unwrap();
+            client.process_new_packets()?;
+            if !client.is_handshaking() {
+                return Ok(());
+            }
+        }
+        Err(rustls::Error::General("the handshake did not end".into()))
+    }
+
+    /// What the remembered chain rests on: the handshake signature is still
+    /// checked on every connection, so a server that presents the chain
+    /// verified earlier without the certificate's key (anyone can copy a
+    /// certificate) is refused, in TLS 1.3 and 1.2.
+    #[test]
+    fn a_remembered_chain_does_not_let_an_impostor_without_the_key_in() {
+        for versions in [&rustls::version::TLS13, &rustls::version::TLS12] {
+            let provider = Arc::new(provider());
+            let mut roots = RootCertStore::empty();
+            roots
+                .add(CertificateDer::from_pem_slice(UNIT_CA.as_bytes()).unwrap())
+                .unwrap();
+            let webpki =
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()
+                    .unwrap();
+            for checked in [
+                webpki.clone() as Arc<dyn ServerCertVerifier>,
+                Arc::new(ChainOnly(webpki)),
+            ] {
+                let client = ClientConfig::builder_with_provider(provider.clone())
+                    .with_protocol_versions(&[versions])
+                    .unwrap()
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(RememberChain::new(checked)))
+                    .with_no_client_auth();
+                let client = Arc::new(client);
+                assert!(handshake(&client, UNIT_SERVER_KEY).is_ok(), "{versions:?}");
+                // The chain is remembered now; the impostor is refused...
+                let refused = handshake(&client, UNIT_IMPOSTOR_KEY);
+                assert!(
+                    matches!(
+                        refused,
+                        Err(rustls::Error::InvalidCertificate(
+                            CertificateError::BadSignature
+                        ))
+                    ),
+                    "{versions:?}: {refused:?}"
+                );
+                // ... and the server with the key still gets in.
+                assert!(handshake(&client, UNIT_SERVER_KEY).is_ok(), "{versions:?}");
+            }
+        }
+    }
+
     fn policy(text: &str) -> Option<RequireAuth> {
         ConnInfo::parse(&format!("host=h user=u require_auth={text}"))
             .ok()
