@@ -711,6 +711,45 @@ fn recovery_codes_0_leaves_them_out_of_what_the_commands_print() {
     }
 }
 
+/// With `recovery_codes = 0` a user can still hold codes (made with
+/// `--recovery-codes N`, imported): `unlock` of a damaged state marks them
+/// used, and must say so, or the administrator does not know that they
+/// stopped working.
+#[test]
+fn recovery_codes_0_unlock_says_when_codes_left_from_before_stop_working() {
+    if skip_unless_root("needs root: unlock and the module's state") {
+        return;
+    }
+    let setup = Setup::with("recovery_codes = 0\n");
+    let user = current_user();
+    let enrolled =
+        json_of(&setup.cli(&["enroll", "--no-confirm", "--json", "--recovery-codes", "2"]));
+    let code = enrolled["recovery_codes"][0].as_str().unwrap().to_string();
+    let uid = pam_totp::system::account::lookup_user(&user).unwrap().uid;
+    std::fs::create_dir_all(setup.state_dir()).unwrap();
+    set_mode(&setup.state_dir(), 0o700);
+    let state_file = setup
+        .state_dir()
+        .join(pam_totp::store::files::state::state_file_name(
+            uid,
+            Some(&user),
+        ));
+    std::fs::write(&state_file, "garbage").unwrap();
+    set_mode(&state_file, 0o600);
+    let unlock = setup.cli(&["unlock", "--user", &user]);
+    assert!(unlock.status.success(), "{}", text(&unlock.stderr));
+    let unlock = text(&unlock.stdout);
+    assert!(
+        unlock.contains("its old recovery codes are marked used"),
+        "{unlock}"
+    );
+    // As said: the code left from before no longer works.
+    assert_eq!(
+        setup.service().authenticate(&user, answer(&code)).code,
+        PAM_AUTH_ERR
+    );
+}
+
 #[test]
 fn new_recovery_codes_work_after_a_corrupt_state() {
     // The lost-phone case with a damaged state: root makes new codes, and

@@ -32,7 +32,10 @@ pub fn run(config: &Config, args: UnlockArgs) -> Result<(), Failure> {
     }
     let name = &account.name;
     let mut store = state_access::open(config)?;
-    let repair = Repair::With(state_access::repaired(config, &mut *store, &account));
+    let repaired = state_access::repaired(config, &mut *store, &account);
+    // The recovery codes a repair marks used: all the user has.
+    let codes = repaired.used_recovery.len();
+    let repair = Repair::With(repaired);
     let mut before = None;
     let updated = store
         .update(&account, repair, &mut |state, now| {
@@ -61,9 +64,9 @@ pub fn run(config: &Config, args: UnlockArgs) -> Result<(), Failure> {
         name,
     );
     if corrupt {
-        match config.recovery_codes {
-            // None are made here: not a word of them.
-            0 => println!("Replaced the unreadable state of {name}."),
+        match (codes, config.recovery_codes) {
+            // None made here and none to lose: not a word of them.
+            (0, 0) => println!("Replaced the unreadable state of {name}."),
             _ => println!(
                 "Replaced the unreadable state of {name}; its old recovery codes are marked used: run `pam-totp recovery-codes --user {name}` for new ones."
             ),

@@ -269,12 +269,50 @@ fn system_bundle() -> Result<Vec<u8>, ConnInfoError> {
 /// 0.75 M instructions with P-256). The handshake signature, which proves
 /// the server holds the key now, is verified on every connection. A
 /// connector lives for one authentication, and its revocation lists are
-/// read when it is made, so the answer cannot go stale in between.
+/// read when it is made. An authentication can still wait at its prompt
+/// for hours (`su`, `login`, sshd with `LoginGraceTime 0`): the chain is
+/// remembered only until the first of its certificates expires, and only
+/// from when the last became valid, as the full check would decide.
 #[derive(Debug)]
 struct RememberChain {
     checked: Arc<dyn ServerCertVerifier>,
-    /// The end-entity certificate, intermediates and name last verified.
-    verified: std::sync::Mutex<Option<VerifiedChain>>,
+    /// The end-entity certificate, intermediates and name last verified,
+    /// and when all of them are valid.
+    verified: std::sync::Mutex<Option<(VerifiedChain, Validity)>>,
+}
+
+/// When every certificate of a chain is valid, in seconds since 1970,
+/// both ends included (as webpki decides).
+#[derive(Debug, Clone, Copy)]
+struct Validity {
+    not_before: u64,
+    not_after: u64,
+}
+
+impl Validity {
+    /// The validity all of `certificates` share; `None` if one does not
+    /// parse (then the chain is not remembered: every check is in full).
+    fn of<'a>(certificates: impl IntoIterator<Item = &'a [u8]>) -> Option<Validity> {
+        use x509_cert::der::Decode;
+        let mut shared = Validity {
+            not_before: 0,
+            not_after: u64::MAX,
+        };
+        for der in certificates {
+            let validity = x509_cert::Certificate::from_der(der)
+                .ok()?
+                .tbs_certificate
+                .validity;
+            let seconds = |time: x509_cert::time::Time| time.to_unix_duration().as_secs();
+            shared.not_before = shared.not_before.max(seconds(validity.not_before));
+            shared.not_after = shared.not_after.min(seconds(validity.not_after));
+        }
+        Some(shared)
+    }
+
+    fn contains(&self, now: UnixTime) -> bool {
+        (self.not_before..=self.not_after).contains(&now.as_secs())
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -311,7 +349,11 @@ impl ServerCertVerifier for RememberChain {
         let remembered = self
             .verified
             .lock()
-            .map(|verified| verified.as_ref() == Some(&chain))
+            .map(|verified| {
+                verified.as_ref().is_some_and(|(verified, validity)| {
+                    *verified == chain && validity.contains(now)
+                })
+            })
             .unwrap_or(false);
         if remembered && ocsp_response.is_empty() {
             return Ok(ServerCertVerified::assertion());
@@ -323,8 +365,12 @@ impl ServerCertVerifier for RememberChain {
             ocsp_response,
             now,
         )?;
-        if let Ok(mut slot) = self.verified.lock() {
-            *slot = Some(chain);
+        let validity = Validity::of(
+            std::iter::once(end_entity.as_ref())
+                .chain(intermediates.iter().map(|cert| cert.as_ref())),
+        );
+        if let (Ok(mut slot), Some(validity)) = (self.verified.lock(), validity) {
+            *slot = Some((chain, validity));
         }
         Ok(verified)
     }
@@ -862,53 +908,129 @@ mod tests {
         }
     }
 
+    /// Valid from 2026-01-01 00:00 to 2026-01-02 00:00 UTC (a P-256 key
+    /// signing itself, no extensions: only its bytes and dates matter).
+    const SERVER_2026_01_01: &str = "-----BEGIN CERTIFICATE-----
+MIIBETCBuAIBATAKBggqhkjOPQQDAjAVMRMwEQYDVQQDDApkYi5leGFtcGxlMB4X
+DTI2MDEwMTAwMDAwMFoXDTI2MDEwMjAwMDAwMFowFTETMBEGA1UEAwwKZGIuZXhh
+bXBsZTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABNYRXXJoimAhWpiPzBry8Q9S
+c8p5P7hMEkG2f22Cb+GbGMO6AZGyxeF51xlVhnowndRnVVmw7gFxtFKRNhwbvT0w
+CgYIKoZIzj0EAwIDSAAwRQIgHoH0Y9EWxdXQE204Msp3cBMQ8aRhmCMwCXaAdmMu
+CngCIQD7QW9jgZjl+oBJD0NDTJ8zIqSeQnpp0fXWPt4vCJCorg==
+-----END CERTIFICATE-----
+";
+    /// Valid from 2026-01-01 00:00 to 12:00 UTC.
+    const INTERMEDIATE_2026_01_01_NOON: &str = "-----BEGIN CERTIFICATE-----
+MIIBFjCBvAIBAjAKBggqhkjOPQQDAjAXMRUwEwYDVQQDDAxpbnRlcm1lZGlhdGUw
+HhcNMjYwMTAxMDAwMDAwWhcNMjYwMTAxMTIwMDAwWjAXMRUwEwYDVQQDDAxpbnRl
+cm1lZGlhdGUwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAATWEV1yaIpgIVqYj8wa
+8vEPUnPKeT+4TBJBtn9tgm/hmxjDugGRssXhedcZVYZ6MJ3UZ1VZsO4BcbRSkTYc
+G709MAoGCCqGSM49BAMCA0kAMEYCIQD5eZgbto5cyQs0tTC1yqGCLY5D8OBvkWA4
+QbYYjdhXFQIhAP8+47ZmkwUKvdVwRmL4XSB/XzX+Ig9U4P4vse9VIORF
+-----END CERTIFICATE-----
+";
+
+    fn server() -> CertificateDer<'static> {
+        CertificateDer::from_pem_slice(SERVER_2026_01_01.as_bytes()).unwrap()
+    }
+
+    fn intermediate() -> CertificateDer<'static> {
+        CertificateDer::from_pem_slice(INTERMEDIATE_2026_01_01_NOON.as_bytes()).unwrap()
+    }
+
+    /// `hours` after 2026-01-01 00:00 UTC.
+    fn jan_1_2026(hours: u64) -> UnixTime {
+        UnixTime::since_unix_epoch(std::time::Duration::from_secs(1_767_225_600 + hours * 3600))
+    }
+
     #[test]
     fn a_chain_is_verified_once_and_only_that_chain_is_remembered() {
         let counting = Arc::new(Counting {
-            good: b"good".to_vec(),
+            good: server().to_vec(),
             calls: Default::default(),
         });
         let remember = RememberChain::new(counting.clone());
         let calls = || counting.calls.load(std::sync::atomic::Ordering::SeqCst);
-        let verify =
-            |cert: &'static [u8], server: &'static str, intermediates: &[CertificateDer<'_>]| {
-                let Ok(name) = ServerName::try_from(server) else {
-                    return false;
-                };
-                remember
-                    .verify_server_cert(
-                        &CertificateDer::from(cert),
-                        intermediates,
-                        &name,
-                        &[],
-                        UnixTime::now(),
-                    )
-                    .is_ok()
-            };
+        let verify = |cert: &CertificateDer<'_>,
+                      server: &'static str,
+                      intermediates: &[CertificateDer<'_>]| {
+            let name = ServerName::try_from(server).unwrap();
+            remember
+                .verify_server_cert(cert, intermediates, &name, &[], jan_1_2026(1))
+                .is_ok()
+        };
+        let (good, bad, other) = (server(), intermediate(), [intermediate()]);
         // A refused chain is not remembered: refused again, checked again.
-        assert!(!verify(b"bad", "db.example", &[]));
-        assert!(!verify(b"bad", "db.example", &[]));
+        assert!(!verify(&bad, "db.example", &[]));
+        assert!(!verify(&bad, "db.example", &[]));
         assert_eq!(calls(), 2);
-        assert!(verify(b"good", "db.example", &[]));
+        assert!(verify(&good, "db.example", &[]));
         assert_eq!(calls(), 3);
         // The same chain and name: not checked again.
-        assert!(verify(b"good", "db.example", &[]));
+        assert!(verify(&good, "db.example", &[]));
         assert_eq!(calls(), 3);
         // Another name, other intermediates, another certificate: checked.
-        assert!(verify(b"good", "db2.example", &[]));
+        assert!(verify(&good, "db2.example", &[]));
         assert_eq!(calls(), 4);
-        assert!(verify(
-            b"good",
-            "db2.example",
-            &[CertificateDer::from(&b"i"[..])]
-        ));
+        assert!(verify(&good, "db2.example", &other));
         assert_eq!(calls(), 5);
-        assert!(!verify(
-            b"bad",
-            "db2.example",
-            &[CertificateDer::from(&b"i"[..])]
-        ));
+        assert!(!verify(&bad, "db2.example", &other));
         assert_eq!(calls(), 6);
+    }
+
+    /// A login can wait at its prompt for as long as the application lets
+    /// it (`su`, `login`, sshd with `LoginGraceTime 0`): a chain remembered
+    /// before a certificate in it expired, or before it was valid, must be
+    /// checked again (and so refused) at the second connection.
+    #[test]
+    fn a_remembered_chain_is_checked_again_outside_its_certificates_validity() {
+        let name = ServerName::try_from("db.example").unwrap();
+        // How many full checks connections at these hours make.
+        let checks = |end_entity: &CertificateDer<'_>,
+                      intermediates: &[CertificateDer<'_>],
+                      hours: &[u64]| {
+            let counting = Arc::new(Counting {
+                good: end_entity.to_vec(),
+                calls: Default::default(),
+            });
+            let remember = RememberChain::new(counting.clone());
+            for hour in hours {
+                let verified = remember.verify_server_cert(
+                    end_entity,
+                    intermediates,
+                    &name,
+                    &[],
+                    jan_1_2026(*hour),
+                );
+                assert!(verified.is_ok());
+            }
+            counting.calls.load(std::sync::atomic::Ordering::SeqCst)
+        };
+        // Within the validity: checked once.
+        assert_eq!(checks(&server(), &[], &[0, 2, 24]), 1);
+        // The server's certificate expired at 24:00: checked again.
+        assert_eq!(checks(&server(), &[], &[1, 25]), 2);
+        // The intermediate expired at noon: checked again.
+        assert_eq!(checks(&server(), &[intermediate()], &[1, 12]), 1);
+        assert_eq!(checks(&server(), &[intermediate()], &[1, 13]), 2);
+        // A clock set back to before the certificates were valid.
+        let before = UnixTime::since_unix_epoch(std::time::Duration::from_secs(1_767_225_599));
+        let counting = Arc::new(Counting {
+            good: server().to_vec(),
+            calls: Default::default(),
+        });
+        let remember = RememberChain::new(counting.clone());
+        for now in [jan_1_2026(1), before] {
+            assert!(
+                remember
+                    .verify_server_cert(&server(), &[], &name, &[], now)
+                    .is_ok()
+            );
+        }
+        assert_eq!(counting.calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+        // A certificate whose dates cannot be read is never remembered.
+        let unreadable = CertificateDer::from(&b"accepted, not X.509"[..]);
+        assert_eq!(checks(&unreadable, &[], &[1, 1, 1]), 3);
     }
 
     #[test]
@@ -922,6 +1044,134 @@ mod tests {
                 rustls::NamedGroup::secp384r1
             ]
         );
+    }
+
+    /// A test CA, and a certificate it signs for db.example with its key,
+    /// valid from 2025 to 2125 (P-256).
+    const UNIT_CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBczCCARmgAwIBAgIBEDAKBggqhkjOPQQDAjAgMR4wHAYDVQQDDBVwYW0tdG90
+cCB1bml0IHRlc3QgQ0EwIBcNMjUwMTAxMDAwMDAwWhgPMjEyNTAxMDEwMDAwMDBa
+MCAxHjAcBgNVBAMMFXBhbS10b3RwIHVuaXQgdGVzdCBDQTBZMBMGByqGSM49AgEG
+CCqGSM49AwEHA0IABEhUBHd+rHyKk3vO+BBGe+4OlVWlIRl2+p/yiHzVqcNlLHA2
+m0Tr0dR3uykjuavi1yWceoWCX/xHI5qgkQJRy++jQjBAMA8GA1UdEwEB/wQFMAMB
+Af8wDgYDVR0PAQH/BAQDAgEGMB0GA1UdDgQWBBSB4l+nTwADxaiZTSm+fK7ZVuja
+SDAKBggqhkjOPQQDAgNIADBFAiB5Vq5mJCYDYnrvBzsD1wEL3EuMB7ca/k0HGs1f
+i7TA0QIhAOWHlVIGAcppZ8/uXTnOUCZ6U0u5+2KvZ0EHJpuLh2qj
+-----END CERTIFICATE-----
+";
+    const UNIT_SERVER: &str = "-----BEGIN CERTIFICATE-----
+MIIBtDCCAVqgAwIBAgIBETAKBggqhkjOPQQDAjAgMR4wHAYDVQQDDBVwYW0tdG90
+cCB1bml0IHRlc3QgQ0EwIBcNMjUwMTAxMDAwMDAwWhgPMjEyNTAxMDEwMDAwMDBa
+MBUxEzARBgNVBAMMCmRiLmV4YW1wbGUwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNC
+AAQMg5TUC3a61EP5XaUPRT2XUNnzhfbWwX/asxQuY5FgkeyFIcZCoDO3ZphST8Vb
+Lw5WiASYn/WX7/Mp8BkRWcJto4GNMIGKMBUGA1UdEQQOMAyCCmRiLmV4YW1wbGUw
+DAYDVR0TAQH/BAIwADAOBgNVHQ8BAf8EBAMCB4AwEwYDVR0lBAwwCgYIKwYBBQUH
+AwEwHwYDVR0jBBgwFoAUgeJfp08AA8WomU0pvnyu2Vbo2kgwHQYDVR0OBBYEFInI
+hdznJR+rCir+35W8K/un9lFXMAoGCCqGSM49BAMCA0gAMEUCIQDITGt1zm/j7t0h
+Bly8dtssmM0jhgLk09FwdhVyJnRYDgIgdfsYhOpmGFrNswZVCrpdX9k7k//7K/aY
+sriXQWsQKao=
+-----END CERTIFICATE-----
+";
+    const UNIT_SERVER_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgnc1PH+EGCF+l7dzT
+KkaRjjeTwoK7+vtYpT/JW6sMbAuhRANCAAQMg5TUC3a61EP5XaUPRT2XUNnzhfbW
+wX/asxQuY5FgkeyFIcZCoDO3ZphST8VbLw5WiASYn/WX7/Mp8BkRWcJt
+-----END PRIVATE KEY-----
+";
+    /// Another P-256 key: an impostor's, who has the server's (public)
+    /// certificate and not its key.
+    const UNIT_IMPOSTOR_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgxhEVfDH197BNT1ym
+eKXeP+mrOnOiJVoDLGWPP043kmyhRANCAAT476mheOI1SogOCdsQgklyLaZifU1K
+TC2S+ImZ47jFhFblkYZAdB2yrR3TaVIy0gtNbxTvK4ywEkX7PD05HiyH
+-----END PRIVATE KEY-----
+";
+
+    /// A full handshake, in memory, between `client` and a server that
+    /// presents UNIT_SERVER and signs with `key` (no session tickets or
+    /// cache: every handshake is a full one).
+    fn handshake(client: &Arc<ClientConfig>, key: &str) -> Result<(), rustls::Error> {
+        let provider = provider();
+        let key = provider
+            .key_provider
+            .load_private_key(PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap())
+            .unwrap();
+        let server_cert = CertificateDer::from_pem_slice(UNIT_SERVER.as_bytes()).unwrap();
+        let certified = rustls::sign::CertifiedKey::new(vec![server_cert], key);
+        let mut server = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified)));
+        server.send_tls13_tickets = 0;
+        server.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        let mut server = rustls::ServerConnection::new(Arc::new(server)).unwrap();
+        let name = ServerName::try_from("db.example").unwrap();
+        let mut client = rustls::ClientConnection::new(client.clone(), name)?;
+        for _ in 0..10 {
+            let mut bytes = Vec::new();
+            while client.wants_write() {
+                client.write_tls(&mut bytes).unwrap();
+            }
+            server.read_tls(&mut bytes.as_slice()).unwrap();
+            // The server's own failure shows as the client's alert.
+            let _ = server.process_new_packets();
+            let mut bytes = Vec::new();
+            while server.wants_write() {
+                server.write_tls(&mut bytes).unwrap();
+            }
+            client.read_tls(&mut bytes.as_slice()).unwrap();
+            client.process_new_packets()?;
+            if !client.is_handshaking() {
+                return Ok(());
+            }
+        }
+        Err(rustls::Error::General("the handshake did not end".into()))
+    }
+
+    /// What the remembered chain rests on: the handshake signature is still
+    /// checked on every connection, so a server that presents the chain
+    /// verified earlier without the certificate's key (anyone can copy a
+    /// certificate) is refused, in TLS 1.3 and 1.2.
+    #[test]
+    fn a_remembered_chain_does_not_let_an_impostor_without_the_key_in() {
+        for versions in [&rustls::version::TLS13, &rustls::version::TLS12] {
+            let provider = Arc::new(provider());
+            let mut roots = RootCertStore::empty();
+            roots
+                .add(CertificateDer::from_pem_slice(UNIT_CA.as_bytes()).unwrap())
+                .unwrap();
+            let webpki =
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()
+                    .unwrap();
+            for checked in [
+                webpki.clone() as Arc<dyn ServerCertVerifier>,
+                Arc::new(ChainOnly(webpki)),
+            ] {
+                let client = ClientConfig::builder_with_provider(provider.clone())
+                    .with_protocol_versions(&[versions])
+                    .unwrap()
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(RememberChain::new(checked)))
+                    .with_no_client_auth();
+                let client = Arc::new(client);
+                assert!(handshake(&client, UNIT_SERVER_KEY).is_ok(), "{versions:?}");
+                // The chain is remembered now; the impostor is refused...
+                let refused = handshake(&client, UNIT_IMPOSTOR_KEY);
+                assert!(
+                    matches!(
+                        refused,
+                        Err(rustls::Error::InvalidCertificate(
+                            CertificateError::BadSignature
+                        ))
+                    ),
+                    "{versions:?}: {refused:?}"
+                );
+                // ... and the server with the key still gets in.
+                assert!(handshake(&client, UNIT_SERVER_KEY).is_ok(), "{versions:?}");
+            }
+        }
     }
 
     fn policy(text: &str) -> Option<RequireAuth> {
