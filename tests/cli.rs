@@ -1164,3 +1164,32 @@ fn the_whole_qr_code_is_on_an_80x24_screen_at_the_prompt() {
         .to_string();
     assert_eq!(decode_qr(&modules_from_half_blocks(&qr)), uri);
 }
+
+/// `recovery-codes` with `recovery_codes = 0` and no `--count` makes none
+/// and changes nothing (it used to make one); `--count N` still makes N.
+#[test]
+fn recovery_codes_0_makes_none_without_count_and_keeps_the_old_ones() {
+    if skip_unless_root("needs root: the module's state") {
+        return;
+    }
+    let setup = Setup::with("recovery_codes = 0\n");
+    let user = current_user();
+    let enrolled =
+        json_of(&setup.cli(&["enroll", "--no-confirm", "--json", "--recovery-codes", "2"]));
+    let old = enrolled["recovery_codes"][0].as_str().unwrap().to_string();
+    let refused = setup.cli(&["recovery-codes"]);
+    assert!(!refused.status.success());
+    let said = text(&refused.stderr);
+    assert!(
+        said.contains("recovery_codes = 0") && said.contains("--count N"),
+        "{said}"
+    );
+    // Nothing replaced: the old code still works.
+    assert_eq!(
+        setup.service().authenticate(&user, answer(&old)).code,
+        PAM_SUCCESS
+    );
+    // Positive control: with --count the command makes that many.
+    let made = json_of(&setup.cli(&["recovery-codes", "--count", "3", "--json"]));
+    assert_eq!(made["recovery_codes"].as_array().unwrap().len(), 3);
+}

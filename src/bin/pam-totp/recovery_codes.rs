@@ -29,6 +29,19 @@ pub struct RecoveryCodesArgs {
 }
 
 pub fn run(config: &Config, args: RecoveryCodesArgs) -> Result<(), Failure> {
+    // With none configured, making one would be a surprise: say so, and
+    // how to make some anyway, before anything is opened or replaced.
+    let Some(count) = args
+        .count
+        .or((config.recovery_codes > 0).then_some(config.recovery_codes))
+    else {
+        return Err(Failure(
+            "this host makes no recovery codes (recovery_codes = 0 in the configuration); \
+             the codes you have, if any, are unchanged. To make some anyway: \
+             `pam-totp recovery-codes --count N`"
+                .to_string(),
+        ));
+    };
     let account = target::resolve(args.user.as_deref())?;
     target::require_own_store(config, &account)?;
     let mut store = state_access::open(config)?;
@@ -42,7 +55,6 @@ pub fn run(config: &Config, args: RecoveryCodesArgs) -> Result<(), Failure> {
         }
         Err(error) => return Err(Failure(error.to_string())),
     };
-    let count = args.count.unwrap_or(config.recovery_codes).max(1);
     let (codes, hashes) = pam_totp::otp::recovery::generate(count as usize)?;
     file.recovery = hashes;
     // The old codes are gone: so are the records of which of them were used.
