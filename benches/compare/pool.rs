@@ -159,9 +159,13 @@ impl Bench {
     /// The plain PostgreSQL store once more, its role's verifier made by
     /// the README's recipe (16 iterations instead of 4096), then put back.
     pub(crate) fn cheap_verifier_row(&self, report: &mut Report) {
+        use super::common::pg::{PASSWORD, ROLE, run_readme_password_recipe};
         let store = self.pg_store(Module::TotpPg);
-        let sql = super::common::pg::readme_scram_verifier_sql(super::common::pg::PASSWORD);
-        store.fleet.db.psql_db("postgres", sql.trim());
+        let password = run_readme_password_recipe(&store.fleet.db);
+        let conninfo = store.fleet.db.conninfo();
+        store
+            .fleet
+            .write_conninfo(&conninfo.replace(PASSWORD, &password));
         let label = format!("stores.{}-16.right", Module::TotpPg.service());
         let base = self.instructions_of(Module::Permit, true, Layout::Home, 1, "permit");
         let count = self.instructions_of(Module::TotpPg, true, Layout::Home, 1, &label);
@@ -169,12 +173,9 @@ impl Bench {
         let (calls, pbkdf2) = pbkdf2_in(&self.out.join(format!("callgrind.{label}.out")));
         store.fleet.db.psql_db(
             "postgres",
-            &format!(
-                "ALTER ROLE {} PASSWORD '{}'",
-                super::common::pg::ROLE,
-                super::common::pg::PASSWORD
-            ),
+            &format!("ALTER ROLE {ROLE} PASSWORD '{PASSWORD}'"),
         );
+        store.fleet.write_conninfo(&conninfo);
         let mut cells = vec![String::new(); STORES.len()];
         if let Some(index) = STORES.iter().position(|&m| m == Module::TotpPg) {
             cells[index] = format!(

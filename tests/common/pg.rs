@@ -550,6 +550,17 @@ impl PgCluster {
         self.psql_db(DATABASE, sql)
     }
 
+    /// The README's `runuser -u postgres -- psql -X -q`, pointed at this
+    /// cluster (its socket directory, port and binaries).
+    pub fn readme_psql(&self) -> String {
+        format!(
+            "runuser -u postgres -- {} -X -q -h {} -p {} -d postgres",
+            self.bin.join("psql").display(),
+            self.dir.path().display(),
+            self.port
+        )
+    }
+
     pub fn psql_db(&self, database: &str, sql: &str) -> String {
         let port = self.port.to_string();
         let output = self
@@ -696,37 +707,33 @@ pub fn make_ca(dir: &Path, name: &str) -> PathBuf {
     cert
 }
 
-/// The README's recipe for the role's verifier ("The role's password, and
-/// what SCRAM costs a login"), its Python run as printed for `password`:
-/// the `ALTER ROLE` statement it prints.
-pub fn readme_scram_verifier_sql(password: &str) -> String {
-    use std::io::Write as _;
+/// The README's recipe for the role's password ("The role's password, and
+/// what SCRAM costs a login"), the whole shell block run as printed, its
+/// psql pointed at `cluster`: the password it printed for database.conf.
+pub fn run_readme_password_recipe(cluster: &PgCluster) -> String {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let start = readme
-        .find("python3 - \"$password\" <<'EOF'")
-        .expect("the README's verifier recipe");
-    let program = &readme[start..];
-    let program = &program[program.find('\n').unwrap() + 1..];
-    let program = &program[..program.find("\nEOF\n").unwrap() + 1];
-    let mut child = Command::new("python3")
-        .args(["-", password])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 is installed");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(program.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+        .find("password=$(openssl rand -hex 32)")
+        .expect("the README's password recipe");
+    let block = &readme[start..];
+    let block = &block[..block.find("\n```").unwrap()];
+    let psql = "runuser -u postgres -- psql -X -q";
+    assert!(block.contains(psql), "{block}");
+    let script = block.replace(psql, &cluster.readme_psql());
+    let output = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .output()
+        .expect("bash is installed");
     assert!(
         output.status.success(),
         "the README's recipe: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    String::from_utf8(output.stdout).unwrap()
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("password="))
+        .unwrap_or_else(|| panic!("the recipe printed no password: {stdout}"))
+        .to_string()
 }
