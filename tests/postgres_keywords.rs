@@ -211,6 +211,77 @@ fn require_auth_refuses_a_method_before_answering_it() {
     );
 }
 
+/// A server that turns the first tries away for want of slots (53300,
+/// "too many clients already", sent before any authentication) and then
+/// asks for a method `require_auth` forbids: the try that gets in is
+/// watched from its first byte like the first one, and refused before the
+/// password is sent.
+#[test]
+fn require_auth_holds_on_a_try_after_the_server_was_full() {
+    let mut cluster = PgCluster::start(PgOptions::default());
+    cluster.hba_first(&format!("host all {} 127.0.0.1/32 password", pg::ROLE));
+    cluster.psql_db("postgres", "ALTER SYSTEM SET max_connections = 4");
+    cluster.stop();
+    cluster.start_again();
+    let conninfo = cluster.conninfo_with("sslmode=disable require_auth=scram-sha-256");
+    let refused_because = |error: &DbError| {
+        matches!(error, DbError::Authentication { message, .. }
+            if message.contains("password authentication") && message.contains("require_auth"))
+    };
+    // Positive control, slots free: refused on the first try.
+    let error = connect(&conninfo, Duration::from_secs(5)).err().unwrap();
+    assert!(refused_because(&error), "{error:?}");
+    // Every slot taken (superusers on the socket): the tries wait.
+    let socket = format!(
+        "host={} port={} user=postgres dbname=postgres",
+        socket_dir(&cluster),
+        cluster.port
+    );
+    let mut holders: Vec<Database> = (0..4)
+        .map(|_| connect(&socket, Duration::from_secs(5)).unwrap())
+        .collect();
+    let waiting = std::thread::spawn(move || connect(&conninfo, Duration::from_secs(5)));
+    std::thread::sleep(Duration::from_millis(400));
+    // All freed (the role needs superuser_reserved_connections free
+    // besides its own): the next try gets in as far as authentication.
+    holders.clear();
+    let error = match waiting.join().unwrap() {
+        Ok(_) => panic!("connected: the password went out despite require_auth"),
+        Err(error) => error,
+    };
+    assert!(refused_because(&error), "{error:?}");
+    // It was the retry that was refused: the server had turned tries away.
+    assert!(
+        cluster.log().contains("sorry, too many clients already"),
+        "{}",
+        cluster.log()
+    );
+}
+
+/// The iteration count of the role's SCRAM verifier, as the server gave
+/// it: PostgreSQL's 4096, then the 16 of a verifier set by hand.
+#[test]
+fn the_scram_iteration_count_is_read_from_the_exchange() {
+    let cluster = PgCluster::start(PgOptions::default());
+    let timeout = Duration::from_secs(5);
+    let db = connect(&cluster.conninfo(), timeout).unwrap();
+    assert_eq!(db.scram_iterations(), Some(4096));
+    drop(db);
+    let password = pg::run_readme_password_recipe(&cluster);
+    let cheap = cluster.conninfo().replace(pg::PASSWORD, &password);
+    let db = connect(&cheap, timeout).unwrap();
+    assert_eq!(db.scram_iterations(), Some(16));
+    // No SCRAM (trust on the socket): no count.
+    let socket = format!(
+        "host={} port={} user={} dbname={}",
+        socket_dir(&cluster),
+        cluster.port,
+        pg::ROLE,
+        pg::DATABASE
+    );
+    assert_eq!(connect(&socket, timeout).unwrap().scram_iterations(), None);
+}
+
 #[test]
 fn a_unix_socket_host_ignores_sslmode_as_libpq_does() {
     let cluster = PgCluster::start(PgOptions { tls: true });

@@ -40,6 +40,8 @@ const MAX_KEY_READ: u64 = 64 * 1024;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Severity {
     Ok,
+    /// Worth knowing; nothing to fix.
+    Note,
     /// Worth fixing; logins work.
     Warning,
     /// Logins through the module are refused (or some users' are).
@@ -134,6 +136,9 @@ pub enum Finding {
         host: String,
         user: String,
     },
+    /// The role's SCRAM verifier stretches the password this many times:
+    /// each login runs that key derivation on both its connections.
+    ScramIterations(u32),
     /// Unreachable, too slow, credentials refused, TLS, read-only ...
     CannotConnect(DbError),
     SchemaCurrent {
@@ -179,6 +184,7 @@ impl Finding {
             | Finding::SchemaCurrent { .. }
             | Finding::NoEnrollments
             | Finding::SecretsOpen { .. } => Severity::Ok,
+            Finding::ScramIterations(_) => Severity::Note,
             Finding::NamedFileSafe { .. } => Severity::Ok,
             Finding::Unverified { .. }
             | Finding::PasswordCouldBeCertificate { .. }
@@ -309,6 +315,10 @@ impl std::fmt::Display for Finding {
             Finding::Connected { host, user } => {
                 write!(f, "connected to database {host} as {user}")
             }
+            Finding::ScramIterations(iterations) => write!(
+                f,
+                "the role's SCRAM verifier has {iterations} iterations, and each login runs them on both its connections; for a random machine password a verifier of 16 iterations is as safe and far cheaper: see \"The role's password\" in the README (or use a client certificate)"
+            ),
             Finding::CannotConnect(error) => write!(f, "{error}; {REFUSED}"),
             Finding::SchemaCurrent { version } => write!(f, "database schema version {version}"),
             Finding::Schema(error) => write!(f, "{error}; {REFUSED}"),
@@ -473,6 +483,12 @@ pub fn examine(config: &Config) -> DatabaseAudit {
         host: db.host().to_string(),
         user: info.user.clone(),
     });
+    if let Some(iterations) = db
+        .scram_iterations()
+        .filter(|&n| n > CHEAP_SCRAM_ITERATIONS)
+    {
+        audit.push(Finding::ScramIterations(iterations));
+    }
     match postgres::check_version(&mut db) {
         Ok(version) => audit.push(Finding::SchemaCurrent { version }),
         Err(error) => {
@@ -486,6 +502,9 @@ pub fn examine(config: &Config) -> DatabaseAudit {
     }
     audit
 }
+
+/// A verifier with at most this many iterations is not worth a note.
+const CHEAP_SCRAM_ITERATIONS: u32 = 64;
 
 /// The warning for a password where a client certificate could do, if any:
 /// TLS is required (so a certificate can be presented) on a TCP host.

@@ -73,6 +73,10 @@ impl Report {
         self.say("ok", what);
     }
 
+    fn note(&mut self, what: &str) {
+        self.say("note", what);
+    }
+
     fn skipped(&mut self, what: &str) {
         self.say("skipped", what);
     }
@@ -272,6 +276,7 @@ fn check_database(report: &mut Report, config: &Config) -> database::DatabaseAud
         let text = finding.to_string();
         match finding.severity() {
             database::Severity::Ok => report.ok(&text),
+            database::Severity::Note => report.note(&text),
             database::Severity::Warning => report.warning(&text),
             database::Severity::Problem => report.problem(&text),
         }

@@ -83,6 +83,9 @@ pub struct Database {
     timeout: Duration,
     host: String,
     broken: bool,
+    /// The iteration count of the role's SCRAM verifier, if the server
+    /// asked for SCRAM.
+    scram_iterations: Option<u32>,
 }
 
 /// The task driving the socket, aborted (its socket closed) when dropped.
@@ -158,8 +161,13 @@ impl Database {
                     endpoint,
                     password.as_ref().map(|password| password.as_str()),
                 );
-                let watch = tls::AuthWatch::new(info.require_auth);
+                // A new watch for every try: one that saw the server turn a
+                // try away (53300) has stopped reading, and the next try's
+                // authentication must be watched from its first byte.
+                let last_watch = std::cell::RefCell::new(tls::AuthWatch::new(info.require_auth));
                 let attempt = connect_patiently(&runtime, share, || {
+                    let watch = tls::AuthWatch::new(info.require_auth);
+                    *last_watch.borrow_mut() = watch.clone();
                     connect_host(
                         config.clone(),
                         tls.clone(),
@@ -167,10 +175,14 @@ impl Database {
                         endpoint,
                         *pass,
                         &host,
-                        &watch,
+                        watch,
                     )
                 });
-                let refused = watch.lock().ok().and_then(|watch| watch.refused.clone());
+                let watch = last_watch.into_inner();
+                let (refused, scram_iterations) = watch
+                    .lock()
+                    .map(|watch| (watch.refused.clone(), watch.scram_iterations))
+                    .unwrap_or_default();
                 match attempt {
                     Ok(Ok((client, connection))) => {
                         return Ok(Database {
@@ -180,6 +192,7 @@ impl Database {
                             timeout,
                             host,
                             broken: false,
+                            scram_iterations,
                         });
                     }
                     Ok(Err(_)) if refused.is_some() => errors.push(DbError::Authentication {
@@ -208,6 +221,12 @@ impl Database {
     /// The host this connection reached, as `name:port`.
     pub fn host(&self) -> &str {
         &self.host
+    }
+
+    /// The iteration count of the role's SCRAM verifier, as the server
+    /// gave it, if this connection authenticated with SCRAM.
+    pub fn scram_iterations(&self) -> Option<u32> {
+        self.scram_iterations
     }
 
     /// The bound on each statement.
@@ -365,7 +384,7 @@ async fn connect_host(
     endpoint: &Endpoint,
     target: TargetSession,
     host: &str,
-    watch: &tls::SharedWatch,
+    watch: tls::SharedWatch,
 ) -> Result<(tokio_postgres::Client, AbortOnDrop), DbError> {
     use tokio_postgres::tls::MakeTlsConnect;
     let socket = open_socket(info, endpoint, host).await?;
@@ -377,7 +396,7 @@ async fn connect_host(
         watch: watch.clone(),
     };
     let (client, connection) = config
-        .connect_raw(tls::Watched::raw(socket, watch.clone()), connector)
+        .connect_raw(tls::Watched::raw(socket, watch), connector)
         .await
         .map_err(|error| error::from_connect(&error, host))?;
     let connection = AbortOnDrop(tokio::spawn(async move {

@@ -548,6 +548,21 @@ impl tokio::io::AsyncWrite for Socket {
     }
 }
 
+/// AuthenticationSASLContinue: its body is SCRAM's server-first message.
+const SASL_CONTINUE: u32 = 11;
+/// How much of a server-first message is kept (nonce, salt, count: a
+/// real one is about 90 bytes).
+const MAX_SERVER_FIRST: usize = 512;
+
+/// The `i=` of a SCRAM server-first message (`r=...,s=...,i=4096`).
+fn scram_iterations(message: &[u8]) -> Option<u32> {
+    message
+        .split(|&byte| byte == b',')
+        .find_map(|field| field.strip_prefix(b"i="))
+        .and_then(|digits| std::str::from_utf8(digits).ok())
+        .and_then(|digits| digits.parse().ok())
+}
+
 /// The 8 bytes of an SSLRequest: length 8, code 80877103.
 const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 4, 210, 22, 47];
 
@@ -571,6 +586,13 @@ pub struct AuthWatch {
     code_len: usize,
     /// The first method the server asked for.
     asked: Option<AuthMethod>,
+    /// `require_auth` has nothing more to decide (none given, or decided).
+    policy_done: bool,
+    /// The start of a SASLContinue (SCRAM's server-first message).
+    server_first: Vec<u8>,
+    /// The iteration count of the role's SCRAM verifier, as the server
+    /// said it (for `pam-totp check`).
+    pub scram_iterations: Option<u32>,
     /// Authentication is over (or failed): nothing more to read.
     done: bool,
     /// Why the connection was ended, for the administrator.
@@ -592,7 +614,10 @@ impl AuthWatch {
             code: [0; 4],
             code_len: 0,
             asked: None,
-            done: policy.is_none(),
+            policy_done: policy.is_none(),
+            server_first: Vec::new(),
+            scram_iterations: None,
+            done: false,
             refused: None,
         }))
     }
@@ -649,13 +674,17 @@ impl AuthWatch {
             }
             return Ok(());
         }
-        if self.header[0] == b'R'
-            && let Some(slot) = self.code.get_mut(self.code_len)
-        {
-            *slot = byte;
-            self.code_len += 1;
-            if self.code_len == self.code.len() {
-                self.request(u32::from_be_bytes(self.code))?;
+        if self.header[0] == b'R' {
+            if let Some(slot) = self.code.get_mut(self.code_len) {
+                *slot = byte;
+                self.code_len += 1;
+                if self.code_len == self.code.len() {
+                    self.request(u32::from_be_bytes(self.code))?;
+                }
+            } else if u32::from_be_bytes(self.code) == SASL_CONTINUE
+                && self.server_first.len() < MAX_SERVER_FIRST
+            {
+                self.server_first.push(byte);
             }
         }
         self.body_left = self.body_left.saturating_sub(1);
@@ -669,19 +698,26 @@ impl AuthWatch {
         if self.header[0] == b'E' {
             self.done = true;
         }
+        if !self.server_first.is_empty() {
+            self.scram_iterations = scram_iterations(&self.server_first);
+            self.server_first = Vec::new();
+        }
         self.header_len = 0;
         Ok(())
     }
 
     /// An authentication request with `code` (0 = AuthenticationOk).
     fn request(&mut self, code: u32) -> Result<(), String> {
-        let Some(policy) = self.policy else {
+        if code == 0 {
+            // AuthenticationOk: nothing more to watch.
             self.done = true;
-            return Ok(());
+        }
+        let policy = match self.policy {
+            Some(policy) if !self.policy_done => policy,
+            _ => return Ok(()),
         };
         let method = match code {
             0 => {
-                self.done = true;
                 if self.asked.is_none() && !policy.allows(AuthMethod::None) {
                     return self.refuse(
                         "the server let the connection in without asking for any authentication, which require_auth does not allow".to_string(),
@@ -714,6 +750,7 @@ impl AuthWatch {
 
     fn refuse(&mut self, why: String) -> Result<(), String> {
         self.done = true;
+        self.policy_done = true;
         self.refused = Some(why.clone());
         Err(why)
     }
@@ -1247,8 +1284,32 @@ TC2S+ImZ47jFhFblkYZAdB2yrR3TaVIy0gtNbxTvK4ywEkX7PD05HiyH
                 "{text}"
             );
         }
-        // Without require_auth nothing is parsed or refused.
+        // Without require_auth nothing is refused.
         let watch = AuthWatch::new(None);
         assert!(lock(&watch).read(&request(3, b""), true).is_ok());
+    }
+
+    #[test]
+    fn the_scram_iteration_count_is_read_with_or_without_require_auth() {
+        assert_eq!(scram_iterations(b"r=abc,s=c2FsdA==,i=4096"), Some(4096));
+        assert_eq!(scram_iterations(b"r=abc,i=16,s=c2FsdA=="), Some(16));
+        for bad in [&b"r=abc,s=c2FsdA=="[..], b"r=abc,i=many", b"i=-1", b""] {
+            assert_eq!(scram_iterations(bad), None, "{bad:?}");
+        }
+        for text in [None, Some("scram-sha-256")] {
+            let watch = AuthWatch::new(text.and_then(policy));
+            let mut state = lock(&watch);
+            state.wrote_raw(b"\0\0\0\x08startup");
+            let mut bytes = request(10, b"SCRAM-SHA-256\0\0");
+            bytes.extend(request(11, b"r=abcdef,s=c2FsdA==,i=4096"));
+            bytes.extend(request(12, b"v=xyz"));
+            // Split anywhere: the count is still read whole.
+            let (first, second) = bytes.split_at(31);
+            assert!(state.read(first, true).is_ok(), "{text:?}");
+            assert!(state.read(second, true).is_ok(), "{text:?}");
+            assert_eq!(state.scram_iterations, Some(4096), "{text:?}");
+            assert!(state.read(&request(0, b""), true).is_ok(), "{text:?}");
+            assert!(state.done, "{text:?}");
+        }
     }
 }
