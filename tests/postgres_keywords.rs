@@ -282,6 +282,69 @@ fn the_scram_iteration_count_is_read_from_the_exchange() {
     assert_eq!(connect(&socket, timeout).unwrap().scram_iterations(), None);
 }
 
+/// `sslcertmode` (libpq 16): `require` fails where no certificate went
+/// out, `disable` keeps it back even with `sslcert`, `allow` sends it when
+/// asked.
+#[test]
+fn sslcertmode_sends_keeps_back_or_requires_the_client_certificate() {
+    if skip_unless_root("the key must be root's") {
+        return;
+    }
+    let timeout = Duration::from_secs(5);
+    let dir = tempfile::tempdir().unwrap();
+    // A server that asks for client certificates (ssl_ca_file set, pg_hba cert).
+    let asking = PgCluster::start(PgOptions { tls: true });
+    asking.require_client_certificates();
+    let (cert, key) = asking.client_certificate(dir.path(), pg::ROLE);
+    let with_cert = |cluster: &PgCluster| {
+        format!(
+            "{} sslmode=verify-full sslrootcert={} sslcert={} sslkey={}",
+            base(cluster),
+            cluster.ca_cert().display(),
+            cert.display(),
+            key.display()
+        )
+    };
+    for mode in ["", "sslcertmode=allow", "sslcertmode=require"] {
+        connect(&format!("{} {mode}", with_cert(&asking)), timeout)
+            .unwrap_or_else(|error| panic!("{mode}: {error}"));
+    }
+    // disable: no certificate goes out, so pg_hba's cert refuses the role.
+    let error = connect(
+        &format!("{} sslcertmode=disable", with_cert(&asking)),
+        timeout,
+    )
+    .err()
+    .unwrap();
+    assert!(error.to_string().contains("certificate"), "{error}");
+    // A server that asks for none (no ssl_ca_file), with a password: the
+    // certificate is not sent; allow connects, require refuses.
+    let silent = PgCluster::start(PgOptions { tls: true });
+    let string = format!(
+        "{} password={} sslmode=verify-full sslrootcert={} sslcert={} sslkey={}",
+        base(&silent),
+        pg::PASSWORD,
+        silent.ca_cert().display(),
+        cert.display(),
+        key.display()
+    );
+    connect(&string, timeout).unwrap();
+    let error = connect(&format!("{string} sslcertmode=require"), timeout)
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&error, DbError::Authentication { message, .. } if message.contains("sslcertmode=require")),
+        "{error:?}"
+    );
+    let error = ConnInfo::parse(&format!("{string} sslcertmode=always"))
+        .err()
+        .unwrap();
+    assert!(
+        error.to_string().contains("disable, allow or require"),
+        "{error}"
+    );
+}
+
 #[test]
 fn a_unix_socket_host_ignores_sslmode_as_libpq_does() {
     let cluster = PgCluster::start(PgOptions { tls: true });

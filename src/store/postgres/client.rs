@@ -44,9 +44,8 @@ use tokio::task::JoinHandle;
 pub use tokio_postgres::Row;
 use tokio_postgres::SimpleQueryMessage;
 pub use tokio_postgres::types::{FromSqlOwned, ToSql, Type};
-use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::conninfo::{ConnInfo, Endpoint, LoadBalance, TargetSession, TcpOptions};
+use super::conninfo::{CertMode, ConnInfo, Endpoint, LoadBalance, TargetSession, TcpOptions};
 use super::error::{self, DbError, TimeoutDuring};
 use super::tls;
 
@@ -58,7 +57,7 @@ const CLOSE_GRACE: Duration = Duration::from_millis(200);
 /// read once, and the server's chain is verified once.
 pub struct Connector {
     info: ConnInfo,
-    tls: MakeRustlsConnect,
+    tls: tls::ClientTls,
 }
 
 impl Connector {
@@ -111,7 +110,7 @@ impl Database {
     /// [`Database::connect`] with a connector already made (see [`Connector`]).
     fn connect_with(
         info: &ConnInfo,
-        tls: &MakeRustlsConnect,
+        tls: &tls::ClientTls,
         timeout: Duration,
     ) -> Result<Database, DbError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -379,7 +378,7 @@ async fn bounded<F: std::future::Future>(
 /// under the `require_auth` watch) and the role check for `target`.
 async fn connect_host(
     config: tokio_postgres::Config,
-    mut tls: tokio_postgres_rustls::MakeRustlsConnect,
+    tls: tls::ClientTls,
     info: &ConnInfo,
     endpoint: &Endpoint,
     target: TargetSession,
@@ -387,6 +386,10 @@ async fn connect_host(
     watch: tls::SharedWatch,
 ) -> Result<(tokio_postgres::Client, AbortOnDrop), DbError> {
     use tokio_postgres::tls::MakeTlsConnect;
+    let tls::ClientTls {
+        make: mut tls,
+        cert_sent,
+    } = tls;
     let socket = open_socket(info, endpoint, host).await?;
     // The name the certificate must match: `host`, not `hostaddr`.
     let Ok(connector) =
@@ -395,10 +398,19 @@ async fn connect_host(
         inner: connector,
         watch: watch.clone(),
     };
+    cert_sent.store(false, std::sync::atomic::Ordering::SeqCst);
     let (client, connection) = config
         .connect_raw(tls::Watched::raw(socket, watch), connector)
         .await
         .map_err(|error| error::from_connect(&error, host))?;
+    if info.tls.certmode == CertMode::Require
+        && !cert_sent.load(std::sync::atomic::Ordering::SeqCst)
+    {
+        return Err(DbError::Authentication {
+            host: host.to_string(),
+            message: "sslcertmode=require, but no client certificate was sent: the server did not ask for one (its ssl_ca_file is unset), the connection was not encrypted (sslmode), or the string has no sslcert".to_string(),
+        });
+    }
     let connection = AbortOnDrop(tokio::spawn(async move {
         let _ = connection.await;
     }));

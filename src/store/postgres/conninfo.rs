@@ -293,6 +293,21 @@ pub struct TlsOptions {
     pub max_version: Option<TlsVersion>,
     /// `sslnegotiation=direct` (PostgreSQL 17): TLS at once, no SSLRequest.
     pub direct: bool,
+    /// `sslcertmode` (libpq 16): whether the client certificate is sent.
+    pub certmode: CertMode,
+}
+
+/// `sslcertmode`, as libpq 16 reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertMode {
+    /// Never send the client certificate, even with `sslcert` set.
+    Disable,
+    /// Send it when the server asks (the default).
+    Allow,
+    /// Fail unless a client certificate was sent: a check of the set-up,
+    /// as libpq says, not a security property (a server may ask for a
+    /// certificate and not verify it).
+    Require,
 }
 
 /// One host to try, in order.
@@ -539,6 +554,7 @@ const SUPPORTED: &[&str] = &[
     "sslsni",
     "sslcompression",
     "sslnegotiation",
+    "sslcertmode",
     "ssl_min_protocol_version",
     "ssl_max_protocol_version",
     "gssencmode",
@@ -1004,6 +1020,12 @@ fn tls_options(values: &BTreeMap<String, Zeroizing<String>>) -> Result<TlsOption
             None | Some("postgres") => false,
             Some("direct") => true,
             Some(value) => return Err(bad("sslnegotiation", value, "postgres or direct")),
+        },
+        certmode: match get("sslcertmode") {
+            None | Some("allow") => CertMode::Allow,
+            Some("disable") => CertMode::Disable,
+            Some("require") => CertMode::Require,
+            Some(value) => return Err(bad("sslcertmode", value, "disable, allow or require")),
         },
     })
 }

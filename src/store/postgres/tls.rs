@@ -33,7 +33,7 @@ use tokio_postgres::tls::{ChannelBinding, TlsConnect, TlsStream};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::conninfo::{
-    AuthMethod, ConnInfo, ConnInfoError, RequireAuth, RootCert, SslMode, TlsVersion,
+    AuthMethod, CertMode, ConnInfo, ConnInfoError, RequireAuth, RootCert, SslMode, TlsVersion,
     read_named_file,
 };
 
@@ -51,11 +51,24 @@ pub const SYSTEM_BUNDLES: &[&str] = &[
     "/etc/ssl/cert.pem",
 ];
 
+/// Whether the connection's handshake sent the client certificate (set by
+/// the certificate's resolver, cleared before each try: `sslcertmode`).
+pub type CertSent = Arc<std::sync::atomic::AtomicBool>;
+
+/// What a connection's TLS needs: the connector, and the note of whether
+/// the client certificate went out.
+#[derive(Clone)]
+pub struct ClientTls {
+    pub make: MakeRustlsConnect,
+    pub cert_sent: CertSent,
+}
+
 /// The connector for `info`'s `sslmode` and `sslrootcert`. One connector
 /// serves every connection of one authentication: its files are read and
 /// its key loaded once, and the server's chain, once verified, is not
 /// verified again (see [`RememberChain`]).
-pub fn connector(info: &ConnInfo) -> Result<MakeRustlsConnect, ConnInfoError> {
+pub fn connector(info: &ConnInfo) -> Result<ClientTls, ConnInfoError> {
+    let sent = CertSent::default();
     let provider = Arc::new(provider());
     let algorithms = provider.signature_verification_algorithms;
     let tls12_allowed = info.tls.min_version <= TlsVersion::Tls12;
@@ -93,21 +106,53 @@ pub fn connector(info: &ConnInfo) -> Result<MakeRustlsConnect, ConnInfoError> {
     let builder = builder
         .dangerous()
         .with_custom_certificate_verifier(verifier);
-    let mut config = match (&info.tls.sslcert, &info.tls.sslkey) {
-        (Some(cert), Some(key)) => {
+    let mut config = match (&info.tls.sslcert, &info.tls.sslkey, info.tls.certmode) {
+        (_, _, CertMode::Disable) => builder.with_no_client_auth(),
+        (Some(cert), Some(key), _) => {
             let (chain, key) = client_certificate(cert, key)?;
-            builder.with_client_auth_cert(chain, key).map_err(|error| {
-                ConnInfoError::RootCert(format!(
-                    "sslkey {} does not go with sslcert {}: {error}",
-                    key_path(info),
-                    cert.display()
-                ))
-            })?
+            let certified =
+                rustls::sign::CertifiedKey::from_der(chain, key, &provider).map_err(|error| {
+                    ConnInfoError::RootCert(format!(
+                        "sslkey {} does not go with sslcert {}: {error}",
+                        key_path(info),
+                        cert.display()
+                    ))
+                })?;
+            builder.with_client_cert_resolver(Arc::new(ClientCertificate {
+                certified: Arc::new(certified),
+                sent: sent.clone(),
+            }))
         }
         _ => builder.with_no_client_auth(),
     };
     config.enable_sni = info.tls.sni;
-    Ok(MakeRustlsConnect::new(config))
+    Ok(ClientTls {
+        make: MakeRustlsConnect::new(config),
+        cert_sent: sent,
+    })
+}
+
+/// The client certificate (`sslcert`, `sslkey`), given whenever the
+/// server asks, and noted as sent (for `sslcertmode=require`).
+#[derive(Debug)]
+struct ClientCertificate {
+    certified: Arc<rustls::sign::CertifiedKey>,
+    sent: CertSent,
+}
+
+impl rustls::client::ResolvesClientCert for ClientCertificate {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        self.sent.store(true, std::sync::atomic::Ordering::SeqCst);
+        Some(self.certified.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
 }
 
 /// The ring provider with P-256 offered first. PostgreSQL up to 17 takes
