@@ -550,8 +550,8 @@ impl tokio::io::AsyncWrite for Socket {
 
 /// AuthenticationSASLContinue: its body is SCRAM's server-first message.
 const SASL_CONTINUE: u32 = 11;
-/// How much of a server-first message is kept (nonce, salt, count: a
-/// real one is about 90 bytes).
+/// How much of a server-first message is read (nonce, salt, count: a
+/// real one is about 90 bytes); a longer one gives no count.
 const MAX_SERVER_FIRST: usize = 512;
 
 /// The `i=` of a SCRAM server-first message (`r=...,s=...,i=4096`).
@@ -682,8 +682,9 @@ impl AuthWatch {
                     self.request(u32::from_be_bytes(self.code))?;
                 }
             } else if u32::from_be_bytes(self.code) == SASL_CONTINUE
-                && self.server_first.len() < MAX_SERVER_FIRST
+                && self.server_first.len() <= MAX_SERVER_FIRST
             {
+                // One byte past the bound marks a message cut short.
                 self.server_first.push(byte);
             }
         }
@@ -699,7 +700,11 @@ impl AuthWatch {
             self.done = true;
         }
         if !self.server_first.is_empty() {
-            self.scram_iterations = scram_iterations(&self.server_first);
+            // A message cut short may end inside the count (4096 read as
+            // 40): no count rather than a wrong one.
+            self.scram_iterations = Some(&self.server_first)
+                .filter(|message| message.len() <= MAX_SERVER_FIRST)
+                .and_then(|message| scram_iterations(message));
             self.server_first = Vec::new();
         }
         self.header_len = 0;
@@ -1311,5 +1316,20 @@ TC2S+ImZ47jFhFblkYZAdB2yrR3TaVIy0gtNbxTvK4ywEkX7PD05HiyH
             assert!(state.read(&request(0, b""), true).is_ok(), "{text:?}");
             assert!(state.done, "{text:?}");
         }
+    }
+
+    #[test]
+    fn a_server_first_message_too_long_to_keep_gives_no_count_not_a_cut_one() {
+        // A verifier set with a long salt: the count is past what is kept.
+        let salt = format!("{}AAAA", "c2FsdA".repeat(82));
+        let message = format!("r=abcdef,s={salt},i=4096");
+        assert!(message.len() > MAX_SERVER_FIRST);
+        let watch = AuthWatch::new(None);
+        let mut state = lock(&watch);
+        state.wrote_raw(b"\0\0\0\x08startup");
+        let mut bytes = request(10, b"SCRAM-SHA-256\0\0");
+        bytes.extend(request(11, message.as_bytes()));
+        assert!(state.read(&bytes, true).is_ok());
+        assert_eq!(state.scram_iterations, None, "{}", message.len());
     }
 }
