@@ -741,14 +741,14 @@ impl AuthWatch {
                 ));
             }
         };
-        if self.asked.is_none() {
-            self.asked = Some(method);
-            if !policy.allows(method) {
-                return self.refuse(format!(
-                    "the server asked for {} authentication, which require_auth does not allow",
-                    method.as_str()
-                ));
-            }
+        // Every request, as libpq checks each one: a method allowed first
+        // does not let another one through after it.
+        self.asked.get_or_insert(method);
+        if !policy.allows(method) {
+            return self.refuse(format!(
+                "the server asked for {} authentication, which require_auth does not allow",
+                method.as_str()
+            ));
         }
         Ok(())
     }
@@ -1316,6 +1316,29 @@ TC2S+ImZ47jFhFblkYZAdB2yrR3TaVIy0gtNbxTvK4ywEkX7PD05HiyH
             assert!(state.read(&request(0, b""), true).is_ok(), "{text:?}");
             assert!(state.done, "{text:?}");
         }
+    }
+
+    #[test]
+    fn every_request_is_checked_not_only_the_first() {
+        // As libpq: a SCRAM exchange does not let a later request for a
+        // cleartext password through (tokio-postgres would not answer it
+        // today; the watch does not count on that).
+        let watch = AuthWatch::new(policy("scram-sha-256"));
+        let mut state = lock(&watch);
+        state.wrote_raw(b"\0\0\0\x08startup");
+        assert!(state.read(&request(10, b"SCRAM-SHA-256\0\0"), true).is_ok());
+        assert!(
+            state
+                .read(&request(11, b"r=abcdef,s=c2FsdA==,i=4096"), true)
+                .is_ok()
+        );
+        assert!(state.read(&request(3, b""), true).is_err());
+        assert!(
+            state
+                .refused
+                .as_deref()
+                .is_some_and(|why| why.contains("password"))
+        );
     }
 
     #[test]
