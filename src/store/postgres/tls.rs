@@ -1342,6 +1342,36 @@ TC2S+ImZ47jFhFblkYZAdB2yrR3TaVIy0gtNbxTvK4ywEkX7PD05HiyH
     }
 
     #[test]
+    fn other_messages_before_a_request_do_not_hide_it() {
+        // NegotiateProtocolVersion, a notice, a message too short to hold
+        // its own length: each is stepped over whole, read in one piece or
+        // byte by byte, and the password request after them is refused.
+        let mut bytes = vec![b'v', 0, 0, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0];
+        bytes.extend([b'N', 0, 0, 0, 5, 0]);
+        bytes.extend([b'X', 0, 0, 0, 0]);
+        bytes.extend(request(3, b""));
+        for split in [false, true] {
+            let watch = AuthWatch::new(policy("scram-sha-256"));
+            let mut state = lock(&watch);
+            state.wrote_raw(b"\0\0\0\x08startup");
+            let refused = if split {
+                bytes.iter().any(|byte| state.read(&[*byte], true).is_err())
+            } else {
+                state.read(&bytes, true).is_err()
+            };
+            assert!(refused, "split: {split}");
+        }
+        // After an ErrorResponse nothing more is read (the client gives up).
+        let watch = AuthWatch::new(policy("scram-sha-256"));
+        let mut state = lock(&watch);
+        state.wrote_raw(b"\0\0\0\x08startup");
+        let mut bytes = vec![b'E', 0, 0, 0, 5, 0];
+        bytes.extend(request(3, b""));
+        assert!(state.read(&bytes, true).is_ok());
+        assert!(state.done);
+    }
+
+    #[test]
     fn a_server_first_message_too_long_to_keep_gives_no_count_not_a_cut_one() {
         // A verifier set with a long salt: the count is past what is kept.
         let salt = format!("{}AAAA", "c2FsdA".repeat(82));
