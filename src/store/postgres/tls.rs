@@ -595,8 +595,8 @@ impl tokio::io::AsyncWrite for Socket {
 
 /// AuthenticationSASLContinue: its body is SCRAM's server-first message.
 const SASL_CONTINUE: u32 = 11;
-/// How much of a server-first message is kept (nonce, salt, count: a
-/// real one is about 90 bytes).
+/// How much of a server-first message is read (nonce, salt, count: a
+/// real one is about 90 bytes); a longer one gives no count.
 const MAX_SERVER_FIRST: usize = 512;
 
 /// The `i=` of a SCRAM server-first message (`r=...,s=...,i=4096`).
@@ -727,8 +727,9 @@ impl AuthWatch {
                     self.request(u32::from_be_bytes(self.code))?;
                 }
             } else if u32::from_be_bytes(self.code) == SASL_CONTINUE
-                && self.server_first.len() < MAX_SERVER_FIRST
+                && self.server_first.len() <= MAX_SERVER_FIRST
             {
+                // One byte past the bound marks a message cut short.
                 self.server_first.push(byte);
             }
         }
@@ -744,7 +745,11 @@ impl AuthWatch {
             self.done = true;
         }
         if !self.server_first.is_empty() {
-            self.scram_iterations = scram_iterations(&self.server_first);
+            // A message cut short may end inside the count (4096 read as
+            // 40): no count rather than a wrong one.
+            self.scram_iterations = Some(&self.server_first)
+                .filter(|message| message.len() <= MAX_SERVER_FIRST)
+                .and_then(|message| scram_iterations(message));
             self.server_first = Vec::new();
         }
         self.header_len = 0;
@@ -781,14 +786,14 @@ impl AuthWatch {
                 ));
             }
         };
-        if self.asked.is_none() {
-            self.asked = Some(method);
-            if !policy.allows(method) {
-                return self.refuse(format!(
-                    "the server asked for {} authentication, which require_auth does not allow",
-                    method.as_str()
-                ));
-            }
+        // Every request, as libpq checks each one: a method allowed first
+        // does not let another one through after it.
+        self.asked.get_or_insert(method);
+        if !policy.allows(method) {
+            return self.refuse(format!(
+                "the server asked for {} authentication, which require_auth does not allow",
+                method.as_str()
+            ));
         }
         Ok(())
     }
@@ -1356,5 +1361,73 @@ TC2S+ImZ47jFhFblkYZAdB2yrR3TaVIy0gtNbxTvK4ywEkX7PD05HiyH
             assert!(state.read(&request(0, b""), true).is_ok(), "{text:?}");
             assert!(state.done, "{text:?}");
         }
+    }
+
+    #[test]
+    fn every_request_is_checked_not_only_the_first() {
+        // As libpq: a SCRAM exchange does not let a later request for a
+        // cleartext password through (tokio-postgres would not answer it
+        // today; the watch does not count on that).
+        let watch = AuthWatch::new(policy("scram-sha-256"));
+        let mut state = lock(&watch);
+        state.wrote_raw(b"\0\0\0\x08startup");
+        assert!(state.read(&request(10, b"SCRAM-SHA-256\0\0"), true).is_ok());
+        assert!(
+            state
+                .read(&request(11, b"r=abcdef,s=c2FsdA==,i=4096"), true)
+                .is_ok()
+        );
+        assert!(state.read(&request(3, b""), true).is_err());
+        assert!(
+            state
+                .refused
+                .as_deref()
+                .is_some_and(|why| why.contains("password"))
+        );
+    }
+
+    #[test]
+    fn other_messages_before_a_request_do_not_hide_it() {
+        // NegotiateProtocolVersion, a notice, a message too short to hold
+        // its own length: each is stepped over whole, read in one piece or
+        // byte by byte, and the password request after them is refused.
+        let mut bytes = vec![b'v', 0, 0, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0];
+        bytes.extend([b'N', 0, 0, 0, 5, 0]);
+        bytes.extend([b'X', 0, 0, 0, 0]);
+        bytes.extend(request(3, b""));
+        for split in [false, true] {
+            let watch = AuthWatch::new(policy("scram-sha-256"));
+            let mut state = lock(&watch);
+            state.wrote_raw(b"\0\0\0\x08startup");
+            let refused = if split {
+                bytes.iter().any(|byte| state.read(&[*byte], true).is_err())
+            } else {
+                state.read(&bytes, true).is_err()
+            };
+            assert!(refused, "split: {split}");
+        }
+        // After an ErrorResponse nothing more is read (the client gives up).
+        let watch = AuthWatch::new(policy("scram-sha-256"));
+        let mut state = lock(&watch);
+        state.wrote_raw(b"\0\0\0\x08startup");
+        let mut bytes = vec![b'E', 0, 0, 0, 5, 0];
+        bytes.extend(request(3, b""));
+        assert!(state.read(&bytes, true).is_ok());
+        assert!(state.done);
+    }
+
+    #[test]
+    fn a_server_first_message_too_long_to_keep_gives_no_count_not_a_cut_one() {
+        // A verifier set with a long salt: the count is past what is kept.
+        let salt = format!("{}AAAA", "c2FsdA".repeat(82));
+        let message = format!("r=abcdef,s={salt},i=4096");
+        assert!(message.len() > MAX_SERVER_FIRST);
+        let watch = AuthWatch::new(None);
+        let mut state = lock(&watch);
+        state.wrote_raw(b"\0\0\0\x08startup");
+        let mut bytes = request(10, b"SCRAM-SHA-256\0\0");
+        bytes.extend(request(11, message.as_bytes()));
+        assert!(state.read(&bytes, true).is_ok());
+        assert_eq!(state.scram_iterations, None, "{}", message.len());
     }
 }
