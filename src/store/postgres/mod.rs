@@ -19,5 +19,5 @@ pub use conninfo::{
     RootCert, SslMode, TargetSession,
 };
 pub use error::{DbError, TimeoutDuring};
-pub use postgres_store::{PostgresStore, connect, open};
+pub use postgres_store::{PostgresStore, open};
 pub use schema::{InitReport, SCHEMA_VERSION, check_version, init};

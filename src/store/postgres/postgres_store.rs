@@ -192,11 +192,6 @@ fn enrollment_row(db: &mut Database, user: &str) -> Result<Option<Row>, DbError>
     })
 }
 
-/// Open the database named in `database_file` and check its schema version.
-pub fn connect(config: &Config) -> Result<Database, StoreError> {
-    connect_through(&connector(config)?, config)
-}
-
 /// The connector for the string in `database_file`.
 fn connector(config: &Config) -> Result<Connector, StoreError> {
     let info = ConnInfo::load(&config.database_file).map_err(|error| {
