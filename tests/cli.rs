@@ -31,6 +31,22 @@ impl Setup {
         Setup::with("")
     }
 
+    /// Replace `user`'s state file (made if missing, in a state_dir made
+    /// 0700 if missing) with one that does not parse.
+    fn damage_state(&self, user: &str) {
+        let uid = pam_totp::system::account::lookup_user(user).unwrap().uid;
+        std::fs::create_dir_all(self.state_dir()).unwrap();
+        set_mode(&self.state_dir(), 0o700);
+        let state_file = self
+            .state_dir()
+            .join(pam_totp::store::files::state::state_file_name(
+                uid,
+                Some(user),
+            ));
+        std::fs::write(&state_file, "garbage").unwrap();
+        set_mode(&state_file, 0o600);
+    }
+
     /// The same with `extra` lines in the configuration.
     fn with(extra: &str) -> Setup {
         let dir = tempfile::tempdir().unwrap();
@@ -621,14 +637,7 @@ fn unlock_replaces_a_corrupt_state_without_reviving_recovery_codes() {
     let code = enrolled["recovery_codes"][0].as_str().unwrap().to_string();
     let service = setup.service();
     assert_eq!(service.authenticate(&user, answer(&code)).code, PAM_SUCCESS);
-    let uid = pam_totp::system::account::lookup_user(&user).unwrap().uid;
-    let state_file = setup
-        .state_dir()
-        .join(pam_totp::store::files::state::state_file_name(
-            uid,
-            Some(&user),
-        ));
-    std::fs::write(&state_file, "garbage").unwrap();
+    setup.damage_state(&user);
     assert_eq!(
         service.authenticate(&user, answer(&code)).code,
         PAM_AUTHINFO_UNAVAIL
@@ -678,17 +687,7 @@ fn recovery_codes_0_leaves_them_out_of_what_the_commands_print() {
         );
         let status = said(&setup.cli(&["status"]));
         assert!(status.contains("Enrolled:        yes"), "{status}");
-        let uid = pam_totp::system::account::lookup_user(&user).unwrap().uid;
-        std::fs::create_dir_all(setup.state_dir()).unwrap();
-        set_mode(&setup.state_dir(), 0o700);
-        let state_file = setup
-            .state_dir()
-            .join(pam_totp::store::files::state::state_file_name(
-                uid,
-                Some(&user),
-            ));
-        std::fs::write(&state_file, "garbage").unwrap();
-        set_mode(&state_file, 0o600);
+        setup.damage_state(&user);
         let unlock = said(&setup.cli(&["unlock", "--user", &user]));
         assert!(unlock.contains("Replaced the unreadable state"), "{unlock}");
         let disable = said(&setup.cli(&["disable", "--user", &user]));
@@ -725,17 +724,7 @@ fn recovery_codes_0_unlock_says_when_codes_left_from_before_stop_working() {
     let enrolled =
         json_of(&setup.cli(&["enroll", "--no-confirm", "--json", "--recovery-codes", "2"]));
     let code = enrolled["recovery_codes"][0].as_str().unwrap().to_string();
-    let uid = pam_totp::system::account::lookup_user(&user).unwrap().uid;
-    std::fs::create_dir_all(setup.state_dir()).unwrap();
-    set_mode(&setup.state_dir(), 0o700);
-    let state_file = setup
-        .state_dir()
-        .join(pam_totp::store::files::state::state_file_name(
-            uid,
-            Some(&user),
-        ));
-    std::fs::write(&state_file, "garbage").unwrap();
-    set_mode(&state_file, 0o600);
+    setup.damage_state(&user);
     let unlock = setup.cli(&["unlock", "--user", &user]);
     assert!(unlock.status.success(), "{}", text(&unlock.stderr));
     let unlock = text(&unlock.stdout);
@@ -764,14 +753,7 @@ fn new_recovery_codes_work_after_a_corrupt_state() {
     let service = setup.service();
     let used = enrolled["recovery_codes"][0].as_str().unwrap().to_string();
     assert_eq!(service.authenticate(&user, answer(&used)).code, PAM_SUCCESS);
-    let uid = pam_totp::system::account::lookup_user(&user).unwrap().uid;
-    let state_file = setup
-        .state_dir()
-        .join(pam_totp::store::files::state::state_file_name(
-            uid,
-            Some(&user),
-        ));
-    std::fs::write(&state_file, "garbage").unwrap();
+    setup.damage_state(&user);
     let fresh = json_of(&setup.cli(&["recovery-codes", "--user", &user, "--count", "2", "--json"]));
     let code = fresh["recovery_codes"][0].as_str().unwrap();
     assert_eq!(

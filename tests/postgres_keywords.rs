@@ -683,38 +683,6 @@ fn sslcrl_revokes_the_servers_certificate() {
 }
 
 /// `pam-totp check` with a fleet's configuration; (exit code, stdout).
-fn check(fleet: &common::fleet::Fleet) -> (i32, String) {
-    let dir = fleet.dir.path();
-    std::fs::write(
-        dir.join("pam-sshd"),
-        format!(
-            "auth required {} config={}\n@include common-account\n",
-            common::module_path().display(),
-            fleet.config().display()
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("sshd_config"),
-        "UsePAM yes\nKbdInteractiveAuthentication yes\nPasswordAuthentication no\nAuthenticationMethods publickey,keyboard-interactive\n",
-    )
-    .unwrap();
-    let output = Command::new(common::sshd::cli_path())
-        .arg("--config")
-        .arg(fleet.config())
-        .arg("check")
-        .arg("--pam-file")
-        .arg(dir.join("pam-sshd"))
-        .arg("--sshd-config")
-        .arg(dir.join("sshd_config"))
-        .output()
-        .unwrap();
-    (
-        output.status.code().unwrap(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-    )
-}
-
 fn lines<'a>(stdout: &'a str, kind: &str) -> Vec<&'a str> {
     let prefix = format!("{kind}: ");
     stdout
@@ -736,7 +704,7 @@ fn check_reads_the_certificate_files_and_says_when_a_password_could_be_a_certifi
     let with_password = cluster.conninfo_with(&verify);
     let fleet = common::fleet::Fleet::start_on(cluster, &with_password);
     fleet.enroll("root");
-    let (code, stdout) = check(&fleet);
+    let (code, stdout) = fleet.check();
     assert_eq!(code, 0, "{stdout}");
     let warnings = lines(&stdout, "warning");
     assert_eq!(warnings.len(), 1, "{stdout}");
@@ -759,7 +727,7 @@ fn check_reads_the_certificate_files_and_says_when_a_password_could_be_a_certifi
     let (cert, key) = fleet.db.client_certificate(certs.path(), pg::ROLE);
     let files = format!("sslcert={} sslkey={}", cert.display(), key.display());
     fleet.write_conninfo(&format!("{} {verify} {files}", base(&fleet.db)));
-    let (code, stdout) = check(&fleet);
+    let (code, stdout) = fleet.check();
     assert_eq!(code, 0, "{stdout}");
     assert!(lines(&stdout, "warning").is_empty(), "{stdout}");
     assert!(lines(&stdout, "problem").is_empty(), "{stdout}");
@@ -777,7 +745,7 @@ fn check_reads_the_certificate_files_and_says_when_a_password_could_be_a_certifi
 
     // The key open to the group: a problem naming the file and the fix.
     set_mode(&key, 0o640);
-    let (code, stdout) = check(&fleet);
+    let (code, stdout) = fleet.check();
     assert_eq!(code, 1, "{stdout}");
     assert!(
         lines(&stdout, "problem")
@@ -789,7 +757,7 @@ fn check_reads_the_certificate_files_and_says_when_a_password_could_be_a_certifi
     // The CA file writable by others: whoever can write it picks the server.
     let ca = fleet.db.ca_cert();
     set_mode(&ca, 0o666);
-    let (code, stdout) = check(&fleet);
+    let (code, stdout) = fleet.check();
     assert_eq!(code, 1, "{stdout}");
     assert!(
         lines(&stdout, "problem")
@@ -807,7 +775,7 @@ fn check_reads_the_certificate_files_and_says_when_a_password_could_be_a_certifi
         base(&fleet.db),
         pg::PASSWORD
     ));
-    let (_, stdout) = check(&fleet);
+    let (_, stdout) = fleet.check();
     let warnings = lines(&stdout, "warning");
     assert!(
         warnings.len() == 1 && warnings[0].contains("besides its client certificate"),

@@ -17,36 +17,6 @@ use common::pg::{self, PASSWORD, ROLE};
 use common::sshd::oathtool_code;
 use common::*;
 
-/// `pam-totp check`'s stdout for the fleet's configuration (a PAM file and
-/// an sshd_config of its own, so that nothing of the machine's is read).
-fn check(fleet: &Fleet) -> String {
-    let dir = fleet.dir.path();
-    std::fs::write(
-        dir.join("pam-sshd"),
-        format!(
-            "auth required {} config={}\n",
-            module_path().display(),
-            fleet.config().display()
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("sshd_config"),
-        "UsePAM yes\nKbdInteractiveAuthentication yes\nAuthenticationMethods publickey,keyboard-interactive\n",
-    )
-    .unwrap();
-    let pam = dir.join("pam-sshd");
-    let sshd = dir.join("sshd_config");
-    let output = fleet.cli(&[
-        "check",
-        "--pam-file",
-        pam.to_str().unwrap(),
-        "--sshd-config",
-        sshd.to_str().unwrap(),
-    ]);
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 fn verifier(fleet: &Fleet) -> String {
     fleet.db.psql_db(
         "postgres",
@@ -71,7 +41,7 @@ fn the_readmes_recipe_sets_a_16_iteration_verifier_and_logins_use_its_password()
     );
 
     // `check` says what the verifier costs, and where the recipe is.
-    let said = check(&fleet);
+    let (_, said) = fleet.check();
     assert!(
         said.contains("note: the role's SCRAM verifier has 4096 iterations")
             && said.contains("The role's password"),
@@ -95,7 +65,7 @@ fn the_readmes_recipe_sets_a_16_iteration_verifier_and_logins_use_its_password()
     let outcome = host.authenticate(&user, answer(&code));
     assert_eq!(outcome.code, PAM_SUCCESS, "{:?}", outcome.shown);
     // With the cheap verifier, no note (the rest of check is unchanged).
-    let said = check(&fleet);
+    let (_, said) = fleet.check();
     assert!(said.contains("connected to database"), "{said}");
     assert!(!said.contains("SCRAM verifier"), "{said}");
     // And used once, as ever.

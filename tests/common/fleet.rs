@@ -81,6 +81,41 @@ impl Fleet {
             .unwrap()
     }
 
+    /// `pam-totp check` for this fleet's configuration, with a PAM file and
+    /// an sshd_config of its own (nothing of the machine's is read): its
+    /// exit status and stdout.
+    pub fn check(&self) -> (i32, String) {
+        let dir = self.dir.path();
+        std::fs::write(
+            dir.join("pam-sshd"),
+            format!(
+                "auth required {} config={}\n@include common-account\n",
+                module_path().display(),
+                self.config().display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("sshd_config"),
+            "UsePAM yes\nKbdInteractiveAuthentication yes\nPasswordAuthentication no\nAuthenticationMethods publickey,keyboard-interactive\n",
+        )
+        .unwrap();
+        let output = Command::new(cli_path())
+            .arg("--config")
+            .arg(self.config())
+            .arg("check")
+            .arg("--pam-file")
+            .arg(dir.join("pam-sshd"))
+            .arg("--sshd-config")
+            .arg(dir.join("sshd_config"))
+            .output()
+            .unwrap();
+        (
+            output.status.code().unwrap(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    }
+
     /// Enroll `user` in the database; the base32 secret.
     pub fn enroll(&self, user: &str) -> String {
         let enroll = self.cli(&[
