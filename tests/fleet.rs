@@ -29,18 +29,6 @@ fn wrong_code(secret: &str) -> String {
         .to_string()
 }
 
-fn recovery_codes(fleet: &Fleet, user: &str) -> Vec<String> {
-    let out = fleet.cli(&["recovery-codes", "--user", user, "--json"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    json["recovery_codes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn two_sshd_hosts_share_used_codes_lockouts_recovery_codes_and_disable() {
     if skip_unless_root("the fleet test needs root") {
@@ -97,7 +85,7 @@ fn two_sshd_hosts_share_used_codes_lockouts_recovery_codes_and_disable() {
     // unlock (run "on B": the same configuration) lifts it on A.
     let unlock = fleet.cli(&["unlock", "--user", &user.name]);
     assert!(unlock.status.success(), "{}", text(&unlock.stderr));
-    let recovery = recovery_codes(&fleet, &user.name);
+    let recovery = fleet.recovery_codes(&user.name);
     let after_unlock = login(&a, &recovery[0]);
     assert!(
         after_unlock.success,

@@ -33,18 +33,6 @@ fn fleet_behind_pgbouncer(pool_size: u32) -> Option<(Fleet, PgBouncer)> {
     Some((fleet, bouncer))
 }
 
-fn recovery_codes(fleet: &Fleet, user: &str) -> Vec<String> {
-    let out = fleet.cli(&["recovery-codes", "--user", user, "--json"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    json["recovery_codes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn forty_logins_waiting_at_the_prompt_through_pgbouncer_in_transaction_pooling_all_succeed() {
     if skip_unless_root("the test creates users and runs PgBouncer as postgres") {
@@ -59,7 +47,7 @@ fn forty_logins_waiting_at_the_prompt_through_pgbouncer_in_transaction_pooling_a
     let mut logins = Vec::new();
     for user in &users {
         fleet.enroll(&user.name);
-        for code in recovery_codes(&fleet, &user.name) {
+        for code in fleet.recovery_codes(&user.name) {
             logins.push((user.name.clone(), code));
         }
     }

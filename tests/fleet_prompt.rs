@@ -16,22 +16,10 @@ mod common;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use common::fleet::{Fleet, text};
+use common::fleet::Fleet;
 use common::pg::ROLE;
 use common::sshd::TestUser;
 use common::*;
-
-fn recovery_codes(fleet: &Fleet, user: &str) -> Vec<String> {
-    let out = fleet.cli(&["recovery-codes", "--user", user, "--json"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    json["recovery_codes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_string())
-        .collect()
-}
 
 /// How many connections of the module's role are open now.
 fn module_connections(fleet: &Fleet) -> String {
@@ -69,7 +57,7 @@ fn forty_logins_waiting_at_the_prompt_with_ten_connections_allowed_all_succeed()
     let mut logins = Vec::new();
     for user in &users {
         fleet.enroll(&user.name);
-        for code in recovery_codes(&fleet, &user.name) {
+        for code in fleet.recovery_codes(&user.name) {
             logins.push((user.name.clone(), code));
         }
     }

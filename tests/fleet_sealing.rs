@@ -20,18 +20,6 @@ use common::*;
 use pam_totp::otp::recovery::RecoveryHash;
 use pam_totp::store::postgres::sealing::{self, KeyRing};
 
-fn recovery_codes(fleet: &Fleet, user: &str) -> Vec<String> {
-    let out = fleet.cli(&["recovery-codes", "--user", user, "--json"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    json["recovery_codes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_string())
-        .collect()
-}
-
 /// A login of `user` answering `code` is refused as unavailable before any
 /// prompt, and the module's log line names the user and contains every
 /// one of `words`.
@@ -79,7 +67,7 @@ fn a_row_changed_or_copied_without_the_key_is_refused_and_logged() {
     let bob = TestUser::create("pamtotp-seal-b");
     let secret = fleet.enroll(&alice.name);
     let bob_secret = fleet.enroll(&bob.name);
-    let bob_codes = recovery_codes(&fleet, &bob.name);
+    let bob_codes = fleet.recovery_codes(&bob.name);
     let host = fleet.pam_host("seal", "");
     wait_clear_of_a_step_edge();
 
@@ -200,7 +188,7 @@ fn keys_rotate_while_logins_go_on_and_a_removed_key_fails_closed() {
     let carol = TestUser::create("pamtotp-rotate-c");
     let alice_secret = fleet.enroll(&alice.name);
     let bob_secret = fleet.enroll(&bob.name);
-    let alice_codes = recovery_codes(&fleet, &alice.name);
+    let alice_codes = fleet.recovery_codes(&alice.name);
     let old_file = std::fs::read(fleet.key_file()).unwrap();
     assert_eq!(old_file.len(), 32, "db init writes one raw key");
     let old_id = first_key_id(&old_file);

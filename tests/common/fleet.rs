@@ -116,6 +116,19 @@ impl Fleet {
         )
     }
 
+    /// New recovery codes for `user` (`recovery-codes --user U --json`).
+    pub fn recovery_codes(&self, user: &str) -> Vec<String> {
+        let out = self.cli(&["recovery-codes", "--user", user, "--json"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        json["recovery_codes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_string())
+            .collect()
+    }
+
     /// Enroll `user` in the database; the base32 secret.
     pub fn enroll(&self, user: &str) -> String {
         let enroll = self.cli(&[
